@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sentinel.services import broker_state, redis_state
+
+
+class Command(BaseCommand):
+    help = "Check that Redis and RabbitMQ answer; one line per service that does not."
+
+    requires_system_checks: list[str] = []
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # The database is checked by ensure_database, which can also create it.
+        down = [state for state in (redis_state(), broker_state()) if not state.ok]
+        if down:
+            raise CommandError("\n".join(state.describe() for state in down))
+        self.stdout.write("Redis and RabbitMQ answer.")

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+from sentinel import views
+
+admin.site.site_header = "UptimeSentinel operators"
+admin.site.site_title = "UptimeSentinel"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth.models import User
+
+from monitors.models import AlertRule, Monitor, NotificationChannel
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.django.Password("correct horse")
+
+
+class MonitorFactory(factory.django.DjangoModelFactory[Monitor]):
+    class Meta:
+        model = Monitor
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Monitor {n}")
+    url = factory.Sequence(lambda n: f"http://127.0.0.1:8081/ok?n={n}")
+    interval_seconds = 60
+    timeout_seconds = 10
+
+
+class NotificationChannelFactory(factory.django.DjangoModelFactory[NotificationChannel]):
+    class Meta:
+        model = NotificationChannel
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    kind = NotificationChannel.Kind.EMAIL
+    config = factory.LazyAttribute(lambda c: {"address": f"{c.owner.username}@example.test"})
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):
+    class Meta:
+        model = AlertRule
+
+    monitor = factory.SubFactory(MonitorFactory)
+    kind = AlertRule.Kind.DOWN
+    threshold = 2

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from sentinel.env import Env
+from sentinel.services import redact_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run manage.py in a fresh process, as an operator would."""
+    environment = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("No", False), ("1", True), ("off", False)]
+)
+def test_booleans_read_the_usual_words(raw, value):
+    assert Env({"FLAG": raw}).bool("FLAG", not value) is value
+
+
+def test_a_mistyped_boolean_is_an_error_not_a_silent_false():
+    with pytest.raises(ImproperlyConfigured, match="FLAG='ture' is not a boolean"):
+        Env({"FLAG": "ture"}).bool("FLAG", False)
+
+
+def test_integers_are_checked_for_form_and_range():
+    env = Env({"N": "abc", "M": "500"})
+    with pytest.raises(ImproperlyConfigured, match="not a whole number"):
+        env.int("N", 1, minimum=0, maximum=10)
+    with pytest.raises(ImproperlyConfigured, match="between 0 and 100"):
+        env.int("M", 1, minimum=0, maximum=100)
+    assert env.int("MISSING", 7, minimum=0, maximum=10) == 7
+
+
+def test_secrets_are_read_from_name_file(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("s3cret-value\n")
+
+    assert Env({"SECRET_KEY_FILE": str(secret)}).str("SECRET_KEY", "default") == "s3cret-value"
+    with pytest.raises(ImproperlyConfigured, match="cannot be read"):
+        Env({"SECRET_KEY_FILE": str(tmp_path / "missing")}).str("SECRET_KEY", "default")
+    with pytest.raises(ImproperlyConfigured, match="not both"):
+        Env({"SECRET_KEY": "a", "SECRET_KEY_FILE": str(secret)}).str("SECRET_KEY", "d")
+
+
+def test_urls_are_shown_without_their_password():
+    assert redact_url("amqp://guest:guest@127.0.0.1:5672//") == "amqp://guest:***@127.0.0.1:5672//"
+    assert redact_url("redis://:pw@127.0.0.1:6379/0") == "redis://***@127.0.0.1:6379/0"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="status.example.test",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_the_development_secret_key():
+    result = manage("check", DEBUG="false", ALLOWED_HOSTS="status.example.test")
+
+    assert result.returncode != 0
+    assert "sentinel.E001" in result.stderr
+
+
+def test_a_mistyped_setting_is_one_clear_line():
+    result = manage("check", DEBUG="ture")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Configuration error: DEBUG='ture' is not a boolean; "
+        "use one of true/false, yes/no, on/off, 1/0."
+    )
+
+
+def test_an_invalid_allowed_network_is_a_system_check_error():
+    result = manage("check", SENTINEL_ALLOWED_NETWORKS="10.0.0.0/8,not-a-net")
+
+    assert result.returncode != 0
+    assert "sentinel.E002" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_naming_it_without_the_password():
+    result = manage("migrate", DATABASE_URL="mysql://root:hunter2@127.0.0.1:1/sentinel")
+
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("MySQL is unreachable at mysql://root:***@127.0.0.1:1/sentinel")
+    assert "hunter2" not in result.stderr
+    assert "start MariaDB/MySQL" in lines[0]
+
+
+def test_a_missing_database_says_how_to_create_it():
+    result = manage("migrate", DATABASE_URL="mysql://root:@127.0.0.1:3306/sentinel_absent_db")
+
+    assert result.returncode == 3
+    assert "ensure_database" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "name"),
+    [
+        (
+            "REDIS_URL",
+            "redis://:pw@127.0.0.1:1/0",
+            "Redis is unreachable at redis://***@127.0.0.1:1/0",
+        ),
+        (
+            "CELERY_BROKER_URL",
+            "amqp://guest:pw@127.0.0.1:1//",
+            "RabbitMQ is unreachable at amqp://guest:***@127.0.0.1:1//",
+        ),
+    ],
+)
+def test_preflight_names_an_unreachable_service(variable, url, name):
+    result = manage("preflight", **{variable: url})
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0]
+    assert "pw" not in lines[0].replace("***", "")

@@ -1,0 +1,68 @@
+"""The deployment files cannot run here (no Docker engine), so check what can be
+checked: they parse, and they say the same things as the Makefile and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def test_compose_has_healthchecked_services_and_app_profiles():
+    compose = load("compose.yaml")
+    services = compose["services"]
+
+    health = {
+        name: " ".join(services[name]["healthcheck"]["test"])
+        for name in ("mysql", "rabbitmq", "redis")
+    }
+    assert "mysqladmin ping" in health["mysql"]
+    assert "rabbitmq-diagnostics" in health["rabbitmq"] and "ping" in health["rabbitmq"]
+    assert "redis-cli ping" in health["redis"]
+    assert services["mysql"]["image"] == "mysql:8.0"
+    assert services["rabbitmq"]["image"] == "rabbitmq:3-management"
+    assert services["redis"]["image"] == "redis:7"
+    for app in ("web", "worker", "beat", "flower"):
+        assert services[app]["profiles"] == [app]
+        assert services[app]["depends_on"] or app == "web"
+    for dependency in ("mysql", "rabbitmq", "redis"):
+        assert services["worker"]["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_compose_workers_listen_on_every_queue():
+    command = load("compose.yaml")["services"]["worker"]["command"]
+    queues = command[command.index("--queues") + 1].split(",")
+    assert sorted(queues) == sorted(settings.SENTINEL_QUEUES)
+
+
+def test_the_procfile_workers_listen_on_every_queue():
+    worker = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:")
+    )
+    queues = worker.split("--queues ")[1].split()[0].split(",")
+    assert sorted(queues) == sorted(settings.SENTINEL_QUEUES)
+
+
+def test_the_dockerfile_installs_the_same_lock_as_make_and_runs_unprivileged():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert "-r requirements.lock" in dockerfile and "-r requirements.lock" in makefile
+    assert dockerfile.count("FROM ") == 2
+    assert "\nUSER sentinel" in dockerfile
+
+
+def test_the_ci_workflow_runs_make_test_against_the_three_services():
+    workflow = load(".github/workflows/ci.yaml")
+    job = workflow["jobs"]["test"]
+
+    assert set(job["services"]) == {"mysql", "redis", "rabbitmq"}
+    assert {"run": "make test"} in job["steps"]
+    assert (ROOT / ".ci/run").read_text().strip().endswith("make test")
