@@ -62,7 +62,7 @@ fmt: venv
 
 lock:
 	rm -rf /tmp/sentinel-lock && python3 -m venv /tmp/sentinel-lock
-	/tmp/sentinel-lock/bin/pip install --quiet ".[dev]"
+	/tmp/sentinel-lock/bin/pip install --quiet ".[dev]" && rm -rf build *.egg-info
 	{ echo "# Pinned by 'make lock' from pyproject.toml (pip freeze of a fresh venv). Install with 'make venv'."; \
 	  /tmp/sentinel-lock/bin/pip freeze --exclude uptimesentinel; } > requirements.lock
 

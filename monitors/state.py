@@ -1,0 +1,125 @@
+"""A monitor's live state, moved forward by check results, in bulk.
+
+Probe workers call ``monitors_apply_results`` once per batch: one locking SELECT
+and one UPDATE for the whole batch, not one UPDATE per check. The SELECT ... FOR
+UPDATE is what makes a state change happen once: two workers applying results for
+the same monitor queue on its row lock, and the second one sees the first one's
+streaks, so an outage is confirmed (and an incident opened) by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from monitors.models import Monitor
+from telemetry.records import CheckResult
+
+# Failures in a row before a monitor is down, successes in a row before it is up again.
+DOWN_AFTER_FAILURES = 2
+UP_AFTER_SUCCESSES = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    status: str
+    consecutive_failures: int
+    consecutive_successes: int
+    last_checked_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A monitor moved from one status to another because of ``result``."""
+
+    monitor_id: int
+    old_status: str
+    new_status: str
+    result: CheckResult
+
+
+def state_after(state: LiveState, result: CheckResult) -> LiveState:
+    """The live state once ``result`` is known (pure; paused monitors stay paused)."""
+    failures = 0 if result.ok else state.consecutive_failures + 1
+    successes = state.consecutive_successes + 1 if result.ok else 0
+    status = state.status
+    if status != Monitor.Status.PAUSED:
+        if result.ok and (successes >= UP_AFTER_SUCCESSES or status == Monitor.Status.PENDING):
+            status = Monitor.Status.UP
+        elif not result.ok and failures >= DOWN_AFTER_FAILURES:
+            status = Monitor.Status.DOWN
+    return LiveState(status, failures, successes, result.scheduled_at)
+
+
+def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChange]:
+    """Apply a batch of results to the monitors' live state; return the status changes.
+
+    Results for deleted monitors are ignored here (ingest stores or dead-letters
+    them). A result older than the monitor's last applied check arrived late and
+    does not move the streaks.
+    """
+    by_monitor: dict[int, list[CheckResult]] = {}
+    for result in sorted(results, key=lambda r: r.scheduled_at):
+        by_monitor.setdefault(result.monitor_id, []).append(result)
+    if not by_monitor:
+        return []
+    with transaction.atomic():
+        current = _lock_states(sorted(by_monitor))
+        changes: list[StateChange] = []
+        updated: dict[int, LiveState] = {}
+        for monitor_id, state in current.items():
+            for result in by_monitor[monitor_id]:
+                if state.last_checked_at and result.scheduled_at <= state.last_checked_at:
+                    continue
+                new = state_after(state, result)
+                if new.status != state.status:
+                    changes.append(StateChange(monitor_id, state.status, new.status, result))
+                state = new
+            updated[monitor_id] = state
+        _write_states(updated)
+    return changes
+
+
+def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
+    # Locking in id order keeps two workers from deadlocking on overlapping batches.
+    rows = (
+        Monitor.objects.select_for_update()
+        .filter(pk__in=monitor_ids)
+        .order_by("pk")
+        .values_list(
+            "pk", "status", "consecutive_failures", "consecutive_successes", "last_checked_at"
+        )
+    )
+    return {
+        pk: LiveState(status, failures, successes, last)
+        for pk, status, failures, successes, last in rows
+    }
+
+
+def _write_states(states: dict[int, LiveState]) -> None:
+    """One UPDATE ... JOIN over a derived table of the new values."""
+    if not states:
+        return
+    rows = " UNION ALL ".join(
+        ["SELECT %s AS id, %s AS st, %s AS cf, %s AS cs, %s AS lc"] * len(states)
+    )
+    params: list[int | str | dt.datetime | None] = []
+    for pk, state in states.items():
+        params += [
+            pk,
+            state.status,
+            state.consecutive_failures,
+            state.consecutive_successes,
+            state.last_checked_at,
+        ]
+    table = Monitor._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} m JOIN ({rows}) v ON m.id = v.id "  # noqa: S608 (no user input)
+            "SET m.status = v.st, m.consecutive_failures = v.cf, "
+            "m.consecutive_successes = v.cs, m.last_checked_at = v.lc",
+            params,
+        )
