@@ -61,6 +61,7 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("method", "headers", "body", "timeout_seconds", "interval_seconds")},
         ),
         ("Expectations", {"fields": ("expected_status_codes", "keyword", "keyword_mode")}),
+        ("Confirmation", {"fields": ("confirm_failures", "recover_successes")}),
         ("Live state", {"fields": readonly_fields}),
     )
     inlines = (AlertRuleInline,)

@@ -120,6 +120,18 @@ class Monitor(models.Model):
     )
     enabled = models.BooleanField(default=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="monitors")
+    # A single blip is not an outage: the status turns down only after this many
+    # failed checks in a row, and up again after this many successes.
+    confirm_failures = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Failed checks in a row before the monitor is down.",
+    )
+    recover_successes = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Successful checks in a row before a down monitor is up again.",
+    )
 
     # Live state, written by the probe workers in bulk.
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)

@@ -18,10 +18,6 @@ from django.db import connection, transaction
 from monitors.models import Monitor
 from telemetry.records import CheckResult
 
-# Failures in a row before a monitor is down, successes in a row before it is up again.
-DOWN_AFTER_FAILURES = 2
-UP_AFTER_SUCCESSES = 1
-
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
@@ -29,6 +25,8 @@ class LiveState:
     consecutive_failures: int
     consecutive_successes: int
     last_checked_at: dt.datetime | None
+    confirm_failures: int = 2
+    recover_successes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +45,18 @@ def state_after(state: LiveState, result: CheckResult) -> LiveState:
     successes = state.consecutive_successes + 1 if result.ok else 0
     status = state.status
     if status != Monitor.Status.PAUSED:
-        if result.ok and (successes >= UP_AFTER_SUCCESSES or status == Monitor.Status.PENDING):
+        if result.ok and (successes >= state.recover_successes or status == Monitor.Status.PENDING):
             status = Monitor.Status.UP
-        elif not result.ok and failures >= DOWN_AFTER_FAILURES:
+        elif not result.ok and failures >= state.confirm_failures:
             status = Monitor.Status.DOWN
-    return LiveState(status, failures, successes, result.scheduled_at)
+    return LiveState(
+        status,
+        failures,
+        successes,
+        result.scheduled_at,
+        state.confirm_failures,
+        state.recover_successes,
+    )
 
 
 def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChange]:
@@ -90,13 +95,16 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
         .filter(pk__in=monitor_ids)
         .order_by("pk")
         .values_list(
-            "pk", "status", "consecutive_failures", "consecutive_successes", "last_checked_at"
+            "pk",
+            "status",
+            "consecutive_failures",
+            "consecutive_successes",
+            "last_checked_at",
+            "confirm_failures",
+            "recover_successes",
         )
     )
-    return {
-        pk: LiveState(status, failures, successes, last)
-        for pk, status, failures, successes, last in rows
-    }
+    return {pk: LiveState(*rest) for pk, *rest in rows}  # type: ignore[arg-type]
 
 
 def _write_states(states: dict[int, LiveState]) -> None:

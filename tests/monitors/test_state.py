@@ -75,3 +75,22 @@ def test_a_paused_monitor_stays_paused():
     monitor.refresh_from_db()
     assert monitor.status == Monitor.Status.PAUSED
     assert monitor.consecutive_failures == 2
+
+
+def test_per_monitor_thresholds_decide_confirmation_and_recovery():
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=3, recover_successes=2)
+
+    monitors_apply_results(results=[result(monitor, m, ok=False) for m in range(2)])
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.UP
+
+    monitors_apply_results(results=[result(monitor, 2, ok=False)])
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.DOWN
+
+    monitors_apply_results(results=[result(monitor, 3, ok=True)])
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.DOWN
+    monitors_apply_results(results=[result(monitor, 4, ok=True)])
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.UP
