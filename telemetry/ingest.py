@@ -388,15 +388,9 @@ def _existing_keys(cursor: Any, keys: list[Key]) -> set[Key]:
     return {(int(m), s) for m, s in cursor.fetchall()}
 
 
-def _multi_row_sql(prefix: str, width: int, count: int, suffix: str = "") -> str:
-    """``prefix VALUES (%s, ...), (%s, ...) suffix``: one statement, whatever its size.
-    (mysqlclient's executemany would split it at 64 kB, into several statements.)"""
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    return f"{prefix} VALUES {', '.join([row] * count)}{suffix}"
-
-
 def _insert_results(cursor: Any, rows: list[Row]) -> int:
-    """One INSERT IGNORE for the batch; returns how many rows were new.
+    """One INSERT IGNORE for the batch, whatever its size (mysqlclient's executemany
+    would split it into 64 kB statements); returns how many rows were new.
 
     The VALUES list is rendered here rather than by mysqlclient's parameter
     substitution, which calls ``literal()`` once per value (13 values a row) and was
@@ -406,7 +400,8 @@ def _insert_results(cursor: Any, rows: list[Row]) -> int:
         return 0
     escape = cursor.connection.string_literal
     values = ",".join(
-        f"({m},{_dt(s)},{_dt(st)},{d},{ok},{_int(sc)},{_text(escape, f)},"
+        # failure is a FailureKind value (a fixed word), so only error needs escaping.
+        f"({m},{_dt(s)},{_dt(st)},{d},{ok},{_int(sc)},{'NULL' if f is None else repr(f)},"
         f"{_text(escape, e)},{_int(a)},{_int(b)},{_int(c)},{_int(t)},{_dt(x)})"
         for m, s, st, d, ok, sc, f, e, a, b, c, t, x in rows
     )
@@ -422,11 +417,13 @@ def _int(value: int | None) -> str:
 
 
 def _dt(value: dt.datetime | None) -> str:
-    return "NULL" if value is None else value.strftime("'%Y-%m-%d %H:%M:%S.%f'")
+    return "NULL" if value is None else f"'{value.isoformat(' ')}'"
 
 
 def _text(escape: Callable[[bytes], bytes], value: str | None) -> str:
-    return "NULL" if value is None else escape(value.encode()).decode()
+    if not value:
+        return "NULL" if value is None else "''"
+    return escape(value.encode()).decode()
 
 
 def _upsert_rollups(cursor: Any, rows: list[Row]) -> None:
@@ -439,15 +436,16 @@ def _upsert_rollups(cursor: Any, rows: list[Row]) -> None:
         ("check_rollup_hourly", "hour_start", hourly),
         ("check_rollup_daily", "day", daily),
     ):
-        cursor.execute(
-            _multi_row_sql(
-                f"INSERT INTO {table} (monitor_id, {column}, {', '.join(ROLLUP_COLUMNS)})",
-                2 + len(ROLLUP_COLUMNS),
-                len(groups),
-                _ROLLUP_UPDATE,
-            ),
-            [value for key in sorted(groups) for value in (*key, *groups[key])],
-        )
+        # Rendered here for the same reason as the INSERT above: ints, NULLs and a
+        # formatted date are all there is. Sorted, so that two ingestors lock the
+        # rollup rows they share in the same order (no deadlock).
+        values = ",".join(
+            f"({monitor_id},'{start}',{','.join(map(str, groups[(monitor_id, start)]))})"
+            for monitor_id, start in sorted(groups)
+        ).replace("None", "NULL")  # latency_min/max of a period without a success
+        columns = f"monitor_id, {column}, {', '.join(ROLLUP_COLUMNS)}"
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values}{_ROLLUP_UPDATE}"  # noqa: S608
+        cursor.execute(sql)
 
 
 def _merge(column: str, pick: str) -> str:
