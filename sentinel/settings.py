@@ -204,3 +204,28 @@ CELERY_TIMEZONE = "UTC"
 # monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).
 SENTINEL_ALLOW_PRIVATE_TARGETS = env.bool("SENTINEL_ALLOW_PRIVATE_TARGETS", False)
 SENTINEL_ALLOWED_NETWORKS = env.list("SENTINEL_ALLOWED_NETWORKS", [])
+
+# Telemetry: the Redis buffer, ingest and the partitioned result tables (telemetry/).
+# Raw check results are kept this many days, in daily partitions dropped whole.
+TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", 90, minimum=1, maximum=3660)
+# Rollups outlive the raw rows: hourly ones for month-scale windows, daily ones for years.
+TELEMETRY_HOURLY_RETENTION_DAYS = env.int(
+    "TELEMETRY_HOURLY_RETENTION_DAYS", 100, minimum=1, maximum=3660
+)
+TELEMETRY_DAILY_RETENTION_DAYS = env.int(
+    "TELEMETRY_DAILY_RETENTION_DAYS", 800, minimum=1, maximum=36600
+)
+# Partitions exist this many days ahead, so maintenance can miss a few runs.
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int(
+    "TELEMETRY_PARTITIONS_AHEAD_DAYS", 7, minimum=1, maximum=366
+)
+# Results per ingest transaction (one multi-row INSERT); 10,000 rows stay well under
+# the default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8).
+TELEMETRY_INGEST_BATCH_SIZE = env.int("TELEMETRY_INGEST_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+# A batch taken by a consumer that has not acknowledged it for this long is reclaimed
+# by another (the consumer is presumed dead; a replay is harmless, inserts are idempotent).
+TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(
+    "TELEMETRY_INGEST_RECLAIM_SECONDS", 60, minimum=1, maximum=86400
+)
+# Where probe workers keep results while Redis is unreachable (replayed on the next push).
+TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))

@@ -1,0 +1,45 @@
+"""The fixed latency buckets of the rollup tables, and percentiles from them.
+
+The bounds are part of the schema (one column per bucket in ``check_rollup_hourly``
+and ``check_rollup_daily``): changing them needs a migration. Buckets are not
+cumulative; ``le_100ms`` counts durations in (75, 100] ms.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+
+# Upper bounds (inclusive, ms); a last overflow bucket holds everything above.
+BUCKET_BOUNDS_MS: tuple[int, ...] = (
+    10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000,
+)  # fmt: skip
+BUCKET_COLUMNS: tuple[str, ...] = (
+    *(f"le_{bound}ms" for bound in BUCKET_BOUNDS_MS),
+    f"gt_{BUCKET_BOUNDS_MS[-1]}ms",
+)
+
+
+def bucket_index(duration_ms: int) -> int:
+    """The index in ``BUCKET_COLUMNS`` of the bucket that counts ``duration_ms``."""
+    return bisect_left(BUCKET_BOUNDS_MS, duration_ms)
+
+
+def percentile_ms(counts: Sequence[int], quantile: float) -> int | None:
+    """The ``quantile`` (0 < q <= 1) latency from bucket counts, as the upper bound of
+    the bucket that holds it (the overflow bucket answers its lower bound): an upper
+    estimate, exact to the bucket. None when there are no counts."""
+    if len(counts) != len(BUCKET_COLUMNS):
+        raise ValueError(f"expected {len(BUCKET_COLUMNS)} bucket counts, got {len(counts)}")
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = quantile * total
+    running = 0
+    for index, count in enumerate(counts):
+        running += count
+        if running >= rank:
+            return BUCKET_BOUNDS_MS[min(index, len(BUCKET_BOUNDS_MS) - 1)]
+    return BUCKET_BOUNDS_MS[-1]
