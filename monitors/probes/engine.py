@@ -22,7 +22,13 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from monitors.probes.guard import BlockedTarget, GuardedConnector, TargetPolicy, resolve_allowed
+from monitors.probes.guard import (
+    CONNECTION_NOTES,
+    BlockedTarget,
+    GuardedConnector,
+    TargetPolicy,
+    resolve_allowed,
+)
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
 
@@ -200,6 +206,8 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     headers = {"User-Agent": USER_AGENT, **spec.headers}
     for _hop in range(MAX_REDIRECTS + 1):
         phases: dict[str, float] = {}
+        notes: dict[str, Any] = {}
+        CONNECTION_NOTES.set(notes)
         async with context.session.request(
             method,
             url,
@@ -218,7 +226,9 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
                 if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                     method, body = "GET", None
                 continue
-            return await _judge_response(spec, response, phases)
+            outcome = await _judge_response(spec, response, phases)
+            outcome.tls_expires_at = _cert_expiry(notes.get("ssl_object"))
+            return outcome
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -235,7 +245,6 @@ async def _judge_response(
     spec: ProbeSpec, response: aiohttp.ClientResponse, phases: dict[str, float]
 ) -> Outcome:
     outcome = Outcome(status_code=response.status, phases=phases)
-    outcome.tls_expires_at = _peer_cert_expiry(response)
     # Failures found in the response keep its status code and timings.
     if not spec.status_expected(response.status):
         outcome.ok, outcome.failure = False, FailureKind.STATUS
@@ -259,13 +268,6 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
-
-
-def _peer_cert_expiry(response: aiohttp.ClientResponse) -> dt.datetime | None:
-    connection = response.connection
-    if connection is None or connection.transport is None:
-        return None
-    return _cert_expiry(connection.transport.get_extra_info("ssl_object"))
 
 
 def _cert_expiry(ssl_object: Any) -> dt.datetime | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,11 @@ BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
         "ff00::/8",  # multicast
     )
 )
+
+
+# Set by a check around each request; each check runs in its own asyncio task, so
+# this is per check. The connector notes what it learns about the connection here.
+CONNECTION_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("connection_notes", default=None)
 
 
 class BlockedTarget(OSError):
@@ -130,6 +136,15 @@ class GuardedConnector(aiohttp.TCPConnector):
         hosts = await super()._resolve_host(host, port, traces=traces)
         self._policy.check(host, (entry["host"] for entry in hosts))
         return hosts
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
+        connection = await super().connect(req, traces, timeout)
+        # aiohttp releases a connection as soon as a short body is read, so the
+        # peer certificate is taken here, while the TLS transport is certainly open.
+        notes = CONNECTION_NOTES.get()
+        if notes is not None and connection.transport is not None:
+            notes["ssl_object"] = connection.transport.get_extra_info("ssl_object")
+        return connection
 
 
 async def resolve_allowed(
