@@ -59,7 +59,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         processes = _start_pipeline(probe_processes, probe_threads)
         reader = StreamReader(set(ids))
         reader.start()
-        time.sleep(3)  # workers connecting; Beat would also do this at the next minute
+        _wait_for_workers(len(processes) - 1)
         kick_ms = _now_ms()
         _kick_dispatch()
         window = (kick_ms + WARMUP_S * 1000, kick_ms + (WARMUP_S + window_s) * 1000)
@@ -73,6 +73,14 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         for child in processes.values():
             runtime.stop(child)
         _disable_monitors()
+        if dump := os.environ.get("BENCH_PIPELINE_DUMP"):
+            # For digging into a bad figure: one line per result seen.
+            Path(dump).write_text(
+                "".join(
+                    f"{x.monitor_id},{x.scheduled_ms},{x.started_ms},{x.ok},{x.failure}\n"
+                    for x in reader.seen
+                )
+            )
         _fill_report(report, ids=ids, seen=reader.seen, window=window, monitors=monitors)
         report["pipeline.cpu_percent_of_a_core"] = cpu_percent(
             cpu_before, cpu_after, seconds=window_s
@@ -195,6 +203,20 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
             env=probe_env,
         )  # fmt: skip
     return processes
+
+
+def _wait_for_workers(count: int, timeout: float = 120) -> None:
+    """Workers start slowly on a busy machine; dispatching before they listen
+    would measure their start-up, not the pipeline."""
+    from sentinel.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=1.0)
+        if len(replies) >= count:
+            runtime.stage(f"pipeline: {len(replies)} workers answer")
+            return
+    raise RuntimeError(f"only {len(replies)} of {count} workers started within {timeout:.0f} s")
 
 
 def _kick_dispatch() -> None:
