@@ -211,8 +211,9 @@ def _wait_for_workers(count: int, timeout: float = 120) -> None:
     from sentinel.celery import app
 
     deadline = time.monotonic() + timeout
+    replies: list[Any] = []
     while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=1.0)
+        replies = app.control.ping(timeout=1.0) or []
         if len(replies) >= count:
             runtime.stage(f"pipeline: {len(replies)} workers answer")
             return
