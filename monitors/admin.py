@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from monitors.models import AlertRule, Monitor, NotificationChannel, Tag
+from monitors.services import checks_queue_now
 
 
 class AlertRuleInline(admin.TabularInline):
@@ -79,11 +80,11 @@ class MonitorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check selected monitors now")
     def check_now(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
-        count = queryset.request_check()  # type: ignore[attr-defined]
-        skipped = queryset.count() - count
-        text = f"{count} monitor(s) will be checked by the next dispatch (within a minute)."
-        if skipped:
-            text += f" {skipped} paused monitor(s) skipped."
+        ids = list(queryset.values_list("pk", flat=True))
+        count = checks_queue_now(monitor_ids=ids)
+        text = f"Queued a check of {count} monitor(s); results appear within seconds."
+        if len(ids) > count:
+            text += f" {len(ids) - count} paused monitor(s) skipped."
         self.message_user(request, text, messages.SUCCESS)
 
 

@@ -3,13 +3,37 @@ loader) goes through these so that validation is the same everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 
+from monitors.dispatch import Slot, probe_batches_publisher, to_ms
 from monitors.models import Monitor, Tag
+from monitors.probes import TargetPolicy, check_batch, spec_from_monitor
+from monitors.state import StateChange, monitors_apply_results
+from telemetry.buffer import buffer_push
+from telemetry.records import CheckResult
+
+# What a check needs from a monitor row (the probe task's one query loads only these).
+PROBE_FIELDS = (
+    "id",
+    "kind",
+    "url",
+    "method",
+    "headers",
+    "body",
+    "expected_status_codes",
+    "keyword",
+    "keyword_mode",
+    "timeout_seconds",
+    "enabled",
+)
 
 
 @transaction.atomic
@@ -42,3 +66,48 @@ def monitor_set_tags(*, monitor: Monitor, names: Iterable[str]) -> None:
         Tag(name=name).clean_fields()
     tags = [Tag.objects.get_or_create(name=name)[0] for name in wanted]
     monitor.tags.set(tags)
+
+
+def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateChange]:
+    """Check a batch of slots, store the results, move the monitors' live state.
+
+    One query loads the monitors, the checks run concurrently (each starting at its
+    slot), the results go to the Redis buffer in one round trip, and the live state
+    is updated in one transaction. Returns the status changes (for alerting).
+    Deleted or paused monitors are skipped: their slot no longer stands.
+    """
+    monitors = Monitor.objects.only(*PROBE_FIELDS).in_bulk([pk for pk, _ in slots])
+    items = [
+        (spec_from_monitor(monitors[pk]), scheduled_at)
+        for pk, scheduled_at in slots
+        if pk in monitors and monitors[pk].enabled
+    ]
+    if not items:
+        return []
+    results = asyncio.run(check_batch(items, policy=TargetPolicy.from_settings()))
+    buffer_push(results=results)
+    return monitors_apply_results(results=results)
+
+
+def check_run_now(*, monitor: Monitor) -> CheckResult:
+    """One check of ``monitor`` right now, outside its schedule; nothing is stored."""
+    item = (spec_from_monitor(monitor), timezone.now())
+    return asyncio.run(
+        check_batch([item], policy=TargetPolicy.from_settings(), wait_for_slot=False)
+    )[0]
+
+
+def checks_queue_now(*, monitor_ids: Sequence[int]) -> int:
+    """Queue an immediate check of each enabled monitor (the admin's "check now").
+
+    The slot is "now", a moment of its own, so it never collides with a scheduled
+    slot; it is published after the surrounding transaction commits.
+    """
+    ids = list(
+        Monitor.objects.filter(pk__in=monitor_ids, enabled=True).values_list("pk", flat=True)
+    )
+    now_ms = to_ms(timezone.now())
+    slots = [Slot(now_ms, pk) for pk in ids]
+    publish = probe_batches_publisher(batch_size=settings.SENTINEL_PROBE_BATCH_SIZE)
+    transaction.on_commit(lambda: publish(slots))
+    return len(slots)

@@ -90,22 +90,21 @@ def test_the_pause_and_resume_actions_change_only_the_selected_monitors(admin_cl
     assert chosen.enabled and chosen.status == Monitor.Status.PENDING
 
 
-def test_check_now_makes_enabled_monitors_due_and_skips_paused_ones(admin_client):
-    import datetime as dt
+def test_check_now_queues_a_probe_for_enabled_monitors_and_skips_paused_ones(
+    admin_client, probes_queue, django_capture_on_commit_callbacks
+):
+    enabled = MonitorFactory()
+    paused = MonitorFactory(enabled=False, status=Monitor.Status.PAUSED)
 
-    from django.utils import timezone
+    # The probe is published once the action's transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_action(admin_client, "check_now", [enabled, paused])
 
-    later = timezone.now() + dt.timedelta(hours=1)
-    enabled = MonitorFactory(next_check_at=later)
-    paused = MonitorFactory(next_check_at=later, enabled=False, status=Monitor.Status.PAUSED)
-
-    response = run_action(admin_client, "check_now", [enabled, paused])
-
+    assert "Queued a check of 1 monitor(s)" in response.content.decode()
     assert "1 paused monitor(s) skipped" in response.content.decode()
-    enabled.refresh_from_db()
-    paused.refresh_from_db()
-    assert enabled.next_check_at <= timezone.now()
-    assert paused.next_check_at == later
+    [message] = probes_queue()
+    assert message.headers["task"] == "monitors.probes.check_batch"
+    assert [pk for pk, _ms in message.payload[0][0]] == [enabled.pk]
 
 
 def test_the_change_page_shows_alert_rules_inline(admin_client):

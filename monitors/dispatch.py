@@ -1,0 +1,286 @@
+"""The dispatcher: claim the monitors due in the coming minute and send their slots.
+
+Celery Beat runs ``dispatch_due`` once a minute (the schedule is installed by
+migration ``0003_dispatch_schedule``). It never checks anything itself: it hands
+out *slots* (monitor id + scheduled time) in batches over RabbitMQ, each batch
+sent with an ETA at the start of its second, and the probe workers start each
+check at its exact slot.
+
+Three properties, and what gives them:
+
+- **Each slot is handed out once.** A monitor is claimed by moving its
+  ``next_check_at`` past the slot with a conditional UPDATE, under a row lock, in
+  one transaction per chunk. A second dispatcher (or a retried task, or a restarted
+  Beat) blocks on the lock, then no longer finds the row due. Slots are published
+  only after the claim commits; a slot whose publish fails is handed back.
+- **No thundering herd.** Every monitor has a stable phase within its interval
+  (``monitor_phase_ms``: Fibonacci hashing of the id, which spreads consecutive
+  ids evenly), and its slots are phase-aligned, so a minute's checks start evenly
+  across the minute instead of all at second 0.
+- **A missed minute catches up once.** A monitor whose slot is already well past
+  (Beat was down) is not checked once per missed slot: it gets one catch-up slot
+  within the next minute, at its phase, and resumes its rhythm from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from monitors.models import Monitor
+
+logger = logging.getLogger(__name__)
+
+PROBE_TASK = "monitors.probes.check_batch"
+# 0.618..., the golden ratio's fraction: id * PHI mod 1 never clusters for runs of ids.
+PHI_FRACTION = 0.6180339887498949
+# A slot this late is still checked as planned (Beat fires a little late, a chunk
+# of a large dispatch takes time); later than this it counts as missed.
+LATE_GRACE_MS = 5_000
+# Missed monitors are spread over at most this long, whatever their interval.
+CATCH_UP_SPREAD_MS = 60_000
+# Rows claimed per transaction: bounds lock time and the size of the UPDATE.
+CLAIM_CHUNK = 1000
+
+Publisher = Callable[[Sequence["Slot"]], None]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Slot:
+    """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms)."""
+
+    scheduled_ms: int
+    monitor_id: int
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    published_batches: int = 0
+    realigned: int = 0
+    slots: list[Slot] = field(default_factory=list)
+
+
+# --- schedule arithmetic (pure) -------------------------------------------------
+
+
+def monitor_phase_ms(*, monitor_id: int, interval_seconds: int) -> int:
+    """Where in each interval this monitor's checks fall; stable for its lifetime."""
+    return int((monitor_id * PHI_FRACTION) % 1.0 * interval_seconds * 1000)
+
+
+def align_up(moment_ms: int, *, period_ms: int, phase_ms: int) -> int:
+    """The first time >= ``moment_ms`` that is ``phase_ms`` into a ``period_ms`` cycle."""
+    return moment_ms + (phase_ms - moment_ms) % period_ms
+
+
+def plan_slot(
+    *, monitor_id: int, interval_seconds: int, next_check_ms: int, now_ms: int
+) -> tuple[int, int]:
+    """``(slot, next_check)`` for a due monitor: the slot to check now, and the one after."""
+    interval_ms = interval_seconds * 1000
+    phase = monitor_phase_ms(monitor_id=monitor_id, interval_seconds=interval_seconds)
+    if next_check_ms >= now_ms - LATE_GRACE_MS:
+        slot = next_check_ms
+    else:
+        spread = min(interval_ms, CATCH_UP_SPREAD_MS)
+        slot = align_up(now_ms, period_ms=spread, phase_ms=phase % spread)
+    # The next slot is phase-aligned and at least half an interval away, so a
+    # monitor that is off its phase (new, resumed, caught up) returns to it
+    # without two checks in quick succession.
+    following = align_up(slot + interval_ms // 2 + 1, period_ms=interval_ms, phase_ms=phase)
+    return slot, following
+
+
+def to_ms(moment: dt.datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def from_ms(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+
+
+# --- dispatch -------------------------------------------------------------------
+
+
+def dispatch_due(
+    *,
+    now: dt.datetime | None = None,
+    horizon_seconds: int | None = None,
+    batch_size: int | None = None,
+    publish: Publisher | None = None,
+) -> DispatchReport:
+    """Claim every slot due before ``now + horizon`` and publish them in batches.
+
+    Chunks are taken earliest first and published as soon as they commit, so the
+    first seconds of the minute are on the wire before the last chunk is claimed.
+    """
+    now = now or timezone.now()
+    now_ms = to_ms(now)
+    horizon = now + dt.timedelta(
+        seconds=horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS
+    )
+    publish = publish or probe_batches_publisher(
+        batch_size=batch_size or settings.SENTINEL_PROBE_BATCH_SIZE
+    )
+    report = DispatchReport()
+    while True:
+        due_ids = _select_due(horizon=horizon)
+        if not due_ids:
+            return report
+        slots, realigned = monitors_claim(monitor_ids=due_ids, now_ms=now_ms, horizon=horizon)
+        report.realigned += realigned
+        if slots:
+            _publish_or_release(slots, publish=publish)
+            report.claimed += len(slots)
+            report.slots.extend(slots)
+
+
+def _select_due(*, horizon: dt.datetime) -> list[int]:
+    # monitor_due_idx (enabled, next_check_at) serves this range scan and its order.
+    # A plain read outside the claim transaction: the claim re-reads under lock.
+    return list(
+        Monitor.objects.filter(enabled=True, next_check_at__lt=horizon)
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:CLAIM_CHUNK]
+    )
+
+
+def monitors_claim(
+    *, monitor_ids: Iterable[int], now_ms: int, horizon: dt.datetime
+) -> tuple[list[Slot], int]:
+    """Claim the due slots of ``monitor_ids``; return them and how many were only realigned.
+
+    The rows are locked in id order (the order ``monitors_apply_results`` locks
+    in, so the two never deadlock) and re-read under the lock: a row another
+    dispatcher claimed first is no longer due and is left alone.
+    """
+    horizon_ms = to_ms(horizon)
+    with transaction.atomic():
+        rows = list(
+            Monitor.objects.select_for_update()
+            .filter(pk__in=list(monitor_ids), enabled=True, next_check_at__lt=horizon)
+            .order_by("pk")
+            .values_list("pk", "next_check_at", "interval_seconds")
+        )
+        moves: list[tuple[int, dt.datetime, int]] = []
+        slots: list[Slot] = []
+        realigned = 0
+        for pk, next_check_at, interval in rows:
+            slot, following = plan_slot(
+                monitor_id=pk,
+                interval_seconds=interval,
+                next_check_ms=to_ms(next_check_at),
+                now_ms=now_ms,
+            )
+            if slot >= horizon_ms:
+                # A missed monitor whose catch-up slot lies beyond this dispatch:
+                # move it there; the dispatch that covers it will send it.
+                moves.append((pk, next_check_at, slot))
+                realigned += 1
+            else:
+                moves.append((pk, next_check_at, following))
+                slots.append(Slot(slot, pk))
+        _move_next_checks(moves)
+    return sorted(slots), realigned
+
+
+def _move_next_checks(moves: Sequence[tuple[int, dt.datetime, int]]) -> None:
+    """One conditional UPDATE ... JOIN: set next_check_at only where it is still the old value."""
+    if not moves:
+        return
+    rows = " UNION ALL ".join(
+        ["SELECT %s AS id, CAST(%s AS DATETIME(6)) AS old, CAST(%s AS DATETIME(6)) AS new"]
+        * len(moves)
+    )
+    params: list[Any] = []
+    adapt = connection.ops.adapt_datetimefield_value
+    for pk, old, new_ms in moves:
+        params += [pk, adapt(old), adapt(from_ms(new_ms))]
+    table = Monitor._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} m JOIN ({rows}) v "  # noqa: S608 (no user input)
+            "ON m.id = v.id AND m.next_check_at = v.old SET m.next_check_at = v.new",
+            params,
+        )
+        if cursor.rowcount != len(moves):
+            # Cannot happen while the rows are locked; if it does, claim nothing.
+            raise RuntimeError(f"claimed {cursor.rowcount} of {len(moves)} locked monitors")
+
+
+def _publish_or_release(slots: Sequence[Slot], *, publish: Publisher) -> None:
+    try:
+        publish(slots)
+    except Exception:
+        # The claim committed but the broker did not take the slots: hand them
+        # back so the next dispatch sends them, instead of silently skipping them.
+        released = monitors_release(slots=slots)
+        logger.exception("publishing %d slots failed; released %d", len(slots), released)
+        raise
+
+
+def monitors_release(*, slots: Sequence[Slot]) -> int:
+    """Make claimed-but-unsent slots due again (only where nobody moved them since)."""
+    released = 0
+    for slot in slots:
+        released += Monitor.objects.filter(
+            pk=slot.monitor_id, next_check_at__gt=timezone.now()
+        ).update(next_check_at=from_ms(slot.scheduled_ms))
+    return released
+
+
+# --- publishing -----------------------------------------------------------------
+
+
+def slot_batches(slots: Sequence[Slot], *, batch_size: int) -> list[list[Slot]]:
+    """Slots grouped by the second they fall in, at most ``batch_size`` per batch.
+
+    A batch is sent to start at its second, and the worker starts each check at its
+    own slot within it, so batching never bunches checks together.
+    """
+    batches: list[list[Slot]] = []
+    current: list[Slot] = []
+    for slot in sorted(slots):
+        if current and (
+            len(current) >= batch_size
+            or slot.scheduled_ms // 1000 != current[0].scheduled_ms // 1000
+        ):
+            batches.append(current)
+            current = []
+        current.append(slot)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def probe_batches_publisher(*, batch_size: int) -> Publisher:
+    """Publish slots as probe tasks on the ``probes`` queue, one producer for all."""
+
+    def publish(slots: Sequence[Slot]) -> None:
+        app = current_app
+        expire = dt.timedelta(seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS)
+        now = timezone.now()
+        with app.producer_or_acquire() as producer:
+            for batch in slot_batches(slots, batch_size=batch_size):
+                start = from_ms(batch[0].scheduled_ms // 1000 * 1000)
+                app.send_task(
+                    PROBE_TASK,
+                    args=[[[slot.monitor_id, slot.scheduled_ms] for slot in batch]],
+                    # Early batches go now; the others wait in the worker for their second.
+                    eta=start if start > now else None,
+                    # A backlog never replays stale slots: a late batch is dropped and
+                    # its monitors' next slots go ahead as planned.
+                    expires=max(start, now) + expire,
+                    producer=producer,
+                )
+
+    return publish

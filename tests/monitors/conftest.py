@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+from monitors.probes import TargetPolicy
+from tests.targets import Certificates, Target, make_certificates, serve_targets, server_context
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def target(certificates) -> Iterator[Target]:
+    """Local HTTP and HTTPS (certificate from the test CA) servers on 127.0.0.1."""
+    with serve_targets(server_context(certificates.cert_file, certificates.key_file)) as t:
+        yield t
+
+
+@pytest.fixture(scope="session")
+def self_signed_target(certificates) -> Iterator[Target]:
+    with serve_targets(
+        server_context(certificates.self_signed_cert, certificates.self_signed_key)
+    ) as t:
+        yield t
+
+
+@pytest.fixture(scope="session")
+def client_tls(certificates) -> ssl.SSLContext:
+    """The checker's TLS trust for tests: the test CA only."""
+    return ssl.create_default_context(cafile=str(certificates.ca_file))
+
+
+@pytest.fixture
+def loopback_policy() -> TargetPolicy:
+    return TargetPolicy(
+        allowed_networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
+
+
+@pytest.fixture
+def probes_queue(settings):
+    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+    from kombu import Connection
+
+    from sentinel.celery import app
+
+    conn = Connection(settings.CELERY_BROKER_URL)
+    queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
+    queue.clear()
+
+    def take():
+        messages: list = []
+        while True:
+            try:
+                message = queue.get(timeout=0.5)
+            except queue.Empty:
+                return messages
+            message.ack()
+            messages.append(message)
+
+    yield take
+    queue.clear()
+    queue.close()
+    conn.close()

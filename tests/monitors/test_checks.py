@@ -1,0 +1,97 @@
+"""The probe task and the operators' tools, with real MariaDB, Redis and RabbitMQ."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from monitors.dispatch import to_ms
+from monitors.models import Monitor
+from monitors.tasks import probe_check_batch
+from telemetry.buffer import STREAM_KEY
+from telemetry.records import CheckResult, FailureKind
+from tests.factories import MonitorFactory
+
+
+def stream_results(redis_client):
+    return [CheckResult.from_json(fields[b"r"]) for _id, fields in redis_client.xrange(STREAM_KEY)]
+
+
+@pytest.mark.django_db
+def test_a_probe_batch_checks_pushes_results_and_moves_live_state(target, redis_client):
+    up = MonitorFactory(url=target.url("/ok"), keyword="operational")
+    broken = MonitorFactory(url=target.url("/status/500"), confirm_failures=1)
+    hanging = MonitorFactory(url=target.url("/hang"), timeout_seconds=1, confirm_failures=1)
+    paused = MonitorFactory(url=target.url("/ok"), enabled=False, status=Monitor.Status.PAUSED)
+    slot = timezone.now().replace(microsecond=0)
+    slots = [[m.pk, to_ms(slot)] for m in (up, broken, hanging, paused)]
+
+    began = time.monotonic()
+    probe_check_batch.apply(args=(slots,)).get()
+    elapsed = time.monotonic() - began
+
+    assert elapsed < 2.5  # the hanging target costs its 1 s timeout, no more
+    results = {r.monitor_id: r for r in stream_results(redis_client)}
+    assert set(results) == {up.pk, broken.pk, hanging.pk}  # the paused one is skipped
+    assert results[up.pk].ok and results[up.pk].scheduled_at == slot
+    assert results[broken.pk].failure == FailureKind.STATUS
+    assert results[hanging.pk].failure == FailureKind.TIMEOUT
+    statuses = dict(Monitor.objects.values_list("pk", "status"))
+    assert statuses[up.pk] == Monitor.Status.UP
+    assert statuses[broken.pk] == statuses[hanging.pk] == Monitor.Status.DOWN
+    assert Monitor.objects.get(pk=up.pk).last_checked_at == slot
+
+
+@pytest.mark.django_db
+def test_a_redelivered_batch_does_not_move_the_streaks_twice(target, redis_client):
+    monitor = MonitorFactory(url=target.url("/status/500"), confirm_failures=3)
+    slots = [[monitor.pk, to_ms(timezone.now())]]
+
+    probe_check_batch.apply(args=(slots,)).get()
+    probe_check_batch.apply(args=(slots,)).get()
+
+    monitor.refresh_from_db()
+    assert monitor.consecutive_failures == 1
+    assert monitor.status == Monitor.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_check_monitor_prints_one_check(target, capsys):
+    monitor = MonitorFactory(name="Shop", url=target.url("/ok"))
+
+    call_command("check_monitor", monitor.pk)
+
+    out = capsys.readouterr().out
+    assert "Shop" in out and "UP" in out
+    assert "status code" in out and "200" in out
+
+
+@pytest.mark.django_db
+def test_check_monitor_exits_non_zero_on_a_failed_check(target, capsys):
+    monitor = MonitorFactory(url=target.url("/status/503"))
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("check_monitor", monitor.pk)
+
+    assert exit_info.value.code == 1
+    assert "status: unexpected status 503" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_check_monitor_names_a_missing_monitor():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no monitor with id 999999"):
+        call_command("check_monitor", 999999)
+
+
+@pytest.mark.django_db
+def test_the_migration_installs_the_per_minute_dispatch():
+    task = PeriodicTask.objects.get(task="monitors.dispatch.due")
+
+    assert task.enabled and task.crontab.minute == "*"
+    assert task.expire_seconds is not None and task.expire_seconds < 60

@@ -1,0 +1,227 @@
+"""The dispatcher against the real MariaDB (and RabbitMQ for publishing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from kombu import Connection
+
+from monitors import dispatch
+from monitors.dispatch import Slot, dispatch_due, from_ms, monitor_phase_ms, to_ms
+from monitors.models import Monitor
+from tests.factories import MonitorFactory, UserFactory
+
+MINUTE = dt.timedelta(minutes=1)
+
+
+def minute_start() -> dt.datetime:
+    return timezone.now().replace(second=0, microsecond=0)
+
+
+def make_monitors(count, *, next_check_at, interval_seconds=60, **fields):
+    owner = UserFactory()
+    Monitor.objects.bulk_create(
+        Monitor(
+            owner=owner,
+            name=f"m{n}",
+            url=f"http://127.0.0.1:9/{n}",
+            interval_seconds=interval_seconds,
+            next_check_at=next_check_at,
+            **fields,
+        )
+        for n in range(count)
+    )
+    return list(Monitor.objects.order_by("pk").values_list("pk", flat=True))
+
+
+class Collect:
+    """A publisher that keeps the slots instead of sending them."""
+
+    def __init__(self):
+        self.slots: list[Slot] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, slots):
+        with self.lock:
+            self.slots.extend(slots)
+
+
+def busiest_second_over_mean(slots, *, seconds=60):
+    per_second = Counter(slot.scheduled_ms // 1000 for slot in slots)
+    return max(per_second.values()) / (len(slots) / seconds)
+
+
+def test_phases_are_stable_and_spread_evenly_over_the_interval():
+    for first_id in (1, 48_211):
+        ids = range(first_id, first_id + 6000)
+        per_second = Counter(
+            monitor_phase_ms(monitor_id=i, interval_seconds=60) // 1000 for i in ids
+        )
+        assert len(per_second) == 60
+        assert max(per_second.values()) <= 1.5 * 100
+    assert monitor_phase_ms(monitor_id=7, interval_seconds=60) == monitor_phase_ms(
+        monitor_id=7, interval_seconds=60
+    )
+
+
+@pytest.mark.django_db
+def test_it_claims_each_due_slot_once_and_schedules_the_next_on_its_phase():
+    now = minute_start()
+    [pk] = make_monitors(1, next_check_at=now - MINUTE * 3)
+    collect = Collect()
+
+    report = dispatch_due(now=now, horizon_seconds=70, publish=collect)
+    again = dispatch_due(now=now, horizon_seconds=70, publish=collect)  # a retried task
+
+    [slot] = collect.slots
+    assert report.claimed == 1 and again.claimed == 0
+    phase = monitor_phase_ms(monitor_id=pk, interval_seconds=60)
+    assert slot.scheduled_ms == to_ms(now) + phase
+    assert Monitor.objects.get(pk=pk).next_check_at == from_ms(slot.scheduled_ms + 60_000)
+
+
+@pytest.mark.django_db
+def test_it_does_not_dispatch_a_paused_monitor():
+    now = minute_start()
+    MonitorFactory(enabled=False, status=Monitor.Status.PAUSED, next_check_at=now - MINUTE)
+    collect = Collect()
+
+    assert dispatch_due(now=now, publish=collect).claimed == 0
+    assert collect.slots == []
+
+
+@pytest.mark.django_db
+def test_a_missed_minute_catches_up_once_spread_over_the_next_minute():
+    now = minute_start()
+    # Beat was down for three minutes: every monitor missed three slots.
+    ids = make_monitors(1200, next_check_at=now - MINUTE * 3)
+    first, second = Collect(), Collect()
+
+    dispatch_due(now=now, horizon_seconds=60, publish=first)
+    dispatch_due(now=now + MINUTE, horizon_seconds=60, publish=second)
+
+    assert sorted(s.monitor_id for s in first.slots) == ids  # each once, not once per missed slot
+    assert all(to_ms(now) <= s.scheduled_ms < to_ms(now + MINUTE) for s in first.slots)
+    assert busiest_second_over_mean(first.slots) <= 1.5
+    # and the next minute goes on at the same phase, once each
+    assert sorted(s.monitor_id for s in second.slots) == ids
+    after = {s.monitor_id: s.scheduled_ms for s in second.slots}
+    assert all(after[s.monitor_id] == s.scheduled_ms + 60_000 for s in first.slots)
+
+
+@pytest.mark.django_db
+def test_a_thirty_second_monitor_gets_two_slots_a_minute():
+    now = minute_start()
+    make_monitors(1, next_check_at=now - MINUTE, interval_seconds=30)
+    collect = Collect()
+
+    dispatch_due(now=now, horizon_seconds=60, publish=collect)
+
+    times = [s.scheduled_ms for s in collect.slots]
+    assert len(times) == 2 and times[1] - times[0] == 30_000
+
+
+@pytest.mark.django_db
+def test_slots_whose_publish_fails_are_handed_back(monkeypatch):
+    now = timezone.now()
+    ids = make_monitors(3, next_check_at=now - dt.timedelta(seconds=1))
+
+    def broken(slots):
+        raise ConnectionError("broker away")
+
+    with pytest.raises(ConnectionError):
+        dispatch_due(now=now, publish=broken)
+    collect = Collect()
+    dispatch_due(now=now, publish=collect)
+
+    assert {s.monitor_id for s in collect.slots} == set(ids)
+
+
+def test_slot_batches_group_by_second_and_cap_the_size():
+    slots = [Slot(1_000_000 + n * 10, n) for n in range(250)]  # 2.5 s of slots
+
+    batches = dispatch.slot_batches(slots, batch_size=40)
+
+    assert sum(len(b) for b in batches) == 250
+    assert all(len(b) <= 40 for b in batches)
+    assert all(len({s.scheduled_ms // 1000 for s in b}) == 1 for b in batches)
+
+
+@pytest.mark.django_db
+def test_it_publishes_batches_to_the_probes_queue_with_eta_and_expiry(settings):
+    from sentinel.celery import app
+
+    now = timezone.now()
+    ids = make_monitors(5, next_check_at=now + dt.timedelta(seconds=30))
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
+        queue.clear()
+        report = dispatch_due(now=now, batch_size=2)
+        messages = []
+        while True:
+            try:
+                message = queue.get(timeout=1)
+            except queue.Empty:
+                break
+            messages.append(message)
+            message.ack()
+        queue.close()
+
+    assert report.claimed >= 5
+    assert {m.headers["task"] for m in messages} == {"monitors.probes.check_batch"}
+    sent = [pk for m in messages for pk, _ms in m.payload[0][0]]
+    assert sorted(set(sent)) == ids
+    assert len(sent) == len(set(sent)) or report.claimed == len(sent)
+    for message in messages:
+        eta = dt.datetime.fromisoformat(message.headers["eta"])
+        expires = dt.datetime.fromisoformat(message.headers["expires"])
+        assert eta > now and expires == eta + dt.timedelta(
+            seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS
+        )
+        assert message.properties["delivery_mode"] == 2  # persistent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_dispatchers_never_claim_a_slot_twice(monkeypatch):
+    # Committed rows and two real connections: the claim's row locks are what is tested.
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 50)
+    now = minute_start()
+    ids = make_monitors(600, next_check_at=now - dt.timedelta(seconds=2))
+    collectors = [Collect(), Collect()]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(collect):
+        try:
+            start.wait()
+            dispatch_due(now=now, horizon_seconds=70, publish=collect)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in collectors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    claimed = Counter((s.monitor_id, s.scheduled_ms) for c in collectors for s in c.slots)
+    assert max(claimed.values()) == 1  # no slot handed out twice
+    assert {pk for pk, _ in claimed} == set(ids)  # and none left out
+    # A monitor may have two slots in the window (its overdue one, then its phase
+    # slot), never two close together.
+    by_monitor: dict[int, list[int]] = {}
+    for pk, ms in sorted(claimed):
+        by_monitor.setdefault(pk, []).append(ms)
+    assert all(
+        b - a >= 30_000 for times in by_monitor.values() for a, b in itertools.pairwise(times)
+    )
+    assert all(c.slots for c in collectors)  # and both dispatchers really took part

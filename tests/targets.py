@@ -1,0 +1,170 @@
+"""Local targets for the probe tests: real servers on 127.0.0.1, port 0.
+
+One aiohttp app with a path per behaviour, served from a background thread so that
+both async engine tests and sync task/command tests can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+BODY = "<html><body>status: all systems operational</body></html>"
+
+
+def target_app() -> web.Application:
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text=BODY, content_type="text/html")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("s", "0.3")))
+        return web.Response(text=BODY)
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response(text="never")
+
+    async def status(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["code"]), text="error page")
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.text()
+        return web.json_response(
+            {"method": request.method, "body": body, "x": request.headers.get("X-Probe", "")}
+        )
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        for _ in range(200):  # 13 MB: the checker must stop reading long before
+            await response.write(chunk)
+        await response.write(b"needle")
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/ok", ok)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/hang", hang)
+    app.router.add_get("/status/{code}", status)
+    app.router.add_get("/loop", loop)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/big", big)
+    return app
+
+
+@dataclass
+class Target:
+    port: int
+    tls_port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def tls_url(self, path: str) -> str:
+        return f"https://localhost:{self.tls_port}{path}"
+
+
+@contextmanager
+def serve_targets(ssl_context: ssl.SSLContext | None) -> Iterator[Target]:
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    ports: list[int] = []
+    runner = web.AppRunner(
+        target_app(), handle_signals=False, shutdown_timeout=0.5, access_log=None
+    )
+
+    async def start() -> None:
+        await runner.setup()
+        for context in (None, ssl_context):
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+            await site.start()
+            ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="test-targets", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield Target(ports[0], ports[1])
+    finally:
+        asyncio.run_coroutine_threadsafe(_stop(runner), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def _stop(runner: web.AppRunner) -> None:
+    await runner.cleanup()
+    # Handlers still sleeping (the hanging path) are cancelled, not left pending.
+    pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Certificates:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    self_signed_cert: Path
+    self_signed_key: Path
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A test CA with a ``localhost`` certificate, and a self-signed one, via openssl."""
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (directory / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "30", "-extfile", "ext.cnf", "-out", "server.pem")  # fmt: skip
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+        "-keyout", "self.key", "-out", "self.pem")  # fmt: skip
+    return Certificates(
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server.key",
+        directory / "self.pem",
+        directory / "self.key",
+    )
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
