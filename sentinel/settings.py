@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "monitors",
     "telemetry",
     "reporting",
+    "alerting",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +185,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.ingest.*": {"queue": "ingest"},
     "telemetry.maintenance.*": {"queue": "maintenance"},
     "monitors.alerts.*": {"queue": "alerts"},
+    "alerting.*": {"queue": "alerts"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -197,6 +199,28 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Reminders while down, the end of flapping, and sends a killed worker left behind.
+    "alerting-sweep": {"task": "alerting.sweep", "schedule": 60.0},
+}
+
+# --- Email (notification channel) ------------------------------------------------
+# The console backend in development prints notifications instead of sending them.
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "UptimeSentinel <alerts@localhost>")
 
 # --- Product --------------------------------------------------------------------
 
@@ -204,3 +228,17 @@ CELERY_TIMEZONE = "UTC"
 # monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).
 SENTINEL_ALLOW_PRIVATE_TARGETS = env.bool("SENTINEL_ALLOW_PRIVATE_TARGETS", False)
 SENTINEL_ALLOWED_NETWORKS = env.list("SENTINEL_ALLOWED_NETWORKS", [])
+
+# Alerting (alerting/): outgoing notifications and the rules that hold them back.
+SENTINEL_NOTIFY_TIMEOUT_SECONDS = env.int(
+    "SENTINEL_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1, maximum=60
+)
+SENTINEL_NOTIFY_MAX_RETRIES = env.int("SENTINEL_NOTIFY_MAX_RETRIES", 5, minimum=0, maximum=20)
+SENTINEL_CHANNEL_UNHEALTHY_AFTER = env.int(
+    "SENTINEL_CHANNEL_UNHEALTHY_AFTER", 5, minimum=1, maximum=1000
+)
+# A monitor that changes state this many times within the window is flapping: one
+# notice, then nothing until it has been stable for the settle period.
+SENTINEL_FLAP_CHANGES = env.int("SENTINEL_FLAP_CHANGES", 3, minimum=2, maximum=100)
+SENTINEL_FLAP_WINDOW_MINUTES = env.int("SENTINEL_FLAP_WINDOW_MINUTES", 30, minimum=1, maximum=1440)
+SENTINEL_FLAP_SETTLE_MINUTES = env.int("SENTINEL_FLAP_SETTLE_MINUTES", 15, minimum=1, maximum=1440)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 from django.contrib.auth.models import User
+from django.utils import timezone
 
+from alerting.models import MaintenanceWindow
 from monitors.models import AlertRule, Monitor, NotificationChannel
 
 
@@ -43,3 +47,18 @@ class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):
     monitor = factory.SubFactory(MonitorFactory)
     kind = AlertRule.Kind.DOWN
     threshold = 2
+
+
+class WebhookChannelFactory(NotificationChannelFactory):
+    kind = NotificationChannel.Kind.WEBHOOK
+    config = factory.LazyFunction(lambda: {"url": "http://127.0.0.1:9/hook", "secret": "s3cret"})
+
+
+class MaintenanceWindowFactory(factory.django.DjangoModelFactory[MaintenanceWindow]):
+    class Meta:
+        model = MaintenanceWindow
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Window {n}")
+    starts_at = factory.LazyFunction(timezone.now)
+    ends_at = factory.LazyAttribute(lambda w: w.starts_at + dt.timedelta(hours=1))
