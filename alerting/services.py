@@ -190,8 +190,11 @@ def alerts_process(*, results: Sequence[CheckResult], changes: Sequence[StateCha
         alerts += _rule_alerts(results, rules)
         if not alerts:
             return 0
+        monitors = _monitors_for(alerts)
+        # Maintenance first: state changes during maintenance do not count as flapping.
+        _hold_maintenance(alerts, monitors)
         alerts = _hold_flapping(alerts)
-        return _notify(alerts)
+        return _notify(alerts, monitors)
 
 
 def _change_alerts(changes: Sequence[StateChange], rules: list[AlertRule]) -> list[Alert]:
@@ -325,7 +328,10 @@ def _tls_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -> li
 
 def _hold_flapping(alerts: list[Alert]) -> list[Alert]:
     """Count state changes per monitor; the one that makes it flap sends one notice."""
-    changes = sorted((a for a in alerts if a.event in (Event.DOWN, Event.UP)), key=lambda a: a.at)
+    changes = sorted(
+        (a for a in alerts if a.event in (Event.DOWN, Event.UP) and not a.hold_reason),
+        key=lambda a: a.at,
+    )
     if not changes:
         return alerts
     monitor_ids = sorted({a.monitor_id for a in changes})
@@ -403,9 +409,8 @@ def maintenance_windows_for(*, monitors: Iterable[Monitor]) -> dict[int, list[Ma
 
 
 def _hold_maintenance(alerts: list[Alert], monitors: dict[int, Monitor]) -> None:
-    windows = maintenance_windows_for(
-        monitors=[monitors[m] for m in {a.monitor_id for a in alerts if not a.hold_reason}]
-    )
+    candidates = {a.monitor_id for a in alerts if not a.hold_reason and a.monitor_id in monitors}
+    windows = maintenance_windows_for(monitors=[monitors[m] for m in candidates])
     for alert in alerts:
         if not alert.hold_reason and any(
             w.is_active(alert.at) for w in windows.get(alert.monitor_id, ())
@@ -416,13 +421,15 @@ def _hold_maintenance(alerts: list[Alert], monitors: dict[int, Monitor]) -> None
 # --- Notifications: rows, payloads, queueing --------------------------------------
 
 
-def _notify(alerts: list[Alert]) -> int:
-    """Insert a Notification per (alert, channel) and queue the pending ones on commit."""
-    monitors = Monitor.objects.only("id", "owner_id", "name", "url", "status").in_bulk(
+def _monitors_for(alerts: list[Alert]) -> dict[int, Monitor]:
+    return Monitor.objects.only("id", "owner_id", "name", "url", "status").in_bulk(
         {a.monitor_id for a in alerts}
     )
+
+
+def _notify(alerts: list[Alert], monitors: dict[int, Monitor]) -> int:
+    """Insert a Notification per (alert, channel) and queue the pending ones on commit."""
     alerts = [a for a in alerts if a.monitor_id in monitors]
-    _hold_maintenance(alerts, monitors)
     incidents = Incident.objects.in_bulk({a.incident_id for a in alerts if a.incident_id})
     channels_by_rule: dict[int, set[int]] = defaultdict(set)
     for rule_id, channel_id in AlertRule.channels.through.objects.filter(
@@ -678,7 +685,9 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     with transaction.atomic():
         alerts = _reminder_alerts(now) + _settled_alerts(now)
-        queued = _notify(alerts) if alerts else 0
+        monitors = _monitors_for(alerts)
+        _hold_maintenance(alerts, monitors)
+        queued = _notify(alerts, monitors) if alerts else 0
     lease = dt.timedelta(seconds=2 * settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS + 60)
     interrupted = Notification.objects.filter(
         status=Notification.Status.SENDING, claimed_at__lt=now - lease

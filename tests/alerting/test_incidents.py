@@ -86,7 +86,7 @@ def test_concurrent_workers_open_one_incident():
         try:
             barrier.wait()
             changes.extend(monitors_apply_results(results=[check(monitor, minute, False)]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
