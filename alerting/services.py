@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from alerting.channels import DeliveryError, channel_send
@@ -576,7 +576,9 @@ def notification_deliver(*, notification_id: int, final_attempt: bool = False) -
     ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    notification = Notification.objects.select_related("channel").get(pk=notification_id)
+    notification = Notification.objects.select_related("channel", "channel__health").get(
+        pk=notification_id
+    )
     try:
         channel_send(
             channel=notification.channel,
@@ -585,26 +587,41 @@ def notification_deliver(*, notification_id: int, final_attempt: bool = False) -
         )
     except DeliveryError as exc:
         return _delivery_failed(notification, exc, started=now, final_attempt=final_attempt)
+    # Few round trips on the success path (a burst of outages is a burst of these):
+    # no transaction (three more statements on MySQL), health only if it changes.
     _attempt_record(notification, started=now, error=None)
     Notification.objects.filter(pk=notification_id).update(
         status=Notification.Status.SENT, sent_at=timezone.now(), error=""
     )
-    channel_health_record(channel_id=notification.channel_id, error=None)
+    if _health_needs_update(notification.channel):
+        channel_health_record(channel_id=notification.channel_id, error=None)
     return None
+
+
+def _health_needs_update(channel: NotificationChannel) -> bool:
+    try:
+        health = channel.health
+    except ChannelHealth.DoesNotExist:
+        return False  # never failed
+    recent = health.last_success_at and health.last_success_at > timezone.now() - dt.timedelta(
+        minutes=1
+    )
+    return bool(health.consecutive_failures or health.unhealthy_since or not recent)
 
 
 def _delivery_failed(
     notification: Notification, exc: DeliveryError, *, started: dt.datetime, final_attempt: bool
 ) -> int | None:
-    _attempt_record(notification, started=started, error=exc)
-    unhealthy = channel_health_record(channel_id=notification.channel_id, error=exc.message)
-    # A channel known to be broken gets one attempt per notification, no retries, so
-    # it cannot fill the alerts queue with retries while healthy channels wait.
-    retry = exc.transient and not final_attempt and not unhealthy
-    Notification.objects.filter(pk=notification.pk).update(
-        status=Notification.Status.RETRYING if retry else Notification.Status.FAILED,
-        error=exc.message,
-    )
+    with transaction.atomic():
+        _attempt_record(notification, started=started, error=exc)
+        unhealthy = channel_health_record(channel_id=notification.channel_id, error=exc.message)
+        # A channel known to be broken gets one attempt per notification, no retries, so
+        # it cannot fill the alerts queue with retries while healthy channels wait.
+        retry = exc.transient and not final_attempt and not unhealthy
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.RETRYING if retry else Notification.Status.FAILED,
+            error=exc.message,
+        )
     logger.warning(
         "notification %s to channel %s failed: %s",
         notification.pk,
@@ -633,11 +650,17 @@ def _attempt_record(
 def channel_health_record(*, channel_id: int, error: str | None) -> bool:
     """Count a channel's failures in a row; return whether it is now unhealthy."""
     now = timezone.now()
-    ChannelHealth.objects.bulk_create([ChannelHealth(channel_id=channel_id)], ignore_conflicts=True)
     health = ChannelHealth.objects.filter(pk=channel_id)
     if error is None:
-        health.update(consecutive_failures=0, unhealthy_since=None, last_success_at=now)
+        # No row means never failed. A healthy channel's row is rewritten at most once a
+        # minute, so that a burst of sends to one channel is not a burst of row writes.
+        health.filter(
+            Q(consecutive_failures__gt=0)
+            | Q(last_success_at__isnull=True)
+            | Q(last_success_at__lt=now - dt.timedelta(minutes=1))
+        ).update(consecutive_failures=0, unhealthy_since=None, last_success_at=now)
         return False
+    ChannelHealth.objects.bulk_create([ChannelHealth(channel_id=channel_id)], ignore_conflicts=True)
     health.update(
         consecutive_failures=F("consecutive_failures") + 1,
         last_error=error[:300],

@@ -7,7 +7,9 @@ Runs a real Celery worker on the ``alerts`` queue and a webhook receiver on
 by the benchmark (simulated time for the flapping run).
 
 Keys: ``alerting.notify_latency_p50_s`` / ``_p99_s`` / ``_max_s`` (confirming check
-to arrival at the receiver, a mass outage of N monitors at once),
+to arrival at the receiver; N outages confirmed in probe batches of 100, one batch
+every 5 s, i.e. 20 new outages a second), ``alerting.notify_latency_burst_*`` (the same N
+confirmed all at once: one worker's queue drains them),
 ``alerting.flapping_notifications`` (most notifications any channel got from a
 target flipping every check for 10 minutes, confirm_failures=1, the worst case),
 ``alerting.flapping_notifications_confirm2`` (the default confirmation),
@@ -34,6 +36,8 @@ from typing import Any
 from benchmarks import runtime
 
 USERNAME = "bench-alerting"
+# The alerts worker's pool; e.g. BENCH_ALERTS_POOL="--pool threads -c 16" to compare.
+POOL = os.environ.get("BENCH_ALERTS_POOL", "-c 4").split()
 
 
 class Receiver:
@@ -91,7 +95,9 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     _purge_alerts_queue()
     worker = _start_worker()
     try:
-        _latency(owner, receiver, monitors=100 if quick else 1000, report=report)
+        count = 200 if quick else 1000
+        _latency(owner, receiver, name="steady", monitors=count, batch_every_s=5.0, report=report)
+        _latency(owner, receiver, name="burst", monitors=count, batch_every_s=0, report=report)
         _flapping(owner, receiver, report=report)
         worker = _redelivery(owner, receiver, worker, count=40 if quick else 200, report=report)
     finally:
@@ -218,30 +224,46 @@ def _probe_batch(results: list[Any]) -> None:
     alerts_process(results=results, changes=changes)
 
 
-def _latency(owner: Any, receiver: Receiver, *, monitors: int, report: dict[str, object]) -> None:
+def _latency(
+    owner: Any,
+    receiver: Receiver,
+    *,
+    name: str,
+    monitors: int,
+    batch_every_s: float,
+    report: dict[str, object],
+) -> None:
+    """``monitors`` outages confirmed in probe batches of 100, one batch every
+    ``batch_every_s`` seconds (0: all at once)."""
     from django.utils import timezone
 
-    runtime.stage(f"latency: {monitors} monitors go down at once (confirm_failures=2)")
-    targets = _setup_monitors(owner, receiver, "lat", monitors)
+    runtime.stage(
+        f"latency ({name}): {monitors} monitors confirmed down, a batch of 100 every "
+        f"{batch_every_s} s (confirm_failures=2)"
+    )
+    targets = _setup_monitors(owner, receiver, name, monitors)
     now = timezone.now()
     for chunk in _chunks(targets, 500):
         _probe_batch([_result(m.pk, now, False) for m in chunk])
     confirmed_at: dict[str, float] = {}
     later = now + dt.timedelta(seconds=60)
-    for chunk in _chunks(targets, 100):  # probe batches of 100 results
+    next_batch = time.monotonic()
+    for chunk in _chunks(targets, 100):
+        time.sleep(max(next_batch - time.monotonic(), 0))
+        next_batch += batch_every_s
         started = time.monotonic()
         _probe_batch([_result(m.pk, later, False) for m in chunk])
-        confirmed_at.update({f"/lat/{m.pk}": started for m in chunk})
-    arrivals = receiver.wait(monitors, "/lat/", timeout=300)
+        confirmed_at.update({f"/{name}/{m.pk}": started for m in chunk})
+    arrivals = receiver.wait(monitors, f"/{name}/", timeout=300)
     latencies = [at - confirmed_at[path] for path, _, at in arrivals]
-    report["alerting.notify_latency_p50_s"] = round(runtime.percentile(latencies, 0.5), 3)
-    report["alerting.notify_latency_p99_s"] = round(runtime.percentile(latencies, 0.99), 3)
-    report["alerting.notify_latency_max_s"] = round(max(latencies, default=float("nan")), 3)
-    report["alerting.notify_latency_delivered"] = f"{len(arrivals)}/{monitors}"
+    key = "alerting.notify_latency" if name == "steady" else f"alerting.notify_latency_{name}"
+    report[f"{key}_p50_s"] = round(runtime.percentile(latencies, 0.5), 3)
+    report[f"{key}_p99_s"] = round(runtime.percentile(latencies, 0.99), 3)
+    report[f"{key}_max_s"] = round(max(latencies, default=float("nan")), 3)
+    report[f"{key}_delivered"] = f"{len(arrivals)}/{monitors}"
     runtime.stage(
-        f"latency: {len(arrivals)}/{monitors} delivered; "
-        f"p50 {report['alerting.notify_latency_p50_s']} s, "
-        f"p99 {report['alerting.notify_latency_p99_s']} s"
+        f"latency ({name}): {len(arrivals)}/{monitors} delivered; "
+        f"p50 {report[f'{key}_p50_s']} s, p99 {report[f'{key}_p99_s']} s"
     )
 
 
