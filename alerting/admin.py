@@ -119,12 +119,15 @@ class NotificationChannelAdmin(BaseChannelAdmin):
     """The monitors app's channel admin, plus health and a test action."""
 
     list_display = (*BaseChannelAdmin.list_display, "healthy")  # type: ignore[assignment]
+    list_select_related = ("owner", "health")
     actions = ("send_test_notification",)
 
     @admin.display(boolean=True)
     def healthy(self, obj: NotificationChannel) -> bool:
-        health = ChannelHealth.objects.filter(pk=obj.pk).first()
-        return health is None or health.unhealthy_since is None
+        try:
+            return obj.health.unhealthy_since is None
+        except ChannelHealth.DoesNotExist:
+            return True  # never failed
 
     @admin.action(description="Send a test notification")
     def send_test_notification(

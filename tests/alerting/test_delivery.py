@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import threading
 import time
 
@@ -118,16 +119,35 @@ def test_the_guard_blocks_a_private_apprise_target(fake_dns, connect_log):
 @pytest.mark.django_db
 def test_the_guard_lets_an_allowed_network_through_by_name(receiver, fake_dns, settings):
     fake_dns["hooks.example.test"] = "127.0.0.1"
+    channel = WebhookChannelFactory(config={"url": receiver.url("/ok", host="hooks.example.test")})
+
     settings.SENTINEL_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    channel = webhook(receiver, host="ignored")
-    channel.config["url"] = receiver.url("/ok", host="hooks.example.test")
-    channel.save()
-
     assert services.channel_send_test(channel=channel).status == "sent"
-
     settings.SENTINEL_ALLOWED_NETWORKS = []
     assert services.channel_send_test(channel=channel).status == "failed"
-    assert netguard.address_allowed(__import__("ipaddress").ip_address("93.184.216.34"))
+    settings.SENTINEL_ALLOW_PRIVATE_TARGETS = True
+    assert services.channel_send_test(channel=channel).status == "sent"
+    assert len(receiver.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1::1", True),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),
+        ("::ffff:192.168.1.1", False),
+        ("fd00::1", False),
+        ("100.64.0.1", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_the_guard_allows_only_public_addresses_by_default(address, allowed, settings):
+    settings.SENTINEL_ALLOWED_NETWORKS = []
+    settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
+
+    assert netguard.address_allowed(ipaddress.ip_address(address)) is allowed
 
 
 @pytest.mark.django_db
@@ -267,3 +287,35 @@ def services_apply(results):
 def run_task(notification_id: int) -> None:
     deliver.apply(args=(notification_id,))
     connection.close()
+
+
+@pytest.mark.django_db
+def test_the_api_sends_a_test_notification_through_your_own_channel_only(
+    receiver, client, user, other_user
+):
+    mine = webhook(receiver)
+    mine.owner = user
+    mine.save()
+    theirs = WebhookChannelFactory(owner=other_user)
+    client.force_login(user)
+
+    response = client.post(f"/api/v1/alerting/channels/{mine.pk}/test")
+    refused = client.post(f"/api/v1/alerting/channels/{theirs.pk}/test")
+
+    assert response.status_code == 200 and response.json()["status"] == "sent"
+    assert receiver.wait_for(1)[0].json()["event"] == "test"
+    assert refused.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_admin_action_sends_a_test_notification(receiver, admin_client):
+    channel = webhook(receiver, "/status/500")
+
+    response = admin_client.post(
+        "/admin/monitors/notificationchannel/",
+        {"action": "send_test_notification", "_selected_action": [channel.pk]},
+        follow=True,
+    )
+
+    assert "HTTP 500" in response.content.decode()
+    assert Notification.objects.get(channel=channel).attempt_log.count() == 1
