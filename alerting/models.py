@@ -42,6 +42,9 @@ class Incident(models.Model):
         indexes = [
             # A monitor's incident history, newest first (dashboard, API, flapping).
             models.Index(fields=["monitor", "-started_at"], name="incident_monitor_started_idx"),
+            # The sweep's "recently opened or closed" ranges (alerting.services._missed_alerts).
+            models.Index(fields=["started_at"], name="incident_started_idx"),
+            models.Index(fields=["ended_at"], name="incident_ended_idx"),
         ]
 
     def __str__(self) -> str:

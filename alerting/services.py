@@ -521,7 +521,12 @@ def notification_payload(
 def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tuple[str, str]:
     name, d, r = monitor.name, alert.details, alert.result
     since = incident.started_at.strftime("%Y-%m-%d %H:%M UTC") if incident else ""
-    reason = f"{r.failure.value if r.failure else 'failed'}: {r.error}".rstrip(": ") if r else ""
+    if r:
+        reason = f"{r.failure.value if r.failure else 'failed'}: {r.error}".rstrip(": ")
+    else:
+        reason = (
+            f"{incident.first_failure_kind}: {incident.first_failure_message}" if incident else ""
+        )
     lasted = _duration(alert.at - incident.started_at) if incident else ""
     texts = {
         Event.DOWN: (f"DOWN: {name}", f"{name} ({monitor.url}) is down: {reason}"),
@@ -707,9 +712,10 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     run it in simulated time."""
     now = now or timezone.now()
     with transaction.atomic():
-        alerts = _reminder_alerts(now) + _settled_alerts(now)
+        alerts = _reminder_alerts(now) + _settled_alerts(now) + _missed_alerts(now)
         monitors = _monitors_for(alerts)
         _hold_maintenance(alerts, monitors)
+        alerts = _hold_flapping(alerts)
         queued = _notify(alerts, monitors) if alerts else 0
     lease = dt.timedelta(seconds=2 * settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS + 60)
     interrupted = Notification.objects.filter(
@@ -719,6 +725,47 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         error="The worker stopped mid-send; not resent so that it cannot arrive twice.",
     )
     return {"queued": queued, "interrupted": interrupted}
+
+
+def _missed_alerts(now: dt.datetime) -> list[Alert]:
+    """Down/up alerts of recent incidents that have no notification at all.
+
+    The probe task can die after ``monitors_apply_results`` committed and before
+    ``alerts_process`` ran; its redelivery then finds the results applied and no
+    change, so only this sweep can notice. The grace period leaves the probe task
+    time to do it itself; if both do, the unique key keeps one row.
+    """
+    since, grace = now - dt.timedelta(minutes=15), now - dt.timedelta(seconds=30)
+    incidents = list(
+        Incident.objects.filter(
+            Q(started_at__range=(since, grace)) | Q(ended_at__range=(since, grace))
+        )
+    )
+    rules = _down_rules(i.monitor_id for i in incidents)
+    incidents = [i for i in incidents if rules.get(i.monitor_id)]
+    if not incidents:
+        return []
+    done = set(
+        Notification.objects.filter(
+            incident__in=incidents, event__in=[Event.DOWN, Event.UP]
+        ).values_list("incident_id", "event")
+    )
+    alerts = []
+    for incident in incidents:
+        for event, at in ((Event.DOWN, incident.started_at), (Event.UP, incident.ended_at)):
+            if at and since <= at <= grace and (incident.pk, event) not in done:
+                key = f"incident:{incident.pk}:{event}"
+                alerts.append(
+                    Alert(
+                        incident.monitor_id,
+                        event,
+                        key,
+                        at,
+                        rules[incident.monitor_id],
+                        incident_id=incident.pk,
+                    )
+                )
+    return alerts
 
 
 def _down_rules(monitor_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -8,6 +8,7 @@ from django.core import mail
 from alerting.models import Incident, MonitorAlerting, Notification
 from monitors.models import AlertRule, Monitor
 from monitors.services import monitor_set_tags
+from monitors.state import monitors_apply_results
 from tests.alerting.conftest import T0, check
 from tests.factories import (
     AlertRuleFactory,
@@ -152,3 +153,17 @@ def test_it_reminds_every_r_minutes_while_down(feed, sweep):
 
     assert sent() == ["down", "reminder", "reminder", "up"]
     assert "still down" in mail.outbox[1].body
+
+
+def test_the_sweep_sends_the_alert_of_a_probe_task_that_died_before_alerting(sweep):
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+    # The probe task committed the state change, then died before alerts_process.
+    monitors_apply_results(results=[check(rule.monitor, 0, False)])
+
+    sweep(T0 + dt.timedelta(seconds=10))  # within the grace period: leave it to the task
+    assert sent() == []
+    sweep(T0 + dt.timedelta(minutes=1))
+    sweep(T0 + dt.timedelta(minutes=2))
+
+    assert sent() == ["down"]
+    assert "is down: status: HTTP 503" in mail.outbox[0].body
