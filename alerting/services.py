@@ -681,11 +681,11 @@ def channel_health_record(*, channel_id: int, error: str | None) -> bool:
 def channel_send_test(*, channel: NotificationChannel) -> Notification:
     """Send a test notification now (admin action, API) and return its record."""
     now = timezone.now()
-    alert = Alert(0, Event.TEST, f"test:{uuid.uuid4().hex}", now, [])
+    key = f"test:{uuid.uuid4().hex}"
     payload = {
         "version": 1,
         "event": Event.TEST.value,
-        "key": alert.key,
+        "key": key,
         "at": now.isoformat(),
         "site": settings.SITE_NAME,
         "title": "Test notification",
@@ -696,7 +696,7 @@ def channel_send_test(*, channel: NotificationChannel) -> Notification:
         "details": {},
     }
     notification = Notification.objects.create(
-        channel=channel, event=Event.TEST, dedup_key=alert.key, payload=payload
+        channel=channel, event=Event.TEST, dedup_key=key, payload=payload
     )
     notification_deliver(notification_id=notification.pk, final_attempt=True)
     notification.refresh_from_db()

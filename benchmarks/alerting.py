@@ -161,7 +161,7 @@ def _setup_monitors(
     """``count`` monitors, each with a down rule and its own webhook channel."""
     from monitors.models import AlertRule, Monitor, NotificationChannel
 
-    monitors = Monitor.objects.bulk_create(
+    Monitor.objects.bulk_create(
         [
             Monitor(
                 owner=owner,
@@ -174,7 +174,7 @@ def _setup_monitors(
         ]
     )
     monitors = list(Monitor.objects.filter(owner=owner, name__startswith=f"{prefix}-"))
-    channels = NotificationChannel.objects.bulk_create(
+    NotificationChannel.objects.bulk_create(
         [
             NotificationChannel(
                 owner=owner,
