@@ -224,11 +224,6 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "UptimeSentinel <alerts@local
 
 # --- Product --------------------------------------------------------------------
 
-# Loopback, private and link-local targets are refused unless this is on (self-hosted
-# monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).
-SENTINEL_ALLOW_PRIVATE_TARGETS = env.bool("SENTINEL_ALLOW_PRIVATE_TARGETS", False)
-SENTINEL_ALLOWED_NETWORKS = env.list("SENTINEL_ALLOWED_NETWORKS", [])
-
 # Alerting (alerting/): outgoing notifications and the rules that hold them back.
 SENTINEL_NOTIFY_TIMEOUT_SECONDS = env.int(
     "SENTINEL_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1, maximum=60
@@ -242,3 +237,8 @@ SENTINEL_CHANNEL_UNHEALTHY_AFTER = env.int(
 SENTINEL_FLAP_CHANGES = env.int("SENTINEL_FLAP_CHANGES", 3, minimum=2, maximum=100)
 SENTINEL_FLAP_WINDOW_MINUTES = env.int("SENTINEL_FLAP_WINDOW_MINUTES", 30, minimum=1, maximum=1440)
 SENTINEL_FLAP_SETTLE_MINUTES = env.int("SENTINEL_FLAP_SETTLE_MINUTES", 15, minimum=1, maximum=1440)
+
+# Loopback, private and link-local targets are refused unless this is on (self-hosted
+# monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).
+SENTINEL_ALLOW_PRIVATE_TARGETS = env.bool("SENTINEL_ALLOW_PRIVATE_TARGETS", False)
+SENTINEL_ALLOWED_NETWORKS = env.list("SENTINEL_ALLOWED_NETWORKS", [])
