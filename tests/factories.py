@@ -4,7 +4,6 @@ import datetime as dt
 
 import factory
 from django.contrib.auth.models import User
-from django.utils import timezone
 
 from alerting.models import MaintenanceWindow
 from monitors.models import AlertRule, Monitor, NotificationChannel
@@ -40,15 +39,6 @@ class NotificationChannelFactory(factory.django.DjangoModelFactory[NotificationC
     config = factory.LazyAttribute(lambda c: {"address": f"{c.owner.username}@example.test"})
 
 
-class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):
-    class Meta:
-        model = AlertRule
-
-    monitor = factory.SubFactory(MonitorFactory)
-    kind = AlertRule.Kind.DOWN
-    threshold = 2
-
-
 class WebhookChannelFactory(NotificationChannelFactory):
     kind = NotificationChannel.Kind.WEBHOOK
     config = factory.LazyFunction(lambda: {"url": "http://127.0.0.1:9/hook", "secret": "s3cret"})
@@ -60,5 +50,14 @@ class MaintenanceWindowFactory(factory.django.DjangoModelFactory[MaintenanceWind
 
     owner = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"Window {n}")
-    starts_at = factory.LazyFunction(timezone.now)
+    starts_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
     ends_at = factory.LazyAttribute(lambda w: w.starts_at + dt.timedelta(hours=1))
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):
+    class Meta:
+        model = AlertRule
+
+    monitor = factory.SubFactory(MonitorFactory)
+    kind = AlertRule.Kind.DOWN
+    threshold = 2
