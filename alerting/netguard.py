@@ -7,8 +7,11 @@ answers a public address to the check and a private one to the connect). So the
 guard sits inside name resolution itself: ``install()`` wraps ``socket.getaddrinfo``
 once per process, and inside ``guarded()`` every lookup made by this thread, by
 ``requests`` or by any Apprise plugin, is checked before its answer is returned;
-the connection can only use addresses that passed. Outside ``guarded()`` the
-wrapper is a pass-through.
+the connection can only use addresses that passed. As a second line, inside
+``guarded()`` every ``connect``/``sendto`` of a Python socket must name an allowed IP
+address: a plugin that hands a host *name* to ``connect`` (resolved in C, past the
+wrapper) is refused rather than trusted. Outside ``guarded()`` both wrappers are
+pass-throughs.
 
 TODO(unify): the probe engine (monitors/probes/) has its own guard for checks; the
 two should share one address policy function.
@@ -78,10 +81,53 @@ def _getaddrinfo(*args: Any, **kwargs: Any) -> list[Any]:
     return system_getaddrinfo(*args, **kwargs)
 
 
+def check_sockaddr(address: Any) -> None:
+    """Inside ``guarded()``: refuse a socket address that is not an allowed IP."""
+    if not getattr(_local, "active", False):
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        ip = None
+    if ip is None or not address_allowed(ip):
+        reason = (
+            f"{host} is not a public address"
+            if ip is not None
+            else f"a connection to {host!r} without a checked lookup"
+        )
+        _local.blocked = reason
+        raise Blocked(socket.EAI_FAIL, reason)
+
+
+_socket_connect = socket.socket.connect
+_socket_connect_ex = socket.socket.connect_ex
+_socket_sendto = socket.socket.sendto
+
+
+def _connect(self: socket.socket, address: Any) -> None:
+    check_sockaddr(address)
+    return _socket_connect(self, address)
+
+
+def _connect_ex(self: socket.socket, address: Any) -> int:
+    check_sockaddr(address)
+    return _socket_connect_ex(self, address)
+
+
+def _sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    check_sockaddr(args[-1])  # sendto(data, address) or sendto(data, flags, address)
+    return _socket_sendto(self, data, *args)
+
+
 def install() -> None:
-    """Wrap ``socket.getaddrinfo`` (idempotent)."""
+    """Wrap ``socket.getaddrinfo`` and socket connects (idempotent)."""
     if socket.getaddrinfo is not _getaddrinfo:
         socket.getaddrinfo = _getaddrinfo
+    if socket.socket.connect is _socket_connect:
+        socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+        socket.socket.sendto = _sendto  # type: ignore[method-assign,assignment]
 
 
 @contextmanager

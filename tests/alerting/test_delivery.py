@@ -319,3 +319,19 @@ def test_the_admin_action_sends_a_test_notification(receiver, admin_client):
 
     assert "HTTP 500" in response.content.decode()
     assert Notification.objects.get(channel=channel).attempt_log.count() == 1
+
+
+def test_inside_the_guard_a_socket_may_only_connect_to_an_allowed_address(settings):
+    # Checked directly, not with a real connect: a failing guard must not send a packet.
+    settings.SENTINEL_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
+    netguard.check_sockaddr(("10.9.8.7", 80))  # outside guarded(): not our business
+
+    with netguard.guarded():
+        netguard.check_sockaddr(("127.0.0.1", 80))
+        netguard.check_sockaddr(("93.184.216.34", 443))
+        for address in [("10.9.8.7", 80), ("fe80::1%eth0", 80, 0, 0), ("syslog.test", 514)]:
+            with pytest.raises(netguard.Blocked):
+                netguard.check_sockaddr(address)
+
+    assert "without a checked lookup" in (netguard.blocked_reason() or "")
