@@ -175,13 +175,20 @@ def alerts_process(*, results: Sequence[CheckResult], changes: Sequence[StateCha
 
     Call it right after ``monitors_apply_results`` with that batch and its changes.
     """
-    monitor_ids = {r.monitor_id for r in results} | {c.monitor_id for c in changes}
-    if not monitor_ids:
+    monitor_ids = {r.monitor_id for r in results}
+    changed_ids = {c.monitor_id for c in changes if c.incident_id is not None}
+    if not monitor_ids and not changed_ids:
         return 0
+    # Down rules only matter for monitors that changed (rare); latency and TLS rules
+    # for every result. In the usual batch this reads no rows at all.
+    stateful = [AlertRule.Kind.LATENCY, AlertRule.Kind.TLS_EXPIRY]
     rules = list(
-        AlertRule.objects.filter(monitor_id__in=monitor_ids, enabled=True).only(
-            "id", "monitor_id", "kind", "threshold", "consecutive_checks"
+        AlertRule.objects.filter(enabled=True)
+        .filter(
+            Q(monitor_id__in=monitor_ids, kind__in=stateful)
+            | Q(monitor_id__in=changed_ids, kind=AlertRule.Kind.DOWN)
         )
+        .only("id", "monitor_id", "kind", "threshold", "consecutive_checks")
     )
     if not rules:
         return 0
