@@ -8,4 +8,5 @@ app_name = "alerting"
 
 urlpatterns = [
     path("channels/<int:pk>/test", api.channel_test, name="channel-test"),
+    path("incidents", api.incident_list, name="incident-list"),
 ]

@@ -105,3 +105,22 @@ def test_concurrent_workers_open_one_incident():
     # Results that lost the race to a later one are late and skipped; every applied
     # failure is counted once, whichever order the workers got the lock in.
     assert incident.checks_failed == monitor.consecutive_failures >= 2
+
+
+@pytest.mark.django_db
+def test_the_api_lists_your_incidents_newest_first(client, user, other_user):
+    mine = MonitorFactory(owner=user, status=Monitor.Status.UP, confirm_failures=1)
+    theirs = MonitorFactory(owner=other_user, status=Monitor.Status.UP, confirm_failures=1)
+    for minute, ok in enumerate([False, True, False]):
+        monitors_apply_results(results=[check(mine, minute, ok), check(theirs, minute, ok)])
+    client.force_login(user)
+
+    everything = client.get("/api/v1/alerting/incidents").json()
+    still_open = client.get(f"/api/v1/alerting/incidents?monitor={mine.pk}&open=true").json()
+    bad = client.get("/api/v1/alerting/incidents?limit=many")
+
+    assert [i["monitor"] for i in everything] == [mine.pk, mine.pk]
+    assert [i["ended_at"] is None for i in everything] == [True, False]
+    assert everything[1]["duration_seconds"] == 60
+    assert len(still_open) == 1 and still_open[0]["first_failure_kind"] == "status"
+    assert bad.status_code == 400
