@@ -5,6 +5,10 @@ and one UPDATE for the whole batch, not one UPDATE per check. The SELECT ... FOR
 UPDATE is what makes a state change happen once: two workers applying results for
 the same monitor queue on its row lock, and the second one sees the first one's
 streaks, so an outage is confirmed (and an incident opened) by exactly one of them.
+Incidents are opened and closed inside that same transaction, under the same row
+locks (``alerting.services.incidents_apply``), so an incident exists exactly when
+the committed status says down; notifications are the caller's next step
+(``alerting.services.alerts_process``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from alerting.services import incidents_apply
 from monitors.models import Monitor
 from telemetry.records import CheckResult
 
@@ -37,6 +42,10 @@ class StateChange:
     old_status: str
     new_status: str
     result: CheckResult
+    # Failed checks in a row when the change happened (the incident's first count).
+    consecutive_failures: int = 0
+    # The incident this change opened (down) or closed (up), if any.
+    incident_id: int | None = None
 
 
 def state_after(state: LiveState, result: CheckResult) -> LiveState:
@@ -74,6 +83,7 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
     with transaction.atomic():
         current = _lock_states(sorted(by_monitor))
         changes: list[StateChange] = []
+        failed_while_down: dict[int, int] = {}
         updated: dict[int, LiveState] = {}
         for monitor_id, state in current.items():
             for result in by_monitor[monitor_id]:
@@ -81,10 +91,17 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
                     continue
                 new = state_after(state, result)
                 if new.status != state.status:
-                    changes.append(StateChange(monitor_id, state.status, new.status, result))
+                    changes.append(
+                        StateChange(
+                            monitor_id, state.status, new.status, result, new.consecutive_failures
+                        )
+                    )
+                elif new.status == Monitor.Status.DOWN and not result.ok:
+                    failed_while_down[monitor_id] = failed_while_down.get(monitor_id, 0) + 1
                 state = new
             updated[monitor_id] = state
         _write_states(updated)
+        changes = incidents_apply(changes=changes, failed_while_down=failed_while_down)
     return changes
 
 

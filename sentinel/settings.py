@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "monitors",
     "telemetry",
     "reporting",
+    "alerting",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.ingest.*": {"queue": "ingest"},
     "telemetry.maintenance.*": {"queue": "maintenance"},
     "monitors.alerts.*": {"queue": "alerts"},
+    "alerting.*": {"queue": "alerts"},
 }
 # Tasks opt in to acks_late + reject_on_worker_lost one by one, where a rerun is
 # safe (dispatch claims idempotently; a probe batch re-run stores nothing twice).
@@ -217,8 +219,44 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Reminders while down, the end of flapping, and sends a killed worker left behind.
+    "alerting-sweep": {"task": "alerting.sweep", "schedule": 60.0},
+}
+
+# --- Email (notification channel) ------------------------------------------------
+# The console backend in development prints notifications instead of sending them.
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "UptimeSentinel <alerts@localhost>")
 
 # --- Product --------------------------------------------------------------------
+
+# Alerting (alerting/): outgoing notifications and the rules that hold them back.
+SENTINEL_NOTIFY_TIMEOUT_SECONDS = env.int(
+    "SENTINEL_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1, maximum=60
+)
+SENTINEL_NOTIFY_MAX_RETRIES = env.int("SENTINEL_NOTIFY_MAX_RETRIES", 5, minimum=0, maximum=20)
+SENTINEL_CHANNEL_UNHEALTHY_AFTER = env.int(
+    "SENTINEL_CHANNEL_UNHEALTHY_AFTER", 5, minimum=1, maximum=1000
+)
+# A monitor that changes state this many times within the window is flapping: one
+# notice, then nothing until it has been stable for the settle period.
+SENTINEL_FLAP_CHANGES = env.int("SENTINEL_FLAP_CHANGES", 3, minimum=2, maximum=100)
+SENTINEL_FLAP_WINDOW_MINUTES = env.int("SENTINEL_FLAP_WINDOW_MINUTES", 30, minimum=1, maximum=1440)
+SENTINEL_FLAP_SETTLE_MINUTES = env.int("SENTINEL_FLAP_SETTLE_MINUTES", 15, minimum=1, maximum=1440)
 
 # Loopback, private and link-local targets are refused unless this is on (self-hosted
 # monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).

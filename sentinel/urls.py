@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from sentinel import views
 
@@ -11,4 +11,5 @@ admin.site.site_title = "UptimeSentinel"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/alerting/", include("alerting.urls")),
 ]

@@ -5,6 +5,7 @@ import datetime as dt
 import factory
 from django.contrib.auth.models import User
 
+from alerting.models import MaintenanceWindow
 from monitors.models import AlertRule, Monitor, NotificationChannel
 from telemetry.records import CheckResult
 
@@ -37,6 +38,21 @@ class NotificationChannelFactory(factory.django.DjangoModelFactory[NotificationC
     name = factory.Sequence(lambda n: f"Channel {n}")
     kind = NotificationChannel.Kind.EMAIL
     config = factory.LazyAttribute(lambda c: {"address": f"{c.owner.username}@example.test"})
+
+
+class WebhookChannelFactory(NotificationChannelFactory):
+    kind = NotificationChannel.Kind.WEBHOOK
+    config = factory.LazyFunction(lambda: {"url": "http://127.0.0.1:9/hook", "secret": "s3cret"})
+
+
+class MaintenanceWindowFactory(factory.django.DjangoModelFactory[MaintenanceWindow]):
+    class Meta:
+        model = MaintenanceWindow
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Window {n}")
+    starts_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+    ends_at = factory.LazyAttribute(lambda w: w.starts_at + dt.timedelta(hours=1))
 
 
 class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):

@@ -1,0 +1,145 @@
+"""Alerting in the operators' admin: incidents, every notification and its attempts,
+channel health, maintenance windows, and a "send test notification" action."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from alerting.models import (
+    ChannelHealth,
+    Incident,
+    MaintenanceWindow,
+    MonitorAlerting,
+    Notification,
+    NotificationAttempt,
+)
+from alerting.services import channel_send_test
+from monitors.admin import NotificationChannelAdmin as BaseChannelAdmin
+from monitors.models import NotificationChannel
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the workers: visible, not editable."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "monitor",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "checks_failed",
+        "first_failure_kind",
+        "first_failure_message",
+    )
+    list_filter = (("ended_at", admin.EmptyFieldListFilter), "first_failure_kind")
+    list_select_related = ("monitor",)
+    search_fields = ("monitor__name",)
+    show_full_result_count = False
+
+
+class AttemptInline(admin.TabularInline):
+    model = NotificationAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "started_at", "finished_at", "ok", "transient", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "event",
+        "monitor",
+        "channel",
+        "status",
+        "hold_reason",
+        "attempts",
+        "sent_at",
+        "error",
+    )
+    list_filter = ("status", "event", "hold_reason")
+    list_select_related = ("monitor", "channel")
+    search_fields = ("dedup_key", "monitor__name", "channel__name")
+    show_full_result_count = False
+    inlines = (AttemptInline,)
+
+
+@admin.register(ChannelHealth)
+class ChannelHealthAdmin(ReadOnlyAdmin):
+    list_display = (
+        "channel",
+        "healthy",
+        "consecutive_failures",
+        "last_error",
+        "last_failure_at",
+        "last_success_at",
+    )
+    list_select_related = ("channel",)
+
+    @admin.display(boolean=True)
+    def healthy(self, obj: ChannelHealth) -> bool:
+        return obj.unhealthy_since is None
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "starts_at", "ends_at", "repeat", "repeat_until")
+    list_filter = ("repeat",)
+    search_fields = ("name",)
+    autocomplete_fields = ("owner",)
+    filter_horizontal = ("monitors", "tags")
+
+
+@admin.register(MonitorAlerting)
+class MonitorAlertingAdmin(admin.ModelAdmin):
+    list_display = ("monitor", "reminder_minutes", "flapping_since", "last_change_at")
+    readonly_fields = ("change_times", "flapping_since", "last_change_at")
+    raw_id_fields = ("monitor",)
+
+
+admin.site.unregister(NotificationChannel)
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(BaseChannelAdmin):
+    """The monitors app's channel admin, plus health and a test action."""
+
+    list_display = (*BaseChannelAdmin.list_display, "healthy")  # type: ignore[assignment]
+    list_select_related = ("owner", "health")
+    actions = ("send_test_notification",)
+
+    @admin.display(boolean=True)
+    def healthy(self, obj: NotificationChannel) -> bool:
+        try:
+            return obj.health.unhealthy_since is None
+        except ChannelHealth.DoesNotExist:
+            return True  # never failed
+
+    @admin.action(description="Send a test notification")
+    def send_test_notification(
+        self, request: HttpRequest, queryset: QuerySet[NotificationChannel]
+    ) -> None:
+        for channel in queryset[:20]:
+            notification = channel_send_test(channel=channel)
+            if notification.status == Notification.Status.SENT:
+                self.message_user(request, f"{channel}: sent.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    f"{channel}: {notification.error or notification.status}",
+                    messages.ERROR,
+                )

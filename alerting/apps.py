@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AlertingConfig(AppConfig):
+    name = "alerting"
+    verbose_name = "Alerting"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alerting import netguard
+
+        # Every outgoing notification resolves its host through the guard (see netguard).
+        netguard.install()

@@ -1,0 +1,356 @@
+"""Alerting: how fast a confirmed outage reaches a channel, how quiet a flapping
+target is, and whether a killed alert worker ever makes a notification arrive twice.
+
+Runs a real Celery worker on the ``alerts`` queue and a webhook receiver on
+127.0.0.1; results are fed the way the probe worker feeds them
+(``monitors_apply_results`` then ``alerts_process``), with scheduled times chosen
+by the benchmark (simulated time for the flapping run).
+
+Keys: ``alerting.notify_latency_p50_s`` / ``_p99_s`` / ``_max_s`` (confirming check
+to arrival at the receiver; N outages confirmed in probe batches of 100, one batch
+every 5 s, i.e. 20 new outages a second), ``alerting.notify_latency_burst_*`` (the same N
+confirmed all at once: one worker's queue drains them),
+``alerting.flapping_notifications`` (most notifications any channel got from a
+target flipping every check for 10 minutes, confirm_failures=1, the worst case),
+``alerting.flapping_notifications_confirm2`` (the default confirmation),
+``alerting.flapping_settle_notifications`` (the "stable again" notice after),
+``alerting.duplicates`` / ``alerting.interrupted`` / ``alerting.delivered``
+(after kill -9 of the worker mid-send and redelivery).
+
+Run alone: ``python -m benchmarks.alerting [--quick]`` (uses your DATABASE_URL etc.).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from benchmarks import runtime
+
+USERNAME = "bench-alerting"
+# The alerts worker's pool; e.g. BENCH_ALERTS_POOL="--pool threads -c 16" to compare.
+POOL = os.environ.get("BENCH_ALERTS_POOL", "-c 4").split()
+
+
+class Receiver:
+    """Records (path, delivery id, arrival time); ``/slow/...`` answers after 0.3 s."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[str, str, float]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                arrived = time.monotonic()
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.arrivals.append(
+                        (self.path, self.headers.get("X-Sentinel-Delivery", ""), arrived)
+                    )
+                if self.path.startswith("/slow/"):
+                    time.sleep(0.3)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender was killed mid-request: that is the point
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait(self, count: int, prefix: str, timeout: float) -> list[tuple[str, str, float]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [a for a in self.arrivals if a[0].startswith(prefix)]
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        return [a for a in self.arrivals if a[0].startswith(prefix)]
+
+
+def run(*, quick: bool, report: dict[str, object]) -> None:
+    import django
+
+    django.setup()
+    owner = _fresh_owner()
+    receiver = Receiver()
+    _purge_alerts_queue()
+    worker = _start_worker()
+    try:
+        count = 200 if quick else 1000
+        _latency(owner, receiver, name="steady", monitors=count, batch_every_s=5.0, report=report)
+        _latency(owner, receiver, name="burst", monitors=count, batch_every_s=0, report=report)
+        _flapping(owner, receiver, report=report)
+        worker = _redelivery(owner, receiver, worker, count=40 if quick else 200, report=report)
+    finally:
+        runtime.stop(worker)
+        receiver.server.shutdown()
+
+
+def _fresh_owner() -> Any:
+    from django.contrib.auth.models import User
+
+    User.objects.filter(username=USERNAME).delete()  # cascades to monitors, channels, ...
+    return User.objects.create(username=USERNAME)
+
+
+def _purge_alerts_queue() -> None:
+    from sentinel.celery import app
+
+    # Leftovers of an earlier, interrupted run would be counted as this run's sends.
+    with app.connection_for_write() as conn:
+        queue = app.amqp.queues["alerts"].bind(conn.default_channel)
+        queue.declare()
+        queue.purge()
+
+
+def _start_worker() -> Any:
+    from sentinel.celery import app
+
+    env = dict(os.environ, SENTINEL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128")
+    name = f"bench-alerts-{os.getpid()}-{time.monotonic_ns()}@%h"
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "sentinel",
+        "worker",
+        "-Q",
+        "alerts",
+        "-c",
+        "4",
+        "-n",
+        name,
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "WARNING",
+    ]
+    worker = runtime.spawn(args, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=0.5) or []
+        if any(name.split("@")[0] in host for reply in replies for host in reply):
+            runtime.stage(f"alerts worker up (pid {worker.pid})")
+            return worker
+    raise RuntimeError("the alerts worker did not start within 60 s")
+
+
+def _setup_monitors(
+    owner: Any, receiver: Receiver, prefix: str, count: int, **fields: Any
+) -> list[Any]:
+    """``count`` monitors, each with a down rule and its own webhook channel."""
+    from monitors.models import AlertRule, Monitor, NotificationChannel
+
+    Monitor.objects.bulk_create(
+        [
+            Monitor(
+                owner=owner,
+                name=f"{prefix}-{i}",
+                url=f"http://127.0.0.1:9/{i}",
+                status=Monitor.Status.UP,
+                **fields,
+            )
+            for i in range(count)
+        ]
+    )
+    monitors = list(Monitor.objects.filter(owner=owner, name__startswith=f"{prefix}-"))
+    NotificationChannel.objects.bulk_create(
+        [
+            NotificationChannel(
+                owner=owner,
+                name=f"{prefix}-{m.pk}",
+                kind="webhook",
+                config={"url": receiver.url(f"/{prefix}/{m.pk}"), "secret": "x"},
+            )
+            for m in monitors
+        ]
+    )
+    channels = list(NotificationChannel.objects.filter(owner=owner, name__startswith=f"{prefix}-"))
+    AlertRule.objects.bulk_create([AlertRule(monitor=m) for m in monitors])
+    rules = {r.monitor_id: r.pk for r in AlertRule.objects.filter(monitor__in=monitors)}
+    by_name = {c.name: c.pk for c in channels}
+    AlertRule.channels.through.objects.bulk_create(
+        [
+            AlertRule.channels.through(
+                alertrule_id=rules[m.pk], notificationchannel_id=by_name[f"{prefix}-{m.pk}"]
+            )
+            for m in monitors
+        ]
+    )
+    return monitors
+
+
+def _result(monitor_id: int, at: dt.datetime, ok: bool) -> Any:
+    from telemetry.records import CheckResult, FailureKind
+
+    return CheckResult(
+        monitor_id=monitor_id,
+        scheduled_at=at,
+        started_at=at,
+        duration_ms=30,
+        ok=ok,
+        status_code=200 if ok else 503,
+        failure=None if ok else FailureKind.STATUS,
+        error="" if ok else "HTTP 503",
+    )
+
+
+def _probe_batch(results: list[Any]) -> None:
+    """What the probe task does after buffer_push."""
+    from alerting.services import alerts_process
+    from monitors.state import monitors_apply_results
+
+    changes = monitors_apply_results(results=results)
+    alerts_process(results=results, changes=changes)
+
+
+def _latency(
+    owner: Any,
+    receiver: Receiver,
+    *,
+    name: str,
+    monitors: int,
+    batch_every_s: float,
+    report: dict[str, object],
+) -> None:
+    """``monitors`` outages confirmed in probe batches of 100, one batch every
+    ``batch_every_s`` seconds (0: all at once)."""
+    from django.utils import timezone
+
+    runtime.stage(
+        f"latency ({name}): {monitors} monitors confirmed down, a batch of 100 every "
+        f"{batch_every_s} s (confirm_failures=2)"
+    )
+    targets = _setup_monitors(owner, receiver, name, monitors)
+    now = timezone.now()
+    for chunk in _chunks(targets, 500):
+        _probe_batch([_result(m.pk, now, False) for m in chunk])
+    confirmed_at: dict[str, float] = {}
+    later = now + dt.timedelta(seconds=60)
+    next_batch = time.monotonic()
+    for chunk in _chunks(targets, 100):
+        time.sleep(max(next_batch - time.monotonic(), 0))
+        next_batch += batch_every_s
+        started = time.monotonic()
+        _probe_batch([_result(m.pk, later, False) for m in chunk])
+        confirmed_at.update({f"/{name}/{m.pk}": started for m in chunk})
+    arrivals = receiver.wait(monitors, f"/{name}/", timeout=300)
+    latencies = [at - confirmed_at[path] for path, _, at in arrivals]
+    key = "alerting.notify_latency" if name == "steady" else f"alerting.notify_latency_{name}"
+    report[f"{key}_p50_s"] = round(runtime.percentile(latencies, 0.5), 3)
+    report[f"{key}_p99_s"] = round(runtime.percentile(latencies, 0.99), 3)
+    report[f"{key}_max_s"] = round(max(latencies, default=float("nan")), 3)
+    report[f"{key}_delivered"] = f"{len(arrivals)}/{monitors}"
+    runtime.stage(
+        f"latency ({name}): {len(arrivals)}/{monitors} delivered; "
+        f"p50 {report[f'{key}_p50_s']} s, p99 {report[f'{key}_p99_s']} s"
+    )
+
+
+def _flapping(owner: Any, receiver: Receiver, *, report: dict[str, object]) -> None:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from alerting.services import alerts_sweep
+
+    # Simulated time in the past, so the sweep's "now" never reaches real claims.
+    start = timezone.now() - dt.timedelta(hours=2)
+    counts: dict[int, int] = {}
+    for confirm in (1, 2):
+        [monitor] = _setup_monitors(
+            owner, receiver, f"flap{confirm}", 1, confirm_failures=confirm, interval_seconds=30
+        )
+        for i in range(20):  # every 30 s for 10 minutes, failing and passing in turn
+            _probe_batch([_result(monitor.pk, start + dt.timedelta(seconds=30 * i), i % 2 == 1)])
+        time.sleep(2)
+        counts[confirm] = len(receiver.wait(99, f"/flap{confirm}/", timeout=0))
+        runtime.stage(f"flapping, confirm_failures={confirm}: {counts[confirm]} notifications")
+    settle = dt.timedelta(minutes=settings.SENTINEL_FLAP_SETTLE_MINUTES + 1)
+    alerts_sweep(now=start + dt.timedelta(minutes=10) + settle)
+    time.sleep(2)
+    after = len(receiver.wait(99, "/flap1/", timeout=0)) - counts[1]
+    report["alerting.flapping_notifications"] = counts[1]
+    report["alerting.flapping_notifications_confirm2"] = counts[2]
+    report["alerting.flapping_settle_notifications"] = after
+    runtime.stage(f"flapping: {after} 'stable again' notice(s) after it stopped")
+
+
+def _redelivery(
+    owner: Any, receiver: Receiver, worker: Any, *, count: int, report: dict[str, object]
+) -> Any:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from alerting.models import Notification
+    from alerting.services import alerts_sweep
+
+    runtime.stage(f"redelivery: {count} slow sends, kill -9 of the worker mid-send, new worker")
+    targets = _setup_monitors(owner, receiver, "slow", count, confirm_failures=1)
+    _probe_batch([_result(m.pk, timezone.now(), False) for m in targets])
+    receiver.wait(6, "/slow/", timeout=30)
+    os.killpg(worker.pid, signal.SIGKILL)
+    runtime.stop(worker)
+    runtime.stage("redelivery: worker killed; starting another")
+    worker = _start_worker()
+    notifications = Notification.objects.filter(monitor__in=targets)
+    deadline = time.monotonic() + 120
+    while notifications.filter(status__in=["pending", "retrying"]).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    lease = dt.timedelta(seconds=2 * settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS + 61)
+    alerts_sweep(now=timezone.now() + lease)  # what the sweep does after the lease
+    per_delivery = Counter(d for p, d, _ in receiver.arrivals if p.startswith("/slow/"))
+    report["alerting.duplicates"] = sum(n - 1 for n in per_delivery.values())
+    report["alerting.delivered"] = f"{len(per_delivery)}/{count}"
+    report["alerting.interrupted"] = notifications.filter(status="interrupted").count()
+    runtime.stage(
+        f"redelivery: {len(per_delivery)}/{count} arrived, {report['alerting.duplicates']} "
+        f"duplicates, {report['alerting.interrupted']} interrupted (claimed by the killed "
+        "worker: at most once, not resent)"
+    )
+    return worker
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+if __name__ == "__main__":
+    import json
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
+    os.environ["SENTINEL_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    figures: dict[str, object] = {}
+    try:
+        run(quick="--quick" in sys.argv, report=figures)
+    finally:
+        runtime.stop_all()
+    print(json.dumps(figures, indent=2))

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from alerting.models import Incident, MonitorAlerting, Notification
+from monitors.models import AlertRule, Monitor
+from monitors.services import monitor_set_tags
+from monitors.state import monitors_apply_results
+from tests.alerting.conftest import T0, check
+from tests.factories import (
+    AlertRuleFactory,
+    MaintenanceWindowFactory,
+    MonitorFactory,
+    NotificationChannelFactory,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+
+
+def rule_with_email(kind: str = AlertRule.Kind.DOWN, **fields) -> AlertRule:
+    monitor = fields.pop("monitor", None) or MonitorFactory(status=Monitor.Status.UP)
+    rule = AlertRuleFactory(monitor=monitor, kind=kind, **fields)
+    rule.channels.set([NotificationChannelFactory(owner=monitor.owner)])
+    return rule
+
+
+def sent() -> list[str]:
+    return list(
+        Notification.objects.filter(status="sent").order_by("id").values_list("event", flat=True)
+    )
+
+
+def test_a_latency_rule_fires_after_k_slow_checks_and_clears_once(feed):
+    rule = rule_with_email(AlertRule.Kind.LATENCY, threshold=500, consecutive_checks=3)
+    monitor = rule.monitor
+
+    for minute, ms in enumerate([600, 700, 100, 800, 900]):
+        feed([check(monitor, minute, True, duration_ms=ms)])
+    assert sent() == []
+    feed([check(monitor, 5, True, duration_ms=950)])
+    feed([check(monitor, 6, False, duration_ms=10_000)])  # a failure leaves the streak alone
+    feed([check(monitor, 7, True, duration_ms=990)])
+    assert sent() == ["latency"]
+    feed([check(monitor, 8, True, duration_ms=120)])
+    feed([check(monitor, 9, True, duration_ms=110)])
+
+    assert sent() == ["latency", "latency_ok"]
+    assert "over 500 ms for 3 checks" in mail.outbox[0].body
+
+
+def test_a_tls_rule_reminds_once_a_day(feed):
+    rule = rule_with_email(AlertRule.Kind.TLS_EXPIRY, threshold=14)
+    monitor = rule.monitor
+    expires = T0 + dt.timedelta(days=10, hours=3)
+
+    feed([check(monitor, 0, True, tls_expires_at=T0 + dt.timedelta(days=30))])
+    assert sent() == []
+    for minute in range(1, 6):
+        feed([check(monitor, minute, True, tls_expires_at=expires)])
+    assert sent() == ["tls_expiry"]
+    feed([check(monitor, 24 * 60, True, tls_expires_at=expires)])
+
+    assert sent() == ["tls_expiry", "tls_expiry"]
+    assert "expires in 10 days" in mail.outbox[0].body
+    assert "expires in 9 days" in mail.outbox[1].body
+
+
+def test_a_flapping_monitor_sends_one_notice_then_holds_until_it_settles(feed, sweep, settings):
+    settings.SENTINEL_FLAP_CHANGES, settings.SENTINEL_FLAP_SETTLE_MINUTES = 3, 15
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+
+    for minute in range(10):  # fails, recovers, fails, ... every check for 10 minutes
+        feed([check(rule.monitor, minute, ok=minute % 2 == 1)])
+
+    assert sent() == ["down", "up", "flapping"]
+    assert Notification.objects.filter(status="held", hold_reason="flapping").count() == 8
+    assert Incident.objects.count() == 5
+
+    assert sweep(T0 + dt.timedelta(minutes=20))["queued"] == 0
+    sweep(T0 + dt.timedelta(minutes=9 + 15))
+    assert sent() == ["down", "up", "flapping", "settled"]
+    assert "is up now" in mail.outbox[-1].body
+    # Stable again: the next outage is alerted normally.
+    feed([check(rule.monitor, 60, False)])
+    assert sent()[-1] == "down"
+
+
+def test_a_one_off_maintenance_window_holds_alerts_but_not_incidents(feed):
+    rule = rule_with_email()
+    window = MaintenanceWindowFactory(
+        owner=rule.monitor.owner, starts_at=T0, ends_at=T0 + dt.timedelta(minutes=30)
+    )
+    window.monitors.set([rule.monitor])
+
+    feed([check(rule.monitor, 0, False)])
+    feed([check(rule.monitor, 1, False)])
+    feed([check(rule.monitor, 29, True)])
+    feed([check(rule.monitor, 30, False)])
+    feed([check(rule.monitor, 31, False)])
+
+    assert Incident.objects.count() == 2
+    assert list(
+        Notification.objects.order_by("id").values_list("event", "status", "hold_reason")
+    ) == [
+        ("down", "held", "maintenance"),
+        ("up", "held", "maintenance"),
+        ("down", "sent", ""),
+    ]
+    assert len(mail.outbox) == 1
+
+
+def test_a_weekly_maintenance_window_on_a_tag_holds_alerts_every_week(feed, other_user):
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+    monitor_set_tags(monitor=rule.monitor, names=["db"])
+    first = T0 - dt.timedelta(weeks=3, minutes=10)  # three weeks ago, 11:50-12:10
+    window = MaintenanceWindowFactory(
+        owner=rule.monitor.owner,
+        starts_at=first,
+        ends_at=first + dt.timedelta(minutes=20),
+        repeat="weekly",
+    )
+    window.tags.set(rule.monitor.tags.all())
+    # Tags are shared: another user's window on the same tag must not silence it.
+    MaintenanceWindowFactory(owner=other_user, starts_at=first, repeat="weekly").tags.set(
+        rule.monitor.tags.all()
+    )
+
+    feed([check(rule.monitor, 0, False)])  # 12:00, inside this week's window
+    feed([check(rule.monitor, 5, True)])
+    feed([check(rule.monitor, 15, False)])  # 12:15, after it
+
+    assert list(Notification.objects.order_by("id").values_list("event", "status")) == [
+        ("down", "held"),
+        ("up", "held"),
+        ("down", "sent"),
+    ]
+    assert window.is_active(T0 + dt.timedelta(weeks=1))
+    assert not window.is_active(T0 + dt.timedelta(days=1))
+
+
+def test_it_reminds_every_r_minutes_while_down(feed, sweep):
+    rule = rule_with_email()
+    MonitorAlerting.objects.create(monitor=rule.monitor, reminder_minutes=10)
+    feed([check(rule.monitor, 0, False), check(rule.monitor, 1, False)])
+
+    for minute in (5, 11, 12, 21, 22):
+        sweep(T0 + dt.timedelta(minutes=minute))
+    feed([check(rule.monitor, 23, True)])
+    sweep(T0 + dt.timedelta(minutes=40))
+
+    assert sent() == ["down", "reminder", "reminder", "up"]
+    assert "still down" in mail.outbox[1].body
+
+
+def test_the_sweep_sends_the_alert_of_a_probe_task_that_died_before_alerting(sweep):
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+    # The probe task committed the state change, then died before alerts_process.
+    monitors_apply_results(results=[check(rule.monitor, 0, False)])
+
+    sweep(T0 + dt.timedelta(seconds=10))  # within the grace period: leave it to the task
+    assert sent() == []
+    sweep(T0 + dt.timedelta(minutes=1))
+    sweep(T0 + dt.timedelta(minutes=2))
+
+    assert sent() == ["down"]
+    assert "is down: status: HTTP 503" in mail.outbox[0].body
