@@ -36,6 +36,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "sentinel",
     "monitors",
@@ -114,7 +118,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/dashboard/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/dashboard/login/"
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -162,9 +168,27 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["reporting.api.throttling.TokenRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "reporting.api.pagination.MonitorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "UptimeSentinel API",
+    "DESCRIPTION": "Monitors, their check results, uptime and latency. "
+    "Authenticate with 'Authorization: Token <key>' (manage.py drf_create_token <user>).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page loads Swagger UI from this server (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Celery ---------------------------------------------------------------------
@@ -229,3 +253,14 @@ TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(
 )
 # Where probe workers keep results while Redis is unreachable (replayed on the next push).
 TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))
+
+# API requests per token (or per signed-in user) and period: "N/second|minute|hour|day".
+SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
+# Seconds a stats or series answer is served from Redis; never longer than the
+# monitor's own interval, so a new check shows within one interval.
+SENTINEL_REPORT_CACHE_SECONDS = env.int(
+    "SENTINEL_REPORT_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# Per-monitor up and latency gauges on /metrics: one series per monitor, so off for
+# large fleets.
+SENTINEL_METRICS_PER_MONITOR = env.bool("SENTINEL_METRICS_PER_MONITOR", False)
