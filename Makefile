@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 # development. Production leaves the SSRF guard closed.
 export SENTINEL_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 
-.PHONY: help venv services db run test lint typecheck pytest fmt lock clean
+.PHONY: help venv services db run test lint typecheck pytest fmt lock clean bench bench-quick
 
 help:
 	@echo "make run    set everything up and run web, workers, beat, flower and a demo target"
 	@echo "make test   set everything up and run ruff, mypy and the whole pytest suite"
+	@echo "make bench  every scale claim against its baseline (about 40 min); bench-quick: 3 min"
 	@echo "make fmt    format the code;  make lock  re-pin requirements.lock from pyproject.toml"
 
 venv: $(STAMP)
@@ -55,6 +56,12 @@ pytest: venv services
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+bench: venv services
+	$(PY) -m benchmarks
+
+bench-quick: venv services
+	$(PY) -m benchmarks --quick
 
 fmt: venv
 	$(BIN)/ruff format .

@@ -1,0 +1,244 @@
+"""``python -m benchmarks [--quick] [--only a,b]``: every scale claim, measured side by
+side with its naive baseline, on this machine, in one run.
+
+Writes ``benchmarks/results/latest.json`` and prints a Markdown table with each goal
+and whether it was met. Uses the ``sentinel_bench`` database, Redis db 14 and the
+``sentinel_bench`` RabbitMQ vhost, never the real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from benchmarks import runtime
+
+SCENARIOS = ("pipeline", "ingest", "dashboard", "retention", "crash", "alerting")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str
+    text: str
+    met: Callable[[float], bool]
+
+
+GOALS = (
+    Goal("pipeline.schedule_lag_p99_s", "p99 schedule lag < 2 s", lambda v: v < 2),
+    Goal("pipeline.skipped_checks", "no skipped checks", lambda v: v == 0),
+    Goal("pipeline.duplicate_checks", "no duplicated checks", lambda v: v == 0),
+    Goal("pipeline.wrong_outcomes", "no wrong outcomes", lambda v: v == 0),
+    Goal("pipeline.busiest_second_over_mean", "busiest second <= 1.5x mean", lambda v: v <= 1.5),
+    Goal(
+        "pipeline.mysql_transactions_per_1000_results",
+        "<= 1 MySQL transaction per 1,000 results",
+        lambda v: v <= 1,
+    ),
+    Goal("ingest.load_data_ratio", "ingest >= 60% of LOAD DATA", lambda v: v >= 0.6),
+    Goal("dashboard.series_30d_p95_ms", "30-day series p95 < 50 ms", lambda v: v < 50),
+    Goal("dashboard.uptime_30d_p95_ms", "30-day uptime p95 < 50 ms", lambda v: v < 50),
+    Goal(
+        "dashboard.overview_10k_p95_ms", "overview page (10k monitors) < 200 ms", lambda v: v < 200
+    ),
+    Goal("retention.drop_partition_s", "DROP PARTITION of a day < 1 s", lambda v: v < 1),
+    Goal("crash.lost", "no results lost after kill -9", lambda v: v == 0),
+    Goal("crash.duplicated", "no results duplicated after kill -9", lambda v: v == 0),
+    Goal("alerting.notify_latency_p99_s", "notification p99 < 10 s", lambda v: v < 10),
+    Goal("alerting.flapping_notifications", "flapping: <= 3 notifications", lambda v: v <= 3),
+    Goal("alerting.duplicates", "no duplicate notifications", lambda v: v == 0),
+)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    os.environ.update(runtime.bench_environment(dict(os.environ)))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
+    install_signal_handlers()
+    report: dict[str, Any] = {"started_at": now_iso(), "scale": "quick" if args.quick else "full"}
+    try:
+        prepare_database()
+        report["machine"] = machine_facts()
+        for name in args.only:
+            run_scenario(name, quick=args.quick, report=report)
+    finally:
+        runtime.stop_all()
+    report["finished_at"] = now_iso()
+    derive(report)
+    write(report, args.output)
+    print(markdown(report))
+    return 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small scale, under 3 minutes")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
+        default=list(SCENARIOS),
+        help=f"comma-separated scenarios (default: all of {', '.join(SCENARIOS)})",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def install_signal_handlers() -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        runtime.stage(f"signal {signum}: stopping every process the benchmark started")
+        runtime.stop_all()
+        sys.exit(130)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def prepare_database() -> None:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    runtime.stage(f"database {runtime.BENCH_DATABASE}: create if missing, migrate")
+    call_command("ensure_database", verbosity=0)
+    call_command("migrate", verbosity=0)
+
+
+def run_scenario(name: str, *, quick: bool, report: dict[str, Any]) -> None:
+    runtime.stage(f"scenario {name}: start ({'quick' if quick else 'full'} scale)")
+    started = time.monotonic()
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+        module.run(quick=quick, report=report)
+    except Exception as exc:
+        # One broken scenario must not hide the others' figures; the report says so.
+        traceback.print_exc()
+        report[f"{name}.error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        runtime.stop_all()
+    report[f"{name}.seconds"] = round(time.monotonic() - started, 1)
+    runtime.stage(f"scenario {name}: done in {report[f'{name}.seconds']} s")
+
+
+def derive(report: dict[str, Any]) -> None:
+    """Ratios the goals are stated in, from the raw figures."""
+    real, ceiling = (
+        report.get("ingest.rows_per_second"),
+        report.get("ingest.load_data_rows_per_second"),
+    )
+    if isinstance(real, int | float) and isinstance(ceiling, int | float) and ceiling:
+        report["ingest.load_data_ratio"] = round(real / ceiling, 3)
+    goals = {}
+    for goal in GOALS:
+        value = report.get(goal.key)
+        goals[goal.key] = {
+            "goal": goal.text,
+            "met": bool(goal.met(value)) if isinstance(value, int | float) else None,
+        }
+    report["goals"] = goals
+
+
+def machine_facts() -> dict[str, Any]:
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
+        db_version, pool = cursor.fetchone()
+    import redis
+
+    redis_version = redis.Redis.from_url(settings.REDIS_URL).info("server")["redis_version"]
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "database": db_version,
+        "innodb_buffer_pool_mib": int(pool) // (1024 * 1024),
+        "redis": redis_version,
+        "rabbitmq": rabbitmq_version(),
+    }
+
+
+def rabbitmq_version() -> str:
+    from django.conf import settings
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=3) as conn:
+        conn.connect()
+        version = conn.connection.server_properties.get("version", "?")
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def write(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    runtime.stage(f"report written to {path}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine = report.get("machine", {})
+    lines = [
+        "",
+        f"UptimeSentinel benchmarks, {report['scale']} scale, {report['started_at']}",
+        f"machine: {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, "
+        f"{machine.get('database')}, Redis {machine.get('redis')}, "
+        f"RabbitMQ {machine.get('rabbitmq')}",
+        "",
+        "| figure | value | goal | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    goals = report.get("goals", {})
+    skip = {"machine", "goals", "started_at", "finished_at", "scale"}
+    for key in sorted(k for k in report if k not in skip):
+        goal = goals.get(key, {})
+        met = {True: "yes", False: "**NO**", None: ""}[goal.get("met")] if goal else ""
+        lines.append(f"| {key} | {report[key]} | {goal.get('goal', '')} | {met} |")
+    missing = [g.key for g in GOALS if g.key not in report]
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def entry_point() -> int:
+    """``main`` with the project's one-line errors for a service that is down."""
+    from sentinel.cli import service_error_line
+
+    try:
+        return main(sys.argv[1:])
+    except Exception as exc:
+        line = service_error_line(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        runtime.stop_all()
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(entry_point())

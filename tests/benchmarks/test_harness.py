@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from benchmarks import runtime
+from benchmarks.__main__ import GOALS, derive, markdown
+
+
+def test_the_bench_environment_never_points_at_the_real_database_or_redis():
+    env = runtime.bench_environment(
+        {
+            "DATABASE_URL": "mysql://root:pw@127.0.0.1:3306/sentinel",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+
+    assert env["DATABASE_URL"] == "mysql://root:pw@127.0.0.1:3306/sentinel_bench"
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/14"
+
+
+def test_stop_all_ends_every_process_group_it_started():
+    # A child that starts a grandchild: both must be gone after stop_all.
+    child = runtime.spawn(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess,time; subprocess.Popen(['sleep','60']); time.sleep(60)",
+        ]
+    )
+    time.sleep(0.3)
+    group = os.getpgid(child.pid)
+
+    runtime.stop_all()
+
+    assert child.poll() is not None
+    for _ in range(50):  # the kernel reaps the orphaned grandchild a moment later
+        alive = subprocess.run(["pgrep", "-g", str(group)], capture_output=True, check=False)
+        if alive.stdout == b"":
+            break
+        time.sleep(0.05)
+    assert alive.stdout == b""
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert runtime.percentile(values, 0.5) == 50
+    assert runtime.percentile(values, 0.99) == 99
+    assert runtime.percentile([7.0], 0.99) == 7.0
+
+
+def test_goals_are_judged_and_missed_goals_are_shown_plainly():
+    report: dict[str, Any] = {
+        "started_at": "now",
+        "scale": "quick",
+        "machine": {},
+        "ingest.rows_per_second": 30_000,
+        "ingest.load_data_rows_per_second": 90_000,
+        "crash.lost": 0,
+    }
+
+    derive(report)
+    table = markdown(report)
+
+    assert report["ingest.load_data_ratio"] == pytest.approx(0.333, abs=0.001)
+    assert report["goals"]["ingest.load_data_ratio"]["met"] is False
+    assert report["goals"]["crash.lost"]["met"] is True
+    assert "| ingest.load_data_ratio | 0.333 | ingest >= 60% of LOAD DATA | **NO** |" in table
+    assert "Not measured in this run:" in table
+    assert len({goal.key for goal in GOALS}) == len(GOALS)
