@@ -2,41 +2,224 @@
 
 Results are appended to one Redis Stream; ingest reads them through a consumer
 group so that a batch taken by a consumer that dies is reclaimed by another, and
-acknowledges (and deletes) entries only after MySQL has committed them.
+acknowledges (and deletes) entries only after MySQL has committed them. So the
+stream holds exactly the results not yet stored: its length is the buffer depth and
+the time in its first entry ID is the age of the oldest one.
+
+When Redis is unreachable a probe worker does not drop its results: ``buffer_push``
+retries a few times with backoff, then writes the batch to a local spool directory
+(one fsynced file per batch) which the next successful push replays. A replay can
+push a result twice (a push that reached Redis but whose reply was lost is retried);
+ingest's idempotent key makes that harmless.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import redis
 from django.conf import settings
 
+from sentinel.services import redact_url, short_error
 from telemetry.records import CheckResult
+
+log = logging.getLogger(__name__)
 
 STREAM_KEY = "sentinel:results"
 FIELD = b"r"
+GROUP = "ingest"
+DEAD_LETTER_KEY = "sentinel:results:dead"
+DEAD_LETTER_COUNT_KEY = "sentinel:results:dead:count"
+
+# Redis "briefly down" (a restart, a failover) is seconds; beyond these attempts the
+# batch goes to the spool rather than stall the probe worker.
+PUSH_BACKOFF_SECONDS = (0.1, 0.4)
+SPOOL_SUFFIX = ".jsonl"
+# A spool file claimed by a process that died mid-replay is taken over after this.
+SPOOL_CLAIM_STALE_SECONDS = 300
 
 
-@lru_cache(maxsize=1)
 def buffer_client() -> redis.Redis:
     """One connection pool per process for the buffer (not the cache's)."""
+    return _client_for(settings.REDIS_URL)
+
+
+@lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
     )
 
 
 def buffer_push(*, results: Sequence[CheckResult]) -> None:
-    """Append a batch of results in one round trip (a pipeline of XADDs)."""
+    """Append a batch of results in one round trip (a pipeline of XADDs).
+
+    Never drops a result: if Redis stays unreachable through the retries, the batch is
+    spooled to disk and replayed by the next push that succeeds. Raises only if the
+    spool cannot be written either (``OSError``).
+    """
     if not results:
         return
+    payloads = [result.to_json() for result in results]
+    try:
+        _push_with_retries(payloads)
+    except redis.RedisError as exc:
+        path = spool_write(payloads=payloads)
+        log.warning(
+            "Redis is unreachable at %s (%s); %d results spooled to %s, replayed on the "
+            "next successful push",
+            redact_url(settings.REDIS_URL),
+            short_error(exc),
+            len(payloads),
+            path,
+        )
+        return
+    try:
+        spool_replay()
+    except OSError as exc:  # the push itself succeeded; the spool waits for the next one
+        log.warning("cannot replay the result spool %s: %s", _spool_dir(), exc)
+
+
+def _push_with_retries(payloads: Sequence[bytes]) -> None:
+    for attempt in range(len(PUSH_BACKOFF_SECONDS) + 1):
+        try:
+            _push(payloads)
+            return
+        except redis.RedisError:
+            if attempt == len(PUSH_BACKOFF_SECONDS):
+                raise
+            time.sleep(PUSH_BACKOFF_SECONDS[attempt])
+
+
+def _push(payloads: Sequence[bytes]) -> None:
     pipe = buffer_client().pipeline(transaction=False)
-    for result in results:
-        pipe.xadd(STREAM_KEY, {FIELD: result.to_json()})
+    for payload in payloads:
+        pipe.xadd(STREAM_KEY, {FIELD: payload})
     pipe.execute()
+
+
+# --- The spool: results kept on local disk while Redis is away ------------------
+
+
+def _spool_dir() -> Path:
+    return Path(settings.TELEMETRY_SPOOL_DIR)
+
+
+def spool_write(*, payloads: Sequence[bytes]) -> Path:
+    """Write one batch durably (temp file, fsync, rename) and return its path."""
+    directory = _spool_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SPOOL_SUFFIX}"
+    temporary = directory / f".{name}.tmp"
+    with temporary.open("wb") as handle:
+        # Compact JSON never contains a raw newline, so one line is one result.
+        handle.write(b"\n".join(payloads) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    final = directory / name
+    temporary.rename(final)
+    return final
+
+
+def spool_replay() -> int:
+    """Push spooled batches back into the stream, oldest first; return how many
+    results were replayed. Stops (keeping the rest) at the first Redis error."""
+    replayed = 0
+    for claimed in _spool_claims():
+        try:
+            payloads = [line for line in claimed.read_bytes().splitlines() if line]
+            _push(payloads)
+        except redis.RedisError:
+            claimed.rename(claimed.with_name(claimed.name.split(".claimed-")[0]))
+            break
+        claimed.unlink()
+        replayed += len(payloads)
+    if replayed:
+        log.info("replayed %d spooled results into the Redis buffer", replayed)
+    return replayed
+
+
+def _spool_claims() -> Iterator[Path]:
+    """Spool files this process has claimed by renaming them (only one process wins
+    a rename), including claims left behind by a process that died."""
+    directory = _spool_dir()
+    if not directory.is_dir():
+        return
+    stale_before = time.time() - SPOOL_CLAIM_STALE_SECONDS
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith(SPOOL_SUFFIX):
+            base = path.name
+        elif ".claimed-" in path.name and _mtime(path) < stale_before:
+            base = path.name.split(".claimed-")[0]
+        else:
+            continue
+        claimed = directory / f"{base}.claimed-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:
+            continue  # another process claimed it first
+        os.utime(claimed)
+        yield claimed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+def spool_size() -> int:
+    """How many batch files wait in this host's spool."""
+    directory = _spool_dir()
+    if not directory.is_dir():
+        return 0
+    return sum(1 for path in directory.iterdir() if not path.name.startswith("."))
+
+
+# --- Depth and age, for /healthz, /metrics and the dashboard --------------------
+
+
+@dataclass(frozen=True)
+class BufferStats:
+    depth: int  # results not yet stored in MySQL (pending ones included)
+    oldest_age_seconds: float | None  # None when the buffer is empty
+    dead_letters: int  # malformed results moved aside since the start
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "depth": self.depth,
+            "oldest_age_seconds": self.oldest_age_seconds,
+            "dead_letters": self.dead_letters,
+        }
 
 
 def buffer_depth() -> int:
     """How many results wait in the buffer (not yet acknowledged by ingest)."""
     return int(buffer_client().xlen(STREAM_KEY))
+
+
+def buffer_oldest_age_seconds(*, now: float | None = None) -> float | None:
+    """Seconds since the oldest waiting result entered the buffer (from its stream
+    entry ID, which is Redis' clock in ms), or None when the buffer is empty."""
+    first = buffer_client().xrange(STREAM_KEY, count=1)
+    if not first:
+        return None
+    entry_id = first[0][0]
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    millis = int(text.split("-")[0])
+    now = time.time() if now is None else now
+    return max(0.0, round(now - millis / 1000, 3))
+
+
+def buffer_stats() -> BufferStats:
+    """Depth, oldest age and dead-letter count in one call (three cheap commands)."""
+    dead = buffer_client().get(DEAD_LETTER_COUNT_KEY)
+    return BufferStats(buffer_depth(), buffer_oldest_age_seconds(), int(dead or 0))

@@ -130,6 +130,7 @@ def partitions_apply(
     today: dt.date | None = None,
     using: str = "default",
     report: Callable[[str], None] = log.info,
+    tables: tuple[PartitionedTable, ...] = PARTITIONED_TABLES,
 ) -> list[PartitionPlan] | None:
     """Create missing future partitions and drop expired ones on every partitioned
     table. Returns the plans carried out, or None if another run holds the lock."""
@@ -143,7 +144,7 @@ def partitions_apply(
             return None
         try:
             plans = []
-            for table in PARTITIONED_TABLES:
+            for table in tables:
                 plan = partition_plan(
                     table=table,
                     existing=partitions_read(table=table, using=using),

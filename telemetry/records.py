@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -62,7 +62,9 @@ class CheckResult:
     tls_expires_at: dt.datetime | None = None
 
     def to_json(self) -> bytes:
-        data = asdict(self)
+        # Not dataclasses.asdict: it deep-copies every value, and this runs for every
+        # check a probe worker makes.
+        data = {name: getattr(self, name) for name in FIELD_NAMES}
         for name in ("scheduled_at", "started_at", "tls_expires_at"):
             if data[name] is not None:
                 data[name] = to_epoch_ms(data[name])
@@ -83,11 +85,10 @@ class CheckResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        known = {f.name for f in fields(cls)}
-        missing = {"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"} - data.keys()
+        missing = REQUIRED_FIELDS - data.keys()
         if missing:
             raise ValueError(f"missing fields: {', '.join(sorted(missing))}")
-        unknown = data.keys() - known
+        unknown = data.keys() - KNOWN_FIELDS
         if unknown:
             raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
         return cls(
@@ -143,3 +144,9 @@ def _failure(value: Any) -> FailureKind | None:
         return FailureKind(value)
     except ValueError:
         raise ValueError(f"unknown failure kind {value!r}") from None
+
+
+# Computed once: probe workers encode and ingest decodes thousands a second.
+FIELD_NAMES = tuple(f.name for f in fields(CheckResult))
+KNOWN_FIELDS = frozenset(FIELD_NAMES)
+REQUIRED_FIELDS = frozenset({"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"})

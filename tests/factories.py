@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 from django.contrib.auth.models import User
 
 from monitors.models import AlertRule, Monitor, NotificationChannel
+from telemetry.records import CheckResult
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -43,3 +46,23 @@ class AlertRuleFactory(factory.django.DjangoModelFactory[AlertRule]):
     monitor = factory.SubFactory(MonitorFactory)
     kind = AlertRule.Kind.DOWN
     threshold = 2
+
+
+class CheckResultFactory(factory.Factory[CheckResult]):
+    """A successful HTTP check scheduled in the last hour (results are dataclasses)."""
+
+    class Meta:
+        model = CheckResult
+
+    monitor_id = 1
+    scheduled_at = factory.Sequence(
+        lambda n: (
+            dt.datetime.now(dt.UTC).replace(microsecond=0)
+            - dt.timedelta(hours=1)
+            + dt.timedelta(milliseconds=n)
+        )
+    )
+    started_at = factory.LazyAttribute(lambda r: r.scheduled_at + dt.timedelta(milliseconds=40))
+    duration_ms = 120
+    ok = True
+    status_code = 200

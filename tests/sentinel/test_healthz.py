@@ -5,13 +5,14 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_is_200_when_database_redis_and_broker_answer(client):
+def test_healthz_is_200_when_database_redis_and_broker_answer(client, redis_client):
     response = client.get("/healthz")
 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
         "services": {"database": {"ok": True}, "redis": {"ok": True}, "broker": {"ok": True}},
+        "buffer": {"depth": 0, "oldest_age_seconds": None, "dead_letters": 0},
     }
 
 
@@ -33,6 +34,8 @@ def test_healthz_is_503_naming_the_service_that_is_down(client, settings, settin
     assert body["services"][service]["ok"] is False
     assert "refused" in body["services"][service]["error"].lower()
     assert all(state["ok"] for name, state in body["services"].items() if name != service)
+    if service == "redis":
+        assert "refused" in body["buffer"]["error"].lower()
 
 
 # transactional_db: closing the connection inside a test transaction would lose it.

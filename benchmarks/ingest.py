@@ -1,0 +1,194 @@
+"""Ingest throughput: the real path against row-by-row inserts and LOAD DATA.
+
+The same results go three ways into an empty ``check_result``:
+
+- the real path: pushed into the Redis buffer as probe workers do, then drained by
+  ``telemetry.ingest`` (take, parse, one transaction of INSERT IGNORE plus hourly and
+  daily rollup upserts, ack); timed from the first take to the empty buffer;
+- row-by-row: one autocommitted single-row INSERT per result (no rollups), the
+  naive baseline;
+- LOAD DATA LOCAL INFILE of a prepared file (no rollups, no Redis): the ceiling.
+
+and, to show where the time goes: the real path with two ``manage.py ingest``
+processes in parallel (start-up included), and ingest's own multi-row INSERT alone
+(1,000 rows a transaction, no Redis, no rollups).
+
+Keys: ``ingest.rows_per_second``, ``ingest.row_by_row_rows_per_second``,
+``ingest.load_data_rows_per_second``, ``ingest.transactions_per_1000_results``
+(Com_commit during the real drain), plus ``ingest.fraction_of_load_data``,
+``ingest.headroom_at_100k_monitors_per_minute`` (real rate / 1,667 results/s),
+``ingest.mysql_share`` (of the real path's time, inside the MySQL transaction),
+``ingest.two_processes_rows_per_second`` and ``ingest.multi_row_insert_rows_per_second``.
+
+Run alone: ``python -m benchmarks.ingest [--quick]`` with DATABASE_URL/REDIS_URL set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import _telemetry as t
+
+PER_SECOND_AT_100K_A_MINUTE = 100_000 / 60
+
+
+def run(*, quick: bool, report: dict[str, object]) -> None:
+    t.setup_django()
+    from telemetry import ingest
+
+    total = 5_000 if quick else 100_000
+    by_row = 2_000 if quick else 20_000
+    monitors = t.ensure_monitors(1_000 if quick else 10_000)
+    results = t.make_results(monitors, total)
+    rows = [ingest._rows([r]).popitem()[1] for r in results]
+    print(f"ingest: {total} results over {len(monitors)} monitors")
+
+    t.empty_telemetry()
+    push_seconds = t.push_all(results)
+    print(f"  pushed into Redis in {push_seconds:.2f} s ({total / push_seconds:,.0f}/s)")
+    commits = t.session_status("Com_commit")
+    in_mysql = _time_calls(ingest, "results_store")
+    started = time.perf_counter()
+    outcome = ingest.ingest_drain(consumer="bench", max_seconds=float("inf"))
+    seconds = time.perf_counter() - started
+    commits = t.session_status("Com_commit") - commits
+    report["ingest.mysql_share"] = round(in_mysql() / seconds, 2)
+    assert outcome.stored == total == t.count_rows(), (outcome, t.count_rows())
+    real = total / seconds
+    report["ingest.rows_per_second"] = round(real)
+    report["ingest.transactions_per_1000_results"] = round(commits * 1000 / total, 3)
+    print(f"  real path: {real:,.0f} rows/s, {commits} commits for {total} results")
+
+    t.empty_telemetry()
+    t.push_all(results)
+    two = _two_processes(total)
+    report["ingest.two_processes_rows_per_second"] = round(two)
+    print(f"  real path, two processes: {two:,.0f} rows/s")
+
+    t.empty_telemetry()
+    multi = _multi_row(rows)
+    report["ingest.multi_row_insert_rows_per_second"] = round(multi)
+    print(f"  multi-row INSERT alone: {multi:,.0f} rows/s")
+
+    t.empty_telemetry()
+    report["ingest.row_by_row_rows_per_second"] = round(_row_by_row(rows[:by_row]))
+    print(f"  row by row ({by_row} rows): {report['ingest.row_by_row_rows_per_second']:,} rows/s")
+
+    t.empty_telemetry()
+    load = _load_data(rows)
+    report["ingest.load_data_rows_per_second"] = round(load)
+    print(f"  LOAD DATA: {load:,.0f} rows/s")
+    report["ingest.fraction_of_load_data"] = round(real / load, 3)
+    report["ingest.headroom_at_100k_monitors_per_minute"] = round(
+        real / PER_SECOND_AT_100K_A_MINUTE, 1
+    )
+    t.empty_telemetry()
+
+
+def _time_calls(module: object, name: str):
+    """Wrap ``module.name`` to add up the seconds spent in it; returns the reader."""
+    original = getattr(module, name)
+    spent = [0.0]
+
+    def timed(*args: object, **kwargs: object) -> object:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    setattr(module, name, timed)
+
+    def read() -> float:
+        setattr(module, name, original)
+        return spent[0]
+
+    return read
+
+
+def _two_processes(total: int) -> float:
+    root = Path(__file__).resolve().parent.parent
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(  # noqa: S603 (our own manage.py, fixed arguments)
+            [sys.executable, "manage.py", "ingest", "--once", "--consumer", f"bench-{n}"],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+        )
+        for n in range(2)
+    ]
+    for process in processes:
+        process.wait()
+    seconds = time.perf_counter() - started
+    assert t.count_rows() == total
+    return total / seconds
+
+
+def _multi_row(rows: list) -> float:
+    from django.db import connection, transaction
+
+    from telemetry.ingest import _insert_results
+
+    started = time.perf_counter()
+    for offset in range(0, len(rows), 1000):
+        with transaction.atomic():
+            _insert_results(connection.connection.cursor(), rows[offset : offset + 1000])
+    return len(rows) / (time.perf_counter() - started)
+
+
+def _row_by_row(rows: list) -> float:
+    from telemetry.ingest import COLUMNS
+
+    conn = t.raw_connection(autocommit=True)
+    cursor = conn.cursor()
+    columns, placeholders = ", ".join(COLUMNS), ", ".join(["%s"] * len(COLUMNS))
+    sql = f"INSERT IGNORE INTO check_result ({columns}) VALUES ({placeholders})"  # noqa: S608
+    started = time.perf_counter()
+    for row in rows:
+        cursor.execute(sql, row)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows) / seconds
+
+
+def _load_data(rows: list) -> float:
+    from telemetry.ingest import COLUMNS
+
+    def field(value: object) -> str:
+        if value is None:
+            return "\\N"
+        if hasattr(value, "strftime"):
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        for row in rows:
+            handle.write("\t".join(field(v) for v in row) + "\n")
+        path = handle.name
+    conn = t.raw_connection(local_infile=True, autocommit=False)
+    cursor = conn.cursor()
+    try:
+        started = time.perf_counter()
+        cursor.execute(
+            f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE check_result ({', '.join(COLUMNS)})",
+            [path],
+        )
+        conn.commit()
+        seconds = time.perf_counter() - started
+        assert cursor.rowcount == len(rows), cursor.rowcount
+    finally:
+        conn.close()
+        os.unlink(path)
+    return len(rows) / seconds
+
+
+if __name__ == "__main__":
+    figures: dict[str, object] = {}
+    run(quick="--quick" in sys.argv, report=figures)
+    print(json.dumps(figures, indent=2))

@@ -1,0 +1,51 @@
+"""``manage.py ingest``: the long-lived ingest loop (run several for more throughput)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from telemetry.ingest import ingest_drain, ingest_forever
+
+
+class Command(BaseCommand):
+    help = "Drain the Redis result buffer into MySQL in batches, until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--consumer",
+            default=f"{socket.gethostname()}-{os.getpid()}",
+            help="Consumer name in the stream's group (default: host-pid). A restarted "
+            "process with the same name takes its own pending batch back at once; "
+            "others' are reclaimed after TELEMETRY_INGEST_RECLAIM_SECONDS.",
+        )
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument(
+            "--once", action="store_true", help="Drain until the buffer is empty, then exit."
+        )
+
+    def handle(
+        self, *args: Any, consumer: str, batch_size: int | None, once: bool, **_: Any
+    ) -> None:
+        if batch_size is not None and not 1 <= batch_size <= 10_000:
+            self.stderr.write("--batch-size must be between 1 and 10000.")
+            raise SystemExit(2)
+        if once:
+            total = ingest_drain(consumer=consumer, max_seconds=float("inf"), batch_size=batch_size)
+        else:
+            stopping: list[bool] = []
+            # Finish the batch in hand on SIGTERM/SIGINT, then exit.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stopping.append(True))
+            self.stdout.write(f"ingest: consumer {consumer}, Ctrl-C stops after the batch")
+            total = ingest_forever(
+                consumer=consumer, batch_size=batch_size, should_stop=lambda: bool(stopping)
+            )
+        self.stdout.write(
+            f"ingest: stored {total.stored}, duplicates {total.duplicates}, "
+            f"dead letters {total.dead_letters}, reclaimed {total.reclaimed}"
+        )

@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+import random
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from telemetry import ingest
+from telemetry.buffer import (
+    DEAD_LETTER_COUNT_KEY,
+    DEAD_LETTER_KEY,
+    GROUP,
+    STREAM_KEY,
+    buffer_depth,
+    buffer_push,
+)
+from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
+from telemetry.ingest import (
+    PERIODIC_LOCK_KEY,
+    buffer_take,
+    ingest_batch,
+    ingest_periodic,
+    results_store,
+)
+from telemetry.records import FailureKind
+from tests.factories import CheckResultFactory, MonitorFactory
+from tests.telemetry.conftest import session_status, snapshot
+
+pytestmark = pytest.mark.usefixtures("telemetry_tables")
+
+
+class Crash(BaseException):
+    """Like a kill: not an Exception, so no handler of ours catches it."""
+
+
+def make_results(monitors, count, *, seed=1, start=None):
+    """``count`` results spread over three hours and the given monitors, a seventh
+    of them failed, latencies across every histogram bucket."""
+    rng = random.Random(seed)
+    start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    start -= dt.timedelta(hours=3)
+    results = []
+    for n in range(count):
+        ok = rng.random() > 1 / 7
+        results.append(
+            CheckResultFactory(
+                monitor_id=monitors[n % len(monitors)].id,
+                scheduled_at=start + dt.timedelta(seconds=n * 10800 // count, milliseconds=n),
+                duration_ms=rng.choice([0, 10, 11, 99, 100, 480, 2500, 30000, 30001, 45000]),
+                ok=ok,
+                failure=None if ok else FailureKind.TIMEOUT,
+                error="" if ok else "timed out after 10 s, 100% of the 'budget'",
+                dns_ms=rng.choice([None, 3]),
+            )
+        )
+    return results
+
+
+def count_rows(table="check_result"):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        return cursor.fetchone()[0]
+
+
+# Commits matter here (a savepoint is not a COMMIT), so the test runs outside the
+# test transaction.
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_a_batch_in_one_transaction_and_one_insert(buffer):
+    monitors = MonitorFactory.create_batch(3)
+    buffer_push(results=make_results(monitors, 1000))
+    commits, inserts = session_status("Com_commit"), session_status("Com_insert")
+
+    outcome = ingest_batch(consumer="test", batch_size=1000)
+
+    assert outcome.stored == 1000
+    assert session_status("Com_commit") - commits == 1
+    # One INSERT into check_result, one upsert into each rollup table.
+    assert session_status("Com_insert") - inserts == 3
+    assert count_rows() == 1000
+    assert buffer_depth() == 0
+
+
+def test_it_does_nothing_when_a_batch_is_replayed(buffer):
+    monitors = MonitorFactory.create_batch(3)
+    results = make_results(monitors, 300)
+    buffer_push(results=results)
+    assert ingest_batch(consumer="test").stored == 300
+    before = snapshot()
+
+    buffer_push(results=results)  # e.g. a probe worker retried a push that had landed
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.duplicates) == (0, 300)
+    assert snapshot() == before
+    assert buffer_depth() == 0
+
+
+def test_a_partly_stored_batch_counts_each_check_once(buffer):
+    monitors = MonitorFactory.create_batch(4)
+    results = make_results(monitors, 400)
+    results_store(results=results[::3])
+
+    outcome = results_store(results=results)
+
+    assert (outcome.stored, outcome.duplicates) == (400 - len(results[::3]), len(results[::3]))
+    assert count_rows() == 400
+    assert_rollups_match_raw_rows()
+
+
+def test_duplicates_within_one_batch_are_stored_once(buffer):
+    monitor = MonitorFactory()
+    result = CheckResultFactory(monitor_id=monitor.id)
+
+    outcome = results_store(results=[result, result])
+
+    assert (outcome.stored, outcome.duplicates) == (1, 1)
+    assert_rollups_match_raw_rows()
+
+
+def test_rollups_equal_a_raw_sql_aggregate_over_the_same_rows(buffer):
+    monitors = MonitorFactory.create_batch(5)
+    buffer_push(results=make_results(monitors, 2000, seed=7))
+
+    while ingest_batch(consumer="test", batch_size=333).taken:
+        pass
+
+    assert count_rows() == 2000
+    assert count_rows("check_rollup_hourly") >= 5 * 3
+    assert_rollups_match_raw_rows()
+
+
+def assert_rollups_match_raw_rows():
+    """Every rollup row equals GROUP BY over check_result (latency of ok checks)."""
+    bounds = (-1, *BUCKET_BOUNDS_MS)
+    buckets = ", ".join(
+        f"SUM(ok = 1 AND duration_ms > {low} AND duration_ms <= {high})"
+        for low, high in itertools.pairwise(bounds)
+    )
+    aggregate = (
+        "SELECT monitor_id, {period} AS p, COUNT(*), SUM(ok = 0), "
+        "COALESCE(SUM(IF(ok = 1, duration_ms, 0)), 0), MIN(IF(ok = 1, duration_ms, NULL)), "
+        f"MAX(IF(ok = 1, duration_ms, NULL)), {buckets}, "
+        f"SUM(ok = 1 AND duration_ms > {BUCKET_BOUNDS_MS[-1]}) "
+        "FROM check_result GROUP BY monitor_id, p ORDER BY monitor_id, p"
+    )
+    columns = ", ".join(ingest.ROLLUP_COLUMNS)
+    for table, column, period in (
+        ("check_rollup_hourly", "hour_start", "DATE_FORMAT(scheduled_at, '%Y-%m-%d %H:00:00')"),
+        ("check_rollup_daily", "day", "DATE(scheduled_at)"),
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(aggregate.format(period=period))
+            expected = [
+                tuple(int(v) if v is not None and i != 1 else v for i, v in enumerate(r))
+                for r in cursor.fetchall()
+            ]
+            cursor.execute(
+                f"SELECT monitor_id, {column}, {columns} FROM {table} ORDER BY monitor_id, {column}"
+            )
+            actual = [
+                tuple(int(v) if v is not None and i != 1 else v for i, v in enumerate(r))
+                for r in cursor.fetchall()
+            ]
+        assert len(actual) == len(expected) > 0
+        for got, want in zip(actual, expected, strict=True):
+            assert got[0] == want[0] and str(got[1])[:13] == str(want[1])[:13]
+            assert got[2:] == want[2:], f"{table} {got[:2]}"
+    assert len(BUCKET_COLUMNS) == len(BUCKET_BOUNDS_MS) + 1
+
+
+@pytest.mark.django_db(transaction=True)  # a crash must be tested across real commits
+@pytest.mark.parametrize("step", ["take", "insert", "commit"])
+def test_a_crash_at_any_step_loses_nothing_and_stores_nothing_twice(
+    buffer, settings, monkeypatch, step
+):
+    monitors = MonitorFactory.create_batch(3)
+    buffer_push(results=make_results(monitors, 500))
+    target = {
+        "take": "entries_parse",  # taken from Redis, nothing written yet
+        "insert": "_upsert_rollups",  # raw rows inserted, transaction not committed
+        "commit": "buffer_ack",  # committed, not acknowledged in Redis
+    }[step]
+    original = getattr(ingest, target)
+
+    def crash(*args, **kwargs):
+        raise Crash(step)
+
+    monkeypatch.setattr(ingest, target, crash)
+    with pytest.raises(Crash):
+        ingest_batch(consumer="dies")
+    monkeypatch.setattr(ingest, target, original)
+    assert buffer_depth() == 500
+
+    # Another ingestor reclaims the dead consumer's batch once it is idle long enough.
+    settings.TELEMETRY_INGEST_RECLAIM_SECONDS = 0
+    outcome = ingest_batch(consumer="survivor", reclaim=True)
+
+    assert outcome.reclaimed == 500
+    assert count_rows() == 500
+    assert buffer_depth() == 0
+    assert_rollups_match_raw_rows()
+
+
+def test_two_consumers_never_take_the_same_entry(buffer):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 100))
+
+    first, _ = buffer_take(consumer="a", count=60, reclaim=False)
+    second, _ = buffer_take(consumer="b", count=60, reclaim=False)
+
+    assert len(first) == 60 and len(second) == 40
+    assert not {e.entry_id for e in first} & {e.entry_id for e in second}
+
+
+def test_a_consumer_takes_its_own_pending_batch_back_first(buffer):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 30))
+    taken, _ = buffer_take(consumer="a", count=10, reclaim=False)
+
+    again, _ = buffer_take(consumer="a", count=10, reclaim=False)
+
+    assert [e.entry_id for e in again] == [e.entry_id for e in taken]
+
+
+def test_it_moves_malformed_entries_to_the_dead_letter_list(buffer):
+    monitor = MonitorFactory()
+    deleted = MonitorFactory()
+    good = make_results([monitor], 5)
+    orphan = CheckResultFactory(monitor_id=deleted.id)
+    deleted.delete()
+    valid = json.loads(good[0].to_json())
+    bad = {
+        "not JSON": b"{oops",
+        "missing fields: ok": json.dumps({k: v for k, v in valid.items() if k != "ok"}),
+        "duration_ms must be an integer": json.dumps({**valid, "duration_ms": "120"}),
+        "unknown failure kind": json.dumps({**valid, "failure": "gremlins"}),
+        "status_code 70000 is out of range": json.dumps({**valid, "status_code": 70000}),
+        "outside the stored window": json.dumps({**valid, "scheduled_at": 1000}),
+        "does not exist (deleted?)": orphan.to_json(),
+    }
+    for raw in bad.values():
+        buffer.xadd(STREAM_KEY, {"r": raw})
+    buffer.xadd(STREAM_KEY, {"something": "else"})
+    buffer_push(results=good)
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (5, 8)
+    assert count_rows() == 5
+    letters = [json.loads(item) for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1)]
+    reasons = " | ".join(letter["reason"] for letter in letters)
+    for expected in [*bad, "entry has no 'r' field"]:
+        assert expected in reasons
+    assert int(buffer.get(DEAD_LETTER_COUNT_KEY)) == 8
+    assert buffer_depth() == 0
+
+
+# The connection is pointed at a closed port for the failing attempt; doing that inside
+# a test transaction would lose the transaction.
+@pytest.mark.django_db(transaction=True)
+def test_results_stay_in_redis_while_mysql_is_down_and_drain_after(buffer, caplog):
+    monitors = MonitorFactory.create_batch(2)
+    buffer_push(results=make_results(monitors, 250))
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        with caplog.at_level(logging.WARNING, logger="telemetry.ingest"):
+            assert ingest_periodic() is None
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+
+    assert buffer_depth() == 250
+    [line] = [r.getMessage() for r in caplog.records if r.name == "telemetry.ingest"]
+    assert line.startswith("MySQL at mysql://") and "stay in the Redis buffer" in line
+    assert "Traceback" not in caplog.text
+
+    outcome = ingest_periodic()
+
+    assert outcome is not None
+    assert outcome.stored == 250
+    assert count_rows() == 250
+    assert buffer_depth() == 0
+
+
+def test_the_periodic_drain_skips_while_another_holds_the_lock(buffer):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 10))
+    buffer.set(PERIODIC_LOCK_KEY, "another run", ex=60)
+
+    assert ingest_periodic() is None
+    assert buffer_depth() == 10
+
+    buffer.delete(PERIODIC_LOCK_KEY)
+    outcome = ingest_periodic()
+    assert outcome is not None
+    assert outcome.stored == 10
+    assert buffer.get(PERIODIC_LOCK_KEY) is None
+
+
+def test_the_ingest_command_drains_the_buffer_once(buffer, capsys):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 42))
+
+    call_command("ingest", "--once", "--consumer", "cli", "--batch-size", "10")
+
+    assert "stored 42" in capsys.readouterr().out
+    assert count_rows() == 42
+    info = buffer.xinfo_groups(STREAM_KEY)
+    assert [g["name"] for g in info] in ([GROUP.encode()], [GROUP])
+
+
+def test_the_per_monitor_range_query_is_pruned_and_needs_no_filesort(buffer):
+    monitors = MonitorFactory.create_batch(3)
+    results_store(results=make_results(monitors, 300))
+    today = dt.datetime.now(dt.UTC).date()
+    query = (
+        "SELECT scheduled_at, ok, duration_ms FROM check_result WHERE monitor_id = %s "
+        "AND scheduled_at >= %s AND scheduled_at < %s ORDER BY scheduled_at"
+    )
+    params = [monitors[1].id, today - dt.timedelta(days=1), today + dt.timedelta(days=1)]
+    with connection.cursor() as cursor:
+        # MySQL 8 shows the partitions column in EXPLAIN; MariaDB needs EXPLAIN PARTITIONS.
+        mariadb = connection.mysql_is_mariadb  # type: ignore[attr-defined]
+        prefix = "EXPLAIN PARTITIONS" if mariadb else "EXPLAIN"
+        cursor.execute(f"{prefix} {query}", params)
+        names = [c[0] for c in cursor.description]
+        [plan] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    yesterday, now = today - dt.timedelta(days=1), today
+    assert plan["partitions"] == f"p{yesterday:%Y%m%d},p{now:%Y%m%d}"
+    assert plan["key"] == "PRIMARY"
+    assert "filesort" not in (plan["Extra"] or "")
