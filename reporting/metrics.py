@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from monitors.models import Monitor
 from reporting import queries
-from telemetry.buffer import buffer_depth
+from telemetry.buffer import buffer_stats
 
 
 class SentinelCollector(Collector):
@@ -47,17 +47,30 @@ class SentinelCollector(Collector):
         yield by_status
 
     def _buffer(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily(
-            "sentinel_buffer_depth", "Check results waiting in the Redis buffer for ingest."
-        )
         up = GaugeMetricFamily("sentinel_redis_up", "1 if Redis answered this scrape.")
         try:
-            depth.add_metric([], buffer_depth())
-            up.add_metric([], 1)
-            yield depth
+            stats = buffer_stats()
         except RedisError:
             up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
         yield up
+        yield GaugeMetricFamily(
+            "sentinel_buffer_depth",
+            "Check results waiting in the Redis buffer for ingest.",
+            value=stats.depth,
+        )
+        yield GaugeMetricFamily(
+            "sentinel_buffer_oldest_age_seconds",
+            "Age of the oldest result waiting in the buffer (0 when empty).",
+            value=stats.oldest_age_seconds or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "sentinel_buffer_dead_letters",
+            "Buffer entries ingest could not store (malformed, unknown monitor).",
+            value=stats.dead_letters,
+        )
 
     def _per_monitor(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily(

@@ -74,9 +74,9 @@ def rebuild_rollups(monitor_ids: Iterable[int]) -> None:
             ),
             ("check_rollup_daily", "day", "DATE(scheduled_at)"),
         ):
-            cursor.execute(f"DELETE FROM {table} WHERE monitor_id IN ({marks})", ids)  # noqa: S608
+            cursor.execute(f"DELETE FROM {table} WHERE monitor_id IN ({marks})", ids)
             cursor.execute(
-                f"INSERT INTO {table} (monitor_id, {column}, {head}, {columns}) "  # noqa: S608
+                f"INSERT INTO {table} (monitor_id, {column}, {head}, {columns}) "
                 f"SELECT monitor_id, {expression} AS period, {aggregates} FROM check_result "
                 f"WHERE monitor_id IN ({marks}) GROUP BY monitor_id, period",
                 ids,

@@ -57,7 +57,7 @@ def walkthrough_data(transactional_db):
     ids = ", ".join(str(m.pk) for m in monitors)
     with connection.cursor() as cursor:
         for table in ("check_result", "check_rollup_hourly", "check_rollup_daily"):
-            cursor.execute(f"DELETE FROM {table} WHERE monitor_id IN ({ids})")  # noqa: S608
+            cursor.execute(f"DELETE FROM {table} WHERE monitor_id IN ({ids})")
 
 
 def test_a_user_logs_in_sees_the_overview_and_a_monitor_chart(live_server, walkthrough_data):

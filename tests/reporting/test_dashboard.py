@@ -237,6 +237,8 @@ def test_metrics_expose_status_counts_and_buffer_depth(client, db):
     assert 'sentinel_monitors{status="up"} 2.0' in text
     assert 'sentinel_monitors{status="down"} 1.0' in text
     assert "sentinel_buffer_depth 0.0" in text
+    assert "sentinel_buffer_oldest_age_seconds 0.0" in text
+    assert "sentinel_redis_up 1.0" in text and "sentinel_database_up 1.0" in text
     assert "sentinel_monitor_up{" not in text  # per-monitor gauges are off by default
 
 
@@ -251,3 +253,13 @@ def test_metrics_per_monitor_gauges_behind_a_setting(client, db, settings):
 
 def test_anonymous_users_are_sent_to_login_not_shown_an_error(db):
     assert Client().get("/").status_code == 302
+
+
+def test_a_malformed_api_rate_is_a_system_check_error(settings):
+    from reporting.checks import check_api_rate
+
+    settings.SENTINEL_API_RATE = "lots"
+
+    assert [error.id for error in check_api_rate(None)] == ["reporting.E001"]
+    settings.SENTINEL_API_RATE = "20/second"
+    assert check_api_rate(None) == []
