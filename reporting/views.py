@@ -57,7 +57,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     fleet = _fleet(request.user, now)
     context = {
         "page": page,
-        "rows": [(m, summaries[m.pk], charts.sparkline(summaries[m.pk].sparkline)) for m in rows],
+        "rows": [_overview_row(m, summaries[m.pk]) for m in rows],
         "fleet": fleet,
         "status_counts": [
             (value, label, fleet.status_counts.get(value, 0))
@@ -68,6 +68,28 @@ def overview(request: HttpRequest) -> HttpResponse:
         "querystring": _querystring_without_page(request),
     }
     return render(request, "reporting/overview.html", context)
+
+
+def _overview_row(monitor: Monitor, summary: queries.MonitorSummary) -> dict[str, Any]:
+    """Plain strings for the template: formatting 50 rows in Python is several times
+    cheaper than through template filters, and the overview is the hottest page."""
+    return {
+        "pk": monitor.pk,
+        "name": monitor.name,
+        "url": monitor.url if len(monitor.url) <= 60 else monitor.url[:59] + "…",
+        "status": monitor.status,
+        "status_label": monitor.get_status_display(),
+        "tags": [tag.name for tag in monitor.tags.all()],
+        "uptime_24h": _percent_text(summary.uptime_24h),
+        "uptime_7d": _percent_text(summary.uptime_7d),
+        "uptime_30d": _percent_text(summary.uptime_30d),
+        "last_latency": "—" if summary.last_latency_ms is None else f"{summary.last_latency_ms} ms",
+        "spark": charts.sparkline(summary.sparkline),
+    }
+
+
+def _percent_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
 
 
 def _filtered(request: HttpRequest, monitors: QuerySet[Monitor]) -> QuerySet[Monitor]:

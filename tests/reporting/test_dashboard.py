@@ -110,7 +110,7 @@ def test_the_overview_filters_searches_and_sorts(browser, user):
 
     def names(query):
         response = browser.get(f"/dashboard/?{query}")
-        return [m.name for m, _, _ in response.context["rows"]]
+        return [row["name"] for row in response.context["rows"]]
 
     assert names("status=down") == ["Shop front"]
     assert names("tag=shop") == ["Shop front"]
