@@ -104,9 +104,15 @@ CACHES = {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
+            # A cache that is down is a slower page, not an error page: reads miss, writes
+            # are skipped, and each failure is logged (the write buffer has its own
+            # client and does not ignore anything).
+            "IGNORE_EXCEPTIONS": True,
         },
     }
 }
+
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -181,7 +187,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "UptimeSentinel API",
     "DESCRIPTION": "Monitors, their check results, uptime and latency. "
-    "Authenticate with 'Authorization: Token <key>' (manage.py drf_create_token <user>).",
+    "Authenticate with `Authorization: Token <key>` (make a key with "
+    "`python manage.py drf_create_token <user>`) or the dashboard's session.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page loads Swagger UI from this server (drf-spectacular-sidecar), never a CDN.

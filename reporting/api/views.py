@@ -47,12 +47,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Monitor]:
-        return (
-            monitors_visible_to(self.request.user)
-            .prefetch_related("tags")
-            .order_by("id")
-            .distinct()
-        )
+        return monitors_visible_to(self.request.user).prefetch_related("tags").order_by("id")
 
     @extend_schema(
         summary="Raw check results, newest first (cursor pagination)",

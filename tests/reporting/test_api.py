@@ -333,3 +333,15 @@ def test_the_docs_page_loads_its_assets_from_this_server(client, user):
     assert "swagger-ui" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
     assert "/static/drf_spectacular_sidecar/" in page
+
+
+def test_stats_still_answer_when_the_cache_is_down(api, checked, settings):
+    # Port 1 on loopback: nothing listens, so every cache call fails at once.
+    cache_settings = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = {"default": cache_settings}
+    monitor, _ = checked
+
+    response = api.get(f"/api/v1/monitors/{monitor.pk}/stats/?window=24h")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] > 0

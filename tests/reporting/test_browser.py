@@ -92,6 +92,12 @@ def test_a_user_logs_in_sees_the_overview_and_a_monitor_chart(live_server, walkt
             assert page.locator("svg.bars rect").count() == 90
             page.screenshot(path=str(ARTIFACTS / "dashboard-monitor.png"), full_page=True)
 
+            # The API docs run Swagger UI from this server's static files, not a CDN.
+            page.goto(f"{live_server.url}/api/v1/docs/")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
+            assert "UptimeSentinel API" in page.locator(".swagger-ui .info .title").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+
             phone = browser.new_context(
                 viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()
             ).new_page()
