@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections import defaultdict
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from monitors.models import Monitor
 from reporting import queries
@@ -245,3 +248,32 @@ def test_fleet_overview_counts_statuses_and_ranks_the_worst(db, user, other_user
         if pk != foreign.pk
     }
     assert [pk for pk, _, _ in fleet.slowest] == sorted(means, key=lambda pk: -means[pk])
+
+
+def explain(sql: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN FORMAT=JSON {sql}")
+        return json.loads(cursor.fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    ("bucket", "span", "table", "most_partitions"),
+    [
+        ("5m", dt.timedelta(hours=30), "check_result", 3),
+        ("1h", dt.timedelta(days=30), "check_rollup_hourly", 2),
+    ],
+)
+def test_series_queries_prune_partitions_and_read_the_primary_key_in_order(
+    history, now, bucket, span, table, most_partitions
+):
+    monitor, _ = history
+    with CaptureQueriesContext(connection) as captured:
+        queries.latency_series(monitor_id=monitor.pk, bucket=bucket, since=now - span, until=now)
+
+    plan = explain(captured.captured_queries[-1]["sql"])
+    access = plan["query_block"]["nested_loop"][0]["table"]
+
+    assert access["table_name"] == table and access["key"] == "PRIMARY"
+    assert access["used_key_parts"][0] == "monitor_id"
+    assert 1 <= len(access["partitions"]) <= most_partitions + 1
+    assert "filesort" not in json.dumps(plan)
