@@ -73,13 +73,36 @@ class SentinelCollector(Collector):
         )
 
     def _per_monitor(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
+        up = GaugeMetricFamily(
             "sentinel_monitor_up", "1 if the monitor is up, 0 if down.", labels=["monitor_id"]
         )
-        rows = Monitor.objects.filter(status__in=["up", "down"]).values_list("pk", "status")
-        for pk, status in rows.iterator(chunk_size=2000):
-            gauge.add_metric([str(pk)], 1 if status == "up" else 0)
-        yield gauge
+        latency = GaugeMetricFamily(
+            "sentinel_monitor_latency_ms",
+            "Duration of the monitor's last stored check.",
+            labels=["monitor_id"],
+        )
+        monitors = Monitor.objects.filter(status__in=["up", "down"]).only(
+            "pk", "status", "last_checked_at"
+        )
+        batch: list[Monitor] = []
+        for monitor in monitors.iterator(chunk_size=PER_MONITOR_BATCH):
+            up.add_metric([str(monitor.pk)], 1 if monitor.status == "up" else 0)
+            batch.append(monitor)
+            if len(batch) == PER_MONITOR_BATCH:
+                _add_latencies(latency, batch)
+                batch = []
+        _add_latencies(latency, batch)
+        yield up
+        yield latency
+
+
+# One point-lookup query per this many monitors (see queries.last_checks).
+PER_MONITOR_BATCH = 1000
+
+
+def _add_latencies(family: GaugeMetricFamily, monitors: list[Monitor]) -> None:
+    for pk, (duration_ms, _) in queries.last_checks(monitors=monitors).items():
+        family.add_metric([str(pk)], duration_ms)
 
 
 def metrics_text() -> bytes:

@@ -428,9 +428,21 @@ def _add_daily(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.dat
 
 
 def _add_last_check(summaries: dict[int, MonitorSummary], monitors: Sequence[Monitor]) -> None:
-    if not monitors:
-        return
+    for monitor_id, (duration_ms, ok) in last_checks(monitors=monitors).items():
+        summaries[monitor_id].last_latency_ms = duration_ms
+        summaries[monitor_id].last_ok = ok
+
+
+def last_checks(*, monitors: Sequence[Monitor]) -> dict[int, tuple[int, bool]]:
+    """(duration ms, ok) of each monitor's last applied check, by monitor id.
+
+    ``check_result_pk`` point lookups of (id, ``Monitor.last_checked_at``), which is that
+    check's scheduled_at; a check whose live state moved before ingest stored it is
+    simply absent until then.
+    """
     pairs = [(m.pk, _naive_utc(m.last_checked_at)) for m in monitors if m.last_checked_at]
+    if not pairs:
+        return {}
     # The IN on scheduled_at alone lets MySQL prune to the partitions of those times;
     # the row-constructor IN then picks each monitor's own row.
     times = sorted({t for _, t in pairs})
@@ -440,9 +452,7 @@ def _add_last_check(summaries: dict[int, MonitorSummary], monitors: Sequence[Mon
         f"AND (monitor_id, scheduled_at) IN ({', '.join(['(%s, %s)'] * len(pairs))})",
         [*times, *(value for pair in pairs for value in pair)],
     )
-    for monitor_id, duration_ms, ok in rows:
-        summaries[monitor_id].last_latency_ms = int(duration_ms)
-        summaries[monitor_id].last_ok = bool(ok)
+    return {int(pk): (int(duration_ms), bool(ok)) for pk, duration_ms, ok in rows}
 
 
 def _percent(checks: int, failures: int) -> float | None:

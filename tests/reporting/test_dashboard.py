@@ -242,13 +242,16 @@ def test_metrics_expose_status_counts_and_buffer_depth(client, db):
     assert "sentinel_monitor_up{" not in text  # per-monitor gauges are off by default
 
 
-def test_metrics_per_monitor_gauges_behind_a_setting(client, db, settings):
+def test_metrics_per_monitor_gauges_behind_a_setting(client, history, settings):
     settings.SENTINEL_METRICS_PER_MONITOR = True
-    monitor = MonitorFactory(status=Monitor.Status.DOWN)
+    monitor, results = history
+    Monitor.objects.filter(pk=monitor.pk).update(status=Monitor.Status.DOWN)
 
     text = client.get("/metrics").content.decode()
 
     assert f'sentinel_monitor_up{{monitor_id="{monitor.pk}"}} 0.0' in text
+    last = f'sentinel_monitor_latency_ms{{monitor_id="{monitor.pk}"}} {results[-1].duration_ms}.0'
+    assert last in text
 
 
 def test_anonymous_users_are_sent_to_login_not_shown_an_error(db):
