@@ -64,7 +64,7 @@ def make_results(
     minute, in scheduling order, 5% failures, latencies spread like real sites."""
     from telemetry.records import CheckResult, FailureKind
 
-    rng = random.Random(seed + offset)  # noqa: S311 (test data, not secrets)
+    rng = random.Random(seed + offset)
     start = start or results_start()
     results = []
     per_minute = len(monitor_ids)

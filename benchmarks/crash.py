@@ -52,7 +52,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         "TELEMETRY_INGEST_RECLAIM_SECONDS": str(RECLAIM_SECONDS),
         "LOG_LEVEL": "WARNING",
     }
-    rng = random.Random(1)  # noqa: S311 (kill timing, not secrets)
+    rng = random.Random(1)
     kills = 0
     started = time.perf_counter()
     while buffer_depth() > 0 and (not quick or kills < 2):
@@ -85,7 +85,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
 
 
 def _ingest(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 (our own manage.py, fixed arguments)
+    return subprocess.Popen(
         [sys.executable, "manage.py", "ingest", *arguments],
         cwd=ROOT,
         env=env,

@@ -116,7 +116,7 @@ def _two_processes(total: int) -> float:
     root = Path(__file__).resolve().parent.parent
     started = time.perf_counter()
     processes = [
-        subprocess.Popen(  # noqa: S603 (our own manage.py, fixed arguments)
+        subprocess.Popen(
             [sys.executable, "manage.py", "ingest", "--once", "--consumer", f"bench-{n}"],
             cwd=root,
             stdout=subprocess.DEVNULL,

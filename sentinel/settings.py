@@ -36,6 +36,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "sentinel",
     "monitors",
@@ -101,9 +105,15 @@ CACHES = {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
+            # A cache that is down is a slower page, not an error page: reads miss, writes
+            # are skipped, and each failure is logged (the write buffer has its own
+            # client and does not ignore anything).
+            "IGNORE_EXCEPTIONS": True,
         },
     }
 }
+
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -115,7 +125,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/dashboard/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/dashboard/login/"
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -163,9 +175,28 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["reporting.api.throttling.TokenRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "reporting.api.pagination.MonitorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "UptimeSentinel API",
+    "DESCRIPTION": "Monitors, their check results, uptime and latency. "
+    "Authenticate with `Authorization: Token <key>` (make a key with "
+    "`python manage.py drf_create_token <user>`) or the dashboard's session.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page loads Swagger UI from this server (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Celery ---------------------------------------------------------------------
@@ -298,3 +329,14 @@ SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
 SENTINEL_PROBE_BATCH_SIZE = env.int("SENTINEL_PROBE_BATCH_SIZE", 100, minimum=1, maximum=1000)
 # A probe batch still queued this long after its second is dropped, not run late.
 SENTINEL_PROBE_EXPIRE_SECONDS = env.int("SENTINEL_PROBE_EXPIRE_SECONDS", 45, minimum=5, maximum=600)
+
+# API requests per token (or per signed-in user) and period: "N/second|minute|hour|day".
+SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
+# Seconds a stats or series answer is served from Redis; never longer than the
+# monitor's own interval, so a new check shows within one interval.
+SENTINEL_REPORT_CACHE_SECONDS = env.int(
+    "SENTINEL_REPORT_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# Per-monitor up and latency gauges on /metrics: one series per monitor, so off for
+# large fleets.
+SENTINEL_METRICS_PER_MONITOR = env.bool("SENTINEL_METRICS_PER_MONITOR", False)

@@ -2,14 +2,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from reporting.views import metrics
 from sentinel import views
 
 admin.site.site_header = "UptimeSentinel operators"
 admin.site.site_title = "UptimeSentinel"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
+    path("dashboard/", include("reporting.urls")),
+    path("api/v1/", include("reporting.api.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/alerting/", include("alerting.urls")),
 ]

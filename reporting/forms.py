@@ -1,0 +1,76 @@
+"""The dashboard's monitor form: a ModelForm for the fields and widgets; saving goes
+through ``monitors.services`` so it refuses what the API and admin refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.validators import slug_re
+
+from monitors.models import Monitor
+from monitors.services import monitor_create, monitor_update
+
+FORM_FIELDS = (
+    "name",
+    "kind",
+    "url",
+    "method",
+    "headers",
+    "body",
+    "expected_status_codes",
+    "keyword",
+    "keyword_mode",
+    "interval_seconds",
+    "timeout_seconds",
+    "confirm_failures",
+    "recover_successes",
+)
+
+
+class MonitorForm(forms.ModelForm):
+    tags = forms.CharField(
+        required=False, help_text="Comma-separated, e.g. shop, production.", max_length=500
+    )
+
+    class Meta:
+        model = Monitor
+        fields = FORM_FIELDS
+        widgets = {"body": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["tags"].initial = ", ".join(t.name for t in self.instance.tags.all())
+
+    def clean_tags(self) -> str:
+        value: str = self.cleaned_data.get("tags", "")
+        for name in value.split(","):
+            if name.strip() and not slug_re.match(name.strip()):
+                raise ValidationError(
+                    f"{name.strip()!r} is not a tag: use letters, digits, - and _."
+                )
+        return value
+
+    def tag_names(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data.get("tags", "").split(",")]
+
+    def save_through_services(self, *, owner: User) -> Monitor | None:
+        """Create or update; on a ValidationError the errors land on the form and
+        nothing is saved (returns None)."""
+        fields = {name: self.cleaned_data[name] for name in FORM_FIELDS}
+        try:
+            if self.instance.pk:
+                existing = Monitor.objects.get(pk=self.instance.pk)
+                return monitor_update(monitor=existing, tags=self.tag_names(), **fields)
+            return monitor_create(owner=owner, tags=self.tag_names(), **fields)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for name, errors in exc.error_dict.items():
+                    field = name if name in self.fields else None
+                    self.add_error(field, errors)
+            else:
+                self.add_error(None, exc)
+            return None

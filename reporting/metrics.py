@@ -1,0 +1,111 @@
+"""``/metrics`` in Prometheus text format, read cheaply on each scrape.
+
+Gauges are computed at scrape time from what is already counted elsewhere (monitor
+status counts by index, the Redis buffer's length), in a registry of our own so that
+nothing is kept in this process between scrapes and several gunicorn workers answer
+alike. A service that is down is reported as a gauge (``sentinel_up``), not a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import DatabaseError
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from monitors.models import Monitor
+from reporting import queries
+from telemetry.buffer import buffer_stats
+
+
+class SentinelCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from self._monitors()
+        yield from self._buffer()
+        if settings.SENTINEL_METRICS_PER_MONITOR:
+            yield from self._per_monitor()
+
+    def _monitors(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("sentinel_database_up", "1 if MySQL answered this scrape.")
+        by_status = GaugeMetricFamily(
+            "sentinel_monitors", "Monitors by live status.", labels=["status"]
+        )
+        try:
+            counts = queries.status_counts(owner_id=None)
+        except DatabaseError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for status in Monitor.Status.values:
+            by_status.add_metric([status], counts.get(status, 0))
+        yield by_status
+
+    def _buffer(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("sentinel_redis_up", "1 if Redis answered this scrape.")
+        try:
+            stats = buffer_stats()
+        except RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield GaugeMetricFamily(
+            "sentinel_buffer_depth",
+            "Check results waiting in the Redis buffer for ingest.",
+            value=stats.depth,
+        )
+        yield GaugeMetricFamily(
+            "sentinel_buffer_oldest_age_seconds",
+            "Age of the oldest result waiting in the buffer (0 when empty).",
+            value=stats.oldest_age_seconds or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "sentinel_buffer_dead_letters",
+            "Buffer entries ingest could not store (malformed, unknown monitor).",
+            value=stats.dead_letters,
+        )
+
+    def _per_monitor(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "sentinel_monitor_up", "1 if the monitor is up, 0 if down.", labels=["monitor_id"]
+        )
+        latency = GaugeMetricFamily(
+            "sentinel_monitor_latency_ms",
+            "Duration of the monitor's last stored check.",
+            labels=["monitor_id"],
+        )
+        monitors = Monitor.objects.filter(status__in=["up", "down"]).only(
+            "pk", "status", "last_checked_at"
+        )
+        batch: list[Monitor] = []
+        for monitor in monitors.iterator(chunk_size=PER_MONITOR_BATCH):
+            up.add_metric([str(monitor.pk)], 1 if monitor.status == "up" else 0)
+            batch.append(monitor)
+            if len(batch) == PER_MONITOR_BATCH:
+                _add_latencies(latency, batch)
+                batch = []
+        _add_latencies(latency, batch)
+        yield up
+        yield latency
+
+
+# One point-lookup query per this many monitors (see queries.last_checks).
+PER_MONITOR_BATCH = 1000
+
+
+def _add_latencies(family: GaugeMetricFamily, monitors: list[Monitor]) -> None:
+    for pk, (duration_ms, _) in queries.last_checks(monitors=monitors).items():
+        family.add_metric([str(pk)], duration_ms)
+
+
+def metrics_text() -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SentinelCollector())
+    return generate_latest(registry)

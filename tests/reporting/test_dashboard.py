@@ -1,0 +1,268 @@
+"""Dashboard pages: login, ownership (404), filters, the page's query count, the
+monitor page's figures, the form's validation and "check now"; and /metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from monitors.models import Monitor, Tag
+from tests.factories import MonitorFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(redis_client):
+    """The fleet summary is cached in Redis db 15, emptied per test."""
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "path", ["/dashboard/", "/dashboard/monitors/1/", "/dashboard/monitors/new/"]
+)
+def test_pages_require_login(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/dashboard/login/?next=")
+
+
+def test_a_user_logs_in_and_out(client, user):
+    response = client.post(
+        "/dashboard/login/", {"username": user.username, "password": "correct horse"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert client.get("/dashboard/").status_code == 200
+
+    client.post("/dashboard/logout/")
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_wrong_password_shows_the_form_again(client, user):
+    response = client.post("/dashboard/login/", {"username": user.username, "password": "nope"})
+
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_owners_see_only_their_monitors_and_staff_see_all(client, user, other_user, operator):
+    MonitorFactory(owner=user, name="Mine")
+    MonitorFactory(owner=other_user, name="Theirs")
+
+    client.force_login(user)
+    mine = client.get("/dashboard/").content.decode()
+    client.force_login(operator)
+    everything = client.get("/dashboard/").content.decode()
+
+    assert "Mine" in mine and "Theirs" not in mine
+    assert "Mine" in everything and "Theirs" in everything
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/dashboard/monitors/{pk}/", "/dashboard/monitors/{pk}/edit/"],
+)
+def test_another_users_monitor_page_is_not_found(browser, other_user, path):
+    foreign = MonitorFactory(owner=other_user, name="Secret")
+
+    response = browser.get(path.format(pk=foreign.pk))
+
+    assert response.status_code == 404
+    assert "Secret" not in response.content.decode()
+
+
+def test_check_now_of_another_users_monitor_is_not_found(browser, other_user):
+    later = timezone.now() + dt.timedelta(hours=1)
+    foreign = MonitorFactory(owner=other_user, next_check_at=later)
+
+    assert browser.post(f"/dashboard/monitors/{foreign.pk}/check/").status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.next_check_at == later
+
+
+def test_check_now_makes_the_monitor_due(browser, user):
+    monitor = MonitorFactory(owner=user, next_check_at=timezone.now() + dt.timedelta(hours=1))
+
+    response = browser.post(f"/dashboard/monitors/{monitor.pk}/check/", follow=True)
+
+    monitor.refresh_from_db()
+    assert monitor.next_check_at <= timezone.now()
+    assert "A check is queued" in response.content.decode()
+
+
+def test_the_overview_filters_searches_and_sorts(browser, user):
+    shop = MonitorFactory(owner=user, name="Shop front", status=Monitor.Status.DOWN)
+    shop.tags.add(Tag.objects.create(name="shop"))
+    MonitorFactory(owner=user, name="Blog", status=Monitor.Status.UP, url="http://blog.test/")
+    MonitorFactory(owner=user, name="Api", status=Monitor.Status.UP)
+
+    def names(query):
+        response = browser.get(f"/dashboard/?{query}")
+        return [row["name"] for row in response.context["rows"]]
+
+    assert names("status=down") == ["Shop front"]
+    assert names("tag=shop") == ["Shop front"]
+    assert names("q=blog.test") == ["Blog"]
+    assert names("sort=-name") == ["Shop front", "Blog", "Api"]
+    assert names("status=bogus&sort=bogus") == ["Api", "Blog", "Shop front"]
+
+
+def test_the_overview_paginates_and_counts_statuses(browser, user):
+    MonitorFactory.create_batch(55, owner=user, status=Monitor.Status.UP)
+
+    first = browser.get("/dashboard/")
+    last = browser.get("/dashboard/?page=2")
+    beyond = browser.get("/dashboard/?page=999")
+
+    assert len(first.context["rows"]) == 50 and len(last.context["rows"]) == 5
+    assert len(beyond.context["rows"]) == 5  # out of range shows the last page
+    assert 'data-status="up">55<' in first.content.decode()
+
+
+def test_the_overview_query_count_does_not_grow_with_the_page(browser, user):
+    def queries_for(count):
+        Monitor.objects.filter(owner=user).delete()
+        for monitor in MonitorFactory.create_batch(
+            count, owner=user, last_checked_at=timezone.now()
+        ):
+            monitor.tags.add(Tag.objects.get_or_create(name="t")[0])
+        cache.clear()  # the fleet summary is cached; count it every time
+        with CaptureQueriesContext(connection) as captured:
+            assert browser.get("/dashboard/").status_code == 200
+        return len(captured)
+
+    assert queries_for(3) == queries_for(50)
+
+
+def test_the_monitor_page_shows_figures_chart_bars_and_checks(browser, history):
+    monitor, _ = history
+
+    page = browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
+
+    assert 'class="series-avg"' in page and 'class="series-p95"' in page
+    assert page.count("<rect") == 90
+    assert "expected 200-299, got 503" in page
+    assert 'data-window="30d"' in page
+    for chosen in ("24h", "7d", "90d"):
+        assert browser.get(f"/dashboard/monitors/{monitor.pk}/?range={chosen}").status_code == 200
+
+
+def test_the_form_creates_a_monitor_with_tags(browser, user):
+    response = browser.post(
+        "/dashboard/monitors/new/",
+        {
+            "name": "Checkout",
+            "kind": "http",
+            "url": "https://checkout.example.test/",
+            "method": "GET",
+            "headers": "{}",
+            "expected_status_codes": "200-299",
+            "keyword_mode": "present",
+            "interval_seconds": 60,
+            "timeout_seconds": 10,
+            "confirm_failures": 2,
+            "recover_successes": 1,
+            "tags": "shop, prod",
+        },
+    )
+
+    monitor = Monitor.objects.get(name="Checkout")
+    assert response.status_code == 302
+    assert response["Location"] == f"/dashboard/monitors/{monitor.pk}/"
+    assert monitor.owner == user
+    assert sorted(t.name for t in monitor.tags.all()) == ["prod", "shop"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"url": "ftp://files.example.test/"}, "Enter a valid URL."),
+        ({"interval_seconds": 5}, "greater than or equal to 30"),
+        ({"timeout_seconds": 60}, "must be shorter than the interval"),
+        ({"headers": '{"Host": "x"}'}, "set by the checker"),
+        ({"tags": "bad tag!"}, "is not a tag"),
+    ],
+)
+def test_the_form_refuses_what_the_api_refuses(browser, user, changes, message):
+    monitor = MonitorFactory(owner=user, name="Kept", url="https://kept.example.test/")
+    data = {
+        "name": "Kept",
+        "kind": "http",
+        "url": "https://kept.example.test/",
+        "method": "GET",
+        "headers": "{}",
+        "expected_status_codes": "200-299",
+        "keyword_mode": "present",
+        "interval_seconds": 60,
+        "timeout_seconds": 10,
+        "confirm_failures": 2,
+        "recover_successes": 1,
+        "tags": "",
+        **changes,
+    }
+
+    response = browser.post(f"/dashboard/monitors/{monitor.pk}/edit/", data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    monitor.refresh_from_db()
+    assert (monitor.url, monitor.interval_seconds, monitor.headers) == (
+        "https://kept.example.test/",
+        60,
+        {},
+    )
+
+
+def test_metrics_expose_status_counts_and_buffer_depth(client, db):
+    owner = UserFactory()
+    MonitorFactory.create_batch(2, owner=owner, status=Monitor.Status.UP)
+    MonitorFactory(owner=owner, status=Monitor.Status.DOWN)
+
+    response = client.get("/metrics")
+
+    text = response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    assert 'sentinel_monitors{status="up"} 2.0' in text
+    assert 'sentinel_monitors{status="down"} 1.0' in text
+    assert "sentinel_buffer_depth 0.0" in text
+    assert "sentinel_buffer_oldest_age_seconds 0.0" in text
+    assert "sentinel_redis_up 1.0" in text and "sentinel_database_up 1.0" in text
+    assert "sentinel_monitor_up{" not in text  # per-monitor gauges are off by default
+
+
+def test_metrics_per_monitor_gauges_behind_a_setting(client, history, settings):
+    settings.SENTINEL_METRICS_PER_MONITOR = True
+    monitor, results = history
+    Monitor.objects.filter(pk=monitor.pk).update(status=Monitor.Status.DOWN)
+
+    text = client.get("/metrics").content.decode()
+
+    assert f'sentinel_monitor_up{{monitor_id="{monitor.pk}"}} 0.0' in text
+    last = f'sentinel_monitor_latency_ms{{monitor_id="{monitor.pk}"}} {results[-1].duration_ms}.0'
+    assert last in text
+
+
+def test_anonymous_users_are_sent_to_login_not_shown_an_error(db):
+    assert Client().get("/").status_code == 302
+
+
+def test_a_malformed_api_rate_is_a_system_check_error(settings):
+    from reporting.checks import check_api_rate
+
+    settings.SENTINEL_API_RATE = "lots"
+
+    assert [error.id for error in check_api_rate(None)] == ["reporting.E001"]
+    settings.SENTINEL_API_RATE = "20/second"
+    assert check_api_rate(None) == []

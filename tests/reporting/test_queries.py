@@ -1,0 +1,279 @@
+"""Each reporting query against a naive Python computation over the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from monitors.models import Monitor
+from reporting import queries
+from telemetry.histogram import BUCKET_COLUMNS, bucket_index, percentile_ms
+from telemetry.records import CheckResult
+from tests.factories import MonitorFactory
+from tests.reporting.rows import make_results, store_results
+
+pytestmark = pytest.mark.django_db
+
+
+def naive_stats(rows: list[CheckResult], *, histogram: bool) -> dict[str, object]:
+    passed = sorted(r.duration_ms for r in rows if r.ok)
+    failures = sum(1 for r in rows if not r.ok)
+    stats: dict[str, object] = {
+        "checks": len(rows),
+        "failures": failures,
+        "avg_ms": sum(passed) / len(passed) if passed else None,
+        "min_ms": passed[0] if passed else None,
+        "max_ms": passed[-1] if passed else None,
+    }
+    for q, name in ((0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")):
+        if not passed:
+            stats[name] = None
+        elif histogram:
+            counts = [0] * len(BUCKET_COLUMNS)
+            for duration in passed:
+                counts[bucket_index(duration)] += 1
+            value = percentile_ms(counts, q)
+            assert value is not None
+            stats[name] = max(passed[0], min(value, passed[-1]))
+        else:
+            stats[name] = passed[max(1, math.ceil(q * len(passed))) - 1]
+    return stats
+
+
+def as_dict(stats: queries.LatencyStats) -> dict[str, object]:
+    return {
+        name: getattr(stats, name)
+        for name in (
+            "checks",
+            "failures",
+            "avg_ms",
+            "min_ms",
+            "max_ms",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+        )
+    }
+
+
+def assert_same(got: dict[str, object], expected: dict[str, object]) -> None:
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value), key
+        else:
+            assert got[key] == value, key
+
+
+def floor_hour(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("window", ["24h", "7d"])
+def test_it_sums_hourly_rollups_for_short_windows(history, now, window):
+    monitor, results = history
+    since = now - queries.WINDOWS[window]
+    rows = [r for r in results if floor_hour(since) <= r.scheduled_at <= now]
+
+    got = queries.window_summary(monitor_id=monitor.pk, since=since, until=now)
+
+    assert_same(as_dict(got), naive_stats(rows, histogram=True))
+    assert got.uptime_percent == pytest.approx(
+        100 * (len(rows) - sum(not r.ok for r in rows)) / len(rows)
+    )
+
+
+@pytest.mark.parametrize("window", ["30d", "90d", "1y"])
+def test_it_sums_daily_rollups_for_long_windows(history, now, window):
+    monitor, results = history
+    first_day = (now - queries.WINDOWS[window]).date()
+    rows = [r for r in results if first_day <= r.scheduled_at.date() <= now.date()]
+
+    got = queries.window_summary(
+        monitor_id=monitor.pk, since=now - queries.WINDOWS[window], until=now
+    )
+
+    assert_same(as_dict(got), naive_stats(rows, histogram=True))
+    assert queries.uptime(monitor_id=monitor.pk, window=window, now=now) == pytest.approx(
+        got.uptime_percent
+    )
+
+
+def test_it_answers_none_for_a_window_without_checks(db, user, now):
+    monitor = MonitorFactory(owner=user)
+
+    got = queries.window_summary(monitor_id=monitor.pk, since=now - dt.timedelta(days=1), until=now)
+
+    assert (got.checks, got.uptime_percent, got.p95_ms) == (0, None, None)
+
+
+def test_hourly_series_matches_the_rows_of_each_hour(history, now):
+    monitor, results = history
+    since, until = now - dt.timedelta(days=3), now
+    by_hour: dict[dt.datetime, list[CheckResult]] = defaultdict(list)
+    for r in results:
+        if floor_hour(since) <= r.scheduled_at < until:
+            by_hour[floor_hour(r.scheduled_at)].append(r)
+
+    points = queries.latency_series(monitor_id=monitor.pk, bucket="1h", since=since, until=until)
+
+    assert [p.start for p in points] == sorted(by_hour)
+    for point in points:
+        assert point.start is not None
+        assert_same(as_dict(point), naive_stats(by_hour[point.start], histogram=True))
+
+
+def test_daily_series_matches_the_rows_of_each_day(history, now):
+    monitor, results = history
+    since = now - dt.timedelta(days=35)
+    by_day: dict[dt.date, list[CheckResult]] = defaultdict(list)
+    for r in results:
+        if since.date() <= r.scheduled_at.date() <= now.date():
+            by_day[r.scheduled_at.date()].append(r)
+
+    points = queries.latency_series(monitor_id=monitor.pk, bucket="1d", since=since, until=now)
+
+    assert [p.start.date() for p in points if p.start] == sorted(by_day)
+    for point in points:
+        assert point.start is not None
+        assert_same(as_dict(point), naive_stats(by_day[point.start.date()], histogram=True))
+
+
+def test_five_minute_series_uses_exact_percentiles_of_raw_rows(history, now):
+    monitor, results = history
+    since, until = now - dt.timedelta(hours=6), now
+    by_bucket: dict[int, list[CheckResult]] = defaultdict(list)
+    for r in results:
+        if since <= r.scheduled_at < until:
+            by_bucket[int(r.scheduled_at.timestamp()) // 300 * 300].append(r)
+
+    points = queries.latency_series(monitor_id=monitor.pk, bucket="5m", since=since, until=until)
+
+    assert [int(p.start.timestamp()) for p in points if p.start] == sorted(by_bucket)
+    for point in points:
+        assert point.start is not None
+        expected = naive_stats(by_bucket[int(point.start.timestamp())], histogram=False)
+        assert_same(as_dict(point), expected)
+
+
+def test_daily_bars_cover_ninety_days_with_gaps_as_no_data(history, now):
+    monitor, results = history
+    per_day: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        per_day[r.scheduled_at.date()][0] += 1
+        per_day[r.scheduled_at.date()][1] += not r.ok
+
+    bars = queries.daily_uptime(monitor_id=monitor.pk, days=90, today=now.date())
+
+    assert len(bars) == 90 and bars[-1].day == now.date()
+    assert [b.day for b in bars] == [now.date() - dt.timedelta(days=89 - i) for i in range(90)]
+    for bar in bars:
+        assert [bar.checks, bar.failures] == per_day.get(bar.day, [0, 0])
+    assert bars[0].uptime_percent is None  # 90 days ago: before the history starts
+
+
+def test_recent_checks_page_newest_first_without_gaps_or_repeats(history):
+    monitor, results = history
+    expected = sorted(results, key=lambda r: r.scheduled_at, reverse=True)[:125]
+
+    seen, before = [], None
+    for _ in range(3):
+        page = queries.recent_checks(monitor_id=monitor.pk, before=before, limit=50)
+        seen += page
+        before = page[-1].scheduled_at
+
+    assert [c.scheduled_at for c in seen[:125]] == [r.scheduled_at for r in expected]
+    failed = next(c for c in seen if not c.ok)
+    assert (failed.failure, failed.error) == ("status", "expected 200-299, got 503")
+
+
+def test_monitor_summaries_match_naive_figures_for_a_page(history, now, user):
+    monitor, results = history
+    idle = MonitorFactory(owner=user, name="Idle")
+
+    summaries = queries.monitor_summaries(monitors=[monitor, idle], now=now)
+
+    def uptime(rows):
+        return 100 * (len(rows) - sum(not r.ok for r in rows)) / len(rows)
+
+    day = [r for r in results if r.scheduled_at >= floor_hour(now - dt.timedelta(hours=24))]
+    week = [r for r in results if r.scheduled_at >= floor_hour(now - dt.timedelta(days=7))]
+    month = [r for r in results if r.scheduled_at.date() >= (now - dt.timedelta(days=30)).date()]
+    got = summaries[monitor.pk]
+    assert got.uptime_24h == pytest.approx(uptime(day))
+    assert got.uptime_7d == pytest.approx(uptime(week))
+    assert got.uptime_30d == pytest.approx(uptime(month))
+    assert got.last_latency_ms == results[-1].duration_ms
+    first_hour = floor_hour(now - dt.timedelta(hours=24))
+    in_first = [r.duration_ms for r in day if r.ok and floor_hour(r.scheduled_at) == first_hour]
+    assert got.sparkline[0] == pytest.approx(sum(in_first) / len(in_first))
+    assert len(got.sparkline) == 24
+    assert summaries[idle.pk].uptime_24h is None and summaries[idle.pk].last_latency_ms is None
+
+
+def test_fleet_overview_counts_statuses_and_ranks_the_worst(db, user, other_user, now):
+    good = MonitorFactory(owner=user, name="Good", status=Monitor.Status.UP)
+    bad = MonitorFactory(owner=user, name="Bad", status=Monitor.Status.DOWN)
+    MonitorFactory(owner=user, name="New")
+    foreign = MonitorFactory(owner=other_user, status=Monitor.Status.DOWN)
+    span, every = dt.timedelta(hours=20), dt.timedelta(minutes=10)
+    rows = {
+        good.pk: make_results(
+            monitor_id=good.pk, end=now, span=span, every=every, failure_rate=0.01
+        ),
+        bad.pk: make_results(monitor_id=bad.pk, end=now, span=span, every=every, failure_rate=0.4),
+        foreign.pk: make_results(
+            monitor_id=foreign.pk, end=now, span=span, every=every, failure_rate=0.9
+        ),
+    }
+    store_results([r for batch in rows.values() for r in batch])
+
+    fleet = queries.fleet_overview(owner_id=user.pk, now=now)
+
+    assert fleet.status_counts == {"up": 1, "down": 1, "pending": 1}
+    assert fleet.worst_uptime[0][0] == bad.pk
+    assert foreign.pk not in [pk for pk, _, _ in fleet.worst_uptime + fleet.slowest]
+    bad_rows = rows[bad.pk]
+    expected = 100 * sum(r.ok for r in bad_rows) / len(bad_rows)
+    assert fleet.worst_uptime[0][2] == pytest.approx(expected)
+    means = {
+        pk: sum(r.duration_ms for r in batch if r.ok) / sum(r.ok for r in batch)
+        for pk, batch in rows.items()
+        if pk != foreign.pk
+    }
+    assert [pk for pk, _, _ in fleet.slowest] == sorted(means, key=lambda pk: -means[pk])
+
+
+def explain(sql: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN FORMAT=JSON {sql}")
+        return json.loads(cursor.fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    ("bucket", "span", "table", "most_partitions"),
+    [
+        ("5m", dt.timedelta(hours=30), "check_result", 3),
+        ("1h", dt.timedelta(days=30), "check_rollup_hourly", 2),
+    ],
+)
+def test_series_queries_prune_partitions_and_read_the_primary_key_in_order(
+    history, now, bucket, span, table, most_partitions
+):
+    monitor, _ = history
+    with CaptureQueriesContext(connection) as captured:
+        queries.latency_series(monitor_id=monitor.pk, bucket=bucket, since=now - span, until=now)
+
+    plan = explain(captured.captured_queries[-1]["sql"])
+    access = plan["query_block"]["nested_loop"][0]["table"]
+
+    assert access["table_name"] == table and access["key"] == "PRIMARY"
+    assert access["used_key_parts"][0] == "monitor_id"
+    assert 1 <= len(access["partitions"]) <= most_partitions + 1
+    assert "filesort" not in json.dumps(plan)
