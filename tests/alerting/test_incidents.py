@@ -124,3 +124,31 @@ def test_the_api_lists_your_incidents_newest_first(client, user, other_user):
     assert everything[1]["duration_seconds"] == 60
     assert len(still_open) == 1 and still_open[0]["first_failure_kind"] == "status"
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_one_batch_with_an_outage_its_recovery_and_a_new_outage_keeps_them_apart():
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=2)
+    other = MonitorFactory(status=Monitor.Status.UP, confirm_failures=1)
+    outcomes = [False, False, False, True, False, False]
+
+    changes = monitors_apply_results(
+        results=[check(monitor, m, ok) for m, ok in enumerate(outcomes)] + [check(other, 0, False)]
+    )
+
+    first, second = Incident.objects.filter(monitor=monitor).order_by("started_at")
+    third = Incident.objects.get(monitor=other)
+    assert sorted((c.monitor_id, c.new_status, c.incident_id) for c in changes) == sorted(
+        [
+            (monitor.pk, "down", first.pk),
+            (monitor.pk, "up", first.pk),
+            (monitor.pk, "down", second.pk),
+            (other.pk, "down", third.pk),
+        ]
+    )
+    assert (first.started_at, first.ended_at) == (
+        T0 + dt.timedelta(minutes=1),
+        T0 + dt.timedelta(minutes=3),
+    )
+    assert second.is_open and second.started_at == T0 + dt.timedelta(minutes=5)
+    assert third.is_open
