@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -37,6 +39,14 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
 MAX_INCIDENTS = 200
 
 
+@extend_schema(
+    responses=IncidentSerializer(many=True),
+    parameters=[
+        OpenApiParameter("monitor", OpenApiTypes.INT, description="only this monitor"),
+        OpenApiParameter("open", OpenApiTypes.BOOL, description="only open incidents"),
+        OpenApiParameter("limit", OpenApiTypes.INT, description=f"at most {MAX_INCIDENTS}"),
+    ],
+)
 @api_view(["GET"])
 def incident_list(request: Request) -> Response:
     """Your monitors' incidents, newest first; ``?monitor=<id>``, ``?open=true``,
@@ -58,6 +68,10 @@ def incident_list(request: Request) -> Response:
     return Response(IncidentSerializer(rows, many=True).data)
 
 
+@extend_schema(
+    request=None,
+    responses={200: TestNotificationSerializer, 502: TestNotificationSerializer},
+)
 @api_view(["POST"])
 def channel_test(request: Request, pk: int) -> Response:
     """Send a test notification through one of your channels now; says whether it went."""
