@@ -27,7 +27,7 @@ from typing import Any
 from django.db import connection
 
 from monitors.models import Monitor
-from telemetry.histogram import BUCKET_COLUMNS, percentile_ms
+from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -39,8 +39,10 @@ WINDOWS: dict[str, dt.timedelta] = {
     "90d": dt.timedelta(days=90),
     "1y": dt.timedelta(days=365),
 }
-# Windows longer than this read the daily rollups (a year is 365 rows, not 8,760).
-LONGEST_HOURLY_WINDOW = dt.timedelta(days=7)
+# Windows longer than this read the daily rollups (whole UTC days): a week is 8 rows
+# instead of 168, a year 366 instead of 8,760, and the daily table is small enough to
+# stay in the buffer pool.
+LONGEST_HOURLY_WINDOW = dt.timedelta(days=1)
 QUANTILES = (0.5, 0.95, 0.99)
 HISTOGRAM_SUMS = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
 HISTOGRAM_COLUMNS = ", ".join(BUCKET_COLUMNS)
@@ -119,9 +121,10 @@ class MonitorSummary:
 @dataclass(frozen=True, slots=True)
 class FleetOverview:
     status_counts: dict[str, int]
-    # (monitor id, name, uptime %) over 24 h, worst first; only monitors with failures.
+    # (monitor id, name, uptime %) since yesterday (UTC), worst first; only monitors
+    # with failures.
     worst_uptime: list[tuple[int, str, float]]
-    # (monitor id, name, mean latency ms) over 24 h, slowest first.
+    # (monitor id, name, mean latency ms) since yesterday (UTC), slowest first.
     slowest: list[tuple[int, str, float]]
 
 
@@ -148,19 +151,37 @@ def _stats_from_rollup(start: dt.datetime | None, row: Sequence[Any]) -> Latency
     """(checks, failures, latency_sum, min, max, *buckets) -> LatencyStats."""
     checks, failures, latency_sum, low, high, *counts = row
     checks, failures = int(checks or 0), int(failures or 0)
-    counts = [int(c or 0) for c in counts]
     ok = checks - failures
+    p50, p95, p99 = histogram_percentiles([int(c or 0) for c in counts])
     return LatencyStats(
         start=start,
         checks=checks,
         failures=failures,
         avg_ms=float(latency_sum) / ok if ok else None,
-        p50_ms=_clamp(percentile_ms(counts, 0.5), low, high),
-        p95_ms=_clamp(percentile_ms(counts, 0.95), low, high),
-        p99_ms=_clamp(percentile_ms(counts, 0.99), low, high),
+        p50_ms=_clamp(p50, low, high),
+        p95_ms=_clamp(p95, low, high),
+        p99_ms=_clamp(p99, low, high),
         min_ms=None if low is None else int(low),
         max_ms=None if high is None else int(high),
     )
+
+
+def histogram_percentiles(counts: Sequence[int]) -> tuple[int | None, ...]:
+    """p50, p95 and p99 of bucket counts in one walk: the rule of
+    ``telemetry.histogram.percentile_ms`` (upper bound of the bucket holding the rank),
+    three times cheaper, which matters for the 720 hours of a 30-day series."""
+    total = sum(counts)
+    if not total:
+        return (None,) * len(QUANTILES)
+    found: list[int | None] = []
+    running, index = 0, -1
+    for quantile in QUANTILES:
+        rank = quantile * total
+        while running < rank:
+            index += 1
+            running += counts[index]
+        found.append(BUCKET_BOUNDS_MS[min(max(index, 0), len(BUCKET_BOUNDS_MS) - 1)])
+    return tuple(found)
 
 
 def _clamp(value: int | None, low: Any, high: Any) -> int | None:
@@ -185,10 +206,10 @@ def nearest_rank(sorted_values: Sequence[int], quantile: float) -> int | None:
 def window_summary(*, monitor_id: int, since: dt.datetime, until: dt.datetime) -> LatencyStats:
     """Uptime and latency (avg, p50, p95, p99, min, max) of one monitor over a window.
 
-    Up to 7 days: ``check_rollup_hourly`` by ``check_rollup_hourly_pk`` (monitor_id,
+    Up to a day: ``check_rollup_hourly`` by ``check_rollup_hourly_pk`` (monitor_id,
     hour_start), hours from ``floor_hour(since)``; longer: ``check_rollup_daily`` by
     ``check_rollup_daily_pk`` (monitor_id, day), whole UTC days from ``since``'s day. At
-    most 168 or 366 rows, summed in MySQL; the histogram columns add up across periods.
+    most 25 or 366 rows, summed in MySQL; the histogram columns add up across periods.
     """
     if until - since <= LONGEST_HOURLY_WINDOW:
         table, column = "check_rollup_hourly", "hour_start"
@@ -372,9 +393,10 @@ def monitor_summaries(
     """Uptime 24h/7d/30d, last latency and 24h sparkline for a page of monitors, in
     three queries whatever the page size (no query per monitor):
 
-    1. ``check_rollup_hourly`` by its PK over 7 days, grouped so that the last 24 hours
-       come back per hour (the sparkline) and the older 6 days as one row per monitor;
-    2. ``check_rollup_daily`` by its PK over 30 days, one row per monitor;
+    1. ``check_rollup_hourly`` by its PK over the last 24 hours, one row per hour (the
+       sparkline and the 24 h uptime);
+    2. ``check_rollup_daily`` by its PK over 30 days, grouped into the 7-day and 30-day
+       sums (whole UTC days, as ``window_summary`` counts them);
     3. ``check_result_pk`` point lookups of each monitor's last applied check
        (``Monitor.last_checked_at`` is that check's scheduled_at).
     """
@@ -390,40 +412,34 @@ def monitor_summaries(
 
 def _add_hourly(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
     day_start = _naive_utc(floor_hour(now - WINDOWS["24h"]))
-    week_start = _naive_utc(floor_hour(now - WINDOWS["7d"]))
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
-        "SELECT monitor_id, IF(hour_start >= %s, hour_start, NULL) AS h, SUM(checks), "  # noqa: S608
-        "SUM(failures), SUM(latency_sum_ms) FROM check_rollup_hourly "
-        f"WHERE monitor_id IN ({marks}) AND hour_start >= %s GROUP BY monitor_id, h",
-        [day_start, *ids, week_start],
+        "SELECT monitor_id, hour_start, checks, failures, latency_sum_ms "  # noqa: S608
+        f"FROM check_rollup_hourly WHERE monitor_id IN ({marks}) AND hour_start >= %s",
+        [*ids, day_start],
     )
-    totals: dict[int, list[int]] = {pk: [0, 0, 0, 0] for pk in ids}
+    totals: dict[int, list[int]] = {pk: [0, 0] for pk in ids}
     for monitor_id, hour, checks, failures, latency_sum in rows:
-        total = totals[monitor_id]
-        total[2] += int(checks)
-        total[3] += int(failures)
-        if hour is None:
-            continue
-        total[0] += int(checks)
-        total[1] += int(failures)
+        totals[monitor_id][0] += checks
+        totals[monitor_id][1] += failures
         slot = int((hour - day_start) / HOUR)
-        ok = int(checks) - int(failures)
-        if 0 <= slot < 24 and ok:
-            summaries[monitor_id].sparkline[slot] = float(latency_sum) / ok
-    for pk, (c24, f24, c7, f7) in totals.items():
-        summaries[pk].uptime_24h = _percent(c24, f24)
-        summaries[pk].uptime_7d = _percent(c7, f7)
+        if 0 <= slot < 24 and checks > failures:
+            summaries[monitor_id].sparkline[slot] = float(latency_sum) / (checks - failures)
+    for pk, (checks, failures) in totals.items():
+        summaries[pk].uptime_24h = _percent(checks, failures)
 
 
 def _add_daily(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
+    week = _naive_utc(now - WINDOWS["7d"]).date()
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
-        "SELECT monitor_id, SUM(checks), SUM(failures) FROM check_rollup_daily "  # noqa: S608
+        "SELECT monitor_id, SUM(IF(day >= %s, checks, 0)), SUM(IF(day >= %s, failures, 0)), "  # noqa: S608
+        "SUM(checks), SUM(failures) FROM check_rollup_daily "
         f"WHERE monitor_id IN ({marks}) AND day >= %s GROUP BY monitor_id",
-        [*ids, _naive_utc(now - WINDOWS["30d"]).date()],
+        [week, week, *ids, _naive_utc(now - WINDOWS["30d"]).date()],
     )
-    for monitor_id, checks, failures in rows:
+    for monitor_id, week_checks, week_failures, checks, failures in rows:
+        summaries[monitor_id].uptime_7d = _percent(int(week_checks), int(week_failures))
         summaries[monitor_id].uptime_30d = _percent(int(checks), int(failures))
 
 
@@ -480,16 +496,18 @@ def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) ->
     owner (``owner_id``) or the whole fleet (None, staff).
 
     Status counts: ``status_counts``.
-    Worst lists: ``check_rollup_hourly`` joined from the owner's monitors, 24 rows per
-    monitor by its PK. This reads every monitor's last day, so the dashboard caches it.
+    Worst lists, since yesterday 00:00 UTC: ``check_rollup_daily`` joined from the
+    owner's monitors, two rows per monitor by its PK (the daily table stays in the
+    buffer pool; the hourly one would be 24 random reads per monitor). This still
+    touches every monitor of the owner, so the dashboard caches it.
     """
     owner_filter, params = ("WHERE m.owner_id = %s", [owner_id]) if owner_id else ("", [])
     rows = _fetch(
         "SELECT m.id, m.name, SUM(r.checks), SUM(r.failures), SUM(r.latency_sum_ms) "  # noqa: S608
-        "FROM monitors_monitor m JOIN check_rollup_hourly r ON r.monitor_id = m.id "
-        f"AND r.hour_start >= %s {owner_filter} "
+        "FROM monitors_monitor m JOIN check_rollup_daily r ON r.monitor_id = m.id "
+        f"AND r.day >= %s {owner_filter} "
         "GROUP BY m.id, m.name",
-        [_naive_utc(floor_hour(now - WINDOWS["24h"])), *params],
+        [_naive_utc(now).date() - DAY, *params],
     )
     uptimes, latencies = [], []
     for pk, name, checks, failures, latency_sum in rows:

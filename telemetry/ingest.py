@@ -34,7 +34,14 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    transaction,
+)
 
 from monitors.models import Monitor
 from sentinel.services import redact_url, short_error
@@ -217,7 +224,9 @@ def _entry_list(messages: Iterable[Any]) -> list[Entry]:
     entries = []
     for entry_id, fields in messages:
         text_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        raw = None if fields is None else fields.get(FIELD, b"")
+        # A deleted entry still pending comes back with no fields (an entry always
+        # has at least one); an entry without our field is malformed (b"").
+        raw = fields.get(FIELD, b"") if fields else None
         entries.append(Entry(text_id, raw))
     return entries
 
@@ -312,7 +321,10 @@ def _store(results: Sequence[CheckResult], *, using: str, locking: bool) -> Stor
             ordered = [rows[key] for key in sorted(rows)]
             inserted = _insert_results(cursor, ordered)
             if inserted != len(ordered):
-                if locking or inserted != 0:
+                if locking:
+                    # Cannot happen while the locking read holds the keys; retry later.
+                    raise OperationalError("check_result changed under a locking read")
+                if inserted != 0:
                     raise _PartialReplay
                 ordered = []  # the whole batch is a replay
             _upsert_rollups(cursor, ordered)
@@ -328,9 +340,13 @@ def _count_for(results: Sequence[CheckResult], outcome: StoreOutcome) -> int:
 
 
 def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
-    # DATETIME columns hold UTC without a zone; mysqlclient would render an aware
-    # datetime with "+00:00", which strict mode refuses.
-    return None if moment is None else moment.astimezone(dt.UTC).replace(tzinfo=None)
+    # DATETIME(3) columns hold UTC without a zone, to the millisecond: the key kept
+    # here must be the key MySQL stores (the buffer's JSON has ms anyway).
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).replace(
+        tzinfo=None, microsecond=moment.microsecond // 1000 * 1000
+    )
 
 
 def _rows(results: Sequence[CheckResult]) -> dict[Key, Row]:
@@ -611,7 +627,7 @@ def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
     token = f"{time.time_ns()}"
     ttl = int(max_seconds) + 30
     if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
-        log.info("ingest: another periodic drain is running; skipped")
+        log.debug("ingest: another periodic drain is running; skipped")
         return None
     try:
         return ingest_drain(

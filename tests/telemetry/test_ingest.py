@@ -337,3 +337,15 @@ def test_the_per_monitor_range_query_is_pruned_and_needs_no_filesort(buffer):
     assert plan["partitions"] == f"p{yesterday:%Y%m%d},p{now:%Y%m%d}"
     assert plan["key"] == "PRIMARY"
     assert "filesort" not in (plan["Extra"] or "")
+
+
+def test_a_pending_entry_deleted_meanwhile_is_acknowledged_not_dead_lettered(buffer):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 3))
+    taken, _ = buffer_take(consumer="a", count=3, reclaim=False)
+    buffer.xdel(STREAM_KEY, taken[0].entry_id)  # e.g. stored and deleted by a reclaimer
+
+    outcome = ingest_batch(consumer="a")
+
+    assert (outcome.taken, outcome.stored, outcome.dead_letters) == (3, 2, 0)
+    assert buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
