@@ -8,7 +8,7 @@ import random
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DataError, connection
 
 from telemetry import ingest
 from telemetry.buffer import (
@@ -349,3 +349,25 @@ def test_a_pending_entry_deleted_meanwhile_is_acknowledged_not_dead_lettered(buf
 
     assert (outcome.taken, outcome.stored, outcome.dead_letters) == (3, 2, 0)
     assert buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+
+
+def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatch):
+    good, poison = MonitorFactory.create_batch(2)
+    original = ingest._insert_results
+
+    def refuse_poison(cursor, rows):
+        # Stands in for a value the server rejects that parsing let through.
+        if any(row[0] == poison.id for row in rows):
+            raise DataError(1264, "Out of range value for column 'duration_ms'")
+        return original(cursor, rows)
+
+    monkeypatch.setattr(ingest, "_insert_results", refuse_poison)
+    buffer_push(results=[*make_results([good], 4), CheckResultFactory(monitor_id=poison.id)])
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (4, 1)
+    [letter] = [json.loads(item) for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1)]
+    assert letter["reason"].startswith("MySQL refused it:")
+    assert buffer_depth() == 0
+    assert_rollups_match_raw_rows()
