@@ -60,6 +60,9 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         reader = StreamReader(set(ids))
         reader.start()
         _wait_for_workers(processes)
+        # Beat only now: a dispatch before the workers listen would measure their
+        # start-up (its batches wait, then arrive at once), not the pipeline.
+        processes["beat"] = _start_beat()
         kick_ms = _now_ms()
         _kick_dispatch()
         window = (kick_ms + WARMUP_S * 1000, kick_ms + (WARMUP_S + window_s) * 1000)
@@ -166,19 +169,6 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
     env = dict(os.environ)
     probe_env = {**env, "DATABASE_CONN_MAX_AGE": "0"}  # threads: no idle connection each
     processes = {
-        "beat": runtime.spawn(
-            [
-                *celery,
-                "beat",
-                "--scheduler",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-                "--schedule",
-                "/dev/null",
-                "--loglevel",
-                "WARNING",
-            ],
-            env=env,
-        ),
         "dispatch worker": runtime.spawn(
             [
                 *celery,
@@ -206,12 +196,21 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
     return processes
 
 
+def _start_beat() -> Any:
+    return runtime.spawn(
+        [sys.executable, "-m", "celery", "-A", "sentinel", "beat",
+         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+         "--schedule", "/dev/null", "--loglevel", "WARNING"],
+        env=dict(os.environ),
+    )  # fmt: skip
+
+
 def _wait_for_workers(processes: dict[str, Any], timeout: float = 240) -> None:
     """Workers start slowly on a busy machine; dispatching before they listen
     would measure their start-up, not the pipeline."""
     from sentinel.celery import app
 
-    count = sum(1 for name in processes if "worker" in name)
+    count = len(processes)
     deadline = time.monotonic() + timeout
     replies: list[Any] = []
     while time.monotonic() < deadline:
