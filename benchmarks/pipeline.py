@@ -59,7 +59,10 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         processes = _start_pipeline(probe_processes, probe_threads)
         reader = StreamReader(set(ids))
         reader.start()
-        _wait_for_workers(len(processes) - 1)
+        _wait_for_workers(processes)
+        # Beat only now: a dispatch before the workers listen would measure their
+        # start-up (its batches wait, then arrive at once), not the pipeline.
+        processes["beat"] = _start_beat()
         kick_ms = _now_ms()
         _kick_dispatch()
         window = (kick_ms + WARMUP_S * 1000, kick_ms + (WARMUP_S + window_s) * 1000)
@@ -166,19 +169,6 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
     env = dict(os.environ)
     probe_env = {**env, "DATABASE_CONN_MAX_AGE": "0"}  # threads: no idle connection each
     processes = {
-        "beat": runtime.spawn(
-            [
-                *celery,
-                "beat",
-                "--scheduler",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-                "--schedule",
-                "/dev/null",
-                "--loglevel",
-                "WARNING",
-            ],
-            env=env,
-        ),
         "dispatch worker": runtime.spawn(
             [
                 *celery,
@@ -201,23 +191,37 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
              "--concurrency", str(probe_threads), "--without-gossip", "--without-mingle",
              "--hostname", f"bench-probes-{n}-{os.getpid()}@%h", "--loglevel", "WARNING"],
             env=probe_env,
+            quiet=False,
         )  # fmt: skip
     return processes
 
 
-def _wait_for_workers(count: int, timeout: float = 120) -> None:
+def _start_beat() -> Any:
+    return runtime.spawn(
+        [sys.executable, "-m", "celery", "-A", "sentinel", "beat",
+         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+         "--schedule", "/dev/null", "--loglevel", "WARNING"],
+        env=dict(os.environ),
+    )  # fmt: skip
+
+
+def _wait_for_workers(processes: dict[str, Any], timeout: float = 240) -> None:
     """Workers start slowly on a busy machine; dispatching before they listen
     would measure their start-up, not the pipeline."""
     from sentinel.celery import app
 
+    count = len(processes)
     deadline = time.monotonic() + timeout
     replies: list[Any] = []
     while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=1.0) or []
+        dead = [name for name, child in processes.items() if child.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited during start-up")
+        replies = app.control.ping(timeout=2.0) or []
         if len(replies) >= count:
             runtime.stage(f"pipeline: {len(replies)} workers answer")
             return
-    raise RuntimeError(f"only {len(replies)} of {count} workers started within {timeout:.0f} s")
+    raise RuntimeError(f"only {len(replies)} of {count} workers answered within {timeout:.0f} s")
 
 
 def _kick_dispatch() -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from monitors.dispatch import Slot, probe_batches_publisher, to_ms
 from monitors.models import Monitor, Tag
 from monitors.probes import TargetPolicy, check_batch, spec_from_monitor
+from monitors.probes.loop import probe_loop_run
 from monitors.state import StateChange, monitors_apply_results
 from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
@@ -84,7 +85,7 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
     ]
     if not items:
         return []
-    results = asyncio.run(check_batch(items, policy=TargetPolicy.from_settings()))
+    results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
     buffer_push(results=results)
     return monitors_apply_results(results=results)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -9,16 +10,18 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
 
+logger = logging.getLogger(__name__)
+
 app = Celery("sentinel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@signals.worker_ready.connect
+@signals.worker_init.connect
 def declare_queues(**kwargs: Any) -> None:
     """Declare every queue in CELERY_TASK_QUEUES, including ``dead``, which no
     worker consumes: without it, dead-lettered messages would be dropped."""
-    with app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for queue in app.amqp.queues.values():
-            queue.bind(channel).declare()
+    from sentinel.broker import broker_queues_ensure
+
+    for note in broker_queues_ensure(app=app):
+        logger.warning(note)

@@ -9,6 +9,16 @@ from django.conf import settings
 from tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _broker_queues() -> None:
+    # Queues made by an older version lack the dead-letter argument; RabbitMQ would
+    # refuse every publish to them (PRECONDITION_FAILED). Empty ones are re-created.
+    from sentinel.broker import broker_queues_ensure
+    from sentinel.celery import app
+
+    broker_queues_ensure(app=app)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2 at Django's default cost is a third of a second per login.

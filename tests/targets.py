@@ -57,7 +57,14 @@ def target_app() -> web.Application:
         await response.write(b"needle")
         return response
 
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()  # hang up without an answer
+        await asyncio.sleep(1)
+        return web.Response(text="never")
+
     app = web.Application()
+    app.router.add_get("/drop", drop)
     app.router.add_route("*", "/ok", ok)
     app.router.add_get("/slow", slow)
     app.router.add_get("/hang", hang)

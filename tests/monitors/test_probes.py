@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import time
 
 import pytest
+from aiohttp.abc import AbstractResolver
 
 from monitors.probes import ProbeSpec, check_batch
 from monitors.probes.engine import MAX_BODY_BYTES
@@ -90,6 +92,36 @@ def test_it_classifies_a_refused_connection(loopback_policy):
 
     assert result.failure == FailureKind.REFUSED
     assert result.error == "connection refused"
+
+
+def test_it_classifies_a_dropped_connection(target, loopback_policy):
+    [result] = run([http(target.url("/drop"))], policy=loopback_policy)
+
+    assert result.failure == FailureKind.CONNECTION
+    assert result.error.startswith("connection failed")
+
+
+class NoSuchName(AbstractResolver):
+    """DNS that knows no names (no query leaves the machine)."""
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self):
+        pass
+
+
+@pytest.mark.parametrize("url", ["http://no-such-host.example/", "tcp://no-such-host.example:443"])
+def test_it_classifies_a_dns_failure(url, loopback_policy):
+    spec = ProbeSpec(monitor_id=1, kind=url.split(":")[0], url=url)
+    now = dt.datetime.now(dt.UTC)
+
+    [result] = asyncio.run(
+        check_batch([(spec, now)], policy=loopback_policy, resolver=NoSuchName())
+    )
+
+    assert result.failure == FailureKind.DNS
+    assert "DNS lookup failed" in result.error
 
 
 def test_it_classifies_a_redirect_loop(target, loopback_policy):

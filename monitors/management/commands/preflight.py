@@ -4,6 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from sentinel.broker import QueueArgumentsChanged, broker_queues_ensure
+from sentinel.celery import app as celery_app
 from sentinel.services import broker_state, redis_state
 
 
@@ -17,4 +19,10 @@ class Command(BaseCommand):
         down = [state for state in (redis_state(), broker_state()) if not state.ok]
         if down:
             raise CommandError("\n".join(state.describe() for state in down))
+        try:
+            notes = broker_queues_ensure(app=celery_app)
+        except QueueArgumentsChanged as exc:
+            raise CommandError(str(exc)) from None
+        for note in notes:
+            self.stdout.write(f"RabbitMQ: {note}.")
         self.stdout.write("Redis and RabbitMQ answer.")
