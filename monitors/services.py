@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from alerting.services import alerts_process
 from monitors.dispatch import Slot, probe_batches_publisher, to_ms
 from monitors.models import Monitor, Tag
 from monitors.probes import TargetPolicy, check_batch, spec_from_monitor
@@ -74,7 +75,8 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
 
     One query loads the monitors, the checks run concurrently (each starting at its
     slot), the results go to the Redis buffer in one round trip, and the live state
-    is updated in one transaction. Returns the status changes (for alerting).
+    is updated in one transaction, then the batch's alert rules are evaluated.
+    Returns the status changes.
     Deleted or paused monitors are skipped: their slot no longer stands.
     """
     monitors = Monitor.objects.only(*PROBE_FIELDS).in_bulk([pk for pk, _ in slots])
@@ -87,7 +89,11 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
         return []
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
     buffer_push(results=results)
-    return monitors_apply_results(results=results)
+    changes = monitors_apply_results(results=results)
+    # Alerts are decided where the result is known; deliveries are queued on commit.
+    # Should this raise, the alerting sweep still sends down/up alerts within a minute.
+    alerts_process(results=results, changes=changes)
+    return changes
 
 
 def check_run_now(*, monitor: Monitor) -> CheckResult:
