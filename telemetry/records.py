@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -62,7 +62,9 @@ class CheckResult:
     tls_expires_at: dt.datetime | None = None
 
     def to_json(self) -> bytes:
-        data = asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every value and cost
+        # ~0.5 ms per result, most of the probe worker's time at 1,000+ results/s.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("scheduled_at", "started_at", "tls_expires_at"):
             if data[name] is not None:
                 data[name] = to_epoch_ms(data[name])
