@@ -89,9 +89,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
             cpu_before, cpu_after, seconds=window_s
         )
         report["pipeline.probe_workers"] = f"{probe_processes} x {probe_threads} threads"
-        report["pipeline.machine_note"] = (
-            "2 cores shared with other helpers' tests and benchmarks during the run"
-        )
+        report["pipeline.load_average_1m"] = round(os.getloadavg()[0], 2)
         runtime.stage("pipeline: baseline, one process with requests, same farm, same time")
         report["baseline.naive_loop_checks_per_second"] = naive_loop(
             farm, monitors=monitors, seconds=window_s
