@@ -37,9 +37,11 @@ def test_compose_has_healthchecked_services_and_app_profiles():
 
 
 def test_compose_workers_listen_on_every_queue():
-    command = load("compose.yaml")["services"]["worker"]["command"]
-    queues = command[command.index("--queues") + 1].split(",")
+    services = load("compose.yaml")["services"]
+    commands = [services[name]["command"] for name in ("worker", "probes")]
+    queues = [q for c in commands for q in c[c.index("--queues") + 1].split(",")]
     assert sorted(queues) == sorted(settings.SENTINEL_QUEUES)
+    assert services["probes"]["profiles"] == ["worker"]
 
 
 def test_the_procfile_workers_listen_on_every_queue():
