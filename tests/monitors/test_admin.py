@@ -152,3 +152,11 @@ def test_non_staff_users_cannot_reach_the_admin(client, user):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_the_admin_links_to_the_dashboard_and_health(admin_client):
+    body = admin_client.get(CHANGELIST).content.decode()
+
+    assert "UptimeSentinel operators" in body
+    assert 'href="/dashboard/"' in body
+    assert 'href="/healthz"' in body
