@@ -247,3 +247,20 @@ class MaintenanceWindow(models.Model):
             return False
         offset = (at - self.starts_at) % dt.timedelta(days=7)
         return offset < self.ends_at - self.starts_at
+
+    def next_period(self, at: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
+        """The occurrence in progress at ``at``, else the next one; None once it is over.
+
+        Mirrors ``is_active``: a weekly repeat starting at or after ``repeat_until``
+        never happens, and one that ``repeat_until`` cuts short ends there."""
+        length = self.ends_at - self.starts_at
+        start = self.starts_at
+        if self.repeat == self.Repeat.WEEKLY and at >= self.starts_at:
+            week = dt.timedelta(days=7)
+            start += (at - self.starts_at) // week * week
+            if at >= start + length:
+                start += week
+        end = start + length
+        if self.repeat == self.Repeat.WEEKLY and self.repeat_until:
+            end = min(end, self.repeat_until)
+        return (start, end) if at < end and start < end else None

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from alerting.selectors import monitor_incidents
 from monitors.models import Monitor
 from reporting import charts, queries
 from reporting.access import monitors_visible_to
@@ -146,6 +147,7 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "windows": windows,
         "checks": queries.recent_checks(monitor_id=monitor.pk, limit=20),
         "tls_expires_at": queries.tls_expiry(monitor_id=monitor.pk, now=now),
+        "alerting": monitor_incidents(monitor=monitor, now=now),
     }
     return render(request, "reporting/monitor.html", context)
 

@@ -1,0 +1,81 @@
+"""Reads of a monitor's alerting history for the dashboard's monitor page.
+
+The API lists incidents itself (``alerting.api.incident_list``); this module shapes
+the same rows for a page, together with the maintenance windows that explain them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from alerting.models import Incident, MaintenanceWindow
+from alerting.services import maintenance_windows_for
+from monitors.models import Monitor
+
+RECENT_INCIDENTS = 20
+UPCOMING_MAINTENANCE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    incident: Incident
+    duration: str  # so far, for an open incident
+    # The outage began inside a maintenance window: its alerts were held.
+    in_maintenance: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenancePeriod:
+    window: MaintenanceWindow
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorIncidents:
+    incidents: list[IncidentRow]
+    maintenance: list[MaintenancePeriod]
+
+
+def monitor_incidents(
+    *, monitor: Monitor, now: dt.datetime, limit: int = RECENT_INCIDENTS
+) -> MonitorIncidents:
+    """The monitor's newest ``limit`` incidents (index ``incident_monitor_started_idx``)
+    and its current and upcoming maintenance periods, soonest first.
+
+    A fixed number of queries whatever the counts: one for the incidents and the few
+    of ``maintenance_windows_for`` (direct windows, tags, tag windows, the windows)."""
+    windows = maintenance_windows_for(monitors=[monitor]).get(monitor.pk, [])
+    incidents = Incident.objects.filter(monitor_id=monitor.pk).order_by("-started_at", "-id")
+    rows = [
+        IncidentRow(
+            incident=incident,
+            duration=_duration_text((incident.ended_at or now) - incident.started_at),
+            in_maintenance=any(w.is_active(incident.started_at) for w in windows),
+        )
+        for incident in incidents[:limit]
+    ]
+    return MonitorIncidents(incidents=rows, maintenance=_upcoming(windows, now))
+
+
+def _upcoming(windows: list[MaintenanceWindow], now: dt.datetime) -> list[MaintenancePeriod]:
+    periods = []
+    for window in windows:
+        if (period := window.next_period(now)) is not None:
+            start, end = period
+            periods.append(MaintenancePeriod(window, start, end, active=start <= now))
+    periods.sort(key=lambda p: (p.starts_at, p.window.pk))
+    return periods[:UPCOMING_MAINTENANCE]
+
+
+def _duration_text(delta: dt.timedelta) -> str:
+    """Two units are enough to compare outages at a glance: "2 d 3 h", "1 h 5 min"."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else "< 1 min"
