@@ -8,6 +8,7 @@ alike. A service that is down is reported as a gauge (``sentinel_up``), not a 50
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -19,13 +20,15 @@ from redis.exceptions import RedisError
 
 from monitors.models import Monitor
 from reporting import queries
-from telemetry.buffer import buffer_stats
+from telemetry.buffer import buffer_client, buffer_stats
+from telemetry.stats import stats_read
 
 
 class SentinelCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._monitors()
         yield from self._buffer()
+        yield from self._check_path()
         if settings.SENTINEL_METRICS_PER_MONITOR:
             yield from self._per_monitor()
 
@@ -71,6 +74,38 @@ class SentinelCollector(Collector):
             "Buffer entries ingest could not store (malformed, unknown monitor).",
             value=stats.dead_letters,
         )
+
+    def _check_path(self) -> Iterator[Metric]:
+        """Fleet-wide rates of the last complete minute (telemetry.stats)."""
+        try:
+            stats = stats_read(client=buffer_client(), now=dt.datetime.now(dt.UTC))
+        except RedisError:
+            return  # sentinel_redis_up already says so
+        figures = (
+            ("sentinel_checks_per_second", "Checks started per second.", stats.checks_per_second),
+            (
+                "sentinel_check_failures_per_second",
+                "Failed checks per second.",
+                stats.failures_per_second,
+            ),
+            (
+                "sentinel_check_start_lag_seconds",
+                "Mean delay from a check's scheduled slot to its start (dispatch lag).",
+                stats.start_lag_seconds,
+            ),
+            (
+                "sentinel_ingest_batch_size",
+                "Results in the last batch ingest committed to MySQL.",
+                stats.ingest_batch_size,
+            ),
+            (
+                "sentinel_ingest_lag_seconds",
+                "From the oldest check of ingest's last batch to its commit.",
+                stats.ingest_lag_seconds,
+            ),
+        )
+        for name, text, value in figures:
+            yield GaugeMetricFamily(name, text, value=value)
 
     def _per_monitor(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(

@@ -29,6 +29,7 @@ from django.conf import settings
 
 from sentinel.services import redact_url, short_error
 from telemetry.records import CheckResult
+from telemetry.stats import stats_count_checks
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
         return
     payloads = [result.to_json() for result in results]
     try:
-        _push_with_retries(payloads)
+        _push_with_retries(payloads, results)
     except redis.RedisError as exc:
         path = spool_write(payloads=payloads)
         log.warning(
@@ -87,10 +88,10 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
         log.warning("cannot replay the result spool %s: %s", _spool_dir(), exc)
 
 
-def _push_with_retries(payloads: Sequence[bytes]) -> None:
+def _push_with_retries(payloads: Sequence[bytes], results: Sequence[CheckResult]) -> None:
     for attempt in range(len(PUSH_BACKOFF_SECONDS) + 1):
         try:
-            _push(payloads)
+            _push(payloads, results)
             return
         except redis.RedisError:
             if attempt == len(PUSH_BACKOFF_SECONDS):
@@ -98,10 +99,12 @@ def _push_with_retries(payloads: Sequence[bytes]) -> None:
             time.sleep(PUSH_BACKOFF_SECONDS[attempt])
 
 
-def _push(payloads: Sequence[bytes]) -> None:
+def _push(payloads: Sequence[bytes], results: Sequence[CheckResult]) -> None:
     pipe = buffer_client().pipeline(transaction=False)
     for payload in payloads:
         pipe.xadd(STREAM_KEY, {FIELD: payload})
+    # The /metrics counters ride in the same round trip (a spooled batch is not counted).
+    stats_count_checks(pipe, results)
     pipe.execute()
 
 
@@ -135,7 +138,7 @@ def spool_replay() -> int:
     for claimed in _spool_claims():
         try:
             payloads = [line for line in claimed.read_bytes().splitlines() if line]
-            _push(payloads)
+            _push(payloads, ())
         except redis.RedisError:
             claimed.rename(claimed.with_name(claimed.name.split(".claimed-")[0]))
             break

@@ -55,6 +55,7 @@ from telemetry.buffer import (
 )
 from telemetry.histogram import BUCKET_COLUMNS, bucket_index
 from telemetry.records import CheckResult
+from telemetry.stats import stats_record_ingest
 
 log = logging.getLogger(__name__)
 
@@ -548,6 +549,11 @@ def ingest_batch(
     outcome.stored, outcome.duplicates = stored.stored, stored.duplicates
     outcome.dead_letters = len(dead)
     buffer_ack(entry_ids=[e.entry_id for e in entries], dead_letters=dead)
+    stats_record_ingest(
+        client=buffer_client(),
+        results=[result for _, result in parsed],
+        now=dt.datetime.now(dt.UTC),
+    )
     return outcome
 
 

@@ -1,0 +1,86 @@
+"""Per-minute figures of the check path, kept in Redis for ``/metrics``.
+
+Probe workers count checks, failures and start lag in the same round trip that pushes
+their results (``buffer_push``); ingest records its last batch. Counting in Redis,
+not in each process's memory, makes the figures fleet-wide without Prometheus'
+multi-process mode, and costs one HINCRBY per figure per batch, not per check.
+Minutes are bucketed by the checks' start time and expire after ten minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from telemetry.records import CheckResult
+
+CHECKS_KEY = "sentinel:stats:checks:{minute}"
+INGEST_KEY = "sentinel:stats:ingest"
+KEEP_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class CheckPathStats:
+    """The last complete minute of checks, and ingest's last batch."""
+
+    checks_per_second: float
+    failures_per_second: float
+    start_lag_seconds: float  # mean delay from a check's slot to its start
+    ingest_batch_size: int
+    ingest_lag_seconds: float  # from the oldest check of that batch to its commit
+
+
+def stats_count_checks(pipe: Any, results: Sequence[CheckResult]) -> None:
+    """Add ``results`` to their minutes' counters on ``pipe`` (a Redis pipeline)."""
+    minutes: dict[int, list[int]] = {}
+    for result in results:
+        counters = minutes.setdefault(_minute(result.started_at), [0, 0, 0])
+        counters[0] += 1
+        counters[1] += 0 if result.ok else 1
+        lag_ms = (result.started_at - result.scheduled_at).total_seconds() * 1000
+        counters[2] += max(0, round(lag_ms))
+    for minute, (checks, failures, lag_ms) in minutes.items():
+        key = CHECKS_KEY.format(minute=minute)
+        pipe.hincrby(key, "checks", checks)
+        pipe.hincrby(key, "failures", failures)
+        pipe.hincrby(key, "lag_ms", lag_ms)
+        pipe.expire(key, KEEP_SECONDS)
+
+
+def stats_record_ingest(
+    *, client: redis.Redis, results: Sequence[CheckResult], now: dt.datetime
+) -> None:
+    """Remember the size and lag of the batch ingest just committed."""
+    if not results:
+        return
+    oldest = min(result.started_at for result in results)
+    record = {"size": len(results), "lag_s": round((now - oldest).total_seconds(), 3)}
+    client.set(INGEST_KEY, json.dumps(record), ex=KEEP_SECONDS)
+
+
+def stats_read(*, client: redis.Redis, now: dt.datetime) -> CheckPathStats:
+    """The figures of the minute before ``now``'s (the last one that is complete)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(CHECKS_KEY.format(minute=_minute(now) - 1))
+    pipe.get(INGEST_KEY)
+    counters, ingest = pipe.execute()
+    checks = int(counters.get(b"checks", 0))
+    failures = int(counters.get(b"failures", 0))
+    lag_ms = int(counters.get(b"lag_ms", 0))
+    batch = json.loads(ingest) if ingest else {"size": 0, "lag_s": 0.0}
+    return CheckPathStats(
+        checks_per_second=checks / 60,
+        failures_per_second=failures / 60,
+        start_lag_seconds=lag_ms / checks / 1000 if checks else 0.0,
+        ingest_batch_size=int(batch["size"]),
+        ingest_lag_seconds=float(batch["lag_s"]),
+    )
+
+
+def _minute(moment: dt.datetime) -> int:
+    return int(moment.timestamp() // 60)
