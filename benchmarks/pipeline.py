@@ -2,10 +2,12 @@
 
 Celery Beat (DatabaseScheduler, the migration-installed schedule) -> dispatch task ->
 RabbitMQ -> probe workers (threads pool, aiohttp) -> the target farm on loopback ->
-Redis stream. The scenario reads the results back from the stream as they arrive
-(it does not need ingest) and compares them with what should have happened: every
-phase-aligned slot of every monitor inside the measured window checked exactly once,
-on time, with the outcome the farm's path is known to produce.
+Redis stream -> ``manage.py ingest`` -> MySQL (``check_result``). After the window the
+buffer is left to drain, and the rows in ``check_result`` are compared with what should
+have happened: every phase-aligned slot of every monitor inside the measured window
+checked once, on time, with the outcome the farm's path is known to produce. MySQL's
+primary key keeps one row per slot, so duplicates are counted on the stream, which a
+reader follows as results arrive (see ``StreamReader``).
 
 Run alone: ``python -m benchmarks.pipeline [--quick] [--monitors N]`` (uses the
 environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are).
@@ -32,6 +34,8 @@ TIMEOUT_S = 5
 OWNER = "bench-pipeline"
 WARMUP_S = 10  # the window opens this long after the first dispatch
 SETTLE_S = TIMEOUT_S + 5  # after the window: let the last checks finish and land
+DRAIN_TIMEOUT_S = 60  # then at most this long for ingest to empty the buffer
+POLL_S = 0.5  # how often MySQL is asked which results became visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +43,10 @@ class Seen:
     monitor_id: int
     scheduled_ms: int
     started_ms: int
+    duration_ms: int
     ok: bool
     failure: str | None
+    streamed_ms: int = 0  # when it was appended to the stream (its entry id); 0 if unknown
 
 
 def run(*, quick: bool, report: dict[str, object]) -> None:
@@ -57,8 +63,11 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         ids = _create_monitors(farm, monitors)
         _purge_queues()
         processes = _start_pipeline(probe_processes, probe_threads)
+        ingest = runtime.spawn(runtime.manage_args("ingest"), env=dict(os.environ))
         reader = StreamReader(set(ids))
         reader.start()
+        watcher = MysqlWatcher(reader)
+        watcher.start()
         _wait_for_workers(processes)
         # Beat only now: a dispatch before the workers listen would measure their
         # start-up (its batches wait, then arrive at once), not the pipeline.
@@ -68,23 +77,35 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         window = (kick_ms + WARMUP_S * 1000, kick_ms + (WARMUP_S + window_s) * 1000)
         runtime.stage("pipeline: first dispatch sent; Beat sends the next ones every minute")
         _sleep_until(window[0] / 1000, progress=reader)
-        cpu_before = cpu_sample(processes, farm_pids)
+        everything = {**processes, "ingest": ingest}
+        cpu_before = cpu_sample(everything, farm_pids)
+        mysql_before = _mysql_counters(ids)
         _sleep_until(window[1] / 1000, progress=reader)
-        cpu_after = cpu_sample(processes, farm_pids)
+        cpu_after = cpu_sample(everything, farm_pids)
         time.sleep(SETTLE_S)
-        reader.stop()
         for child in processes.values():
             runtime.stop(child)
+        drained = _wait_for_drain(ingest, watcher)
+        mysql_after = _mysql_counters(ids)
+        reader.stop()
+        watcher.stop()
+        runtime.stop(ingest)
         _disable_monitors()
+        stored = _stored_results(ids, window)
         if dump := os.environ.get("BENCH_PIPELINE_DUMP"):
-            # For digging into a bad figure: one line per result seen.
+            # For digging into a bad figure: one line per result seen on the stream.
             Path(dump).write_text(
                 "".join(
                     f"{x.monitor_id},{x.scheduled_ms},{x.started_ms},{x.ok},{x.failure}\n"
                     for x in reader.seen
                 )
             )
-        _fill_report(report, ids=ids, seen=reader.seen, window=window, monitors=monitors)
+        _fill_report(
+            report, ids=ids, stored=stored, streamed=reader.seen, window=window, monitors=monitors
+        )
+        _fill_mysql_report(
+            report, before=mysql_before, after=mysql_after, watcher=watcher, drained=drained
+        )
         report["pipeline.cpu_percent_of_a_core"] = cpu_percent(
             cpu_before, cpu_after, seconds=window_s
         )
@@ -242,7 +263,13 @@ def _sleep_until(moment: float, *, progress: StreamReader) -> None:
 
 
 class StreamReader(threading.Thread):
-    """Follows the result stream from now on, keeping this run's monitors' results."""
+    """Follows the result stream from now on, keeping this run's monitors' results.
+
+    A plain XREAD, no consumer group: it takes nothing from ingest. Ingest deletes what
+    it has stored, so under load this reader can miss an entry deleted before it got
+    there; the report counts those (``pipeline.stream_reader_missed``), which bounds
+    how far ``duplicate_checks`` (counted here) can be short.
+    """
 
     def __init__(self, monitor_ids: set[int]) -> None:
         super().__init__(name="stream-reader", daemon=True)
@@ -269,14 +296,140 @@ class StreamReader(threading.Thread):
                                 data["monitor_id"],
                                 data["scheduled_at"],
                                 data["started_at"],
+                                data["duration_ms"],
                                 data["ok"],
                                 data["failure"],
+                                int(entry_id.split(b"-", 1)[0]),
                             )
                         )
 
     def stop(self) -> None:
         self._stopping.set()
         self.join(10)
+
+
+class MysqlWatcher(threading.Thread):
+    """Notes when each result the reader saw became visible in ``check_result``.
+
+    Every ``POLL_S`` it asks MySQL which of the results still pending are there now; a
+    result's visibility time is the end of the first poll that finds it. The true
+    moment lies between the previous poll and that one, so a delay is overstated by at
+    most ``POLL_S`` plus one query (resolution about 0.5 s).
+    """
+
+    def __init__(self, reader: StreamReader) -> None:
+        super().__init__(name="mysql-watcher", daemon=True)
+        self.reader = reader
+        # key -> (check completed, appended to the stream), epoch ms
+        self.pending: dict[tuple[int, int], tuple[int, int]] = {}
+        self.delays: list[float] = []  # seconds from completion to visible in MySQL
+        self.from_stream: list[float] = []  # seconds from the stream to visible in MySQL
+        self._taken = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stopping.wait(POLL_S):
+                self.poll()
+        finally:
+            connection.close()
+
+    def poll(self) -> None:
+        from django.db import connection
+
+        seen = self.reader.seen
+        for s in seen[self._taken : len(seen)]:
+            self.pending[(s.monitor_id, s.scheduled_ms)] = (
+                s.started_ms + s.duration_ms,
+                s.streamed_ms,
+            )
+        self._taken = len(seen)
+        if not self.pending:
+            return
+        keys = sorted(self.pending, key=lambda k: k[1])[:5000]
+        monitor_ids = sorted({k[0] for k in keys})
+        placeholders = ", ".join(["%s"] * len(monitor_ids))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # Only placeholders are formatted into the SQL.
+                "SELECT monitor_id, scheduled_at FROM check_result "  # noqa: S608
+                f"WHERE monitor_id IN ({placeholders}) AND scheduled_at BETWEEN %s AND %s",
+                [*monitor_ids, _naive(keys[0][1]), _naive(keys[-1][1])],
+            )
+            rows = cursor.fetchall()
+        visible_ms = _now_ms()
+        for monitor_id, scheduled_at in rows:
+            times = self.pending.pop((monitor_id, _epoch_ms(scheduled_at)), None)
+            if times is not None:
+                self.delays.append((visible_ms - times[0]) / 1000)
+                self.from_stream.append((visible_ms - times[1]) / 1000)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(10)
+
+
+def _naive(epoch_ms: int) -> dt.datetime:
+    """Epoch ms as check_result stores it: naive UTC, millisecond precision."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).replace(tzinfo=None)
+
+
+def _epoch_ms(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def _wait_for_drain(ingest: Any, watcher: MysqlWatcher) -> bool:
+    """Wait (bounded) until ingest has stored and deleted every buffered result."""
+    from telemetry.buffer import STREAM_KEY, buffer_client
+
+    client = buffer_client()
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ingest.poll() is not None:
+            raise RuntimeError("manage.py ingest exited while the buffer drained")
+        if client.xlen(STREAM_KEY) == 0:
+            watcher.poll()  # the last results' visibility, before the window closes
+            runtime.stage("pipeline: result buffer drained into MySQL")
+            return True
+        time.sleep(POLL_S)
+    runtime.stage(f"pipeline: buffer NOT drained after {DRAIN_TIMEOUT_S} s")
+    return False
+
+
+def _mysql_counters(ids: list[int]) -> dict[str, int]:
+    """Server-wide commit counters, and this run's rows in check_result."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit', 'Handler_commit')")
+        counters = {name: int(value) for name, value in cursor.fetchall()}
+        cursor.execute(
+            "SELECT COUNT(*) FROM check_result WHERE monitor_id BETWEEN %s AND %s",
+            [min(ids), max(ids)],
+        )
+        counters["rows"] = int(cursor.fetchone()[0])
+    return counters
+
+
+def _stored_results(ids: list[int], window: tuple[int, int]) -> list[Seen]:
+    """This run's rows in check_result scheduled inside the window."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT monitor_id, scheduled_at, started_at, duration_ms, ok, failure "
+            "FROM check_result WHERE monitor_id BETWEEN %s AND %s "
+            "AND scheduled_at >= %s AND scheduled_at < %s",
+            [min(ids), max(ids), _naive(window[0]), _naive(window[1])],
+        )
+        return [
+            Seen(m, _epoch_ms(s), _epoch_ms(st), d, bool(ok), f)
+            for m, s, st, d, ok, f in cursor.fetchall()
+        ]
 
 
 # --- figures --------------------------------------------------------------------
@@ -286,10 +439,13 @@ def _fill_report(
     report: dict[str, object],
     *,
     ids: list[int],
-    seen: list[Seen],
+    stored: list[Seen],
+    streamed: list[Seen],
     window: tuple[int, int],
     monitors: int,
 ) -> None:
+    """Figures from the rows that landed in MySQL (the whole path), except duplicates,
+    which MySQL's primary key folds into one row: those are counted on the stream."""
     from monitors.dispatch import monitor_phase_ms
 
     start, end = window
@@ -301,8 +457,11 @@ def _fill_report(
         while slot < end:
             expected.add((pk, slot))
             slot += period
-    in_window = [s for s in seen if start <= s.scheduled_ms < end]
+    in_window = stored
     counts = Counter((s.monitor_id, s.scheduled_ms) for s in in_window)
+    streamed_counts = Counter(
+        (s.monitor_id, s.scheduled_ms) for s in streamed if start <= s.scheduled_ms < end
+    )
     lags = [(s.started_ms - s.scheduled_ms) / 1000 for s in in_window]
     paths = _path_of(ids)
     wrong = sum(1 for s in in_window if not _outcome_right(s, paths[s.monitor_id]))
@@ -320,7 +479,11 @@ def _fill_report(
             "pipeline.schedule_lag_p99_s": round(runtime.percentile(lags, 0.99), 3),
             "pipeline.schedule_lag_max_s": round(max(lags, default=float("nan")), 3),
             "pipeline.skipped_checks": len(expected - counts.keys()),
-            "pipeline.duplicate_checks": sum(n - 1 for n in counts.values() if n > 1),
+            "pipeline.duplicate_checks": sum(n - 1 for n in streamed_counts.values() if n > 1),
+            # Stored, but deleted from the stream before the reader got there.
+            "pipeline.stream_reader_missed": len(counts.keys() - streamed_counts.keys()),
+            # On the stream, but never stored: lost between Redis and MySQL.
+            "pipeline.streamed_not_stored": len(streamed_counts.keys() - counts.keys()),
             "pipeline.unexpected_slots": len(counts.keys() - expected),
             "pipeline.wrong_outcomes": wrong,
             "pipeline.busiest_second_over_mean": round(
@@ -329,6 +492,56 @@ def _fill_report(
         }
     )
     for key in sorted(k for k in report if k.startswith("pipeline.") and "cpu" not in k):
+        runtime.stage(f"  {key} = {report[key]}")
+
+
+def _fill_mysql_report(
+    report: dict[str, object],
+    *,
+    before: dict[str, int],
+    after: dict[str, int],
+    watcher: MysqlWatcher,
+    drained: bool,
+) -> None:
+    """Transactions per 1,000 stored results, and result-to-MySQL delay.
+
+    Com_commit counts COMMIT statements (ingest's one per batch, dispatch's, Beat's);
+    Handler_commit also counts every autocommitted statement, reads included. Both are
+    SERVER-WIDE: on a shared server they include everything else it does meanwhile
+    (other databases' tests and benchmarks), so on a busy machine the figure is an
+    upper bound for the pipeline, never flattering it.
+    """
+    rows = after["rows"] - before["rows"]
+    commits = after["Com_commit"] - before["Com_commit"]
+    handler = after["Handler_commit"] - before["Handler_commit"]
+    report.update(
+        {
+            "pipeline.buffer_drained": drained,
+            "pipeline.mysql_rows_stored": rows,
+            "pipeline.mysql_com_commit": commits,
+            "pipeline.mysql_handler_commit": handler,
+            "pipeline.mysql_transactions_per_1000_results": (
+                round(commits / rows * 1000, 2) if rows else float("nan")
+            ),
+            "pipeline.mysql_handler_commits_per_1000_results": (
+                round(handler / rows * 1000, 2) if rows else float("nan")
+            ),
+            "pipeline.result_to_mysql_samples": len(watcher.delays),
+            "pipeline.result_to_mysql_p50_s": round(runtime.percentile(watcher.delays, 0.5), 2),
+            "pipeline.result_to_mysql_p99_s": round(runtime.percentile(watcher.delays, 0.99), 2),
+            "pipeline.result_to_mysql_resolution_s": POLL_S,
+            # The part of it after the probe worker appended the result to the stream
+            # (the rest is the probe batch holding finished results until it pushes).
+            "pipeline.stream_to_mysql_p50_s": round(
+                runtime.percentile(watcher.from_stream, 0.5), 2
+            ),
+            "pipeline.stream_to_mysql_p99_s": round(
+                runtime.percentile(watcher.from_stream, 0.99), 2
+            ),
+            "pipeline.result_to_mysql_never_seen": len(watcher.pending),
+        }
+    )
+    for key in sorted(k for k in report if "mysql" in k or k.endswith("drained")):
         runtime.stage(f"  {key} = {report[key]}")
 
 
