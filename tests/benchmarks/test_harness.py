@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,35 @@ def test_goals_are_judged_and_missed_goals_are_shown_plainly():
     assert "| ingest.load_data_ratio | 0.333 | ingest >= 60% of LOAD DATA | **NO** |" in table
     assert "Not measured in this run:" in table
     assert len({goal.key for goal in GOALS}) == len(GOALS)
+
+
+def test_the_quick_harness_runs_real_scenarios_end_to_end(tmp_path):
+    # The cheapest two scenarios, through the real harness in its own process (its own
+    # bench database, Redis db and vhost), so neither the harness nor they can rot.
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            "retention,crash",
+            "--output",
+            str(output),
+        ],
+        cwd=runtime.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(output.read_text())
+    assert not [key for key in report if key.endswith(".error")], report
+    assert report["retention.rows"] > 0 and report["retention.drop_partition_s"] > 0
+    assert report["crash.results"] > 0
+    assert report["goals"]["crash.lost"]["met"] is True
+    assert report["goals"]["crash.duplicated"]["met"] is True
+    assert "| retention.drop_partition_s |" in result.stdout
