@@ -7,15 +7,17 @@ monitors, staff see all, and anyone else's monitor is a 404.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -179,5 +181,23 @@ def monitor_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus scrape endpoint (text format 0.0.4)."""
+    """Prometheus scrape endpoint (text format 0.0.4).
+
+    Fleet-wide figures are the operators', not every user's: a scraper sends
+    ``Authorization: Bearer <SENTINEL_METRICS_TOKEN>``, a person needs a staff session,
+    and anyone else gets a 404 (development without a token is open).
+    """
+    if not metrics_allowed(request):
+        raise Http404
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.SENTINEL_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if given and hmac.compare_digest(given.encode(), token.encode()):
+            return True
+    elif settings.DEBUG:
+        return True
+    return bool(request.user.is_authenticated and request.user.is_staff)

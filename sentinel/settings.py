@@ -340,3 +340,6 @@ SENTINEL_REPORT_CACHE_SECONDS = env.int(
 # Per-monitor up and latency gauges on /metrics: one series per monitor, so off for
 # large fleets.
 SENTINEL_METRICS_PER_MONITOR = env.bool("SENTINEL_METRICS_PER_MONITOR", False)
+# Bearer token for Prometheus scrapes of /metrics (or SENTINEL_METRICS_TOKEN_FILE);
+# without it only staff sessions may read /metrics, except in development.
+SENTINEL_METRICS_TOKEN = env.str("SENTINEL_METRICS_TOKEN", "")

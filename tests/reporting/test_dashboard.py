@@ -225,12 +225,13 @@ def test_the_form_refuses_what_the_api_refuses(browser, user, changes, message):
     )
 
 
-def test_metrics_expose_status_counts_and_buffer_depth(client, db):
+def test_metrics_expose_status_counts_and_buffer_depth(client, db, settings):
+    settings.SENTINEL_METRICS_TOKEN = "scrape-token"
     owner = UserFactory()
     MonitorFactory.create_batch(2, owner=owner, status=Monitor.Status.UP)
     MonitorFactory(owner=owner, status=Monitor.Status.DOWN)
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
 
     text = response.content.decode()
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
@@ -244,6 +245,7 @@ def test_metrics_expose_status_counts_and_buffer_depth(client, db):
 
 def test_metrics_per_monitor_gauges_behind_a_setting(client, history, settings):
     settings.SENTINEL_METRICS_PER_MONITOR = True
+    client.force_login(UserFactory(is_staff=True))
     monitor, results = history
     Monitor.objects.filter(pk=monitor.pk).update(status=Monitor.Status.DOWN)
 
@@ -252,6 +254,14 @@ def test_metrics_per_monitor_gauges_behind_a_setting(client, history, settings):
     assert f'sentinel_monitor_up{{monitor_id="{monitor.pk}"}} 0.0' in text
     last = f'sentinel_monitor_latency_ms{{monitor_id="{monitor.pk}"}} {results[-1].duration_ms}.0'
     assert last in text
+
+
+def test_metrics_are_hidden_from_anonymous_users_and_wrong_tokens(client, db, settings):
+    settings.SENTINEL_METRICS_TOKEN = "scrape-token"
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    client.force_login(UserFactory())  # signed in, but not staff
+    assert client.get("/metrics").status_code == 404
 
 
 def test_anonymous_users_are_sent_to_login_not_shown_an_error(db):

@@ -68,10 +68,11 @@ def test_ingest_records_its_last_batch(redis_client):
     assert 4 <= stats.ingest_lag_seconds < 60
 
 
-def test_metrics_expose_the_check_path_figures(client, redis_client, db):
+def test_metrics_expose_the_check_path_figures(client, redis_client, db, settings):
+    settings.SENTINEL_METRICS_TOKEN = "scrape-token"
     buffer_push(results=[result(1, 0, ok=False, lag_ms=50)])
 
-    body = client.get("/metrics").content.decode()
+    body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
 
     for name in (
         "sentinel_checks_per_second",
