@@ -22,6 +22,24 @@ from monitors.state import StateChange, monitors_apply_results
 from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
 
+# What owners may set on a monitor, through the API or the dashboard form (tags and
+# enabled are handled apart: they are not plain columns or change the state).
+MONITOR_EDITABLE_FIELDS = (
+    "name",
+    "kind",
+    "url",
+    "method",
+    "headers",
+    "body",
+    "expected_status_codes",
+    "keyword",
+    "keyword_mode",
+    "interval_seconds",
+    "timeout_seconds",
+    "confirm_failures",
+    "recover_successes",
+)
+
 # What a check needs from a monitor row (the probe task's one query loads only these).
 PROBE_FIELDS = (
     "id",

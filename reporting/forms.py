@@ -11,23 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import slug_re
 
 from monitors.models import Monitor
-from monitors.services import monitor_create, monitor_update
-
-FORM_FIELDS = (
-    "name",
-    "kind",
-    "url",
-    "method",
-    "headers",
-    "body",
-    "expected_status_codes",
-    "keyword",
-    "keyword_mode",
-    "interval_seconds",
-    "timeout_seconds",
-    "confirm_failures",
-    "recover_successes",
-)
+from monitors.services import MONITOR_EDITABLE_FIELDS, monitor_create, monitor_update
 
 
 class MonitorForm(forms.ModelForm):
@@ -37,7 +21,7 @@ class MonitorForm(forms.ModelForm):
 
     class Meta:
         model = Monitor
-        fields = FORM_FIELDS
+        fields = MONITOR_EDITABLE_FIELDS
         widgets = {"body": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -60,7 +44,7 @@ class MonitorForm(forms.ModelForm):
     def save_through_services(self, *, owner: User) -> Monitor | None:
         """Create or update; on a ValidationError the errors land on the form and
         nothing is saved (returns None)."""
-        fields = {name: self.cleaned_data[name] for name in FORM_FIELDS}
+        fields = {name: self.cleaned_data[name] for name in MONITOR_EDITABLE_FIELDS}
         try:
             if self.instance.pk:
                 existing = Monitor.objects.get(pk=self.instance.pk)

@@ -9,23 +9,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from monitors.models import Monitor
-from monitors.services import monitor_create, monitor_update
+from monitors.services import MONITOR_EDITABLE_FIELDS, monitor_create, monitor_update
 
-WRITABLE_FIELDS = (
-    "name",
-    "kind",
-    "url",
-    "method",
-    "headers",
-    "body",
-    "expected_status_codes",
-    "keyword",
-    "keyword_mode",
-    "interval_seconds",
-    "timeout_seconds",
-    "confirm_failures",
-    "recover_successes",
-)
+WRITABLE_FIELDS = MONITOR_EDITABLE_FIELDS
 
 
 def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
