@@ -32,7 +32,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from monitors.models import Monitor
@@ -49,6 +49,9 @@ LATE_GRACE_MS = 5_000
 CATCH_UP_SPREAD_MS = 60_000
 # Rows claimed per transaction: bounds lock time and the size of the UPDATE.
 CLAIM_CHUNK = 1000
+# A claim chosen as a deadlock victim is rolled back whole and taken again.
+CLAIM_ATTEMPTS = 3
+MYSQL_DEADLOCK = 1213
 
 Publisher = Callable[[Sequence["Slot"]], None]
 
@@ -163,14 +166,32 @@ def monitors_claim(
     in, so the two never deadlock) and re-read under the lock: a row another
     dispatcher claimed first is no longer due and is left alone.
     """
+    ids = list(monitor_ids)
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return _claim(ids, now_ms=now_ms, horizon=horizon)
+        except OperationalError as exc:
+            # InnoDB chose this claim as a deadlock victim and rolled it back whole
+            # (nothing moved, nothing published), so taking it again is safe.
+            if exc.args[0] != MYSQL_DEADLOCK or attempt == CLAIM_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[Slot], int]:
     horizon_ms = to_ms(horizon)
     with transaction.atomic():
-        rows = list(
-            Monitor.objects.select_for_update()
-            .filter(pk__in=list(monitor_ids), enabled=True, next_check_at__lt=horizon)
+        # Lock by primary key only, in id order; the due conditions are checked on the
+        # locked rows. A filter on (enabled, next_check_at) could make InnoDB lock through
+        # monitor_due_idx in time order, which two dispatchers may cross.
+        rows = [
+            (pk, next_check_at, interval)
+            for pk, enabled, next_check_at, interval in Monitor.objects.select_for_update()
+            .filter(pk__in=ids)
             .order_by("pk")
-            .values_list("pk", "next_check_at", "interval_seconds")
-        )
+            .values_list("pk", "enabled", "next_check_at", "interval_seconds")
+            if enabled and next_check_at < horizon
+        ]
         moves: list[tuple[int, dt.datetime, int]] = []
         slots: list[Slot] = []
         realigned = 0
