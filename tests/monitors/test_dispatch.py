@@ -225,3 +225,46 @@ def test_two_concurrent_dispatchers_never_claim_a_slot_twice(monkeypatch):
         b - a >= 30_000 for times in by_monitor.values() for a, b in itertools.pairwise(times)
     )
     assert all(c.slots for c in collectors)  # and both dispatchers really took part
+
+
+@pytest.mark.django_db
+def test_a_claim_chosen_as_a_deadlock_victim_is_taken_again(monkeypatch):
+    # InnoDB's answer to a deadlock is to roll the victim back whole; the race itself
+    # cannot be produced on demand, so the first claim gets that answer here.
+    from django.db import OperationalError
+
+    now = timezone.now()
+    ids = make_monitors(5, next_check_at=now - dt.timedelta(seconds=1))
+    real_claim, calls = dispatch._claim, []
+
+    def claim_once_deadlocked(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch, "_claim", claim_once_deadlocked)
+    collect = Collect()
+
+    dispatch_due(now=now, horizon_seconds=70, publish=collect)
+
+    assert sorted({slot.monitor_id for slot in collect.slots}) == ids
+    assert len(calls) >= 2  # the victim, its retry, then any later chunk
+
+
+@pytest.mark.django_db
+def test_other_database_errors_in_a_claim_are_not_retried(monkeypatch):
+    from django.db import OperationalError
+
+    make_monitors(1, next_check_at=timezone.now())
+    calls = []
+
+    def claim_fails(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    monkeypatch.setattr(dispatch, "_claim", claim_fails)
+
+    with pytest.raises(OperationalError):
+        dispatch_due(now=timezone.now(), horizon_seconds=70, publish=Collect())
+    assert len(calls) == 1
