@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from benchmarks import runtime
+from telemetry.histogram import bucket_sums_sql
 
 INTERVAL_SECONDS = 600
 MONITORS = 10_000
@@ -159,18 +160,6 @@ def _ensure_numbers(count: int) -> None:
     )
 
 
-def _bucket_sums() -> str:
-    from telemetry.histogram import BUCKET_BOUNDS_MS
-
-    parts, low = [], None
-    for bound in BUCKET_BOUNDS_MS:
-        lower = "" if low is None else f" AND duration_ms > {low}"
-        parts.append(f"SUM(ok = 1 AND duration_ms <= {bound}{lower})")
-        low = bound
-    parts.append(f"SUM(ok = 1 AND duration_ms > {low})")
-    return ", ".join(parts)
-
-
 def _fill_chunk(low_id: int, high_id: int, owner_id: int, start: dt.datetime, slots: int) -> int:
     """Raw rows for monitors [low_id, high_id], then their rollups.
 
@@ -208,7 +197,7 @@ def _fill_chunk(low_id: int, high_id: int, owner_id: int, start: dt.datetime, sl
             "SELECT monitor_id, DATE_FORMAT(scheduled_at, '%%Y-%%m-%%d %%H:00:00') AS period, "
             "COUNT(*), SUM(ok = 0), COALESCE(SUM(IF(ok = 1, duration_ms, 0)), 0), "
             "MIN(IF(ok = 1, duration_ms, NULL)), MAX(IF(ok = 1, duration_ms, NULL)), "
-            f"{_bucket_sums()} FROM check_result WHERE monitor_id BETWEEN %s AND %s "
+            f"{bucket_sums_sql()} FROM check_result WHERE monitor_id BETWEEN %s AND %s "
             "GROUP BY monitor_id, period",
             [low_id, high_id],
         )

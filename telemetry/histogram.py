@@ -20,6 +20,19 @@ BUCKET_COLUMNS: tuple[str, ...] = (
 )
 
 
+def bucket_sums_sql() -> str:
+    """SQL expressions that count a set of check_result rows into the histogram
+    buckets, in BUCKET_COLUMNS order (successful checks only, like the rollups); for
+    rebuilding rollups from raw rows in tests and the dashboard benchmark."""
+    parts, low = [], None
+    for bound in BUCKET_BOUNDS_MS:
+        lower = "" if low is None else f" AND duration_ms > {low}"
+        parts.append(f"SUM(ok = 1 AND duration_ms <= {bound}{lower})")
+        low = bound
+    parts.append(f"SUM(ok = 1 AND duration_ms > {low})")
+    return ", ".join(parts)
+
+
 def bucket_index(duration_ms: int) -> int:
     """The index in ``BUCKET_COLUMNS`` of the bucket that counts ``duration_ms``."""
     return bisect_left(BUCKET_BOUNDS_MS, duration_ms)

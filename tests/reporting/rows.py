@@ -14,18 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
-from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
+from telemetry.histogram import BUCKET_COLUMNS, bucket_sums_sql
 from telemetry.records import CheckResult, FailureKind
-
-
-def _bucket_sums() -> str:
-    parts, low = [], None
-    for bound in BUCKET_BOUNDS_MS:
-        lower = "" if low is None else f" AND duration_ms > {low}"
-        parts.append(f"SUM(ok = 1 AND duration_ms <= {bound}{lower})")
-        low = bound
-    parts.append(f"SUM(ok = 1 AND duration_ms > {low})")
-    return ", ".join(parts)
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
@@ -62,7 +52,8 @@ def rebuild_rollups(monitor_ids: Iterable[int]) -> None:
     columns = ", ".join(BUCKET_COLUMNS)
     aggregates = (
         "COUNT(*), SUM(ok = 0), COALESCE(SUM(IF(ok = 1, duration_ms, 0)), 0), "
-        f"MIN(IF(ok = 1, duration_ms, NULL)), MAX(IF(ok = 1, duration_ms, NULL)), {_bucket_sums()}"
+        "MIN(IF(ok = 1, duration_ms, NULL)), MAX(IF(ok = 1, duration_ms, NULL)), "
+        + bucket_sums_sql()
     )
     head = "checks, failures, latency_sum_ms, latency_min_ms, latency_max_ms"
     with connection.cursor() as cursor:
