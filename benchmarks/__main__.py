@@ -76,9 +76,10 @@ def main(argv: list[str]) -> int:
     report: dict[str, Any] = {"started_at": now_iso(), "scale": "quick" if args.quick else "full"}
     try:
         prepare_database()
-        report["machine"] = machine_facts()
-        for name in args.only:
-            run_scenario(name, quick=args.quick, report=report)
+        with runtime.bench_lock():
+            report["machine"] = machine_facts()
+            for name in args.only:
+                run_scenario(name, quick=args.quick, report=report)
     finally:
         runtime.stop_all()
     report["finished_at"] = now_iso()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 BENCH_USER = "bench-telemetry"
+TABLES = ("check_result", "check_rollup_hourly", "check_rollup_daily", "check_rollup_pending")
 
 
 def setup_django() -> None:
@@ -105,7 +106,7 @@ def empty_telemetry() -> None:
     from telemetry.ingest import PERIODIC_LOCK_KEY
 
     with connection.cursor() as cursor:
-        for table in ("check_result", "check_rollup_hourly", "check_rollup_daily"):
+        for table in TABLES:
             cursor.execute(f"TRUNCATE TABLE {table}")
     buffer_client().delete(STREAM_KEY, DEAD_LETTER_KEY, DEAD_LETTER_COUNT_KEY, PERIODIC_LOCK_KEY)
 

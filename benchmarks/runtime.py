@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "sentinel_bench"
 BENCH_REDIS_DB = 14
 BENCH_VHOST = "sentinel_bench"
+LOCK_NAME = "sentinel_bench"
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -141,3 +142,28 @@ def timed_ms(function: object, *args: object, repeat: int) -> list[float]:
 def stage(message: str) -> None:
     """One progress line, flushed at once so it shows while a stage runs."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def bench_lock(*, wait_seconds: int = 3600) -> Iterator[None]:
+    """Hold a named lock on the MySQL server for the whole run: every run shares the
+    bench database, Redis db and vhost of that server, and two at once (a second
+    terminal, the test suite's quick scenarios) would drain each other's buffer."""
+    import MySQLdb
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    for name in ("client_flag", "database", "db"):  # a server-wide lock needs no database
+        params.pop(name, None)
+    conn = MySQLdb.connect(**params)  # its own connection: scenarios close Django's
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT GET_LOCK(%s, 0)", [LOCK_NAME])
+        if cursor.fetchone()[0] != 1:
+            stage("another benchmark run holds the bench lock on this server; waiting for it")
+            cursor.execute("SELECT GET_LOCK(%s, %s)", [LOCK_NAME, wait_seconds])
+            if cursor.fetchone()[0] != 1:
+                raise RuntimeError(f"the bench lock stayed taken for {wait_seconds} s")
+        yield
+    finally:
+        conn.close()  # releases the lock

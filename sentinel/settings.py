@@ -311,6 +311,11 @@ TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int(
 # Results per ingest transaction (one multi-row INSERT); 10,000 rows stay well under
 # the default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8).
 TELEMETRY_INGEST_BATCH_SIZE = env.int("TELEMETRY_INGEST_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+# While ingest is busy, rollups are folded from the pending deltas at least this often
+# (an idle ingest folds at once): the rollups' lag, traded against rollup writes.
+TELEMETRY_ROLLUP_FOLD_SECONDS = env.int(
+    "TELEMETRY_ROLLUP_FOLD_SECONDS", 30, minimum=1, maximum=3600
+)
 # A batch taken by a consumer that has not acknowledged it for this long is reclaimed
 # by another (the consumer is presumed dead; a replay is harmless, inserts are idempotent).
 TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(

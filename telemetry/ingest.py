@@ -12,13 +12,17 @@ A batch goes through four steps, and a crash between any two loses nothing:
    reason) instead of blocking the batch.
 3. **store** the batch in ONE MySQL transaction: one multi-row ``INSERT IGNORE`` into
    ``check_result`` (primary key ``(monitor_id, scheduled_at)``, so a replayed result
-   is ignored) and one ``INSERT ... ON DUPLICATE KEY UPDATE`` per rollup table with
-   the aggregates of the rows that were actually inserted.
+   is ignored) and one row of rollup deltas (the aggregates of the rows that were
+   actually inserted) into ``check_rollup_pending``.
 4. **ack**: dead letters, ``XACK`` and ``XDEL`` in one Redis ``MULTI``.
 
 If the process dies before step 3 commits, the entries are still pending and are
 taken again; if it dies after the commit but before step 4, they are stored again,
-which inserts nothing and adds nothing to the rollups.
+which inserts nothing and appends no delta.
+
+The deltas reach the hourly and daily rollups through ``telemetry.rollups.rollups_fold``,
+which the drain runs when it ends and the long-lived loop runs when the buffer is
+empty or every ``TELEMETRY_ROLLUP_FOLD_SECONDS``.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ from telemetry.buffer import (
     STREAM_KEY,
     buffer_client,
 )
-from telemetry.histogram import BUCKET_COLUMNS, bucket_index
 from telemetry.records import CheckResult
+from telemetry.rollups import rollups_append, rollups_fold
 from telemetry.stats import stats_record_ingest
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,8 @@ MAX_FUTURE = dt.timedelta(days=1)
 RECLAIM_EVERY_SECONDS = 5.0
 # Consumers of the group with nothing pending and idle this long are forgotten.
 FORGET_CONSUMER_AFTER_MS = 24 * 3600 * 1000
+# Folds (of up to FOLD_MAX_PENDING batches each) after a drain that emptied the buffer.
+FOLDS_AFTER_DRAIN = 10
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
 
@@ -90,14 +96,6 @@ COLUMNS = (
     "tls_ms",
     "ttfb_ms",
     "tls_expires_at",
-)
-ROLLUP_COLUMNS = (
-    "checks",
-    "failures",
-    "latency_sum_ms",
-    "latency_min_ms",
-    "latency_max_ms",
-    *BUCKET_COLUMNS,
 )
 
 Row = tuple[Any, ...]  # one check_result row, in COLUMNS order
@@ -291,7 +289,7 @@ class StoreOutcome:
 def results_store(
     *, results: Sequence[CheckResult], using: str = "default", on_commit_check: bool = True
 ) -> StoreOutcome:
-    """Store results in one transaction: raw rows plus the rollups of the new ones.
+    """Store results in one transaction: raw rows plus the rollup deltas of the new ones.
 
     The common cases cost one transaction: every row new (a fresh batch) or none new
     (a replayed batch). A batch that is partly stored already (a result pushed twice
@@ -328,7 +326,7 @@ def _store(results: Sequence[CheckResult], *, using: str, locking: bool) -> Stor
                 if inserted != 0:
                     raise _PartialReplay
                 ordered = []  # the whole batch is a replay
-            _upsert_rollups(cursor, ordered)
+            rollups_append(cursor=cursor, rows=ordered)
         finally:
             cursor.close()
     outcome.stored = len(ordered)
@@ -345,6 +343,8 @@ def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
     # here must be the key MySQL stores (the buffer's JSON has ms anyway).
     if moment is None:
         return None
+    if moment.tzinfo is dt.UTC and not moment.microsecond % 1000:
+        return moment.replace(tzinfo=None)  # as decoded from the buffer: the common case
     return moment.astimezone(dt.UTC).replace(
         tzinfo=None, microsecond=moment.microsecond // 1000 * 1000
     )
@@ -441,68 +441,6 @@ def _text(escape: Callable[[bytes], bytes], value: str | None) -> str:
     if not value:
         return "NULL" if value is None else "''"
     return escape(value.encode()).decode()
-
-
-def _upsert_rollups(cursor: Any, rows: list[Row]) -> None:
-    """Add the aggregates of ``rows`` (just inserted) to both rollup tables."""
-    if not rows:
-        return
-    hourly = _aggregate(rows, lambda at: at.replace(minute=0, second=0, microsecond=0))
-    daily = _aggregate(rows, lambda at: at.date())
-    for table, column, groups in (
-        ("check_rollup_hourly", "hour_start", hourly),
-        ("check_rollup_daily", "day", daily),
-    ):
-        # Rendered here for the same reason as the INSERT above: ints, NULLs and a
-        # formatted date are all there is. Sorted, so that two ingestors lock the
-        # rollup rows they share in the same order (no deadlock).
-        values = ",".join(
-            f"({monitor_id},'{start}',{','.join(map(str, groups[(monitor_id, start)]))})"
-            for monitor_id, start in sorted(groups)
-        ).replace("None", "NULL")  # latency_min/max of a period without a success
-        columns = f"monitor_id, {column}, {', '.join(ROLLUP_COLUMNS)}"
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values}{_ROLLUP_UPDATE}"  # noqa: S608
-        cursor.execute(sql)
-
-
-def _merge(column: str, pick: str) -> str:
-    # NULL (no successful check yet) must not win LEAST/GREATEST.
-    return (
-        f"{column} = {pick}(COALESCE({column}, VALUES({column})), "
-        f"COALESCE(VALUES({column}), {column}))"
-    )
-
-
-# VALUES(col) rather than MySQL 8's row alias: MariaDB 10.11 has only the former.
-_ROLLUP_UPDATE = " ON DUPLICATE KEY UPDATE " + ", ".join(
-    [
-        *(f"{c} = {c} + VALUES({c})" for c in ("checks", "failures", "latency_sum_ms")),
-        _merge("latency_min_ms", "LEAST"),
-        _merge("latency_max_ms", "GREATEST"),
-        *(f"{c} = {c} + VALUES({c})" for c in BUCKET_COLUMNS),
-    ]
-)
-
-
-def _aggregate(rows: list[Row], period: Callable[[dt.datetime], Any]) -> dict[Any, list[Any]]:
-    """Rollup values per (monitor_id, period start), in ROLLUP_COLUMNS order.
-    Latency statistics cover successful checks only (see the rollup DDL)."""
-    groups: dict[Any, list[Any]] = {}
-    for row in rows:
-        monitor_id, scheduled, duration, ok = row[0], row[1], row[3], row[4]
-        key = (monitor_id, period(scheduled))
-        if key not in groups:
-            groups[key] = [0, 0, 0, None, None, *[0] * len(BUCKET_COLUMNS)]
-        values = groups[key]
-        values[0] += 1
-        if not ok:
-            values[1] += 1
-            continue
-        values[2] += duration
-        values[3] = duration if values[3] is None else min(values[3], duration)
-        values[4] = duration if values[4] is None else max(values[4], duration)
-        values[5 + bucket_index(duration)] += 1
-    return groups
 
 
 # --- 4. ack ---------------------------------------------------------------------
@@ -611,18 +549,27 @@ def ingest_drain(
     between_batches: Callable[[], None] | None = None,
     using: str = "default",
 ) -> BatchOutcome:
-    """Store batches until the buffer is empty or ``max_seconds`` have passed."""
+    """Store batches until the buffer is empty or ``max_seconds`` have passed, then
+    fold the rollup deltas (all of them when the buffer was emptied)."""
     deadline = time.monotonic() + max_seconds
     total = BatchOutcome()
     first = True
     while True:
-        outcome = ingest_batch(consumer=consumer, batch_size=batch_size, reclaim=first or None)
+        outcome = ingest_batch(
+            consumer=consumer, batch_size=batch_size, reclaim=first or None, using=using
+        )
         first = False
         total.add(outcome)
         if outcome.taken == 0 or time.monotonic() >= deadline:
-            return total
+            break
         if between_batches:
             between_batches()
+    # Emptied the buffer: fold what is pending (bounded, as other ingestors may keep
+    # appending); stopped by the deadline: one fold, the next drain does the rest.
+    for _ in range(FOLDS_AFTER_DRAIN if outcome.taken == 0 else 1):
+        if not rollups_fold(using=using):
+            break
+    return total
 
 
 def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
@@ -698,6 +645,7 @@ def ingest_forever(
     total = BatchOutcome()
     backoff = _Backoff()
     first = True
+    folded_at = time.monotonic()
     while not should_stop():
         try:
             connections[using].close_if_unusable_or_obsolete()
@@ -708,6 +656,12 @@ def ingest_forever(
                 reclaim=first or None,
                 using=using,
             )
+            # Fold while idle, or at least every TELEMETRY_ROLLUP_FOLD_SECONDS when busy:
+            # the longer the interval, the more checks each rollup write carries.
+            now = time.monotonic()
+            if outcome.taken == 0 or now - folded_at >= settings.TELEMETRY_ROLLUP_FOLD_SECONDS:
+                rollups_fold(using=using)
+                folded_at = now
         except DatabaseError as exc:
             connections[using].close()
             backoff.failed("MySQL", mysql_down_line(exc))

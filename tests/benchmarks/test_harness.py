@@ -106,3 +106,15 @@ def test_the_quick_harness_runs_real_scenarios_end_to_end(tmp_path):
     assert report["goals"]["crash.lost"]["met"] is True
     assert report["goals"]["crash.duplicated"]["met"] is True
     assert "| retention.drop_partition_s |" in result.stdout
+
+
+def test_a_second_run_waits_for_the_bench_lock_and_gives_up_clearly():
+    # A run started meanwhile (here, in the same process, on its own connection).
+    with (
+        runtime.bench_lock(),
+        pytest.raises(RuntimeError, match="bench lock stayed taken for 1 s"),
+        runtime.bench_lock(wait_seconds=1),
+    ):
+        pass
+    with runtime.bench_lock(wait_seconds=1):  # released when the first run ends
+        pass

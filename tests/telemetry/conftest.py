@@ -5,7 +5,12 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-TELEMETRY_TABLES = ("check_result", "check_rollup_hourly", "check_rollup_daily")
+TELEMETRY_TABLES = (
+    "check_result",
+    "check_rollup_hourly",
+    "check_rollup_daily",
+    "check_rollup_pending",
+)
 
 
 @pytest.fixture
@@ -38,11 +43,12 @@ def table_rows(table: str, order: str) -> list[tuple]:
 
 
 def snapshot() -> dict[str, list[tuple]]:
-    """Every raw and rollup row, to compare before and after a replay."""
+    """Every raw, rollup and pending-delta row, to compare before and after a replay."""
     return {
         "check_result": table_rows("check_result", "monitor_id, scheduled_at"),
         "check_rollup_hourly": table_rows("check_rollup_hourly", "monitor_id, hour_start"),
         "check_rollup_daily": table_rows("check_rollup_daily", "monitor_id, day"),
+        "check_rollup_pending": table_rows("check_rollup_pending", "id"),
     }
 
 
