@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from alerting import latency
 from alerting.channels import DeliveryError, channel_send
 from alerting.models import (
     AlertRuleState,
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 Event = Notification.Event
 DOWN, UP = Monitor.Status.DOWN, Monitor.Status.UP
+# Rules evaluated on every result of their monitor, with state in AlertRuleState.
+STATEFUL_KINDS = (AlertRule.Kind.LATENCY, AlertRule.Kind.LATENCY_P95, AlertRule.Kind.TLS_EXPIRY)
 
 
 @dataclasses.dataclass
@@ -181,14 +184,13 @@ def alerts_process(*, results: Sequence[CheckResult], changes: Sequence[StateCha
         return 0
     # Down rules only matter for monitors that changed (rare); latency and TLS rules
     # for every result. In the usual batch this reads no rows at all.
-    stateful = [AlertRule.Kind.LATENCY, AlertRule.Kind.TLS_EXPIRY]
     rules = list(
         AlertRule.objects.filter(enabled=True)
         .filter(
-            Q(monitor_id__in=monitor_ids, kind__in=stateful)
+            Q(monitor_id__in=monitor_ids, kind__in=STATEFUL_KINDS)
             | Q(monitor_id__in=changed_ids, kind=AlertRule.Kind.DOWN)
         )
-        .only("id", "monitor_id", "kind", "threshold", "consecutive_checks")
+        .only("id", "monitor_id", "kind", "threshold", "consecutive_checks", "window_minutes")
     )
     if not rules:
         return 0
@@ -230,10 +232,11 @@ def _change_alerts(changes: Sequence[StateChange], rules: list[AlertRule]) -> li
 
 
 def _rule_alerts(results: Sequence[CheckResult], rules: list[AlertRule]) -> list[Alert]:
-    """Latency streaks and TLS expiry, with their state locked for the batch."""
-    stateful = [r for r in rules if r.kind in (AlertRule.Kind.LATENCY, AlertRule.Kind.TLS_EXPIRY)]
+    """Latency streaks and windows and TLS expiry, with their state locked for the batch."""
+    stateful = [r for r in rules if r.kind in STATEFUL_KINDS]
     if not stateful:
         return []
+    windows = _latency_windows(results, stateful)
     AlertRuleState.objects.bulk_create(
         [AlertRuleState(rule_id=r.pk) for r in stateful], ignore_conflicts=True
     )
@@ -255,6 +258,9 @@ def _rule_alerts(results: Sequence[CheckResult], rules: list[AlertRule]) -> list
             state.last_result_at = result.scheduled_at
             if rule.kind == AlertRule.Kind.LATENCY:
                 alerts += _latency_step(rule, state, result)
+            elif rule.kind == AlertRule.Kind.LATENCY_P95:
+                samples = windows.get(rule.monitor_id, [])
+                alerts += _latency_p95_step(rule, state, result, samples)
             else:
                 alerts += _tls_step(rule, state, result)
     AlertRuleState.objects.bulk_update(
@@ -301,6 +307,56 @@ def _latency_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -
             )
         ]
     return []
+
+
+def _latency_windows(
+    results: Sequence[CheckResult], rules: list[AlertRule]
+) -> dict[int, list[latency.Sample]]:
+    """The recent durations of the monitors with a p95 rule (one Redis round trip)."""
+    longest: dict[int, int] = {}
+    for rule in rules:
+        if rule.kind == AlertRule.Kind.LATENCY_P95:
+            seconds = rule.window_minutes * 60
+            longest[rule.monitor_id] = max(longest.get(rule.monitor_id, 0), seconds)
+    if not longest:
+        return {}
+    return latency.latency_windows_record(results=results, window_seconds=longest)
+
+
+def _latency_p95_step(
+    rule: AlertRule, state: AlertRuleState, result: CheckResult, samples: list[latency.Sample]
+) -> list[Alert]:
+    if not result.ok:
+        return []  # as for the streak: failures are the down rule's business
+    found = latency.window_p95(
+        samples, end=result.scheduled_at.timestamp(), seconds=rule.window_minutes * 60
+    )
+    if found is None:
+        return []  # too few checks in the window yet: no verdict either way
+    p95, checks = found
+    slow = p95 > rule.threshold
+    if slow == state.latency_firing:
+        return []
+    state.latency_firing = slow
+    event = Event.LATENCY if slow else Event.LATENCY_OK
+    details = {
+        "threshold_ms": rule.threshold,
+        "window_minutes": rule.window_minutes,
+        "p95_ms": p95,
+        "checks": checks,
+    }
+    key = f"{event}:{rule.pk}:{int(result.scheduled_at.timestamp())}"
+    return [
+        Alert(
+            rule.monitor_id,
+            event,
+            key,
+            result.scheduled_at,
+            [rule.pk],
+            result=result,
+            details=details,
+        )
+    ]
 
 
 def _tls_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -> list[Alert]:
@@ -550,7 +606,10 @@ def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tupl
         ),
         Event.LATENCY: (
             f"SLOW: {name}",
-            f"{name} took {r.duration_ms if r else '?'} ms, over {d.get('threshold_ms')} ms "
+            f"{name}'s p95 latency over the last {d.get('window_minutes')} min is "
+            f"{d.get('p95_ms')} ms ({d.get('checks')} checks), over {d.get('threshold_ms')} ms."
+            if "p95_ms" in d
+            else f"{name} took {r.duration_ms if r else '?'} ms, over {d.get('threshold_ms')} ms "
             f"for {d.get('consecutive_checks')} checks in a row.",
         ),
         Event.LATENCY_OK: (f"Fast again: {name}", f"{name} answers within the latency threshold."),
