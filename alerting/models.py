@@ -101,6 +101,11 @@ class Notification(models.Model):
     error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Written by the claim's UPDATE so that the worker can read back exactly the rows it
+    # won (MariaDB has no UPDATE ... RETURNING). db_default: older code can insert.
+    claim_token = models.CharField(
+        max_length=32, blank=True, default="", db_default="", editable=False
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
