@@ -269,3 +269,16 @@ class MaintenanceWindow(models.Model):
         if self.repeat == self.Repeat.WEEKLY and self.repeat_until:
             end = min(end, self.repeat_until)
         return (start, end) if at < end and start < end else None
+
+    def periods_between(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The occurrences that overlap ``[since, until)``, clipped to it, oldest first
+        (a weekly window over 90 days is 13 of them)."""
+        periods = []
+        at = since
+        while (period := self.next_period(at)) is not None and period[0] < until:
+            start, end = period
+            periods.append((max(start, since), min(end, until)))
+            at = end
+        return periods
