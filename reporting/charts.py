@@ -175,7 +175,7 @@ def _shade(period: ShadedPeriod, left: float, right: float, *, top: float, heigh
     the name is the user's)."""
     width = max(right - left, MAINTENANCE_MIN_WIDTH)
     label = (
-        f"Maintenance: {period.name}, {period.starts_at:%Y-%m-%d %H:%M} – "
+        f"Maintenance: {period.name}, {period.starts_at:%Y-%m-%d %H:%M} to "
         f"{period.ends_at:%Y-%m-%d %H:%M} UTC (alerts held)"
     )
     return (

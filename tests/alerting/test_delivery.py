@@ -142,6 +142,8 @@ def test_the_guard_lets_an_allowed_network_through_by_name(receiver, fake_dns, s
         ("fd00::1", False),
         ("100.64.0.1", False),
         ("224.0.0.1", False),
+        ("64:ff9b::a00:5", False),  # NAT64 of 10.0.0.5: the probe guard's rule, now shared
+        ("198.18.0.1", False),
     ],
 )
 def test_the_guard_allows_only_public_addresses_by_default(address, allowed, settings):
@@ -149,6 +151,20 @@ def test_the_guard_allows_only_public_addresses_by_default(address, allowed, set
     settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
 
     assert netguard.address_allowed(ipaddress.ip_address(address)) is allowed
+
+
+def test_notifications_and_checks_share_one_address_policy(settings):
+    from monitors.probes.guard import BLOCKED_NETWORKS, TargetPolicy
+
+    settings.SENTINEL_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
+    probe = TargetPolicy.from_settings()
+    addresses = [net.network_address + 1 for net in BLOCKED_NETWORKS]
+    addresses += [ipaddress.ip_address(a) for a in ("10.1.2.3", "8.8.8.8", "2001:4860::8888")]
+
+    for address in addresses:
+        assert netguard.address_allowed(address) is (probe.refusal(str(address)) is None)
+    assert netguard.address_allowed(ipaddress.ip_address("10.1.2.3"))
 
 
 @pytest.mark.django_db
