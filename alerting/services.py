@@ -826,8 +826,8 @@ def _failures_record(
                 notification.channel_id,
                 error.message,
             )
-        for (status, message), ids in updates.items():
-            Notification.objects.filter(pk__in=ids).update(status=status, error=message)
+        for (new_status, message), ids in updates.items():
+            Notification.objects.filter(pk__in=ids).update(status=new_status, error=message)
     return retries  # 5 s, 15 s, 45 s, ... 10 min
 
 
