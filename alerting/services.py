@@ -758,8 +758,9 @@ def _send_all(notifications: list[Notification]) -> Iterable[list[Outcome]]:
 @lru_cache(maxsize=1)
 def _send_pool() -> ThreadPoolExecutor:
     # One per process, made on first use (after the worker forked), threads kept
-    # between tasks. A batch waits for all of its sends, so it always finds the pool
-    # idle and each of its notifications gets a thread at once.
+    # between tasks. A prefork child runs one task at a time and a batch waits for all
+    # of its sends, so each notification of a batch gets a thread at once. (A threads
+    # pool worker would share it between its tasks: sends would queue, none be lost.)
     return ThreadPoolExecutor(max_workers=DELIVERY_BATCH_SIZE, thread_name_prefix="notify")
 
 

@@ -187,6 +187,29 @@ def test_it_retries_a_transient_failure_and_records_each_attempt(receiver, feed)
 
 
 @pytest.mark.django_db
+def test_in_a_batch_only_the_transient_failure_is_retried(receiver, feed):
+    flaky, fine, gone = (
+        webhook(receiver, "/flaky/1"),
+        webhook(receiver),
+        webhook(receiver, "/status/410"),
+    )
+    rule = down_rule(flaky, fine, gone)
+    Monitor.objects.filter(pk=rule.monitor_id).update(confirm_failures=1)
+
+    feed([check(rule.monitor, 0, False)])  # one task for the three; the retry is another
+
+    rows = {n.channel_id: n for n in Notification.objects.all()}
+    assert (rows[flaky.pk].status, rows[flaky.pk].attempts) == ("sent", 2)
+    assert (rows[fine.pk].status, rows[fine.pk].attempts) == ("sent", 1)
+    assert (rows[gone.pk].status, rows[gone.pk].attempts, rows[gone.pk].error) == (
+        "failed",
+        1,
+        "HTTP 410",
+    )
+    assert sorted(r.path for r in receiver.requests) == ["/flaky/1", "/ok"]
+
+
+@pytest.mark.django_db
 def test_it_does_not_retry_a_permanent_failure(receiver):
     channel = webhook(receiver, "/status/404")
 
