@@ -101,6 +101,11 @@ class Notification(models.Model):
     error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Written by the claim's UPDATE so that the worker can read back exactly the rows it
+    # won (MariaDB has no UPDATE ... RETURNING). db_default: older code can insert.
+    claim_token = models.CharField(
+        max_length=32, blank=True, default="", db_default="", editable=False
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -264,3 +269,16 @@ class MaintenanceWindow(models.Model):
         if self.repeat == self.Repeat.WEEKLY and self.repeat_until:
             end = min(end, self.repeat_until)
         return (start, end) if at < end and start < end else None
+
+    def periods_between(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The occurrences that overlap ``[since, until)``, clipped to it, oldest first
+        (a weekly window over 90 days is 13 of them)."""
+        periods = []
+        at = since
+        while (period := self.next_period(at)) is not None and period[0] < until:
+            start, end = period
+            periods.append((max(start, since), min(end, until)))
+            at = end
+        return periods

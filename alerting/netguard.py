@@ -13,8 +13,12 @@ address: a plugin that hands a host *name* to ``connect`` (resolved in C, past t
 wrapper) is refused rather than trusted. Outside ``guarded()`` both wrappers are
 pass-throughs.
 
-TODO(unify): the probe engine (monitors/probes/) has its own guard for checks; the
-two should share one address policy function.
+Which addresses are allowed is not decided here: it is the probe engine's policy
+(``monitors.probes.guard.TargetPolicy``, the same settings, the same blocked ranges,
+IPv4-mapped and NAT64 addresses unwrapped), so checks and notifications can never
+disagree about what a worker may reach. Only the enforcement point differs: the
+probe engine checks in its aiohttp connector, notifications (sent with ``requests``
+and by Apprise plugins) in name resolution and ``connect``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+
+from monitors.probes.guard import TargetPolicy, parse_networks
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[Any]]
@@ -48,19 +54,18 @@ class Blocked(socket.gaierror):
 
 
 @lru_cache(maxsize=8)
-def _allowed_networks(entries: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+def _policy(allow_private: bool, networks: tuple[str, ...]) -> TargetPolicy:
+    return TargetPolicy(allow_private=allow_private, allowed_networks=parse_networks(networks))
 
 
 def address_allowed(address: IPAddress) -> bool:
-    """Public unicast addresses, plus whatever the operator opened in settings."""
-    if settings.SENTINEL_ALLOW_PRIVATE_TARGETS:
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if any(address in net for net in _allowed_networks(tuple(settings.SENTINEL_ALLOWED_NETWORKS))):
-        return True
-    return address.is_global and not address.is_multicast
+    """Public unicast addresses, plus whatever the operator opened in settings: the
+    probe engine's ``TargetPolicy``, built from the same settings (cached per value,
+    so that a settings override in a test takes effect)."""
+    policy = _policy(
+        settings.SENTINEL_ALLOW_PRIVATE_TARGETS, tuple(settings.SENTINEL_ALLOWED_NETWORKS)
+    )
+    return policy.refusal(str(address)) is None
 
 
 def checked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:

@@ -37,6 +37,17 @@ class MaintenancePeriod:
 class MonitorIncidents:
     incidents: list[IncidentRow]
     maintenance: list[MaintenancePeriod]
+    # Every window of the monitor (its owner's only), for the charts' shading.
+    windows: list[MaintenanceWindow]
+
+
+@dataclass(frozen=True, slots=True)
+class ShadedPeriod:
+    """A maintenance period for a chart, clipped to the chart's range."""
+
+    name: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
 
 
 def monitor_incidents(
@@ -57,7 +68,20 @@ def monitor_incidents(
         )
         for incident in incidents[:limit]
     ]
-    return MonitorIncidents(incidents=rows, maintenance=_upcoming(windows, now))
+    return MonitorIncidents(incidents=rows, maintenance=_upcoming(windows, now), windows=windows)
+
+
+def maintenance_periods(
+    *, windows: list[MaintenanceWindow], since: dt.datetime, until: dt.datetime
+) -> list[ShadedPeriod]:
+    """The windows' occurrences between ``since`` and ``until``, oldest first; no query
+    (``windows`` is ``MonitorIncidents.windows``, already limited to the owner's)."""
+    periods = [
+        ShadedPeriod(window.name, start, end)
+        for window in windows
+        for start, end in window.periods_between(since, until)
+    ]
+    return sorted(periods, key=lambda p: (p.starts_at, p.ends_at))
 
 
 def _upcoming(windows: list[MaintenanceWindow], now: dt.datetime) -> list[MaintenancePeriod]:

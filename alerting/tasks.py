@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from celery import Task, shared_task
-from django.conf import settings
 
 from alerting import services
+
+
+@shared_task(
+    name="alerting.deliver_many",
+    ignore_result=True,
+    # Safe to rerun: the claim in notifications_deliver makes a redelivery a no-op.
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def deliver_many(notification_ids: list[int]) -> None:
+    retries = services.notifications_deliver(notification_ids=notification_ids)
+    # Transient failures only, each batch with its backoff; the claim keeps a retry that
+    # arrives twice (this task redelivered after queueing it) from sending twice.
+    for countdown, ids in retries.items():
+        deliver_many.apply_async((ids,), countdown=countdown)
 
 
 @shared_task(
     name="alerting.deliver",
     bind=True,
     ignore_result=True,
-    # Safe to rerun: the claim in notification_deliver makes a redelivery a no-op.
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,
 )
 def deliver(self: Task, notification_id: int) -> None:
-    final = self.request.retries >= settings.SENTINEL_NOTIFY_MAX_RETRIES
-    retry_in = services.notification_deliver(notification_id=notification_id, final_attempt=final)
+    """One notification: what earlier versions queued; kept for messages in flight."""
+    retry_in = services.notification_deliver(notification_id=notification_id)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
 

@@ -40,6 +40,13 @@ USERNAME = "bench-alerting"
 POOL = os.environ.get("BENCH_ALERTS_POOL", "-c 4").split()
 
 
+class Backlogged(ThreadingHTTPServer):
+    # The receiver stands for the 1,000 endpoints of 1,000 channels, each with its own
+    # accept queue. socketserver's default backlog of 5 makes concurrent senders see
+    # dropped SYNs (a 1 s retransmit) and resets that no real endpoint would cause.
+    request_queue_size = 1024
+
+
 class Receiver:
     """Records (path, delivery id, arrival time); ``/slow/...`` answers after 0.3 s."""
 
@@ -68,7 +75,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Backlogged(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -136,8 +143,7 @@ def _start_worker() -> Any:
         "worker",
         "-Q",
         "alerts",
-        "-c",
-        "4",
+        *POOL,
         "-n",
         name,
         "--without-gossip",

@@ -13,7 +13,7 @@ from monitors.services import checks_queue_now
 class AlertRuleInline(admin.TabularInline):
     model = AlertRule
     extra = 0
-    fields = ("kind", "threshold", "consecutive_checks", "channels", "enabled")
+    fields = ("kind", "threshold", "consecutive_checks", "window_minutes", "channels", "enabled")
     filter_horizontal = ("channels",)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]

@@ -242,6 +242,7 @@ class AlertRule(models.Model):
     class Kind(models.TextChoices):
         DOWN = "down", "Down (consecutive failures)"
         LATENCY = "latency", "Latency above threshold (ms)"
+        LATENCY_P95 = "latency_p95", "p95 latency over a window above threshold (ms)"
         TLS_EXPIRY = "tls_expiry", "TLS certificate expires within (days)"
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alert_rules")
@@ -256,6 +257,15 @@ class AlertRule(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="For latency: how many checks in a row must be over the threshold.",
     )
+    # Bounded so that the window's durations stay a small Redis sorted set per monitor
+    # (alerting.latency): 60 min of checks every 30 s is 120 entries.
+    # db_default too: other code versions sharing a database can still insert rules.
+    window_minutes = models.PositiveSmallIntegerField(
+        default=5,
+        db_default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(v.MAX_LATENCY_WINDOW_MINUTES)],
+        help_text="For p95 latency: the window, in minutes, the 95th percentile is taken over.",
+    )
     channels = models.ManyToManyField(NotificationChannel, blank=True, related_name="rules")
     enabled = models.BooleanField(default=True)
 
@@ -269,8 +279,27 @@ class AlertRule(models.Model):
         limits: dict[str, tuple[int, int]] = {
             self.Kind.DOWN: (1, 100),
             self.Kind.LATENCY: (1, 600_000),
+            self.Kind.LATENCY_P95: (1, 600_000),
             self.Kind.TLS_EXPIRY: (1, 365),
         }
         low, high = limits.get(self.kind, (1, 2**31))
         if self.threshold is not None and not low <= self.threshold <= high:
             raise ValidationError({"threshold": f"Must be between {low} and {high} for this rule."})
+        if self.kind == self.Kind.LATENCY_P95:
+            self._clean_window()
+
+    def _clean_window(self) -> None:
+        # A window that holds fewer than a few of the monitor's checks would make its
+        # "95th percentile" the slowest single check: the blip this rule exists to ignore.
+        monitor = self.monitor if self.monitor_id else None
+        if monitor is None or not self.window_minutes or not monitor.interval_seconds:
+            return
+        checks = self.window_minutes * 60 // monitor.interval_seconds
+        if checks < v.MIN_LATENCY_WINDOW_CHECKS:
+            raise ValidationError(
+                {
+                    "window_minutes": f"{self.window_minutes} min holds {checks} checks at this "
+                    f"monitor's interval ({monitor.interval_seconds} s); "
+                    f"a p95 needs at least {v.MIN_LATENCY_WINDOW_CHECKS}."
+                }
+            )

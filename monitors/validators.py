@@ -23,6 +23,10 @@ MIN_INTERVAL_SECONDS = 30
 MAX_INTERVAL_SECONDS = 86400
 MIN_TIMEOUT_SECONDS = 1
 MAX_TIMEOUT_SECONDS = 60
+# The p95 latency rule keeps a window's durations in Redis (alerting.latency): bounded.
+MAX_LATENCY_WINDOW_MINUTES = 60
+# Fewer checks than this in a window say nothing about a 95th percentile.
+MIN_LATENCY_WINDOW_CHECKS = 3
 
 # RFC 7230 token characters: what a header name may contain.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -13,12 +13,17 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
+from alerting.selectors import ShadedPeriod
 from reporting.queries import DayBar, LatencyStats
 
 UP_COLOUR = "#2e9d5b"
 WARN_COLOUR = "#e0a100"
 DOWN_COLOUR = "#d64545"
 EMPTY_COLOUR = "#d9dde3"
+MAINTENANCE_COLOUR = "#7b61c9"
+MAINTENANCE_OPACITY = 0.18
+# A five-minute window is a sliver of a 30-day chart; drawn no narrower than this.
+MAINTENANCE_MIN_WIDTH = 2.0
 
 
 def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 28) -> SafeString:
@@ -61,11 +66,13 @@ def latency_chart(
     *,
     since: dt.datetime,
     until: dt.datetime,
+    maintenance: Sequence[ShadedPeriod] = (),
     width: int = 720,
     height: int = 240,
 ) -> SafeString:
     """Mean and p95 latency per bucket against time, with a y axis in ms and a few
-    time labels; failed-only buckets are left as gaps."""
+    time labels; failed-only buckets are left as gaps; maintenance periods shaded
+    behind the lines."""
     left, right, top_pad, bottom = 48, 8, 10, 24
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     highs = [p.p95_ms or p.avg_ms or 0 for p in points]
@@ -83,6 +90,10 @@ def latency_chart(
         f'aria-label="Latency, mean and 95th percentile">'
         "<title>Latency: mean (blue) and p95 (orange), ms</title>"
     ]
+    for period in maintenance:
+        parts.append(
+            _shade(period, x(period.starts_at), x(period.ends_at), top=top_pad, height=plot_h)
+        )
     for fraction in (0, 0.25, 0.5, 0.75, 1):
         value = ceiling * fraction
         parts.append(
@@ -119,11 +130,22 @@ def latency_chart(
     return mark_safe("".join(parts))  # noqa: S308 (numbers and fixed labels only)
 
 
-def uptime_bars(bars: Sequence[DayBar], *, width: int = 720, height: int = 34) -> SafeString:
+def uptime_bars(
+    bars: Sequence[DayBar],
+    *,
+    maintenance: Sequence[ShadedPeriod] = (),
+    width: int = 720,
+    height: int = 34,
+) -> SafeString:
     """The status-page strip: one bar per day, green, amber below 99.9 %, red below
-    99 %, grey without data."""
+    99 %, grey without data; maintenance periods shaded over the hours they cover."""
     gap = 1.0
     bar_w = (width - gap * (len(bars) - 1)) / max(len(bars), 1)
+
+    def x(moment: dt.datetime) -> float:
+        days = (moment - dt.datetime.combine(bars[0].day, dt.time(), tzinfo=dt.UTC)) / _DAY
+        return int(days) * (bar_w + gap) + (days - int(days)) * bar_w
+
     parts = [
         f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="Daily uptime, last {len(bars)} days">'
@@ -139,8 +161,28 @@ def uptime_bars(bars: Sequence[DayBar], *, width: int = 720, height: int = 34) -
             f'<rect x="{index * (bar_w + gap):.2f}" y="0" width="{bar_w:.2f}" height="{height}" '
             f'rx="1.5" fill="{colour}"><title>{bar.day.isoformat()}: {escape(label)}</title></rect>'
         )
+    for period in maintenance if bars else ():
+        parts.append(_shade(period, x(period.starts_at), x(period.ends_at), top=0, height=height))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (dates, numbers and escaped labels)
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _shade(period: ShadedPeriod, left: float, right: float, *, top: float, height: float) -> str:
+    """A translucent band over ``[left, right]`` whose title names the window (escaped:
+    the name is the user's)."""
+    width = max(right - left, MAINTENANCE_MIN_WIDTH)
+    label = (
+        f"Maintenance: {period.name}, {period.starts_at:%Y-%m-%d %H:%M} to "
+        f"{period.ends_at:%Y-%m-%d %H:%M} UTC (alerts held)"
+    )
+    return (
+        f'<rect class="maintenance" x="{left:.1f}" y="{top}" width="{width:.1f}" '
+        f'height="{height}" fill="{MAINTENANCE_COLOUR}" fill-opacity="{MAINTENANCE_OPACITY}">'
+        f"<title>{escape(label)}</title></rect>"
+    )
 
 
 def _nice_ceiling(value: float) -> float:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from alerting.selectors import monitor_incidents
+from alerting.selectors import maintenance_periods, monitor_incidents
 from monitors.models import Monitor
 from reporting import charts, queries
 from reporting.access import monitors_visible_to
@@ -140,16 +140,30 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for name, span in queries.WINDOWS.items()
         if name in ("24h", "7d", "30d", "90d")
     }
+    alerting = monitor_incidents(monitor=monitor, now=now)
+    # The bars are whole UTC days, the oldest first.
+    bars_since = dt.datetime.combine(bars[0].day, dt.time(), tzinfo=dt.UTC) if bars else now
+    bars_until = bars_since + dt.timedelta(days=len(bars))
     context = {
         "monitor": monitor,
         "chosen": chosen,
         "ranges": list(CHART_RANGES),
-        "chart": charts.latency_chart(points, since=since, until=now),
-        "bars": charts.uptime_bars(bars),
+        "chart": charts.latency_chart(
+            points,
+            since=since,
+            until=now,
+            maintenance=maintenance_periods(windows=alerting.windows, since=since, until=now),
+        ),
+        "bars": charts.uptime_bars(
+            bars,
+            maintenance=maintenance_periods(
+                windows=alerting.windows, since=bars_since, until=bars_until
+            ),
+        ),
         "windows": windows,
         "checks": queries.recent_checks(monitor_id=monitor.pk, limit=20),
         "tls_expires_at": queries.tls_expiry(monitor_id=monitor.pk, now=now),
-        "alerting": monitor_incidents(monitor=monitor, now=now),
+        "alerting": alerting,
     }
     return render(request, "reporting/monitor.html", context)
 

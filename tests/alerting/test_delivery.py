@@ -10,14 +10,15 @@ import time
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerting import netguard, services
 from alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from alerting.models import ChannelHealth, Incident, Notification, NotificationAttempt
-from alerting.tasks import deliver
+from alerting.tasks import deliver, deliver_many
 from monitors.models import AlertRule, Monitor, NotificationChannel
-from tests.alerting.conftest import check
+from tests.alerting.conftest import T0, check
 from tests.factories import (
     AlertRuleFactory,
     MonitorFactory,
@@ -141,6 +142,8 @@ def test_the_guard_lets_an_allowed_network_through_by_name(receiver, fake_dns, s
         ("fd00::1", False),
         ("100.64.0.1", False),
         ("224.0.0.1", False),
+        ("64:ff9b::a00:5", False),  # NAT64 of 10.0.0.5: the probe guard's rule, now shared
+        ("198.18.0.1", False),
     ],
 )
 def test_the_guard_allows_only_public_addresses_by_default(address, allowed, settings):
@@ -148,6 +151,20 @@ def test_the_guard_allows_only_public_addresses_by_default(address, allowed, set
     settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
 
     assert netguard.address_allowed(ipaddress.ip_address(address)) is allowed
+
+
+def test_notifications_and_checks_share_one_address_policy(settings):
+    from monitors.probes.guard import BLOCKED_NETWORKS, TargetPolicy
+
+    settings.SENTINEL_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
+    probe = TargetPolicy.from_settings()
+    addresses = [net.network_address + 1 for net in BLOCKED_NETWORKS]
+    addresses += [ipaddress.ip_address(a) for a in ("10.1.2.3", "8.8.8.8", "2001:4860::8888")]
+
+    for address in addresses:
+        assert netguard.address_allowed(address) is (probe.refusal(str(address)) is None)
+    assert netguard.address_allowed(ipaddress.ip_address("10.1.2.3"))
 
 
 @pytest.mark.django_db
@@ -170,6 +187,29 @@ def test_it_retries_a_transient_failure_and_records_each_attempt(receiver, feed)
 
 
 @pytest.mark.django_db
+def test_in_a_batch_only_the_transient_failure_is_retried(receiver, feed):
+    flaky, fine, gone = (
+        webhook(receiver, "/flaky/1"),
+        webhook(receiver),
+        webhook(receiver, "/status/410"),
+    )
+    rule = down_rule(flaky, fine, gone)
+    Monitor.objects.filter(pk=rule.monitor_id).update(confirm_failures=1)
+
+    feed([check(rule.monitor, 0, False)])  # one task for the three; the retry is another
+
+    rows = {n.channel_id: n for n in Notification.objects.all()}
+    assert (rows[flaky.pk].status, rows[flaky.pk].attempts) == ("sent", 2)
+    assert (rows[fine.pk].status, rows[fine.pk].attempts) == ("sent", 1)
+    assert (rows[gone.pk].status, rows[gone.pk].attempts, rows[gone.pk].error) == (
+        "failed",
+        1,
+        "HTTP 410",
+    )
+    assert sorted(r.path for r in receiver.requests) == ["/flaky/1", "/ok"]
+
+
+@pytest.mark.django_db
 def test_it_does_not_retry_a_permanent_failure(receiver):
     channel = webhook(receiver, "/status/404")
 
@@ -185,18 +225,19 @@ def test_it_does_not_retry_a_permanent_failure(receiver):
 
 @pytest.mark.django_db
 def test_a_redelivered_task_sends_once(receiver, feed, monkeypatch):
-    queued: list[int] = []
-    monkeypatch.setattr(deliver, "delay", queued.append)
+    queued: list[list[int]] = []
+    monkeypatch.setattr(deliver_many, "delay", queued.append)
     rule = down_rule(webhook(receiver))
     rule.monitor.confirm_failures = 1
     rule.monitor.save()
     feed([check(rule.monitor, 0, False)])
     # The probe batch is replayed too (its task was redelivered): no second row.
     feed([check(rule.monitor, 0, False)])
-    [notification_id] = queued
+    [[notification_id]] = queued
 
     for _ in range(3):  # the broker redelivers the task twice more
-        deliver.apply(args=(notification_id,))
+        deliver_many.apply(args=([notification_id],))
+    deliver.apply(args=(notification_id,))  # and the one-notification task of old
 
     assert len(receiver.wait_for(2, timeout=0.3)) == 1
     assert Notification.objects.get().attempts == 1
@@ -246,30 +287,32 @@ def test_two_workers_racing_on_one_notification_send_it_once(receiver):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_broken_channel_does_not_block_a_healthy_one(receiver, settings, monkeypatch):
-    """Each channel is its own task: with a hanging endpoint on one, the other
-    delivers at once (two threads stand for two worker processes)."""
-    settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS = 1
+    """One task, two channels: the sends run side by side, so with a hanging endpoint on
+    one the other delivers at once and is recorded before the hanging one times out."""
+    settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS = 2
     settings.SENTINEL_NOTIFY_MAX_RETRIES = 0
     settings.SENTINEL_CHANNEL_UNHEALTHY_AFTER = 1
-    queued: list[int] = []
-    monkeypatch.setattr(deliver, "delay", queued.append)
-    broken, healthy = webhook(receiver, "/hang/3"), webhook(receiver, "/ok")
+    queued: list[list[int]] = []
+    monkeypatch.setattr(deliver_many, "delay", queued.append)
+    broken, healthy = webhook(receiver, "/hang/4"), webhook(receiver, "/ok")
     rule = down_rule(broken, healthy)
     Monitor.objects.filter(pk=rule.monitor_id).update(confirm_failures=1)
     results = [check(rule.monitor, 0, False)]
     services.alerts_process(
         results=results, changes=services_apply(results)
     )  # commits: on_commit runs
-    assert len(queued) == 2
+    [batch] = queued
+    assert len(batch) == 2
     started = time.monotonic()
 
-    threads = [threading.Thread(target=run_task, args=(pk,)) for pk in queued]
-    for thread in threads:
-        thread.start()
+    thread = threading.Thread(target=run_task, args=(batch,))
+    thread.start()
     [healthy_request] = receiver.wait_for(1)
     assert healthy_request.at - started < 0.8
-    for thread in threads:
-        thread.join()
+    time.sleep(services.DELIVERY_ROUND_SECONDS + 0.5)
+    assert Notification.objects.get(channel=healthy).status == "sent"
+    assert Notification.objects.get(channel=broken).status == "sending"
+    thread.join()
 
     by_channel = {n.channel_id: n for n in Notification.objects.all()}
     assert by_channel[healthy.pk].status == "sent"
@@ -278,14 +321,56 @@ def test_a_broken_channel_does_not_block_a_healthy_one(receiver, settings, monke
     assert not ChannelHealth.objects.filter(pk=healthy.pk, unhealthy_since__isnull=False).exists()
 
 
+@pytest.mark.django_db
+def test_a_channel_known_to_be_unhealthy_gets_tasks_of_its_own_queued_last(
+    receiver, feed, monkeypatch
+):
+    queued: list[list[int]] = []
+    monkeypatch.setattr(deliver_many, "delay", queued.append)
+    broken, first, second = webhook(receiver), webhook(receiver), webhook(receiver)
+    ChannelHealth.objects.create(channel=broken, consecutive_failures=9, unhealthy_since=T0)
+    rules = [down_rule(broken, first, second) for _ in range(2)]
+    Monitor.objects.filter(pk__in=[r.monitor_id for r in rules]).update(confirm_failures=1)
+
+    feed([check(rule.monitor, 0, False) for rule in rules])
+
+    ids = dict(Notification.objects.values_list("pk", "channel_id"))
+    assert [[ids[pk] for pk in batch] for batch in queued] == [
+        [first.pk, second.pk, first.pk, second.pk],
+        [broken.pk],
+        [broken.pk],
+    ]
+
+
+@pytest.mark.django_db
+def test_a_batch_is_sent_side_by_side_with_a_few_statements_in_all(receiver, feed, monkeypatch):
+    queued: list[list[int]] = []
+    monkeypatch.setattr(deliver_many, "delay", queued.append)
+    rules = [down_rule(webhook(receiver, "/hang/0.5")) for _ in range(8)]
+    Monitor.objects.filter(pk__in=[r.monitor_id for r in rules]).update(confirm_failures=1)
+    feed([check(rule.monitor, 0, False) for rule in rules])
+    [batch] = queued
+    started = time.monotonic()
+
+    with CaptureQueriesContext(connection) as queries:
+        deliver_many.apply(args=(batch,))
+
+    assert time.monotonic() - started < 2.0  # one after the other: 4 s
+    assert len(receiver.requests) == 8
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    assert NotificationAttempt.objects.filter(ok=True).count() == 8
+    # Claim, read back, attempts, "sent": not four statements per notification.
+    assert len(queries.captured_queries) <= 5, [q["sql"][:60] for q in queries]
+
+
 def services_apply(results):
     from monitors.state import monitors_apply_results
 
     return monitors_apply_results(results=results)
 
 
-def run_task(notification_id: int) -> None:
-    deliver.apply(args=(notification_id,))
+def run_task(notification_ids: list[int]) -> None:
+    deliver_many.apply(args=(notification_ids,))
     connection.close()
 
 

@@ -167,3 +167,72 @@ def test_the_sweep_sends_the_alert_of_a_probe_task_that_died_before_alerting(swe
 
     assert sent() == ["down"]
     assert "is down: status: HTTP 503" in mail.outbox[0].body
+
+
+def p95_rule(*, window_minutes: int = 10, threshold: int = 500) -> AlertRule:
+    monitor = MonitorFactory(status=Monitor.Status.UP, interval_seconds=60)
+    return rule_with_email(
+        AlertRule.Kind.LATENCY_P95,
+        monitor=monitor,
+        threshold=threshold,
+        window_minutes=window_minutes,
+    )
+
+
+@pytest.mark.usefixtures("redis_client")
+def test_a_p95_latency_rule_fires_when_the_window_p95_crosses_and_recovers(feed):
+    rule = p95_rule()
+    monitor = rule.monitor
+
+    for minute in range(10):
+        feed([check(monitor, minute, True, duration_ms=100 + minute)])
+    feed([check(monitor, 10, True, duration_ms=5000)])  # one slow check in ten: a blip
+    feed([check(monitor, 11, False, duration_ms=10_000)])  # failures are not latency
+    assert sent() == []
+    feed([check(monitor, 12, True, duration_ms=4000)])  # two in nine: the p95 is slow
+    assert sent() == ["latency"]
+    for minute in range(13, 20):
+        feed([check(monitor, minute, True, duration_ms=120)])
+    assert sent() == ["latency"]  # both slow checks are still in the window (9, 19]
+    feed([check(monitor, 20, True, duration_ms=120)])  # (10, 20]: one slow check left
+
+    assert sent() == ["latency", "latency_ok"]
+    assert "p95 latency over the last 10 min is 4000 ms (9 checks), over 500 ms" in (
+        mail.outbox[0].body
+    )
+
+
+@pytest.mark.usefixtures("redis_client")
+def test_a_p95_latency_rule_counts_a_replayed_result_once_and_reads_no_stored_checks(feed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rule = p95_rule(window_minutes=5)
+    for minute in range(5):
+        feed([check(rule.monitor, minute, True, duration_ms=90)])
+    slow = check(rule.monitor, 5, True, duration_ms=3000)
+
+    with CaptureQueriesContext(connection) as queries:
+        feed([slow])
+        feed([slow])  # the probe task was redelivered: same result, same member
+
+    assert sent() == []
+    assert not any("check_result" in q["sql"] for q in queries.captured_queries)
+    # A batch that carries several checks at once is judged check by check.
+    feed([check(rule.monitor, m, True, duration_ms=2500) for m in (6, 7, 8)])
+    assert sent() == ["latency"]
+
+
+def test_a_p95_window_must_hold_a_few_checks_and_at_most_an_hour(user):
+    from django.core.exceptions import ValidationError
+
+    monitor = MonitorFactory(owner=user, interval_seconds=120)
+    too_short = AlertRule(monitor=monitor, kind=AlertRule.Kind.LATENCY_P95, window_minutes=5)
+    too_long = AlertRule(monitor=monitor, kind=AlertRule.Kind.LATENCY_P95, window_minutes=61)
+
+    with pytest.raises(ValidationError, match="holds 2 checks"):
+        too_short.full_clean()
+    with pytest.raises(ValidationError) as error:
+        too_long.full_clean()
+    assert "window_minutes" in error.value.message_dict
+    AlertRule(monitor=monitor, kind=AlertRule.Kind.LATENCY_P95, window_minutes=6).full_clean()

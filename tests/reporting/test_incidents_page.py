@@ -199,3 +199,87 @@ def test_next_period_follows_weekly_repeats_until_they_stop():
     # The third repeat is cut short by repeat_until, and nothing follows it.
     assert window.next_period(after) == (start + 2 * week, start + 2 * week + dt.timedelta(hours=1))
     assert window.next_period(start + 2 * week + dt.timedelta(hours=1)) is None
+
+
+def _svgs(page: str) -> tuple[str, str]:
+    """The latency chart and the daily uptime strip."""
+    chart = page[page.index('<svg class="chart"') :]
+    bars = page[page.index('<svg class="bars"') :]
+    return chart[: chart.index("</svg>")], bars[: bars.index("</svg>")]
+
+
+def test_the_charts_shade_the_monitors_maintenance_periods(browser, user):
+    monitor, quiet = MonitorFactory(owner=user), MonitorFactory(owner=user)
+    now = timezone.now()
+    upgrade = MaintenanceWindowFactory(
+        owner=user,
+        name="Upgrade <db>",
+        starts_at=now - dt.timedelta(days=2, hours=3),
+        ends_at=now - dt.timedelta(days=2, hours=1),
+    )
+    upgrade.monitors.add(monitor)
+    # Weekly, first three weeks and an hour ago: four periods in the 30-day chart.
+    first = now - dt.timedelta(weeks=3, hours=1)
+    MaintenanceWindowFactory(
+        owner=user,
+        name="Backups",
+        starts_at=first,
+        ends_at=first + dt.timedelta(minutes=30),
+        repeat=MaintenanceWindow.Repeat.WEEKLY,
+    ).monitors.add(monitor)
+
+    chart, bars = _svgs(browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode())
+    quiet_chart, quiet_bars = _svgs(
+        browser.get(f"/dashboard/monitors/{quiet.pk}/").content.decode()
+    )
+
+    assert chart.count('class="maintenance"') == 1 + 4
+    assert bars.count('class="maintenance"') == 1 + 4
+    started = upgrade.starts_at
+    assert f"Maintenance: Upgrade &lt;db&gt;, {started:%Y-%m-%d %H:%M}" in chart
+    assert "Upgrade &lt;db&gt;" in bars and "<db>" not in chart
+    assert chart.count("Maintenance: Backups") == 4
+    assert 'class="maintenance"' not in quiet_chart + quiet_bars
+    # The 24-hour chart has only this week's backups (an hour ago) in its range.
+    day, _ = _svgs(browser.get(f"/dashboard/monitors/{monitor.pk}/?range=24h").content.decode())
+    assert day.count('class="maintenance"') == 1 and "Maintenance: Backups" in day
+
+
+def test_the_charts_never_shade_another_users_window(browser, user, other_user):
+    monitor = MonitorFactory(owner=user)
+    tag = Tag.objects.create(name="shared")
+    monitor.tags.add(tag)
+    now = timezone.now()
+    theirs = MaintenanceWindowFactory(
+        owner=other_user,
+        name="Their secret migration",
+        starts_at=now - dt.timedelta(days=1, hours=2),
+        ends_at=now - dt.timedelta(days=1),
+    )
+    theirs.tags.add(tag)
+    theirs.monitors.add(monitor)  # even named directly: it is not the owner's window
+
+    page = browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
+
+    chart, bars = _svgs(page)
+    assert 'class="maintenance"' not in chart + bars
+    assert "Their secret migration" not in page
+
+
+def test_periods_between_lists_the_occurrences_clipped_to_the_range():
+    start = dt.datetime(2026, 11, 2, 22, 0, tzinfo=dt.UTC)
+    window = MaintenanceWindow(
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        repeat=MaintenanceWindow.Repeat.WEEKLY,
+        repeat_until=start + dt.timedelta(days=14, hours=1),
+    )
+    week = dt.timedelta(days=7)
+    since, until = start + dt.timedelta(hours=1), start + 5 * week
+
+    assert window.periods_between(since, until) == [
+        (since, start + dt.timedelta(hours=2)),
+        (start + week, start + week + dt.timedelta(hours=2)),
+        (start + 2 * week, start + 2 * week + dt.timedelta(hours=1)),
+    ]
+    assert window.periods_between(start - week, start) == []
