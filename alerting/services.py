@@ -676,7 +676,7 @@ def _duration(delta: dt.timedelta) -> str:
 # Notifications per delivery task. A burst of outages is a burst of these: the claim
 # and the bookkeeping are a few statements per batch, not per notification, and the
 # sends of a batch run side by side, each in its own thread.
-DELIVERY_BATCH_SIZE = 20
+DELIVERY_BATCH_SIZE = 10
 # How long a batch waits for its sends before recording the ones that finished: the
 # fast sends of a batch are recorded while a hanging endpoint is still timing out.
 DELIVERY_ROUND_SECONDS = 1.0
