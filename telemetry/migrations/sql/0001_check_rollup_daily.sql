@@ -1,5 +1,5 @@
 -- Daily rollups of check_result, per monitor and day (UTC): same columns and
--- semantics as check_rollup_hourly, maintained by the same ingest statement batch, so a
+-- semantics as check_rollup_hourly, maintained by the same fold (rollups_fold), so a
 -- year-long window reads 365 rows per monitor. Partitioned by month (p<YYYYMM>),
 -- dropped after TELEMETRY_DAILY_RETENTION_DAYS.
 CREATE TABLE check_rollup_daily (

@@ -1,9 +1,9 @@
 -- Hourly rollups of check_result, per monitor and hour (UTC).
 --
--- Maintained incrementally by telemetry.ingest in the same transaction as the raw
--- rows: INSERT ... ON DUPLICATE KEY UPDATE adds the aggregates of the rows that batch
--- actually inserted (a replayed result inserts nothing and adds nothing). Never
--- recomputed by scanning check_result. Read by reporting/ for windows longer than a
+-- Maintained incrementally (since migration 0004) by telemetry.rollups.rollups_fold:
+-- INSERT ... ON DUPLICATE KEY UPDATE adds the deltas ingest appended to
+-- check_rollup_pending with the raw rows they describe (a replayed result inserts
+-- nothing and appends nothing). Never recomputed by scanning check_result. Read by reporting/ for windows longer than a
 -- few hours (uptime, mean latency, percentiles). Partitioned by month, p<YYYYMM>
 -- holding [month, next month), dropped by telemetry.partitions after
 -- TELEMETRY_HOURLY_RETENTION_DAYS.
