@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import DatabaseError
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
@@ -106,6 +106,16 @@ class SentinelCollector(Collector):
         )
         for name, text, value in figures:
             yield GaugeMetricFamily(name, text, value=value)
+        yield CounterMetricFamily(
+            "sentinel_ingest_transactions",
+            "MySQL transactions ingest committed (one per stored batch).",
+            value=stats.ingest_transactions_total,
+        )
+        yield CounterMetricFamily(
+            "sentinel_ingest_results",
+            "Results ingest took from the buffer into those transactions.",
+            value=stats.ingest_results_total,
+        )
 
     def _per_monitor(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(

@@ -21,6 +21,8 @@ from telemetry.records import CheckResult
 
 CHECKS_KEY = "sentinel:stats:checks:{minute}"
 INGEST_KEY = "sentinel:stats:ingest"
+# Running totals (never expire): transactions ingest committed and results they stored.
+INGEST_TOTALS_KEY = "sentinel:stats:ingest:totals"
 KEEP_SECONDS = 600
 
 
@@ -33,6 +35,8 @@ class CheckPathStats:
     start_lag_seconds: float  # mean delay from a check's slot to its start
     ingest_batch_size: int
     ingest_lag_seconds: float  # from the oldest check of that batch to its commit
+    ingest_transactions_total: int = 0  # MySQL transactions ingest committed, ever
+    ingest_results_total: int = 0  # results in those transactions
 
 
 def stats_count_checks(pipe: Any, results: Sequence[CheckResult]) -> None:
@@ -55,12 +59,17 @@ def stats_count_checks(pipe: Any, results: Sequence[CheckResult]) -> None:
 def stats_record_ingest(
     *, client: redis.Redis, results: Sequence[CheckResult], now: dt.datetime
 ) -> None:
-    """Remember the size and lag of the batch ingest just committed."""
+    """Remember the size and lag of the batch ingest just committed (one transaction),
+    and add it to the running totals."""
     if not results:
         return
     oldest = min(result.started_at for result in results)
     record = {"size": len(results), "lag_s": round((now - oldest).total_seconds(), 3)}
-    client.set(INGEST_KEY, json.dumps(record), ex=KEEP_SECONDS)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(INGEST_KEY, json.dumps(record), ex=KEEP_SECONDS)
+    pipe.hincrby(INGEST_TOTALS_KEY, "transactions", 1)
+    pipe.hincrby(INGEST_TOTALS_KEY, "results", len(results))
+    pipe.execute()
 
 
 def stats_read(*, client: redis.Redis, now: dt.datetime) -> CheckPathStats:
@@ -68,7 +77,8 @@ def stats_read(*, client: redis.Redis, now: dt.datetime) -> CheckPathStats:
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(CHECKS_KEY.format(minute=_minute(now) - 1))
     pipe.get(INGEST_KEY)
-    counters, ingest = pipe.execute()
+    pipe.hgetall(INGEST_TOTALS_KEY)
+    counters, ingest, totals = pipe.execute()
     checks = int(counters.get(b"checks", 0))
     failures = int(counters.get(b"failures", 0))
     lag_ms = int(counters.get(b"lag_ms", 0))
@@ -79,6 +89,8 @@ def stats_read(*, client: redis.Redis, now: dt.datetime) -> CheckPathStats:
         start_lag_seconds=lag_ms / checks / 1000 if checks else 0.0,
         ingest_batch_size=int(batch["size"]),
         ingest_lag_seconds=float(batch["lag_s"]),
+        ingest_transactions_total=int(totals.get(b"transactions", 0)),
+        ingest_results_total=int(totals.get(b"results", 0)),
     )
 
 

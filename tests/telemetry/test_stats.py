@@ -66,6 +66,7 @@ def test_ingest_records_its_last_batch(redis_client):
     assert outcome.stored == 3
     assert stats.ingest_batch_size == 3
     assert 4 <= stats.ingest_lag_seconds < 60
+    assert (stats.ingest_transactions_total, stats.ingest_results_total) == (1, 3)
 
 
 def test_metrics_expose_the_check_path_figures(client, redis_client, db, settings):
@@ -80,5 +81,7 @@ def test_metrics_expose_the_check_path_figures(client, redis_client, db, setting
         "sentinel_check_start_lag_seconds",
         "sentinel_ingest_batch_size",
         "sentinel_ingest_lag_seconds",
+        "sentinel_ingest_transactions_total",
+        "sentinel_ingest_results_total",
     ):
         assert f"\n{name} " in body
