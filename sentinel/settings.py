@@ -311,6 +311,9 @@ TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int(
 # Results per ingest transaction (one multi-row INSERT); 10,000 rows stay well under
 # the default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8).
 TELEMETRY_INGEST_BATCH_SIZE = env.int("TELEMETRY_INGEST_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+# The ingest loop waits up to this long for a batch to fill once results arrive, so a
+# trickle of results is a few large transactions rather than one per result.
+TELEMETRY_INGEST_LINGER_MS = env.int("TELEMETRY_INGEST_LINGER_MS", 1000, minimum=0, maximum=10000)
 # While ingest is busy, rollups are folded from the pending deltas at least this often
 # (an idle ingest folds at once): the rollups' lag, traded against rollup writes.
 TELEMETRY_ROLLUP_FOLD_SECONDS = env.int(

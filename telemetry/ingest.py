@@ -162,12 +162,19 @@ return removed
 
 
 def buffer_take(
-    *, consumer: str, count: int, block_ms: int | None = None, reclaim: bool | None = None
+    *,
+    consumer: str,
+    count: int,
+    block_ms: int | None = None,
+    reclaim: bool | None = None,
+    linger_ms: int = 0,
 ) -> tuple[list[Entry], int]:
     """Take up to ``count`` entries for ``consumer``; returns (entries, reclaimed).
 
     ``reclaim=None`` reclaims dead consumers' entries at most every few seconds;
-    True forces it (start-up), False skips it.
+    True forces it (start-up), False skips it. Once new entries arrive, keep taking
+    for up to ``linger_ms`` until there are ``count``: a trickle of results becomes a
+    few large transactions instead of many small ones.
     """
     client = buffer_client()
     _ensure_group(client)
@@ -182,8 +189,18 @@ def buffer_take(
         claimed = _reclaim(client, consumer=consumer, count=count)
         if claimed:
             return claimed, len(claimed)
-    fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=count, block=block_ms)
-    return _entries(fresh), 0
+    fresh = _entries(
+        client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=count, block=block_ms)
+    )
+    deadline = now + linger_ms / 1000
+    while fresh and len(fresh) < count and (left := deadline - time.monotonic()) > 0:
+        more = client.xreadgroup(
+            GROUP, consumer, {STREAM_KEY: ">"}, count=count - len(fresh), block=int(left * 1000) + 1
+        )
+        if not more:
+            break
+        fresh += _entries(more)
+    return fresh, 0
 
 
 def _ensure_group(client: redis.Redis) -> None:
@@ -469,6 +486,7 @@ def ingest_batch(
     batch_size: int | None = None,
     block_ms: int | None = None,
     reclaim: bool | None = None,
+    linger_ms: int = 0,
     using: str = "default",
 ) -> BatchOutcome:
     """Take, parse, store and acknowledge one batch. Raises ``django.db.Error`` if
@@ -476,7 +494,7 @@ def ingest_batch(
     in Redis and the next call for this consumer takes it again."""
     count = batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE
     entries, reclaimed = buffer_take(
-        consumer=consumer, count=count, block_ms=block_ms, reclaim=reclaim
+        consumer=consumer, count=count, block_ms=block_ms, reclaim=reclaim, linger_ms=linger_ms
     )
     outcome = BatchOutcome(taken=len(entries), reclaimed=reclaimed)
     if not entries:
@@ -654,6 +672,7 @@ def ingest_forever(
                 batch_size=batch_size,
                 block_ms=1000,
                 reclaim=first or None,
+                linger_ms=settings.TELEMETRY_INGEST_LINGER_MS,
                 using=using,
             )
             # Fold while idle, or at least every TELEMETRY_ROLLUP_FOLD_SECONDS when busy:

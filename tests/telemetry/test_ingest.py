@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 import random
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -376,3 +377,26 @@ def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatc
     assert letter["reason"].startswith("MySQL refused it:")
     assert buffer_depth() == 0
     assert_rollups_match_raw_rows()
+
+
+def test_it_lingers_for_a_trickle_of_results_to_fill_the_batch(buffer):
+    monitors = MonitorFactory.create_batch(3)
+    results = make_results(monitors, 30)
+    buffer_push(results=results[:10])
+    # More results arrive while the first ones wait (another probe worker's push).
+    pusher = threading.Timer(0.2, lambda: buffer_push(results=results[10:]))
+    pusher.start()
+
+    outcome = ingest_batch(consumer="lingers", batch_size=30, block_ms=100, linger_ms=3000)
+    pusher.join()
+
+    assert outcome.stored == 30
+
+
+def test_it_stores_what_it_has_when_the_linger_runs_out(buffer):
+    monitors = MonitorFactory.create_batch(2)
+    buffer_push(results=make_results(monitors, 5))
+
+    outcome = ingest_batch(consumer="lingers", batch_size=1000, block_ms=100, linger_ms=200)
+
+    assert outcome.stored == 5
