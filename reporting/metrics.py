@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from monitors.models import Monitor
 from reporting import queries
 from telemetry.buffer import buffer_client, buffer_stats
+from telemetry.rollups import rollups_pending
 from telemetry.stats import stats_read
 
 
@@ -48,6 +49,17 @@ class SentinelCollector(Collector):
         for status in Monitor.Status.values:
             by_status.add_metric([status], counts.get(status, 0))
         yield by_status
+        pending = rollups_pending()
+        yield GaugeMetricFamily(
+            "sentinel_rollup_pending_results",
+            "Stored results whose rollup deltas no fold has added yet.",
+            value=pending.results,
+        )
+        yield GaugeMetricFamily(
+            "sentinel_rollup_lag_seconds",
+            "Age of the oldest pending rollup delta: how far the rollups trail the raw rows.",
+            value=pending.oldest_age_seconds,
+        )
 
     def _buffer(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sentinel_redis_up", "1 if Redis answered this scrape.")

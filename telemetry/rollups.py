@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 
@@ -129,12 +129,22 @@ def rollups_fold(*, using: str = "default", max_pending: int = FOLD_MAX_PENDING)
     return sum(int(row[1]) for row in pending)
 
 
-def rollups_pending(*, using: str = "default") -> tuple[int, int]:
-    """(pending deltas, results they cover) not yet folded into the rollups."""
+class PendingRollups(NamedTuple):
+    batches: int  # pending delta rows
+    results: int  # results they cover
+    oldest_age_seconds: float  # how far the rollups trail (0 when nothing is pending)
+
+
+def rollups_pending(*, using: str = "default") -> PendingRollups:
+    """What ingest appended and no fold has added to the rollups yet."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT COUNT(*), COALESCE(SUM(results), 0) FROM check_rollup_pending")
-        count, results = cursor.fetchone()
-    return int(count), int(results)
+        cursor.execute(
+            "SELECT COUNT(*), COALESCE(SUM(results), 0), "
+            "COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)), 0) "
+            "FROM check_rollup_pending"
+        )
+        count, results, age_us = cursor.fetchone()
+    return PendingRollups(int(count), int(results), max(0.0, int(age_us) / 1e6))
 
 
 def _merge_pending(payloads: Iterable[bytes | str]) -> Deltas:

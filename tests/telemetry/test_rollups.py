@@ -33,11 +33,11 @@ def test_it_keeps_the_deltas_pending_until_a_fold(buffer):
     monitors = MonitorFactory.create_batch(3)
     results_store(results=make_results(monitors, 300))
 
-    assert rollups_pending() == (1, 300)
+    assert rollups_pending()[:2] == (1, 300)
     assert count_rows("check_rollup_hourly") == 0
 
     assert rollups_fold() == 300
-    assert rollups_pending() == (0, 0)
+    assert rollups_pending()[:2] == (0, 0)
     assert_rollups_match_raw_rows()
 
 
@@ -47,7 +47,7 @@ def test_it_writes_each_monitor_hour_once_for_many_batches(buffer):
     for n in range(5):  # five batches, one check each, all in the same hour
         at = start.replace(minute=n)
         results_store(results=[CheckResultFactory(monitor_id=monitor.id, scheduled_at=at)])
-    assert rollups_pending() == (5, 5)
+    assert rollups_pending()[:2] == (5, 5)
 
     assert rollups_fold() == 5
 
@@ -107,7 +107,7 @@ def test_a_fold_that_dies_before_commit_leaves_everything_pending(buffer, monkey
     with pytest.raises(Crash):
         rollups_fold()
 
-    assert rollups_pending() == (1, 200)
+    assert rollups_pending()[:2] == (1, 200)
     assert count_rows("check_rollup_hourly") == 0
     assert rollups_fold() == 200
     assert_rollups_match_raw_rows()
@@ -146,7 +146,7 @@ def test_two_folds_at_once_never_fold_a_delta_twice(buffer, monkeypatch):
     thread.join(10)
 
     assert (folded, second) == ([100], 100)
-    assert rollups_pending() == (0, 0)
+    assert rollups_pending()[:2] == (0, 0)
     assert_rollups_match_raw_rows()
 
 
@@ -157,7 +157,7 @@ def test_a_drain_that_empties_the_buffer_folds_everything(buffer):
     outcome = ingest_drain(consumer="test", max_seconds=60, batch_size=100)
 
     assert outcome.stored == 1000
-    assert rollups_pending() == (0, 0)
+    assert rollups_pending()[:2] == (0, 0)
     assert_rollups_match_raw_rows()
 
 
@@ -187,7 +187,7 @@ def test_the_ingest_loop_folds_as_soon_as_the_buffer_is_idle(buffer, settings, m
     ingest_forever(consumer="loop", should_stop=stop_after_an_empty_take)
 
     assert batches == [50, 0]
-    assert rollups_pending() == (0, 0)
+    assert rollups_pending()[:2] == (0, 0)
     assert hourly_checks(monitors[0].id) == 25
 
 
@@ -199,4 +199,17 @@ def test_a_stored_batch_alone_does_not_fold(buffer, settings):
     taken = ingest_batch(consumer="busy").taken
 
     assert taken == 30
-    assert rollups_pending() == (1, 30)
+    assert rollups_pending()[:2] == (1, 30)
+
+
+def test_the_pending_deltas_say_how_far_the_rollups_trail(buffer):
+    assert rollups_pending() == (0, 0, 0.0)
+    monitor = MonitorFactory()
+    results_store(results=[CheckResultFactory(monitor_id=monitor.id)])
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE check_rollup_pending SET created_at = NOW(3) - INTERVAL 90 SECOND")
+
+    pending = rollups_pending()
+
+    assert (pending.batches, pending.results) == (1, 1)
+    assert 90 <= pending.oldest_age_seconds < 100

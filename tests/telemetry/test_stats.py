@@ -83,5 +83,7 @@ def test_metrics_expose_the_check_path_figures(client, redis_client, db, setting
         "sentinel_ingest_lag_seconds",
         "sentinel_ingest_transactions_total",
         "sentinel_ingest_results_total",
+        "sentinel_rollup_pending_results",
+        "sentinel_rollup_lag_seconds",
     ):
         assert f"\n{name} " in body
