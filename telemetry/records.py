@@ -9,10 +9,11 @@ that ingest can dead-letter it instead of storing garbage).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 MAX_ERROR_LENGTH = 200
 
@@ -70,14 +71,14 @@ class CheckResult:
                 data[name] = to_epoch_ms(data[name])
         data["failure"] = self.failure.value if self.failure else None
         data["error"] = self.error[:MAX_ERROR_LENGTH]
-        return json.dumps(data, separators=(",", ":")).encode()
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CheckResult:
         """Decode one buffer entry; ``ValueError`` says what is wrong with it."""
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:  # invalid UTF-8 included
             raise ValueError(f"not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")

@@ -25,11 +25,11 @@ while ingest is busy; an idle ingest loop folds at once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from django.db import connections, transaction
 
 from telemetry.histogram import BUCKET_COLUMNS, bucket_index
@@ -91,7 +91,7 @@ def rollups_append(*, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     deltas = rollup_deltas(rows)
-    payload = json.dumps([[m, h, *v] for (m, h), v in deltas.items()], separators=(",", ":"))
+    payload = orjson.dumps([[m, h, *v] for (m, h), v in deltas.items()])
     cursor.execute(
         "INSERT INTO check_rollup_pending (results, deltas) VALUES (%s, %s)",
         [len(rows), payload],
@@ -150,7 +150,7 @@ def rollups_pending(*, using: str = "default") -> PendingRollups:
 def _merge_pending(payloads: Iterable[bytes | str]) -> Deltas:
     merged: Deltas = {}
     for payload in payloads:
-        for monitor_id, hour, *values in json.loads(payload):
+        for monitor_id, hour, *values in orjson.loads(payload):
             _add(merged, (monitor_id, hour), values)
     return merged
 
