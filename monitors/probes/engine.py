@@ -107,7 +107,6 @@ async def check_batch(
     )
     async with aiohttp.ClientSession(
         connector=connector,
-        trace_configs=[_phase_trace_config()],
         # Proxies from the environment would connect for us, past the guard.
         trust_env=False,
         auto_decompress=True,
@@ -213,17 +212,13 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     body: str | None = spec.body or None
     headers = {"User-Agent": USER_AGENT, **spec.headers}
     for _hop in range(MAX_REDIRECTS + 1):
-        phases: dict[str, float] = {}
         notes: dict[str, Any] = {}
         CONNECTION_NOTES.set(notes)
+        sent_at = time.perf_counter()
         async with context.session.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            trace_request_ctx=phases,
+            method, url, headers=headers, data=body, allow_redirects=False
         ) as response:
+            phases = _phases(notes, sent_at=sent_at, headers_at=time.perf_counter())
             location = response.headers.get("Location")
             if (
                 response.status in REDIRECT_STATUSES
@@ -287,54 +282,13 @@ def _cert_expiry(ssl_object: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), tz=dt.UTC)
 
 
-def _phase_trace_config() -> aiohttp.TraceConfig:
-    """Phase timings (ms) written into the dict passed as ``trace_request_ctx``.
-
-    ``connect`` is TCP connect plus the TLS handshake for https: aiohttp does not
-    report the two apart. ``ttfb`` runs from the request being sent to the headers.
-    """
-    config = aiohttp.TraceConfig()
-    loop_time = time.perf_counter
-
-    async def mark(name: str, params: Any, ctx: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, dict):
-            ctx.trace_request_ctx[f"_{name}"] = loop_time()
-
-    def on(name: str) -> Any:
-        async def handler(session: Any, ctx: Any, params: Any) -> None:
-            await mark(name, params, ctx)
-            _derive_phases(ctx.trace_request_ctx)
-
-        return handler
-
-    config.on_request_start.append(on("request_start"))
-    config.on_dns_resolvehost_start.append(on("dns_start"))
-    config.on_dns_resolvehost_end.append(on("dns_end"))
-    config.on_connection_create_start.append(on("connect_start"))
-    config.on_connection_create_end.append(on("connect_end"))
-    config.on_request_end.append(on("request_end"))
-    return config
-
-
-def _derive_phases(marks: Any) -> None:
-    if not isinstance(marks, dict):
-        return
-
-    def span(start: str, end: str) -> float | None:
-        if f"_{start}" in marks and f"_{end}" in marks:
-            return float((marks[f"_{end}"] - marks[f"_{start}"]) * 1000)
-        return None
-
-    dns = span("dns_start", "dns_end")
-    connect = span("connect_start", "connect_end")
-    if dns is not None:
-        marks["dns"] = dns
-    if connect is not None:
-        marks["connect"] = max(0.0, connect - (dns or 0.0))
-    sent_from = "connect_end" if "_connect_end" in marks else "request_start"
-    ttfb = span(sent_from, "request_end")
-    if ttfb is not None:
-        marks["ttfb"] = ttfb
+def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict[str, float]:
+    """Phase timings (ms) of one hop: ``dns`` and ``connect`` as the connector noted
+    them (absent for an IP literal, or a reused connection), ``ttfb`` from the
+    connection being ready (or the request starting) to the response headers."""
+    phases = {name: notes[name] for name in ("dns", "connect") if name in notes}
+    phases["ttfb"] = (headers_at - notes.get("connected_at", sent_at)) * 1000
+    return phases
 
 
 # --- tcp and tls ----------------------------------------------------------------

@@ -95,3 +95,23 @@ def test_the_migration_installs_the_per_minute_dispatch():
 
     assert task.enabled and task.crontab.minute == "*"
     assert task.expire_seconds is not None and task.expire_seconds < 60
+
+
+@pytest.mark.django_db
+def test_the_probe_task_builds_the_same_spec_as_the_monitor_does():
+    from monitors.probes import spec_from_monitor
+    from monitors.probes.spec import PROBE_COLUMNS, spec_from_row
+
+    monitor = MonitorFactory(
+        headers={"X-Probe": "1"},
+        expected_status_codes="200-299,301",
+        keyword="up",
+        keyword_mode="absent",
+        timeout_seconds=7,
+    )
+
+    [row] = Monitor.objects.filter(pk=monitor.pk).values_list(*PROBE_COLUMNS)
+
+    assert spec_from_row(row) == spec_from_monitor(monitor)
+    assert spec_from_row(row).expected_status == ((200, 299), (301, 301))
+    assert not spec_from_row(row).keyword_must_appear
