@@ -15,6 +15,9 @@ from monitors.probes.engine import MAX_BODY_BYTES
 from telemetry.records import FailureKind
 from tests.targets import closed_port
 
+# Every check here runs on both HTTP paths (see the fixture).
+pytestmark = pytest.mark.usefixtures("http_path")
+
 
 def run(specs, *, policy, tls=None):
     now = dt.datetime.now(dt.UTC)
