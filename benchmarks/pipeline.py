@@ -109,12 +109,14 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         report["pipeline.cpu_percent_of_a_core"] = cpu_percent(
             cpu_before, cpu_after, seconds=window_s
         )
+        report.update(cpu_per_check(report))
         report["pipeline.probe_workers"] = f"{probe_processes} x {probe_threads} threads"
         report["pipeline.load_average_1m"] = round(os.getloadavg()[0], 2)
-        runtime.stage("pipeline: baseline, one process with requests, same farm, same time")
-        report["baseline.naive_loop_checks_per_second"] = naive_loop(
-            farm, monitors=monitors, seconds=window_s
-        )
+        if os.environ.get("BENCH_PIPELINE_NO_BASELINE") != "1":  # a scale sweep skips it
+            runtime.stage("pipeline: baseline, one process with requests, same farm, same time")
+            report["baseline.naive_loop_checks_per_second"] = naive_loop(
+                farm, monitors=monitors, seconds=window_s
+            )
 
 
 # --- setup ----------------------------------------------------------------------
@@ -595,6 +597,17 @@ def cpu_percent(
     return {
         name: round((after[name] - before.get(name, 0.0)) / seconds * 100, 1)
         for name in sorted(after)
+    }
+
+
+def cpu_per_check(report: dict[str, object]) -> dict[str, float]:
+    """CPU ms per check of the probe workers (together) and of the farm."""
+    cpu: Any = report["pipeline.cpu_percent_of_a_core"]
+    rate: Any = report.get("pipeline.checks_per_second") or float("nan")
+    probes = sum(v for k, v in cpu.items() if k.startswith("probe worker"))
+    return {
+        "pipeline.probe_cpu_ms_per_check": round(probes * 10 / rate, 3),
+        "pipeline.farm_cpu_ms_per_check": round(cpu.get("target farm", 0.0) * 10 / rate, 3),
     }
 
 
