@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from alerting.services import alerts_process
@@ -90,6 +90,11 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
     items = [(specs[pk], scheduled_at) for pk, scheduled_at in slots if pk in specs]
     if not items:
         return []
+    if not connection.in_atomic_block:
+        # The checks take seconds (a hanging target costs its whole timeout): an idle
+        # MySQL connection held by every batch in flight capped the probe threads at
+        # max_connections (151 by default). Reconnecting for the state update is cheap.
+        connection.close()
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
     buffer_push(results=results)
     changes = monitors_apply_results(results=results)

@@ -115,3 +115,29 @@ def test_the_probe_task_builds_the_same_spec_as_the_monitor_does():
     assert spec_from_row(row) == spec_from_monitor(monitor)
     assert spec_from_row(row).expected_status == ((200, 299), (301, 301))
     assert not spec_from_row(row).keyword_must_appear
+
+
+# Commits matter here: the task must hand its connection back, which it only does
+# outside a transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_probe_batch_holds_no_database_connection_while_its_checks_run(
+    target, redis_client, monkeypatch
+):
+    from django.db import connection
+
+    from monitors import services
+
+    monitor = MonitorFactory(url=target.url("/ok"))
+    held: list[bool] = []
+    real_check_batch = services.check_batch
+
+    def check_batch(items, **kwargs):
+        held.append(connection.connection is not None)
+        return real_check_batch(items, **kwargs)
+
+    monkeypatch.setattr(services, "check_batch", check_batch)
+    probe_check_batch.run([[monitor.pk, to_ms(timezone.now())]])
+
+    assert held == [False]
+    monitor.refresh_from_db()
+    assert monitor.last_checked_at is not None  # the state update reconnected
