@@ -36,6 +36,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PIPELINE_KNOBS = {
     "monitors": "BENCH_PIPELINE_MONITORS",
     "seconds": "BENCH_PIPELINE_SECONDS",
+    "warmup": "BENCH_PIPELINE_WARMUP_S",
     "probe_processes": "BENCH_PROBE_PROCESSES",
     "probe_threads": "BENCH_PROBE_THREADS",
     "no_baseline": "BENCH_PIPELINE_NO_BASELINE",
@@ -108,6 +109,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # Scale knobs of the pipeline scenario (its environment variables, for a sweep).
     parser.add_argument("--monitors", type=int, help="pipeline: monitors at 60 s")
     parser.add_argument("--seconds", type=int, help="pipeline: measured window, seconds")
+    parser.add_argument("--warmup", type=int, help="pipeline: seconds before the window")
     parser.add_argument("--probe-processes", type=int, help="pipeline: probe workers")
     parser.add_argument("--probe-threads", type=int, help="pipeline: threads per probe worker")
     parser.add_argument(
