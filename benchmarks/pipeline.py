@@ -146,6 +146,9 @@ def _create_monitors(farm: Farm, count: int) -> list[int]:
 
     owner, _ = User.objects.get_or_create(username=OWNER)
     Monitor.objects.filter(owner=owner).delete()
+    # Other scenarios leave enabled monitors in the bench database (bench-telemetry's
+    # 10,000, bench-alerting's); Beat would dispatch them too, as unmeasured extra load.
+    Monitor.objects.exclude(owner=owner).filter(enabled=True).update(enabled=False)
     # Overdue by minutes: the first dispatch catches each up once, at its phase.
     overdue = timezone.now() - dt.timedelta(minutes=5)
     started = time.monotonic()
