@@ -210,7 +210,7 @@ def _component(frames: list[str]) -> str:
     for name, needles in COMPONENTS:
         if any(needle in frame for frame in frames for needle in needles):
             return name
-    return "other (stdlib, threads)"
+    return "other (uvloop's own C code has no Python frame; stdlib)"
 
 
 def main(argv: list[str]) -> int:
