@@ -52,10 +52,13 @@ class _HeadReader(asyncio.Protocol):
         if self.done.done():
             return
         self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end >= 0:
-            self.done.set_result(bytes(self.buffer[:end]))
-        elif len(self.buffer) > MAX_HEAD_BYTES:
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = bytes(self.buffer[:end])
+            if not _interim(head):
+                self.done.set_result(head)
+                return
+            del self.buffer[: end + 4]  # 100 Continue, 103 Early Hints: the answer follows
+        if len(self.buffer) > MAX_HEAD_BYTES:
             self.done.set_exception(InvalidHead(f"response head over {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
@@ -68,6 +71,11 @@ class _HeadReader(asyncio.Protocol):
     def _fail(self, exc: BaseException) -> None:
         if not self.done.done():
             self.done.set_exception(exc)
+
+
+def _interim(head: bytes) -> bool:
+    """An informational (1xx) head other than 101, which a GET never asks for."""
+    return head.startswith(b"HTTP/1.") and head[9:10] == b"1" and head[9:12] != b"101"
 
 
 def request_bytes(method: str, target: str, host: str, headers: Sequence[tuple[str, str]]) -> bytes:

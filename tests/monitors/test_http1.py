@@ -74,6 +74,16 @@ def test_it_classifies_an_answer_that_is_not_an_http_head(answer, loopback_polic
     assert result.error.startswith("invalid response")
 
 
+def test_it_skips_informational_answers_before_the_final_one(loopback_policy):
+    result, _request, _port = exchange(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 503 Service Unavailable\r\n\r\n",
+        policy=loopback_policy,
+    )
+
+    assert result.status_code == 503 and result.failure == FailureKind.STATUS
+
+
 def test_it_classifies_a_connection_closed_before_the_head(loopback_policy):
     result, _request, _port = exchange(b"HTTP/1.1 200", policy=loopback_policy)
 
