@@ -33,6 +33,14 @@ SCENARIOS = ("pipeline", "ingest", "dashboard", "retention", "crash", "alerting"
 # dashboard gets a database of its own.
 SCENARIO_DATABASES = {"dashboard": f"{runtime.BENCH_DATABASE}_reporting"}
 RESULTS = Path(__file__).resolve().parent / "results"
+PIPELINE_KNOBS = {
+    "monitors": "BENCH_PIPELINE_MONITORS",
+    "seconds": "BENCH_PIPELINE_SECONDS",
+    "warmup": "BENCH_PIPELINE_WARMUP_S",
+    "probe_processes": "BENCH_PROBE_PROCESSES",
+    "probe_threads": "BENCH_PROBE_THREADS",
+    "no_baseline": "BENCH_PIPELINE_NO_BASELINE",
+}
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated scenarios (default: all of {', '.join(SCENARIOS)})",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    # Scale knobs of the pipeline scenario (its environment variables, for a sweep).
+    parser.add_argument("--monitors", type=int, help="pipeline: monitors at 60 s")
+    parser.add_argument("--seconds", type=int, help="pipeline: measured window, seconds")
+    parser.add_argument("--warmup", type=int, help="pipeline: seconds before the window")
+    parser.add_argument("--probe-processes", type=int, help="pipeline: probe workers")
+    parser.add_argument("--probe-threads", type=int, help="pipeline: threads per probe worker")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="pipeline: skip the requests loop after"
+    )
     args = parser.parse_args(argv)
+    for option, variable in PIPELINE_KNOBS.items():
+        value = getattr(args, option)
+        if value:
+            os.environ[variable] = "1" if value is True else str(value)
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")

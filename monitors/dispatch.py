@@ -128,8 +128,12 @@ def dispatch_due(
     """
     now = now or timezone.now()
     now_ms = to_ms(now)
-    horizon = now + dt.timedelta(
-        seconds=horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS
+    # In whole milliseconds, like every slot. With now's microseconds, a monitor moved
+    # to exactly the horizon's millisecond (one per dispatch, at 60,000 monitors a
+    # minute) stayed below the horizon, due, and was realigned to the same place for
+    # ever: the dispatch never ended and no further slot went out.
+    horizon = from_ms(
+        now_ms + 1000 * (horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS)
     )
     publish = publish or probe_batches_publisher(
         batch_size=batch_size or settings.SENTINEL_PROBE_BATCH_SIZE

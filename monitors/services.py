@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from alerting.services import alerts_process
@@ -18,6 +18,7 @@ from monitors.dispatch import Slot, probe_batches_publisher, to_ms
 from monitors.models import Monitor, Tag
 from monitors.probes import TargetPolicy, check_batch, spec_from_monitor
 from monitors.probes.loop import probe_loop_run
+from monitors.probes.spec import PROBE_COLUMNS, spec_from_row
 from monitors.state import StateChange, monitors_apply_results
 from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
@@ -38,21 +39,6 @@ MONITOR_EDITABLE_FIELDS = (
     "timeout_seconds",
     "confirm_failures",
     "recover_successes",
-)
-
-# What a check needs from a monitor row (the probe task's one query loads only these).
-PROBE_FIELDS = (
-    "id",
-    "kind",
-    "url",
-    "method",
-    "headers",
-    "body",
-    "expected_status_codes",
-    "keyword",
-    "keyword_mode",
-    "timeout_seconds",
-    "enabled",
 )
 
 
@@ -97,14 +83,18 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
     Returns the status changes.
     Deleted or paused monitors are skipped: their slot no longer stands.
     """
-    monitors = Monitor.objects.only(*PROBE_FIELDS).in_bulk([pk for pk, _ in slots])
-    items = [
-        (spec_from_monitor(monitors[pk]), scheduled_at)
-        for pk, scheduled_at in slots
-        if pk in monitors and monitors[pk].enabled
-    ]
+    rows = Monitor.objects.filter(pk__in=[pk for pk, _ in slots], enabled=True).values_list(
+        *PROBE_COLUMNS
+    )
+    specs = {row[0]: spec_from_row(row) for row in rows}
+    items = [(specs[pk], scheduled_at) for pk, scheduled_at in slots if pk in specs]
     if not items:
         return []
+    if not connection.in_atomic_block:
+        # The checks take seconds (a hanging target costs its whole timeout): an idle
+        # MySQL connection held by every batch in flight capped the probe threads at
+        # max_connections (151 by default). Reconnecting for the state update is cheap.
+        connection.close()
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
     buffer_push(results=results)
     changes = monitors_apply_results(results=results)

@@ -107,21 +107,27 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
 
 def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
     # Locking in id order keeps two workers from deadlocking on overlapping batches.
-    rows = (
-        Monitor.objects.select_for_update()
-        .filter(pk__in=monitor_ids)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "status",
-            "consecutive_failures",
-            "consecutive_successes",
-            "last_checked_at",
-            "confirm_failures",
-            "recover_successes",
+    # Raw SQL: building this query through the ORM (a 100-id IN, select_for_update)
+    # cost more CPU than the rest of the live-state update.
+    table = Monitor._meta.db_table
+    placeholders = ", ".join(["%s"] * len(monitor_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
+            "last_checked_at, confirm_failures, recover_successes "
+            f"FROM {table} WHERE id IN ({placeholders}) ORDER BY id FOR UPDATE",
+            monitor_ids,
         )
-    )
-    return {pk: LiveState(*rest) for pk, *rest in rows}  # type: ignore[arg-type]
+        rows = cursor.fetchall()
+    return {
+        pk: LiveState(status, failures, successes, _aware(last), confirm, recover)
+        for pk, status, failures, successes, last, confirm, recover in rows
+    }
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
+    return moment.replace(tzinfo=dt.UTC) if moment is not None else None
 
 
 def _write_states(states: dict[int, LiveState]) -> None:

@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from aiohttp.helpers import is_ip_address
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from monitors.probes import http1
 from monitors.probes.guard import (
     CONNECTION_NOTES,
     BlockedTarget,
@@ -74,6 +76,9 @@ class ProbeContext:
     resolver: AbstractResolver
     ssl_context: ssl.SSLContext
     session: aiohttp.ClientSession
+    # Plain GET/HEAD checks take the lean HTTP/1.1 path (http1.py); off in tests
+    # that pin a behaviour to aiohttp's path.
+    plain_http: bool = True
 
 
 # --- batch ----------------------------------------------------------------------
@@ -93,6 +98,7 @@ async def check_batch(
     resolver: AbstractResolver | None = None,
     ssl_context: ssl.SSLContext | None = None,
     wait_for_slot: bool = True,
+    plain_http: bool = True,
 ) -> list[CheckResult]:
     """Check every ``(spec, scheduled_at)`` concurrently, each starting at its slot.
 
@@ -107,13 +113,12 @@ async def check_batch(
     )
     async with aiohttp.ClientSession(
         connector=connector,
-        trace_configs=[_phase_trace_config()],
         # Proxies from the environment would connect for us, past the guard.
         trust_env=False,
         auto_decompress=True,
         cookie_jar=aiohttp.DummyCookieJar(),
     ) as session:
-        context = ProbeContext(policy, resolver, ssl_context, session)
+        context = ProbeContext(policy, resolver, ssl_context, session, plain_http)
         return list(
             await asyncio.gather(
                 *(
@@ -160,6 +165,8 @@ async def check_one(
 
 async def _check_kind(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     if spec.kind == "http":
+        if context.plain_http and plain_get(spec):
+            return await check_http_plain(spec, context)
         return await check_http(spec, context)
     if spec.kind in ("tcp", "tls"):
         return await check_socket(spec, context)
@@ -185,7 +192,9 @@ def classify(exc: BaseException, *, timeout: float) -> tuple[FailureKind, str]:
         return FailureKind.REFUSED, "connection refused"
     if isinstance(exc, OSError) and exc.__class__.__name__ == "gaierror":
         return FailureKind.DNS, f"DNS lookup failed: {_first_line(exc)}"
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+    if isinstance(
+        exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | http1.InvalidHead
+    ):
         return FailureKind.INVALID, f"invalid response: {_first_line(exc)}"
     if isinstance(exc, aiohttp.InvalidURL):
         return FailureKind.INVALID, f"invalid URL: {_first_line(exc)}"
@@ -213,17 +222,13 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     body: str | None = spec.body or None
     headers = {"User-Agent": USER_AGENT, **spec.headers}
     for _hop in range(MAX_REDIRECTS + 1):
-        phases: dict[str, float] = {}
         notes: dict[str, Any] = {}
         CONNECTION_NOTES.set(notes)
+        sent_at = time.perf_counter()
         async with context.session.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            trace_request_ctx=phases,
+            method, url, headers=headers, data=body, allow_redirects=False
         ) as response:
+            phases = _phases(notes, sent_at=sent_at, headers_at=time.perf_counter())
             location = response.headers.get("Location")
             if (
                 response.status in REDIRECT_STATUSES
@@ -255,8 +260,7 @@ async def _judge_response(
     outcome = Outcome(status_code=response.status, phases=phases)
     # Failures found in the response keep its status code and timings.
     if not spec.status_expected(response.status):
-        outcome.ok, outcome.failure = False, FailureKind.STATUS
-        outcome.error = f"unexpected status {response.status} {response.reason or ''}".strip()
+        _status_failure(outcome, response.status, response.reason)
     elif spec.keyword and spec.method != "HEAD":
         text = (await _read_capped(response)).decode(response.charset or "utf-8", "replace")
         if (spec.keyword in text) != spec.keyword_must_appear:
@@ -264,6 +268,11 @@ async def _judge_response(
             outcome.ok, outcome.failure = False, FailureKind.KEYWORD
             outcome.error = f"keyword {spec.keyword!r} {word}"
     return outcome
+
+
+def _status_failure(outcome: Outcome, status: int, reason: str | None) -> None:
+    outcome.ok, outcome.failure = False, FailureKind.STATUS
+    outcome.error = f"unexpected status {status} {reason or ''}".strip()
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
@@ -287,54 +296,88 @@ def _cert_expiry(ssl_object: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), tz=dt.UTC)
 
 
-def _phase_trace_config() -> aiohttp.TraceConfig:
-    """Phase timings (ms) written into the dict passed as ``trace_request_ctx``.
+def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict[str, float]:
+    """Phase timings (ms) of one hop: ``dns`` and ``connect`` as the connector noted
+    them (absent for an IP literal, or a reused connection), ``ttfb`` from the
+    connection being ready (or the request starting) to the response headers."""
+    phases = {name: notes[name] for name in ("dns", "connect") if name in notes}
+    phases["ttfb"] = (headers_at - notes.get("connected_at", sent_at)) * 1000
+    return phases
 
-    ``connect`` is TCP connect plus the TLS handshake for https: aiohttp does not
-    report the two apart. ``ttfb`` runs from the request being sent to the headers.
+
+# --- plain GET and HEAD (http1.py) ------------------------------------------------
+
+
+def plain_get(spec: ProbeSpec) -> bool:
+    """A check that needs only the status of a GET or HEAD: no body sent, no keyword,
+    so no body read, and headers that can be written as they are."""
+    return (
+        spec.method in ("GET", "HEAD")
+        and not spec.body
+        and not spec.keyword
+        and all(http1.header_safe(name, value) for name, value in spec.headers.items())
+    )
+
+
+async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
+    """``check_http`` for ``plain_get`` specs, on the lean HTTP/1.1 path.
+
+    Same rules: at most MAX_REDIRECTS redirects followed by hand, each hop's scheme
+    checked, and each hop's addresses resolved again and judged by the guard
+    (``resolve_allowed``) before anything connects to them.
     """
-    config = aiohttp.TraceConfig()
-    loop_time = time.perf_counter
+    url = URL(spec.url)
+    method = spec.method
+    headers = _plain_headers(spec)
+    for _hop in range(MAX_REDIRECTS + 1):
+        head, dns_ms = await _plain_hop(url, method, headers, context)
+        headers_at = time.perf_counter()
+        redirect = head.status in REDIRECT_STATUSES and not spec.status_expected(head.status)
+        if redirect and head.location:
+            url = _redirect_target(url, head.location)
+            method = "GET" if head.status == 303 else method
+            continue
+        phases = {"connect": head.connect_ms, "ttfb": (headers_at - head.connected_at) * 1000}
+        if dns_ms is not None:
+            phases["dns"] = dns_ms
+        outcome = Outcome(status_code=head.status, phases=phases)
+        if not spec.status_expected(head.status):
+            _status_failure(outcome, head.status, head.reason)
+        outcome.tls_expires_at = _cert_expiry(head.ssl_object)
+        return outcome
+    raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
-    async def mark(name: str, params: Any, ctx: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, dict):
-            ctx.trace_request_ctx[f"_{name}"] = loop_time()
 
-    def on(name: str) -> Any:
-        async def handler(session: Any, ctx: Any, params: Any) -> None:
-            await mark(name, params, ctx)
-            _derive_phases(ctx.trace_request_ctx)
-
-        return handler
-
-    config.on_request_start.append(on("request_start"))
-    config.on_dns_resolvehost_start.append(on("dns_start"))
-    config.on_dns_resolvehost_end.append(on("dns_end"))
-    config.on_connection_create_start.append(on("connect_start"))
-    config.on_connection_create_end.append(on("connect_end"))
-    config.on_request_end.append(on("request_end"))
-    return config
+def _plain_headers(spec: ProbeSpec) -> list[tuple[str, str]]:
+    # The monitor's own headers win over ours, whatever their case.
+    ours = {"user-agent": ("User-Agent", USER_AGENT), "accept": ("Accept", "*/*")}
+    theirs = {name.lower(): (name, value) for name, value in spec.headers.items()}
+    return list({**ours, **theirs}.values())
 
 
-def _derive_phases(marks: Any) -> None:
-    if not isinstance(marks, dict):
-        return
-
-    def span(start: str, end: str) -> float | None:
-        if f"_{start}" in marks and f"_{end}" in marks:
-            return float((marks[f"_{end}"] - marks[f"_{start}"]) * 1000)
-        return None
-
-    dns = span("dns_start", "dns_end")
-    connect = span("connect_start", "connect_end")
-    if dns is not None:
-        marks["dns"] = dns
-    if connect is not None:
-        marks["connect"] = max(0.0, connect - (dns or 0.0))
-    sent_from = "connect_end" if "_connect_end" in marks else "request_start"
-    ttfb = span(sent_from, "request_end")
-    if ttfb is not None:
-        marks["ttfb"] = ttfb
+async def _plain_hop(
+    url: URL, method: str, headers: list[tuple[str, str]], context: ProbeContext
+) -> tuple[http1.Head, float | None]:
+    host = url.raw_host
+    if url.scheme not in ("http", "https") or not host:
+        raise UnexpectedResponse(FailureKind.INVALID, f"invalid URL: {url}")
+    tls = url.scheme == "https"
+    port = url.port or (443 if tls else 80)
+    began = time.perf_counter()
+    addresses = await resolve_allowed(
+        host=host, port=port, resolver=context.resolver, policy=context.policy
+    )
+    dns_ms = None if is_ip_address(host) else (time.perf_counter() - began) * 1000
+    head = await http1.fetch_head(
+        addresses=addresses,
+        port=port,
+        request=http1.request_bytes(
+            method, url.raw_path_qs or "/", url.host_port_subcomponent or host, headers
+        ),
+        ssl_context=context.ssl_context if tls else None,
+        server_hostname=host if tls else None,
+    )
+    return head, dns_ms
 
 
 # --- tcp and tls ----------------------------------------------------------------

@@ -68,3 +68,14 @@ def probes_queue(settings):
     queue.clear()
     queue.close()
     conn.close()
+
+
+@pytest.fixture(params=["plain", "aiohttp"])
+def http_path(request, monkeypatch) -> str:
+    """Run a test on both HTTP paths: the lean one for plain GETs (http1.py) and
+    aiohttp's, which takes every other check."""
+    from monitors.probes import engine
+
+    if request.param == "aiohttp":
+        monkeypatch.setattr(engine, "plain_get", lambda spec: False)
+    return str(request.param)

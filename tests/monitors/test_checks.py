@@ -95,3 +95,49 @@ def test_the_migration_installs_the_per_minute_dispatch():
 
     assert task.enabled and task.crontab.minute == "*"
     assert task.expire_seconds is not None and task.expire_seconds < 60
+
+
+@pytest.mark.django_db
+def test_the_probe_task_builds_the_same_spec_as_the_monitor_does():
+    from monitors.probes import spec_from_monitor
+    from monitors.probes.spec import PROBE_COLUMNS, spec_from_row
+
+    monitor = MonitorFactory(
+        headers={"X-Probe": "1"},
+        expected_status_codes="200-299,301",
+        keyword="up",
+        keyword_mode="absent",
+        timeout_seconds=7,
+    )
+
+    [row] = Monitor.objects.filter(pk=monitor.pk).values_list(*PROBE_COLUMNS)
+
+    assert spec_from_row(row) == spec_from_monitor(monitor)
+    assert spec_from_row(row).expected_status == ((200, 299), (301, 301))
+    assert not spec_from_row(row).keyword_must_appear
+
+
+# Commits matter here: the task must hand its connection back, which it only does
+# outside a transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_probe_batch_holds_no_database_connection_while_its_checks_run(
+    target, redis_client, monkeypatch
+):
+    from django.db import connection
+
+    from monitors import services
+
+    monitor = MonitorFactory(url=target.url("/ok"))
+    held: list[bool] = []
+    real_check_batch = services.check_batch
+
+    def check_batch(items, **kwargs):
+        held.append(connection.connection is not None)
+        return real_check_batch(items, **kwargs)
+
+    monkeypatch.setattr(services, "check_batch", check_batch)
+    probe_check_batch.run([[monitor.pk, to_ms(timezone.now())]])
+
+    assert held == [False]
+    monitor.refresh_from_db()
+    assert monitor.last_checked_at is not None  # the state update reconnected

@@ -71,13 +71,40 @@ def test_phases_are_stable_and_spread_evenly_over_the_interval():
 
 
 @pytest.mark.django_db
+def test_a_monitor_due_exactly_at_the_horizon_does_not_stall_the_dispatch():
+    import signal
+
+    # A clock with microseconds, and a monitor whose next slot is the horizon's
+    # millisecond: it used to be claimed, "realigned" to the same place, and claimed
+    # again, for ever.
+    now = minute_start() + dt.timedelta(microseconds=123_456)
+    [pk] = make_monitors(1, next_check_at=from_ms(to_ms(now) + 60_000))
+
+    def stalled(signum, frame):
+        raise AssertionError("dispatch_due did not return")
+
+    previous = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(10)
+    try:
+        report = dispatch_due(now=now, horizon_seconds=60, publish=Collect())
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert report.claimed == 0 and report.realigned == 0  # the next dispatch's slot
+    assert Monitor.objects.get(pk=pk).next_check_at == from_ms(to_ms(now) + 60_000)
+
+
+@pytest.mark.django_db
 def test_it_claims_each_due_slot_once_and_schedules_the_next_on_its_phase():
     now = minute_start()
     [pk] = make_monitors(1, next_check_at=now - MINUTE * 3)
     collect = Collect()
 
-    report = dispatch_due(now=now, horizon_seconds=70, publish=collect)
-    again = dispatch_due(now=now, horizon_seconds=70, publish=collect)  # a retried task
+    # A 60 s horizon holds one slot whatever the id: with 70 s, an id whose phase falls
+    # in the first 10 s of the minute rightly gets two (the test failed on such ids).
+    report = dispatch_due(now=now, horizon_seconds=60, publish=collect)
+    again = dispatch_due(now=now, horizon_seconds=60, publish=collect)  # a retried task
 
     [slot] = collect.slots
     assert report.claimed == 1 and again.claimed == 0

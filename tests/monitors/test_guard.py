@@ -15,6 +15,9 @@ from aiohttp.abc import AbstractResolver
 from monitors.probes import ProbeSpec, TargetPolicy, check_batch
 from telemetry.records import FailureKind
 
+# Every check here runs on both HTTP paths (see the fixture).
+pytestmark = pytest.mark.usefixtures("http_path")
+
 PRIVATE_ANSWERS = [
     "10.0.0.5",
     "172.16.3.4",

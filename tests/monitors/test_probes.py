@@ -15,6 +15,9 @@ from monitors.probes.engine import MAX_BODY_BYTES
 from telemetry.records import FailureKind
 from tests.targets import closed_port
 
+# Every check here runs on both HTTP paths (see the fixture).
+pytestmark = pytest.mark.usefixtures("http_path")
+
 
 def run(specs, *, policy, tls=None):
     now = dt.datetime.now(dt.UTC)
@@ -201,3 +204,43 @@ def test_checks_start_at_their_slots(target, loopback_policy):
     [result] = asyncio.run(check_batch(items, policy=loopback_policy))
 
     assert dt.timedelta(0) <= result.started_at - soon < dt.timedelta(milliseconds=150)
+
+
+class LoopbackName(AbstractResolver):
+    """DNS that answers 127.0.0.1 for every name (no query leaves the machine)."""
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        return [
+            {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
+             "proto": 0, "flags": socket.AI_NUMERICHOST}
+        ]  # fmt: skip
+
+    async def close(self):
+        pass
+
+
+def test_it_times_the_lookup_of_a_name_but_not_of_an_ip_literal(target, loopback_policy):
+    named = http(f"http://probe.example:{target.port}/ok")
+    literal = http(target.url("/ok"))
+    now = dt.datetime.now(dt.UTC)
+
+    by_name, by_address = asyncio.run(
+        check_batch([(named, now), (literal, now)], policy=loopback_policy, resolver=LoopbackName())
+    )
+
+    assert by_name.ok and by_address.ok
+    assert by_name.dns_ms is not None and by_address.dns_ms is None
+    assert by_name.connect_ms is not None and by_address.connect_ms is not None
+    assert by_name.ttfb_ms is not None and by_address.ttfb_ms is not None
+
+
+def test_probe_batches_run_on_uvloop():
+    import uvloop
+
+    from monitors.probes.loop import probe_loop, probe_loop_run
+
+    async def which_loop():
+        return asyncio.get_running_loop()
+
+    assert isinstance(probe_loop_run(which_loop()), uvloop.Loop)
+    assert probe_loop_run(which_loop()) is probe_loop()
