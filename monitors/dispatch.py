@@ -123,8 +123,10 @@ def dispatch_due(
 ) -> DispatchReport:
     """Claim every slot due before ``now + horizon`` and publish them in batches.
 
-    Chunks are taken earliest first and published as soon as they commit, so the
-    first seconds of the minute are on the wire before the last chunk is claimed.
+    Chunks are taken earliest first and their batches published as soon as they
+    commit, so the first seconds of the minute are on the wire before the last chunk
+    is claimed. A batch that is not full and not due soon is held back and merged with
+    the next chunks' slots of the same second (see ``_publish_ready``).
     """
     now = now or timezone.now()
     now_ms = to_ms(now)
@@ -135,20 +137,52 @@ def dispatch_due(
     horizon = from_ms(
         now_ms + 1000 * (horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS)
     )
-    publish = publish or probe_batches_publisher(
-        batch_size=batch_size or settings.SENTINEL_PROBE_BATCH_SIZE
-    )
+    size = batch_size or settings.SENTINEL_PROBE_BATCH_SIZE
+    publish = publish or probe_batches_publisher(batch_size=size)
     report = DispatchReport()
-    while True:
-        due_ids = _select_due(horizon=horizon)
-        if not due_ids:
-            return report
-        slots, realigned = monitors_claim(monitor_ids=due_ids, now_ms=now_ms, horizon=horizon)
-        report.realigned += realigned
-        if slots:
-            _publish_or_release(slots, publish=publish)
+    held: list[Slot] = []
+    try:
+        while due_ids := _select_due(horizon=horizon):
+            slots, realigned = monitors_claim(monitor_ids=due_ids, now_ms=now_ms, horizon=horizon)
+            report.realigned += realigned
             report.claimed += len(slots)
             report.slots.extend(slots)
+            held = [*held, *slots]  # all of it is released if a publish fails
+            held = _publish_ready(held, publish=publish, batch_size=size)
+        _publish_or_release(held, publish=publish)
+    except BaseException:
+        # Claimed but never handed to the broker: due again for the next dispatch.
+        monitors_release(slots=held)
+        raise
+    return report
+
+
+# Partial batches due within this long are sent with their chunk rather than held.
+SEND_AHEAD_MS = 5_000
+
+
+def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) -> list[Slot]:
+    """Publish the full batches among ``slots`` and those starting within SEND_AHEAD_MS;
+    return the rest to be merged with the next chunk.
+
+    Why: in steady state a chunk's slots are consecutive in time and fill batches; but a
+    cold start (every monitor overdue at once, e.g. after an outage or a bulk import)
+    claims chunks in id order, each spread over the whole minute, which would send
+    ~60 small batches per chunk (one per second) instead of full ones. Each probe
+    batch holds a worker thread until its slowest check ends, so the small batches
+    starved the probe workers for over a minute at 100,000 monitors.
+    """
+    soon_ms = to_ms(timezone.now()) + SEND_AHEAD_MS
+    ready: list[Slot] = []
+    rest: list[Slot] = []
+    for batch in slot_batches(slots, batch_size=batch_size):
+        if len(batch) >= batch_size or batch[0].scheduled_ms < soon_ms:
+            ready.extend(batch)
+        else:
+            rest.extend(batch)
+    if ready:
+        _publish_or_release(ready, publish=publish)
+    return rest
 
 
 def _select_due(*, horizon: dt.datetime) -> list[int]:

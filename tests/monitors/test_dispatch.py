@@ -142,6 +142,58 @@ def test_a_missed_minute_catches_up_once_spread_over_the_next_minute():
     assert all(after[s.monitor_id] == s.scheduled_ms + 60_000 for s in first.slots)
 
 
+class CollectCalls(Collect):
+    """Also keeps each publish call's slots apart, as the broker would see them."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[list[Slot]] = []
+
+    def __call__(self, slots):
+        super().__call__(slots)
+        self.calls.append(list(slots))
+
+
+@pytest.mark.django_db
+def test_a_cold_start_sends_full_batches_not_one_per_second_per_chunk(monkeypatch):
+    # Every monitor overdue at once (a bulk import, an outage): chunks come in id order,
+    # each spread over the whole minute. Seconds ahead are held and merged across chunks.
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 200)
+    now = minute_start() + 2 * MINUTE  # every slot well ahead of the wall clock
+    ids = make_monitors(1200, next_check_at=now - 3 * MINUTE)
+    collect = CollectCalls()
+
+    dispatch_due(now=now, horizon_seconds=60, batch_size=10, publish=collect)
+
+    assert sorted(s.monitor_id for s in collect.slots) == ids
+    sent = [b for call in collect.calls for b in dispatch.slot_batches(call, batch_size=10)]
+    # As few batches as if the minute had been claimed in one piece (~20 slots a second:
+    # two or three batches a second), where chunk by chunk made one per second per chunk (~360).
+    assert len(sent) == len(dispatch.slot_batches(collect.slots, batch_size=10)) <= 150
+    assert len(collect.calls) > 1  # full batches still went out before the last chunk
+
+
+@pytest.mark.django_db
+def test_slots_held_back_are_handed_back_when_a_publish_fails(monkeypatch):
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 50)
+    now = minute_start() + 2 * MINUTE
+    ids = make_monitors(150, next_check_at=now - 3 * MINUTE)
+    calls = []
+
+    def fails_on_the_second_call(slots):
+        calls.append(slots)
+        if len(calls) == 2:
+            raise ConnectionError("broker away")
+
+    with pytest.raises(ConnectionError):
+        dispatch_due(now=now, horizon_seconds=60, batch_size=2, publish=fails_on_the_second_call)
+    collect = Collect()
+    dispatch_due(now=now, horizon_seconds=60, batch_size=10, publish=collect)
+
+    sent_first = {s.monitor_id for s in calls[0]}
+    assert sent_first and {s.monitor_id for s in collect.slots} == set(ids) - sent_first
+
+
 @pytest.mark.django_db
 def test_a_thirty_second_monitor_gets_two_slots_a_minute():
     now = minute_start()
