@@ -174,6 +174,30 @@ def test_a_cold_start_sends_full_batches_not_one_per_second_per_chunk(monkeypatc
 
 
 @pytest.mark.django_db
+def test_a_cold_start_is_claimed_in_slot_order_so_early_slots_go_out_first(monkeypatch):
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 200)
+    now = minute_start() + 2 * MINUTE
+    make_monitors(1200, next_check_at=now - 3 * MINUTE)
+    claimed: list[list[Slot]] = []
+    claim = dispatch.monitors_claim
+
+    def spy(**kwargs):
+        slots, realigned = claim(**kwargs)
+        claimed.append(slots)
+        return slots, realigned
+
+    monkeypatch.setattr(dispatch, "monitors_claim", spy)
+
+    dispatch_due(now=now, horizon_seconds=60, publish=Collect())
+
+    assert len(claimed) == 6
+    # Chunk k holds the k-th stretch of the minute: no chunk reaches back before the
+    # previous one's last slot (in id order each chunk spanned the whole minute).
+    for earlier, later in itertools.pairwise(claimed):
+        assert max(earlier) <= min(later)
+
+
+@pytest.mark.django_db
 def test_slots_held_back_are_handed_back_when_a_publish_fails(monkeypatch):
     monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 50)
     now = minute_start() + 2 * MINUTE
