@@ -55,7 +55,7 @@ class Seen:
 
 
 def run(*, quick: bool, report: dict[str, object]) -> None:
-    monitors = int(os.environ.get("BENCH_PIPELINE_MONITORS", 2_000 if quick else 10_000))
+    monitors = int(os.environ.get("BENCH_PIPELINE_MONITORS", 2_000 if quick else 100_000))
     window_s = int(os.environ.get("BENCH_PIPELINE_SECONDS", 40 if quick else 180))
     probe_processes = int(os.environ.get("BENCH_PROBE_PROCESSES", 2))
     probe_threads = int(os.environ.get("BENCH_PROBE_THREADS", 16 if quick else 128))
