@@ -13,7 +13,9 @@ Then it counts: ``crash.lost`` = results pushed minus rows in ``check_result``;
 construction, so it is measured where a replay could really double-count: the
 hourly and daily rollups' ``checks`` totals above the row count), and
 ``crash.rollup_mismatches`` = (monitor, hour) rollups that differ from a GROUP BY
-over the raw rows. ``crash.kills`` says how many times the process was killed.
+over the raw rows, after the final drain has folded the pending deltas
+(``crash.rollup_pending_after``: results whose deltas are still unfolded, 0).
+``crash.kills`` says how many times the process was killed.
 
 Run alone: ``python -m benchmarks.crash [--quick]`` with DATABASE_URL/REDIS_URL set.
 """
@@ -66,10 +68,18 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
             kills += 1
         process.wait()
         print(f"  kill {kills}: {buffer_depth():,} results left")
-    while buffer_depth() > 0:
+    # At least one final drain, even when the buffer is already empty: it also folds the
+    # rollup deltas that the killed loops committed but never folded (they fold when
+    # idle or every 30 s, and none lived that long).
+    while True:
         time.sleep(RECLAIM_SECONDS)  # let the killed consumers' batches become reclaimable
         _ingest(["--once", "--consumer", "crash-final"], env).wait()
+        if buffer_depth() == 0:
+            break
     seconds = time.perf_counter() - started
+    from telemetry.rollups import rollups_pending
+
+    report["crash.rollup_pending_after"] = rollups_pending().results
 
     rows = t.count_rows()
     report["crash.results"] = total

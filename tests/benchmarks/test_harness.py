@@ -105,6 +105,7 @@ def test_the_quick_harness_runs_real_scenarios_end_to_end(tmp_path):
     assert report["crash.results"] > 0
     assert report["goals"]["crash.lost"]["met"] is True
     assert report["goals"]["crash.duplicated"]["met"] is True
+    assert report["crash.rollup_mismatches"] == report["crash.rollup_pending_after"] == 0
     assert "| retention.drop_partition_s |" in result.stdout
 
 
