@@ -17,7 +17,8 @@ target flipping every check for 10 minutes, confirm_failures=1, the worst case),
 ``alerting.duplicates`` / ``alerting.interrupted`` / ``alerting.delivered``
 (after kill -9 of the worker mid-send and redelivery).
 
-Run alone: ``python -m benchmarks.alerting [--quick]`` (uses your DATABASE_URL etc.).
+Run alone: ``python -m benchmarks.alerting [--quick]`` (uses your DATABASE_URL etc.), or
+with ``--bench-env`` beside a running pipeline scenario (README, Alerting, Measured).
 """
 
 from __future__ import annotations
@@ -347,6 +348,10 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 if __name__ == "__main__":
     import json
 
+    if "--bench-env" in sys.argv:
+        # The harness's database, Redis db and vhost, without its lock: to measure
+        # alerting while `python -m benchmarks --only pipeline` runs 100,000 monitors.
+        os.environ.update(runtime.bench_environment(dict(os.environ)))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
     os.environ["SENTINEL_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
     import django
