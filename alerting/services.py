@@ -305,37 +305,26 @@ def _latency_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -
     details = {"threshold_ms": rule.threshold, "consecutive_checks": rule.consecutive_checks}
     if result.duration_ms > rule.threshold:
         state.latency_streak += 1
-        if state.latency_streak >= rule.consecutive_checks and not state.latency_firing:
-            state.latency_firing = True
-            key = f"latency:{rule.pk}:{epoch}"
-            return [
-                Alert(
-                    rule.monitor_id,
-                    Event.LATENCY,
-                    key,
-                    result.scheduled_at,
-                    [rule.pk],
-                    result=result,
-                    details=details,
-                )
-            ]
-        return []
-    state.latency_streak = 0
-    if state.latency_firing:
-        state.latency_firing = False
-        key = f"latency_ok:{rule.pk}:{epoch}"
-        return [
-            Alert(
-                rule.monitor_id,
-                Event.LATENCY_OK,
-                key,
-                result.scheduled_at,
-                [rule.pk],
-                result=result,
-                details=details,
-            )
-        ]
-    return []
+        if state.latency_streak < rule.consecutive_checks or state.latency_firing:
+            return []
+        state.latency_firing, event, prefix = True, Event.LATENCY, "latency"
+    else:
+        state.latency_streak = 0
+        if not state.latency_firing:
+            return []
+        state.latency_firing, event, prefix = False, Event.LATENCY_OK, "latency_ok"
+    key = f"{prefix}:{rule.pk}:{epoch}"
+    return [
+        Alert(
+            rule.monitor_id,
+            event,
+            key,
+            result.scheduled_at,
+            [rule.pk],
+            result=result,
+            details=details,
+        )
+    ]
 
 
 def _latency_windows(
