@@ -121,11 +121,12 @@ def push_all(results: Sequence, *, chunk: int = 5000) -> float:
     return time.perf_counter() - started
 
 
-def session_status(name: str) -> int:
+def global_status(name: str) -> int:
+    """A server-wide status counter (the benchmarks run with the machine otherwise idle)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SHOW SESSION STATUS LIKE %s", [name])
+        cursor.execute("SHOW GLOBAL STATUS LIKE %s", [name])
         return int(cursor.fetchone()[1])
 
 
@@ -144,6 +145,7 @@ def raw_connection(*, local_infile: bool = False, autocommit: bool = True):
 
     params = connection.get_connection_params()
     params.pop("client_flag", None)
+    params.pop("local_infile", None)  # the settings may offer local files; this decides
     conn = MySQLdb.connect(**params, local_infile=1 if local_infile else 0)
     conn.autocommit(autocommit)
     return conn

@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
+
 from benchmarks import _telemetry as t
 
 PER_SECOND_AT_100K_A_MINUTE = 100_000 / 60
@@ -41,34 +43,27 @@ PER_SECOND_AT_100K_A_MINUTE = 100_000 / 60
 
 def run(*, quick: bool, report: dict[str, object]) -> None:
     t.setup_django()
-    from telemetry import ingest
 
     total = 5_000 if quick else 100_000
     by_row = 2_000 if quick else 20_000
     monitors = t.ensure_monitors(1_000 if quick else 10_000)
     results = t.make_results(monitors, total)
-    rows = [ingest._rows([r]).popitem()[1] for r in results]
+    rows = [r.to_wire() for r in results]
     print(f"ingest: {total} results over {len(monitors)} monitors")
 
     t.empty_telemetry()
     push_seconds = t.push_all(results)
     print(f"  pushed into Redis in {push_seconds:.2f} s ({total / push_seconds:,.0f}/s)")
-    commits = t.session_status("Com_commit")
-    in_mysql = _time_calls(ingest, "results_store")
-    started = time.perf_counter()
-    outcome = ingest.ingest_drain(consumer="bench", max_seconds=float("inf"))
-    seconds = time.perf_counter() - started
-    commits = t.session_status("Com_commit") - commits
-    report["ingest.mysql_share"] = round(in_mysql() / seconds, 2)
-    assert outcome.stored == total == t.count_rows(), (outcome, t.count_rows())
-    real = total / seconds
+    commits = t.global_status("Com_commit")
+    real = _processes(total, 1)
+    commits = t.global_status("Com_commit") - commits
     report["ingest.rows_per_second"] = round(real)
     report["ingest.transactions_per_1000_results"] = round(commits * 1000 / total, 3)
-    print(f"  real path: {real:,.0f} rows/s, {commits} commits for {total} results")
+    print(f"  real path, one process: {real:,.0f} rows/s, {commits} commits for {total} results")
 
     t.empty_telemetry()
     t.push_all(results)
-    two = _two_processes(total)
+    two = _processes(total, 2)
     report["ingest.two_processes_rows_per_second"] = round(two)
     print(f"  real path, two processes: {two:,.0f} rows/s")
 
@@ -92,32 +87,12 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     t.empty_telemetry()
 
 
-def _time_calls(module: object, name: str):
-    """Wrap ``module.name`` to add up the seconds spent in it; returns the reader."""
-    original = getattr(module, name)
-    spent = [0.0]
-
-    def timed(*args: object, **kwargs: object) -> object:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - started
-
-    setattr(module, name, timed)
-
-    def read() -> float:
-        setattr(module, name, original)
-        return spent[0]
-
-    return read
-
-
-def _two_processes(total: int) -> float:
-    """Two ``manage.py ingest --once`` processes on the same backlog, timed from the
-    moment the first entry leaves the buffer (so Django's start-up is not counted)
-    to both processes done (buffer empty, deltas folded)."""
-    from telemetry.buffer import buffer_depth
+def _processes(total: int, count: int) -> float:
+    """``count`` ``manage.py ingest --once`` processes on the same backlog, timed from
+    the moment the first entry is taken (so Django's start-up is not counted) to all
+    of them done (buffer empty, checks folded into the rollups)."""
+    from telemetry.buffer import STREAM_KEY, buffer_client
+    from telemetry.ingest import GROUP
 
     root = Path(__file__).resolve().parent.parent
     processes = [
@@ -126,15 +101,22 @@ def _two_processes(total: int) -> float:
             cwd=root,
             stdout=subprocess.DEVNULL,
         )
-        for n in range(2)
+        for n in range(count)
     ]
-    while buffer_depth() >= total and all(p.poll() is None for p in processes):
-        time.sleep(0.005)
+    client = buffer_client()
+    while all(p.poll() is None for p in processes):
+        try:
+            if client.xpending(STREAM_KEY, GROUP)["pending"]:
+                break
+        except redis.ResponseError:  # no group yet
+            pass
+        time.sleep(0.002)
     started = time.perf_counter()
     for process in processes:
         process.wait()
     seconds = time.perf_counter() - started
-    assert t.count_rows() == total
+    stored = t.count_rows()
+    assert stored == total, f"{stored} of {total} results stored"
     return total / seconds
 
 
@@ -150,9 +132,21 @@ def _multi_row(rows: list) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
+def _sql_rows(rows: list) -> list[list]:
+    """Wire rows with their epoch-millisecond times as DATETIME(3) text."""
+    from telemetry.ingest import _datetime_text
+
+    times = {1, 2, 12}  # scheduled_at, started_at, tls_expires_at
+    return [
+        [_datetime_text(v) if i in times and v is not None else v for i, v in enumerate(row)]
+        for row in rows
+    ]
+
+
 def _row_by_row(rows: list) -> float:
     from telemetry.ingest import COLUMNS
 
+    rows = _sql_rows(rows)
     conn = t.raw_connection(autocommit=True)
     cursor = conn.cursor()
     columns, placeholders = ", ".join(COLUMNS), ", ".join(["%s"] * len(COLUMNS))
@@ -171,9 +165,11 @@ def _load_data(rows: list) -> float:
     def field(value: object) -> str:
         if value is None:
             return "\\N"
-        if hasattr(value, "strftime"):
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if value is True or value is False:
+            return str(int(value))
         return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+    rows = _sql_rows(rows)
 
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
         for row in rows:

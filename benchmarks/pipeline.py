@@ -297,30 +297,22 @@ class StreamReader(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        import json
-
         from telemetry.buffer import STREAM_KEY, buffer_client
+        from telemetry.records import payload_decode
 
         client = buffer_client()
         last = "$"
         while not self._stopping.is_set():
-            answer: Any = client.xread({STREAM_KEY: last}, count=5000, block=500)
+            answer: Any = client.xread({STREAM_KEY: last}, count=500, block=500)
             for _stream, entries in answer or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    data = json.loads(fields[b"r"])
-                    if data["monitor_id"] in self.monitor_ids:
-                        self.seen.append(
-                            Seen(
-                                data["monitor_id"],
-                                data["scheduled_at"],
-                                data["started_at"],
-                                data["duration_ms"],
-                                data["ok"],
-                                data["failure"],
-                                int(entry_id.split(b"-", 1)[0]),
-                            )
-                        )
+                    pushed_ms = int(entry_id.split(b"-", 1)[0])
+                    # Wire rows: monitor, scheduled, started, duration, ok, _, failure, ...
+                    for row in payload_decode(fields[b"r"]):
+                        if row[0] in self.monitor_ids:
+                            m, s, st, d, ok, _, failure = row[:7]
+                            self.seen.append(Seen(m, s, st, d, ok, failure, pushed_ms))
 
     def stop(self) -> None:
         self._stopping.set()

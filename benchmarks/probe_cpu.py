@@ -162,16 +162,17 @@ def _py_spy(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
 
 def _results(window: tuple[float, float], cpu: dict[str, float], rate: int) -> dict[str, Any]:
     from telemetry.buffer import STREAM_KEY, buffer_client
+    from telemetry.records import payload_decode
 
     lo, hi = window[0] * 1000, window[1] * 1000
     lags, failures, done = [], Counter[str](), 0
     entries: Any = buffer_client().xrange(STREAM_KEY)
-    for _id, fields in entries:
-        data = json.loads(fields[b"r"])
-        if lo <= data["scheduled_at"] < hi:
+    # Wire rows: monitor, scheduled, started, duration, ok, status, failure, ...
+    for row in (row for _id, fields in entries for row in payload_decode(fields[b"r"])):
+        if lo <= row[1] < hi:
             done += 1
-            lags.append((data["started_at"] - data["scheduled_at"]) / 1000)
-            failures[data["failure"] or "ok"] += 1
+            lags.append((row[2] - row[1]) / 1000)
+            failures[row[6] or "ok"] += 1
     seconds = window[1] - window[0]
     return {
         "rate_published_per_s": rate,

@@ -1,10 +1,12 @@
 """The Redis write buffer between probe workers and MySQL.
 
-Results are appended to one Redis Stream; ingest reads them through a consumer
-group so that a batch taken by a consumer that dies is reclaimed by another, and
-acknowledges (and deletes) entries only after MySQL has committed them. So the
-stream holds exactly the results not yet stored: its length is the buffer depth and
-the time in its first entry ID is the age of the oldest one.
+Results are appended to one Redis Stream, a probe batch's results as one entry (up
+to ``ENTRY_MAX_RESULTS``; see ``telemetry.records`` for the format); ingest reads
+them through a consumer group so that a batch taken by a consumer that dies is
+reclaimed by another, and acknowledges (and deletes) entries only after MySQL has
+committed them. So the stream holds exactly the results not yet stored: the time in
+its first entry ID is the age of the oldest one, and a counter that each push adds
+to and each acknowledgement subtracts from, in the same atomic step, is the depth.
 
 When Redis is unreachable a probe worker does not drop its results: ``buffer_push``
 retries a few times with backoff, then writes the batch to a local spool directory
@@ -24,17 +26,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
 import redis
 from django.conf import settings
 
 from sentinel.services import redact_url, short_error
-from telemetry.records import CheckResult
+from telemetry.records import CheckResult, payload_encode
 from telemetry.stats import stats_count_checks
 
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "sentinel:results"
-FIELD = b"r"
+FIELD = b"r"  # the entry's results (telemetry.records.payload_encode)
+COUNT_FIELD = b"n"  # how many results the entry holds
+DEPTH_KEY = "sentinel:results:depth"  # results in the stream (see buffer_depth)
+# Results per stream entry: a probe batch (250 by default) is one entry; ingest takes
+# whole entries, so this is also how far a batch can overshoot its size.
+ENTRY_MAX_RESULTS = 500
 GROUP = "ingest"
 DEAD_LETTER_KEY = "sentinel:results:dead"
 DEAD_LETTER_COUNT_KEY = "sentinel:results:dead:count"
@@ -60,7 +68,8 @@ def _client_for(url: str) -> redis.Redis:
 
 
 def buffer_push(*, results: Sequence[CheckResult]) -> None:
-    """Append a batch of results in one round trip (a pipeline of XADDs).
+    """Append a batch of results in one round trip (one entry per
+    ``ENTRY_MAX_RESULTS``, and the depth counter, in one MULTI).
 
     Never drops a result: if Redis stays unreachable through the retries, the batch is
     spooled to disk and replayed by the next push that succeeds. Raises only if the
@@ -68,17 +77,21 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
     """
     if not results:
         return
-    payloads = [result.to_json() for result in results]
+    chunks = [
+        results[offset : offset + ENTRY_MAX_RESULTS]
+        for offset in range(0, len(results), ENTRY_MAX_RESULTS)
+    ]
+    entries = [(payload_encode(chunk), len(chunk)) for chunk in chunks]
     try:
-        _push_with_retries(payloads, results)
+        _push_with_retries(entries, results)
     except redis.RedisError as exc:
-        path = spool_write(payloads=payloads)
+        path = spool_write(payloads=[payload for payload, _ in entries])
         log.warning(
             "Redis is unreachable at %s (%s); %d results spooled to %s, replayed on the "
             "next successful push",
             redact_url(settings.REDIS_URL),
             short_error(exc),
-            len(payloads),
+            len(results),
             path,
         )
         return
@@ -88,10 +101,13 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
         log.warning("cannot replay the result spool %s: %s", _spool_dir(), exc)
 
 
-def _push_with_retries(payloads: Sequence[bytes], results: Sequence[CheckResult]) -> None:
+Entries = Sequence[tuple[bytes, int]]  # (payload, how many results it holds)
+
+
+def _push_with_retries(entries: Entries, results: Sequence[CheckResult]) -> None:
     for attempt in range(len(PUSH_BACKOFF_SECONDS) + 1):
         try:
-            _push(payloads, results)
+            _push(entries, results)
             return
         except redis.RedisError:
             if attempt == len(PUSH_BACKOFF_SECONDS):
@@ -99,13 +115,24 @@ def _push_with_retries(payloads: Sequence[bytes], results: Sequence[CheckResult]
             time.sleep(PUSH_BACKOFF_SECONDS[attempt])
 
 
-def _push(payloads: Sequence[bytes], results: Sequence[CheckResult]) -> None:
-    pipe = buffer_client().pipeline(transaction=False)
-    for payload in payloads:
-        pipe.xadd(STREAM_KEY, {FIELD: payload})
+def _push(entries: Entries, results: Sequence[CheckResult]) -> None:
+    # MULTI: the depth counter moves with the entries, never without them.
+    pipe = buffer_client().pipeline(transaction=True)
+    for payload, count in entries:
+        pipe.xadd(STREAM_KEY, {FIELD: payload, COUNT_FIELD: count})
+    pipe.incrby(DEPTH_KEY, sum(count for _, count in entries))
     # The /metrics counters ride in the same round trip (a spooled batch is not counted).
     stats_count_checks(pipe, results)
     pipe.execute()
+
+
+def _count(payload: bytes) -> int:
+    """Results in a spooled entry payload."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return 1
+    return len(data) if isinstance(data, list) else 1
 
 
 # --- The spool: results kept on local disk while Redis is away ------------------
@@ -122,7 +149,7 @@ def spool_write(*, payloads: Sequence[bytes]) -> Path:
     name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SPOOL_SUFFIX}"
     temporary = directory / f".{name}.tmp"
     with temporary.open("wb") as handle:
-        # Compact JSON never contains a raw newline, so one line is one result.
+        # Compact JSON never contains a raw newline, so one line is one entry.
         handle.write(b"\n".join(payloads) + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -137,13 +164,13 @@ def spool_replay() -> int:
     replayed = 0
     for claimed in _spool_claims():
         try:
-            payloads = [line for line in claimed.read_bytes().splitlines() if line]
-            _push(payloads, ())
+            entries = [(p, _count(p)) for p in claimed.read_bytes().splitlines() if p]
+            _push(entries, ())
         except redis.RedisError:
             claimed.rename(claimed.with_name(claimed.name.split(".claimed-")[0]))
             break
         claimed.unlink()
-        replayed += len(payloads)
+        replayed += sum(count for _, count in entries)
     if replayed:
         log.info("replayed %d spooled results into the Redis buffer", replayed)
     return replayed
@@ -205,8 +232,17 @@ class BufferStats:
 
 
 def buffer_depth() -> int:
-    """How many results wait in the buffer (not yet acknowledged by ingest)."""
-    return int(buffer_client().xlen(STREAM_KEY))
+    """How many results wait in the buffer (not yet acknowledged by ingest).
+
+    The counter that pushes and acknowledgements keep; at least one per entry (an
+    entry written by something that did not count it still holds a result), and 0
+    when the stream is empty whatever the counter says, so a counter that went
+    astray (a stream deleted by hand) cannot report a phantom backlog."""
+    pipe = buffer_client().pipeline(transaction=True)
+    pipe.xlen(STREAM_KEY)
+    pipe.get(DEPTH_KEY)
+    entries, counted = pipe.execute()
+    return max(int(entries), int(counted or 0)) if entries else 0
 
 
 def buffer_oldest_age_seconds(*, now: float | None = None) -> float | None:

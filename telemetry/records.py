@@ -1,14 +1,17 @@
 """The check result: one small record per check, from probe worker to MySQL.
 
 A plain dataclass, not a Django model: millions of them pass through the Redis
-buffer an hour, so they are encoded as compact JSON with times as integer epoch
-milliseconds, and decoding is strict (a malformed entry raises ``ValueError`` so
-that ingest can dead-letter it instead of storing garbage).
+buffer an hour. A buffer entry carries a probe batch's results as one JSON array of
+"wire rows": lists in check_result's column order, times as integer epoch
+milliseconds. Ingest checks each row strictly (``wire_rows_check``) so that a
+malformed one becomes a dead letter instead of garbage in MySQL, and stores the rows
+without building a ``CheckResult`` for each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -62,64 +65,145 @@ class CheckResult:
     ttfb_ms: int | None = None
     tls_expires_at: dt.datetime | None = None
 
-    def to_json(self) -> bytes:
-        # Not dataclasses.asdict: it deep-copies every value, and this runs for every
-        # check a probe worker makes.
-        data = {name: getattr(self, name) for name in FIELD_NAMES}
-        for name in ("scheduled_at", "started_at", "tls_expires_at"):
-            if data[name] is not None:
-                data[name] = to_epoch_ms(data[name])
-        data["failure"] = self.failure.value if self.failure else None
-        data["error"] = self.error[:MAX_ERROR_LENGTH]
-        return orjson.dumps(data)
+    def to_wire(self) -> WireRow:
+        """The result as the buffer carries it: a list in ``WIRE_FIELDS`` order, times
+        as integer epoch milliseconds. Not ``dataclasses.astuple``, which deep-copies
+        every value, and this runs for every check a probe worker makes."""
+        return [
+            self.monitor_id,
+            to_epoch_ms(self.scheduled_at),
+            to_epoch_ms(self.started_at),
+            self.duration_ms,
+            self.ok,
+            self.status_code,
+            self.failure.value if self.failure else None,
+            self.error[:MAX_ERROR_LENGTH],
+            self.dns_ms,
+            self.connect_ms,
+            self.tls_ms,
+            self.ttfb_ms,
+            None if self.tls_expires_at is None else to_epoch_ms(self.tls_expires_at),
+        ]
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> CheckResult:
-        """Decode one buffer entry; ``ValueError`` says what is wrong with it."""
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:  # invalid UTF-8 included
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        return cls.from_dict(data)
+    def from_wire(cls, row: WireRow) -> CheckResult:
+        """The result a checked wire row describes (see ``wire_rows_check``)."""
+        m, s, st, d, ok, sc, f, e, a, b, c, t, x = row
+        return cls(
+            monitor_id=m,
+            scheduled_at=from_epoch_ms(s),
+            started_at=from_epoch_ms(st),
+            duration_ms=d,
+            ok=ok,
+            status_code=sc,
+            failure=None if f is None else FailureKind(f),
+            error=e,
+            dns_ms=a,
+            connect_ms=b,
+            tls_ms=c,
+            ttfb_ms=t,
+            tls_expires_at=None if x is None else from_epoch_ms(x),
+        )
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        # Ingest decodes tens of thousands a second: the checks are inlined loops over
-        # precomputed field lists rather than one helper call per field.
+
+WireRow = list[Any]  # one result in WIRE_FIELDS order, as the buffer carries it
+
+# Column limits of check_result (telemetry/migrations/sql/0001_check_result.sql):
+# INSERT IGNORE and LOAD DATA would clip an out-of-range value to a warning.
+BIGINT_MAX = 2**63 - 1
+INT_UNSIGNED_MAX = 2**32 - 1
+SMALLINT_UNSIGNED_MAX = 2**16 - 1
+DATETIME_MAX_MS = 253402300799999  # 9999-12-31 23:59:59.999
+FAILURE_VALUES = frozenset(kind.value for kind in FailureKind)
+
+
+def payload_encode(results: Sequence[CheckResult]) -> bytes:
+    """One buffer entry: a JSON array of wire rows."""
+    return orjson.dumps([result.to_wire() for result in results])
+
+
+def payload_decode(raw: bytes) -> list[Any]:
+    """The wire rows of one buffer entry, unchecked (``wire_rows_check`` checks them).
+
+    An entry is a JSON array of wire rows; a JSON object is one result in the named
+    form of earlier releases (still in Redis or a spool during an upgrade).
+    ``ValueError`` says why the entry as a whole is unreadable."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # invalid UTF-8 included
+        raise ValueError(f"not JSON: {exc}") from None
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
         keys = data.keys()
         if not (keys >= REQUIRED_FIELDS and keys <= KNOWN_FIELDS):
             _raise_for_fields(keys)
-        for name, minimum in REQUIRED_INTS:
-            value = data[name]
-            # type() rather than isinstance(): bool is an int subclass; True is not an id.
-            if type(value) is not int or value < minimum:
-                _raise_for_int(name, value, minimum)
-        get = data.get
-        for name in OPTIONAL_INTS:
-            value = get(name)
-            if value is not None and (type(value) is not int or value < 0):
-                _raise_for_int(name, value, 0)
-        ok = data["ok"]
-        if type(ok) is not bool:
-            raise ValueError(f"ok must be true or false, got {ok!r}")
-        tls_expires_at = get("tls_expires_at")
-        return cls(
-            monitor_id=data["monitor_id"],
-            scheduled_at=from_epoch_ms(data["scheduled_at"]),
-            started_at=from_epoch_ms(data["started_at"]),
-            duration_ms=data["duration_ms"],
-            ok=ok,
-            status_code=get("status_code"),
-            failure=_failure(get("failure")),
-            error=_str(get("error", "")),
-            dns_ms=get("dns_ms"),
-            connect_ms=get("connect_ms"),
-            tls_ms=get("tls_ms"),
-            ttfb_ms=get("ttfb_ms"),
-            tls_expires_at=None if tls_expires_at is None else from_epoch_ms(tls_expires_at),
+        return [[data.get(name, "" if name == "error" else None) for name in WIRE_FIELDS]]
+    raise ValueError("not a JSON array of results")
+
+
+def wire_rows_check(
+    rows: list[Any], *, oldest_ms: int, newest_ms: int
+) -> tuple[list[WireRow], list[tuple[Any, str]]]:
+    """Split wire rows into the valid ones and (row, reason) for the others.
+
+    Valid: every field of the type and range its column takes, the failure kind
+    known, and the slot within ``[oldest_ms, newest_ms]`` (the stored window). Ingest
+    checks tens of thousands a second, so the common case is one boolean expression
+    per row; ``_wire_row_problem`` explains a row that fails it.
+    """
+    good: list[WireRow] = []
+    bad: list[tuple[Any, str]] = []
+    for row in rows:
+        if type(row) is list and len(row) == WIRE_LENGTH:
+            m, s, st, d, ok, sc, f, e, a, b, c, t, x = row
+            # type() rather than isinstance(): bool is an int subclass; True is no id.
+            if (
+                type(m) is int and 0 < m <= BIGINT_MAX
+                and type(s) is int and oldest_ms <= s <= newest_ms
+                and type(st) is int and 0 <= st <= DATETIME_MAX_MS
+                and type(d) is int and 0 <= d <= INT_UNSIGNED_MAX
+                and type(ok) is bool
+                and (sc is None or (type(sc) is int and 0 <= sc <= SMALLINT_UNSIGNED_MAX))
+                and (f is None or f in FAILURE_VALUES)
+                and type(e) is str
+                and (a is None or (type(a) is int and 0 <= a <= INT_UNSIGNED_MAX))
+                and (b is None or (type(b) is int and 0 <= b <= INT_UNSIGNED_MAX))
+                and (c is None or (type(c) is int and 0 <= c <= INT_UNSIGNED_MAX))
+                and (t is None or (type(t) is int and 0 <= t <= INT_UNSIGNED_MAX))
+                and (x is None or (type(x) is int and 0 <= x <= DATETIME_MAX_MS))
+            ):  # fmt: skip
+                if len(e) > MAX_ERROR_LENGTH:
+                    row[7] = e[:MAX_ERROR_LENGTH]
+                good.append(row)
+                continue
+        bad.append((row, _wire_row_problem(row, oldest_ms=oldest_ms, newest_ms=newest_ms)))
+    return good, bad
+
+
+def _wire_row_problem(row: Any, *, oldest_ms: int, newest_ms: int) -> str:
+    if type(row) is not list or len(row) != WIRE_LENGTH:
+        return f"not a list of the {WIRE_LENGTH} result fields"
+    values = dict(zip(WIRE_FIELDS, row, strict=True))
+    for name, low, high in WIRE_INTS:
+        value = values[name]
+        if value is None and name not in REQUIRED_FIELDS:
+            continue
+        if type(value) is not int or not low <= value <= high:
+            return f"{name} must be an integer from {low} to {high}, got {value!r}"
+    if type(values["ok"]) is not bool:
+        return f"ok must be true or false, got {values['ok']!r}"
+    if values["failure"] is not None and values["failure"] not in FAILURE_VALUES:
+        return f"unknown failure kind {values['failure']!r}"
+    if type(values["error"]) is not str:
+        return f"error must be a string, got {values['error']!r}"
+    scheduled = values["scheduled_at"]
+    if not oldest_ms <= scheduled <= newest_ms:
+        return (
+            f"scheduled_at {from_epoch_ms(scheduled).isoformat()} is outside the stored "
+            "window (the retention period, at most a day ahead)"
         )
+    return "invalid"  # unreachable while the two checks agree
 
 
 def _raise_for_fields(keys: Any) -> None:
@@ -129,28 +213,19 @@ def _raise_for_fields(keys: Any) -> None:
     raise ValueError(f"unknown fields: {', '.join(sorted(keys - KNOWN_FIELDS))}")
 
 
-def _raise_for_int(name: str, value: Any, minimum: int) -> None:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"error must be a string, got {value!r}")
-    return value[:MAX_ERROR_LENGTH]
-
-
-def _failure(value: Any) -> FailureKind | None:
-    if value is None:
-        return None
-    try:
-        return FailureKind(value)
-    except ValueError:
-        raise ValueError(f"unknown failure kind {value!r}") from None
-
-
-# Computed once: probe workers encode and ingest decodes thousands a second.
-FIELD_NAMES = tuple(f.name for f in fields(CheckResult))
-KNOWN_FIELDS = frozenset(FIELD_NAMES)
+WIRE_FIELDS = tuple(f.name for f in fields(CheckResult))  # check_result's column order
+WIRE_LENGTH = len(WIRE_FIELDS)
+KNOWN_FIELDS = frozenset(WIRE_FIELDS)
 REQUIRED_FIELDS = frozenset({"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"})
-REQUIRED_INTS = (("monitor_id", 1), ("scheduled_at", 0), ("started_at", 0), ("duration_ms", 0))
-OPTIONAL_INTS = ("status_code", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "tls_expires_at")
+WIRE_INTS = (
+    ("monitor_id", 1, BIGINT_MAX),
+    ("scheduled_at", 0, DATETIME_MAX_MS),
+    ("started_at", 0, DATETIME_MAX_MS),
+    ("duration_ms", 0, INT_UNSIGNED_MAX),
+    ("status_code", 0, SMALLINT_UNSIGNED_MAX),
+    ("dns_ms", 0, INT_UNSIGNED_MAX),
+    ("connect_ms", 0, INT_UNSIGNED_MAX),
+    ("tls_ms", 0, INT_UNSIGNED_MAX),
+    ("ttfb_ms", 0, INT_UNSIGNED_MAX),
+    ("tls_expires_at", 0, DATETIME_MAX_MS),
+)

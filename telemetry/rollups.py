@@ -1,8 +1,8 @@
 """Hourly and daily rollups, kept by folding the deltas that ingest appends.
 
 Ingest does not update the rollup tables itself. In the transaction that inserts a
-batch's raw rows it appends ONE row to ``check_rollup_pending``: the batch's
-aggregates per (monitor, hour), of the rows it actually inserted (``rollups_append``).
+batch's raw rows it appends ONE row to ``check_rollup_pending``: the monitor, hour and
+latency of each row it actually inserted (``rollups_append``).
 ``rollups_fold`` later takes many pending rows at once, adds them up in memory and
 writes each touched (monitor, hour) and (monitor, day) once, then deletes the pending
 rows it folded, all in one transaction.
@@ -24,8 +24,9 @@ while ingest is busy; an idle ingest loop folds at once.
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import operator
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -55,46 +56,46 @@ Values = list[Any]  # one rollup row's values, in ROLLUP_COLUMNS order
 Deltas = dict[tuple[int, int], Values]  # (monitor_id, hour as epoch seconds) -> values
 
 
-def rollup_deltas(rows: Iterable[Sequence[Any]]) -> Deltas:
-    """Aggregates of check_result rows (monitor_id, scheduled_at, _, duration_ms, ok,
-    ...) per (monitor, hour). Latency statistics cover successful checks only (see
-    the rollup DDL), so a timeout does not pass for a slow answer."""
+Check = Sequence[int]  # (monitor_id, hour as epoch seconds, latency in ms or -1: failed)
+
+
+def rollup_deltas(checks: Iterable[Check]) -> Deltas:
+    """Aggregates of checks per (monitor, hour). Latency statistics cover successful
+    checks only (see the rollup DDL), so a timeout does not pass for a slow answer."""
     deltas: Deltas = {}
-    for row in rows:
-        monitor_id, scheduled, duration, ok = row[0], row[1], row[3], row[4]
-        key = (monitor_id, _hour_epoch(scheduled))
-        values = deltas.get(key)
+    for monitor_id, hour, latency in checks:
+        values = deltas.get((monitor_id, hour))
         if values is None:
-            values = deltas[key] = [0, 0, 0, None, None, *[0] * len(BUCKET_COLUMNS)]
+            values = deltas[(monitor_id, hour)] = [0, 0, 0, None, None, *_NO_BUCKETS]
         values[CHECKS] += 1
-        if not ok:
+        if latency < 0:
             values[FAILURES] += 1
             continue
-        values[LATENCY_SUM] += duration
+        values[LATENCY_SUM] += latency
         low, high = values[LATENCY_MIN], values[LATENCY_MAX]
-        values[LATENCY_MIN] = duration if low is None or duration < low else low
-        values[LATENCY_MAX] = duration if high is None or duration > high else high
-        values[FIRST_BUCKET + bucket_index(duration)] += 1
+        values[LATENCY_MIN] = latency if low is None or latency < low else low
+        values[LATENCY_MAX] = latency if high is None or latency > high else high
+        values[FIRST_BUCKET + bucket_index(latency)] += 1
     return deltas
 
 
-def _hour_epoch(moment: dt.datetime) -> int:
-    # Naive UTC (check_result's DATETIME); timegm-like arithmetic without a tz object.
-    return int((moment - _EPOCH).total_seconds()) // 3600 * 3600
-
-
-_EPOCH = dt.datetime(1970, 1, 1)
+_NO_BUCKETS = (0,) * len(BUCKET_COLUMNS)
 
 
 def rollups_append(*, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
-    """Append the deltas of ``rows`` (just inserted, same transaction) as one pending row."""
+    """Append the checks of wire ``rows`` (just inserted, same transaction; see
+    ``telemetry.records``) as one pending row.
+
+    The row holds each check as [monitor_id, hour, latency or -1], not the batch's
+    aggregates: a minute's batch holds one check per monitor, so aggregating here
+    would only be done again by the fold, and three numbers a check are a fifth of
+    what an aggregate row takes to write and read back."""
     if not rows:
         return
-    deltas = rollup_deltas(rows)
-    payload = orjson.dumps([[m, h, *v] for (m, h), v in deltas.items()])
+    checks = [[r[0], r[1] // 3_600_000 * 3600, r[3] if r[4] else -1] for r in rows]
     cursor.execute(
         "INSERT INTO check_rollup_pending (results, deltas) VALUES (%s, %s)",
-        [len(rows), payload],
+        [len(rows), orjson.dumps(checks)],
     )
 
 
@@ -148,10 +149,16 @@ def rollups_pending(*, using: str = "default") -> PendingRollups:
 
 
 def _merge_pending(payloads: Iterable[bytes | str]) -> Deltas:
-    merged: Deltas = {}
+    checks: list[Check] = []
+    aggregates: list[list[Any]] = []
     for payload in payloads:
-        for monitor_id, hour, *values in orjson.loads(payload):
-            _add(merged, (monitor_id, hour), values)
+        for item in orjson.loads(payload):
+            # [monitor, hour, latency]; [monitor, hour, *values] was appended by a
+            # release before 2026-11-29 and may still be pending after an upgrade.
+            (checks if len(item) == 3 else aggregates).append(item)
+    merged = rollup_deltas(checks)
+    for monitor_id, hour, *values in aggregates:
+        _add(merged, (monitor_id, hour), values)
     return merged
 
 
@@ -176,10 +183,17 @@ def _pick(choose: Callable[[int, int], int], a: int | None, b: int | None) -> in
 
 
 def _hour_rows(hourly: Deltas) -> list[tuple[int, str, Values]]:
+    text = _utc_text
     return [
-        (monitor_id, dt.datetime.fromtimestamp(hour, dt.UTC).strftime("%Y-%m-%d %H:%M:%S"), v)
+        (monitor_id, text(hour, "%Y-%m-%d %H:%M:%S"), v)
         for (monitor_id, hour), v in sorted(hourly.items())
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_text(epoch_seconds: int, pattern: str) -> str:
+    # A fold touches many monitors but few hours and days: format each once.
+    return time.strftime(pattern, time.gmtime(epoch_seconds))
 
 
 def _day_rows(hourly: Deltas) -> list[tuple[int, str, Values]]:
@@ -187,7 +201,7 @@ def _day_rows(hourly: Deltas) -> list[tuple[int, str, Values]]:
     for (monitor_id, hour), values in hourly.items():
         _add(daily, (monitor_id, hour // 86400 * 86400), values)
     return [
-        (monitor_id, dt.datetime.fromtimestamp(day, dt.UTC).strftime("%Y-%m-%d"), v)
+        (monitor_id, _utc_text(day, "%Y-%m-%d"), v)
         for (monitor_id, day), v in sorted(daily.items())
     ]
 

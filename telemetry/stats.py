@@ -57,18 +57,19 @@ def stats_count_checks(pipe: Any, results: Sequence[CheckResult]) -> None:
 
 
 def stats_record_ingest(
-    *, client: redis.Redis, results: Sequence[CheckResult], now: dt.datetime
+    *, client: redis.Redis, size: int, oldest_started_ms: int, now: dt.datetime
 ) -> None:
-    """Remember the size and lag of the batch ingest just committed (one transaction),
-    and add it to the running totals."""
-    if not results:
+    """Remember the size and lag of the batch ingest just committed (one transaction
+    of ``size`` results, the oldest started at ``oldest_started_ms``), and add it to
+    the running totals."""
+    if not size:
         return
-    oldest = min(result.started_at for result in results)
-    record = {"size": len(results), "lag_s": round((now - oldest).total_seconds(), 3)}
+    lag_s = now.timestamp() - oldest_started_ms / 1000
+    record = {"size": size, "lag_s": round(lag_s, 3)}
     pipe = client.pipeline(transaction=False)
     pipe.set(INGEST_KEY, json.dumps(record), ex=KEEP_SECONDS)
     pipe.hincrby(INGEST_TOTALS_KEY, "transactions", 1)
-    pipe.hincrby(INGEST_TOTALS_KEY, "results", len(results))
+    pipe.hincrby(INGEST_TOTALS_KEY, "results", size)
     pipe.execute()
 
 

@@ -12,13 +12,9 @@ from django_celery_beat.models import PeriodicTask
 from monitors.dispatch import to_ms
 from monitors.models import Monitor
 from monitors.tasks import probe_check_batch
-from telemetry.buffer import STREAM_KEY
-from telemetry.records import CheckResult, FailureKind
+from telemetry.records import FailureKind
 from tests.factories import MonitorFactory
-
-
-def stream_results(redis_client):
-    return [CheckResult.from_json(fields[b"r"]) for _id, fields in redis_client.xrange(STREAM_KEY)]
+from tests.telemetry.conftest import buffered_results as stream_results
 
 
 @pytest.mark.django_db

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from django.db import connection
+
+from telemetry import ingest
+from telemetry.buffer import STREAM_KEY
+from telemetry.ingest import StoreOutcome, rows_store
+from telemetry.records import CheckResult, payload_decode
 
 TELEMETRY_TABLES = (
     "check_result",
@@ -31,9 +36,25 @@ def telemetry_tables(db) -> Iterator[None]:
 
 @pytest.fixture
 def buffer(redis_client, settings, tmp_path):
-    """The result stream in the tests' Redis database, with a private spool."""
+    """The result stream in the tests' Redis database, with a private spool; ingest
+    starts each test knowing no monitors (the ids of another test's database rows)."""
     settings.TELEMETRY_SPOOL_DIR = str(tmp_path / "spool")
+    ingest._known_monitors.clear()
     return redis_client
+
+
+def buffered_results(client) -> list[CheckResult]:
+    """Every result in the stream, in order."""
+    return [
+        CheckResult.from_wire(row)
+        for _, fields in client.xrange(STREAM_KEY)
+        for row in payload_decode(fields[b"r"])
+    ]
+
+
+def store(results: Sequence[CheckResult]) -> StoreOutcome:
+    """Store results as ingest stores a batch (one transaction)."""
+    return rows_store(rows=[result.to_wire() for result in results])
 
 
 def table_rows(table: str, order: str) -> list[tuple]:

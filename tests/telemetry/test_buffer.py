@@ -6,6 +6,7 @@ import pytest
 
 from telemetry import buffer as buffer_module
 from telemetry.buffer import (
+    DEPTH_KEY,
     STREAM_KEY,
     buffer_depth,
     buffer_oldest_age_seconds,
@@ -13,12 +14,9 @@ from telemetry.buffer import (
     buffer_stats,
     spool_size,
 )
-from telemetry.records import CheckResult
+from telemetry.records import payload_encode
 from tests.factories import CheckResultFactory
-
-
-def stored_results(client) -> list[CheckResult]:
-    return [CheckResult.from_json(fields[b"r"]) for _, fields in client.xrange(STREAM_KEY)]
+from tests.telemetry.conftest import buffered_results as stored_results
 
 
 def test_it_appends_results_to_the_stream(buffer):
@@ -27,7 +25,29 @@ def test_it_appends_results_to_the_stream(buffer):
     buffer_push(results=results)
 
     assert stored_results(buffer) == results
+    assert buffer.xlen(STREAM_KEY) == 1  # one entry for the batch
     assert buffer_depth() == 3
+
+
+def test_a_large_batch_is_split_into_entries_of_at_most_500_results(buffer):
+    results = CheckResultFactory.create_batch(1200)
+
+    buffer_push(results=results)
+
+    assert stored_results(buffer) == results
+    counts = [int(fields[b"n"]) for _, fields in buffer.xrange(STREAM_KEY)]
+    assert counts == [500, 500, 200]
+    assert buffer_depth() == 1200
+
+
+def test_the_depth_is_zero_when_the_stream_is_empty_whatever_the_counter_says(buffer):
+    buffer.set(DEPTH_KEY, 40)  # e.g. the stream was deleted by hand
+
+    assert buffer_depth() == 0
+    buffer.xadd(STREAM_KEY, {"r": b"{}"})  # an entry nobody counted still holds one
+    assert buffer_depth() == 40
+    buffer.set(DEPTH_KEY, 0)
+    assert buffer_depth() == 1
 
 
 def test_it_reports_the_age_of_the_oldest_waiting_result(buffer):
@@ -67,9 +87,7 @@ def test_it_spools_results_while_redis_is_down_and_replays_them_later(
 
 def test_a_spool_claimed_by_a_dead_process_is_taken_over(buffer, settings, monkeypatch):
     monkeypatch.setattr(buffer_module, "SPOOL_CLAIM_STALE_SECONDS", 0)
-    path = buffer_module.spool_write(
-        payloads=[r.to_json() for r in CheckResultFactory.create_batch(2)]
-    )
+    path = buffer_module.spool_write(payloads=[payload_encode(CheckResultFactory.create_batch(2))])
     path.rename(path.with_name(path.name + ".claimed-999999-dead"))
 
     assert buffer_module.spool_replay() == 2

@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 
+import orjson
 import pytest
 from django.core.management import call_command
 from django.db import DataError, connection
@@ -15,6 +16,7 @@ from telemetry import ingest
 from telemetry.buffer import (
     DEAD_LETTER_COUNT_KEY,
     DEAD_LETTER_KEY,
+    DEPTH_KEY,
     GROUP,
     STREAM_KEY,
     buffer_depth,
@@ -26,12 +28,11 @@ from telemetry.ingest import (
     buffer_take,
     ingest_batch,
     ingest_periodic,
-    results_store,
 )
-from telemetry.records import FailureKind
+from telemetry.records import WIRE_FIELDS, CheckResult, FailureKind, payload_encode
 from telemetry.rollups import ROLLUP_COLUMNS, rollups_fold
 from tests.factories import CheckResultFactory, MonitorFactory
-from tests.telemetry.conftest import session_status, snapshot
+from tests.telemetry.conftest import session_status, snapshot, store
 
 pytestmark = pytest.mark.usefixtures("telemetry_tables")
 
@@ -72,19 +73,78 @@ def count_rows(table="check_result"):
 # Commits matter here (a savepoint is not a COMMIT), so the test runs outside the
 # test transaction.
 @pytest.mark.django_db(transaction=True)
-def test_it_stores_a_batch_in_one_transaction_and_one_insert(buffer):
+@pytest.mark.parametrize(("load_data", "loads", "inserts"), [(True, 1, 1), (False, 0, 2)])
+def test_it_stores_a_batch_in_one_transaction_and_one_statement(
+    buffer, settings, load_data, loads, inserts
+):
+    settings.TELEMETRY_INGEST_LOAD_DATA = load_data
     monitors = MonitorFactory.create_batch(3)
-    buffer_push(results=make_results(monitors, 1000))
-    commits, inserts = session_status("Com_commit"), session_status("Com_insert")
+    results = make_results(monitors, 1000)
+    buffer_push(results=results)
+    before = {name: session_status(name) for name in ("Com_commit", "Com_insert", "Com_load")}
 
     outcome = ingest_batch(consumer="test", batch_size=1000)
 
     assert outcome.stored == 1000
-    assert session_status("Com_commit") - commits == 1
-    # One INSERT into check_result, one row of rollup deltas.
-    assert session_status("Com_insert") - inserts == 2
+    after = {name: session_status(name) - before[name] for name in before}
+    # One LOAD DATA (or INSERT) into check_result, one INSERT of the pending rollup row.
+    assert after == {"Com_commit": 1, "Com_insert": inserts, "Com_load": loads}
     assert count_rows() == 1000
     assert buffer_depth() == 0
+    assert stored_results() == sorted(results, key=lambda r: (r.monitor_id, r.scheduled_at))
+    assert_rollups_match_raw_rows()
+
+
+def stored_results():
+    """check_result's rows as results, in primary key order."""
+    columns = ", ".join(WIRE_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM check_result ORDER BY monitor_id, scheduled_at")
+        rows = cursor.fetchall()
+    return [
+        CheckResult(
+            **{
+                name: value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) else value
+                for name, value in zip(WIRE_FIELDS, row, strict=True)
+            }
+            | {"ok": bool(row[4]), "failure": row[6] and FailureKind(row[6])}
+        )
+        for row in rows
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(buffer):
+    monitor = MonitorFactory()
+    error = "line one\nline\ttwo \\N C:\\path 'quoted' \"double\" é 😀"
+    result = CheckResultFactory(monitor_id=monitor.id, ok=False, error=error)
+    buffer_push(results=[result])
+
+    assert ingest_batch(consumer="test").stored == 1
+
+    assert stored_results() == [result]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_falls_back_to_insert_when_mysql_refuses_local_files(buffer, caplog, monkeypatch):
+    monitor = MonitorFactory()
+    monkeypatch.setattr(ingest, "_load_data_refused", False)
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    monkeypatch.setitem(options, "local_infile", 0)  # a client (or server) that refuses
+    buffer_push(results=make_results([monitor], 20))
+    try:
+        with caplog.at_level(logging.WARNING, logger="telemetry.ingest"):
+            assert ingest_batch(consumer="test").stored == 20
+            yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+            buffer_push(results=make_results([monitor], 20, seed=2, start=yesterday))
+            assert ingest_batch(consumer="test").stored == 20
+    finally:
+        connection.close()
+
+    assert count_rows() == 40
+    [line] = [r.getMessage() for r in caplog.records if r.name == "telemetry.ingest"]
+    assert line.startswith("MySQL refuses LOAD DATA LOCAL") and "multi-row INSERT" in line
 
 
 def test_it_does_nothing_when_a_batch_is_replayed(buffer):
@@ -105,9 +165,9 @@ def test_it_does_nothing_when_a_batch_is_replayed(buffer):
 def test_a_partly_stored_batch_counts_each_check_once(buffer):
     monitors = MonitorFactory.create_batch(4)
     results = make_results(monitors, 400)
-    results_store(results=results[::3])
+    store(results[::3])
 
-    outcome = results_store(results=results)
+    outcome = store(results)
 
     assert (outcome.stored, outcome.duplicates) == (400 - len(results[::3]), len(results[::3]))
     assert count_rows() == 400
@@ -118,7 +178,7 @@ def test_duplicates_within_one_batch_are_stored_once(buffer):
     monitor = MonitorFactory()
     result = CheckResultFactory(monitor_id=monitor.id)
 
-    outcome = results_store(results=[result, result])
+    outcome = store([result, result])
 
     assert (outcome.stored, outcome.duplicates) == (1, 1)
     assert_rollups_match_raw_rows()
@@ -214,18 +274,33 @@ def test_a_crash_at_any_step_loses_nothing_and_stores_nothing_twice(
 
 def test_two_consumers_never_take_the_same_entry(buffer):
     monitor = MonitorFactory()
-    buffer_push(results=make_results([monitor], 100))
+    results = make_results([monitor], 100)
+    for offset in range(0, 100, 10):  # ten probe batches of ten
+        buffer_push(results=results[offset : offset + 10])
 
     first, _ = buffer_take(consumer="a", count=60, reclaim=False)
     second, _ = buffer_take(consumer="b", count=60, reclaim=False)
 
-    assert len(first) == 60 and len(second) == 40
+    assert sum(e.count for e in first) == 60 and sum(e.count for e in second) == 40
     assert not {e.entry_id for e in first} & {e.entry_id for e in second}
+
+
+def test_a_batch_takes_whole_entries_up_to_about_its_size(buffer):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 1000)
+    for offset in range(0, 1000, 250):  # four probe batches of 250
+        buffer_push(results=results[offset : offset + 250])
+
+    taken, _ = buffer_take(consumer="a", count=600, reclaim=False)
+
+    assert [e.count for e in taken] == [250, 250, 250]
 
 
 def test_a_consumer_takes_its_own_pending_batch_back_first(buffer):
     monitor = MonitorFactory()
-    buffer_push(results=make_results([monitor], 30))
+    results = make_results([monitor], 30)
+    for offset in range(0, 30, 10):
+        buffer_push(results=results[offset : offset + 10])
     taken, _ = buffer_take(consumer="a", count=10, reclaim=False)
 
     again, _ = buffer_take(consumer="a", count=10, reclaim=False)
@@ -239,31 +314,58 @@ def test_it_moves_malformed_entries_to_the_dead_letter_list(buffer):
     good = make_results([monitor], 5)
     orphan = CheckResultFactory(monitor_id=deleted.id)
     deleted.delete()
-    valid = json.loads(good[0].to_json())
+    valid = dict(zip(WIRE_FIELDS, good[0].to_wire(), strict=True))  # an earlier release's form
     bad = {
         "not JSON": b"{oops",
         "missing fields: ok": json.dumps({k: v for k, v in valid.items() if k != "ok"}),
         "duration_ms must be an integer": json.dumps({**valid, "duration_ms": "120"}),
         "unknown failure kind": json.dumps({**valid, "failure": "gremlins"}),
-        "status_code 70000 is out of range": json.dumps({**valid, "status_code": 70000}),
+        "status_code must be an integer from 0 to 65535": json.dumps(
+            {**valid, "status_code": 70000}
+        ),
         "outside the stored window": json.dumps({**valid, "scheduled_at": 1000}),
-        "does not exist (deleted?)": orphan.to_json(),
+        "does not exist (deleted?)": payload_encode([orphan]),
     }
     for raw in bad.values():
         buffer.xadd(STREAM_KEY, {"r": raw})
     buffer.xadd(STREAM_KEY, {"something": "else"})
-    buffer_push(results=good)
+    # A probe batch with one broken row among good ones: only that row is set apart.
+    broken = good[1].to_wire()
+    broken[WIRE_FIELDS.index("ok")] = "yes"
+    buffer.xadd(STREAM_KEY, {"r": orjson.dumps([good[0].to_wire(), broken]), "n": 2})
+    buffer_push(results=good[1:])
 
     outcome = ingest_batch(consumer="test")
 
-    assert (outcome.stored, outcome.dead_letters) == (5, 8)
+    assert (outcome.stored, outcome.dead_letters) == (5, 9)
     assert count_rows() == 5
     letters = [json.loads(item) for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1)]
     reasons = " | ".join(letter["reason"] for letter in letters)
-    for expected in [*bad, "entry has no 'r' field"]:
+    for expected in [*bad, "entry has no 'r' field", "ok must be true or false"]:
         assert expected in reasons
-    assert int(buffer.get(DEAD_LETTER_COUNT_KEY)) == 8
+    [row_letter] = [letter for letter in letters if "ok must be" in letter["reason"]]
+    assert json.loads(row_letter["raw"]) == broken
+    assert int(buffer.get(DEAD_LETTER_COUNT_KEY)) == 9
     assert buffer_depth() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the deletion must commit for ingest to hear of it
+def test_results_of_a_monitor_deleted_after_ingest_saw_it_become_dead_letters(buffer):
+    monitor, other = MonitorFactory.create_batch(2)
+    buffer_push(results=make_results([monitor, other], 4))
+    assert ingest_batch(consumer="test").stored == 4  # ingest now knows both exist
+
+    gone = MonitorFactory.build(id=monitor.id)  # its id, once the row is deleted
+    monitor.delete()
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    buffer_push(results=make_results([gone, other], 4, seed=2, start=yesterday))
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (2, 2)
+    letters = [json.loads(item) for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1)]
+    assert {letter["reason"] for letter in letters} == {
+        f"monitor {gone.id} does not exist (deleted?)"
+    }
 
 
 # The connection is pointed at a closed port for the failing attempt; doing that inside
@@ -324,7 +426,7 @@ def test_the_ingest_command_drains_the_buffer_once(buffer, capsys):
 
 def test_the_per_monitor_range_query_is_pruned_and_needs_no_filesort(buffer):
     monitors = MonitorFactory.create_batch(3)
-    results_store(results=make_results(monitors, 300))
+    store(make_results(monitors, 300))
     today = dt.datetime.now(dt.UTC).date()
     query = (
         "SELECT scheduled_at, ok, duration_ms FROM check_result WHERE monitor_id = %s "
@@ -347,14 +449,18 @@ def test_the_per_monitor_range_query_is_pruned_and_needs_no_filesort(buffer):
 
 def test_a_pending_entry_deleted_meanwhile_is_acknowledged_not_dead_lettered(buffer):
     monitor = MonitorFactory()
-    buffer_push(results=make_results([monitor], 3))
+    for result in make_results([monitor], 3):
+        buffer_push(results=[result])
     taken, _ = buffer_take(consumer="a", count=3, reclaim=False)
-    buffer.xdel(STREAM_KEY, taken[0].entry_id)  # e.g. stored and deleted by a reclaimer
+    # e.g. stored, acknowledged and deleted by a consumer that reclaimed it
+    buffer.xdel(STREAM_KEY, taken[0].entry_id)
+    buffer.decr(DEPTH_KEY)
 
     outcome = ingest_batch(consumer="a")
 
-    assert (outcome.taken, outcome.stored, outcome.dead_letters) == (3, 2, 0)
+    assert (outcome.taken, outcome.stored, outcome.dead_letters) == (2, 2, 0)
     assert buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+    assert buffer_depth() == 0 and int(buffer.get(DEPTH_KEY)) == 0
 
 
 def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatch):

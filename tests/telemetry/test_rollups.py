@@ -9,9 +9,10 @@ from django.db import connection, connections
 
 from telemetry import ingest, rollups
 from telemetry.buffer import buffer_push
-from telemetry.ingest import ingest_batch, ingest_drain, ingest_forever, results_store
+from telemetry.ingest import ingest_batch, ingest_drain, ingest_forever
 from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending
 from tests.factories import CheckResultFactory, MonitorFactory
+from tests.telemetry.conftest import store
 from tests.telemetry.test_ingest import assert_rollups_match_raw_rows, count_rows, make_results
 
 pytestmark = pytest.mark.usefixtures("telemetry_tables")
@@ -31,7 +32,7 @@ def hourly_checks(monitor_id):
 
 def test_it_keeps_the_deltas_pending_until_a_fold(buffer):
     monitors = MonitorFactory.create_batch(3)
-    results_store(results=make_results(monitors, 300))
+    store(make_results(monitors, 300))
 
     assert rollups_pending()[:2] == (1, 300)
     assert count_rows("check_rollup_hourly") == 0
@@ -46,7 +47,7 @@ def test_it_writes_each_monitor_hour_once_for_many_batches(buffer):
     start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     for n in range(5):  # five batches, one check each, all in the same hour
         at = start.replace(minute=n)
-        results_store(results=[CheckResultFactory(monitor_id=monitor.id, scheduled_at=at)])
+        store([CheckResultFactory(monitor_id=monitor.id, scheduled_at=at)])
     assert rollups_pending()[:2] == (5, 5)
 
     assert rollups_fold() == 5
@@ -63,10 +64,10 @@ def test_it_merges_an_hour_of_failures_with_an_hour_of_successes(buffer):
     passed = CheckResultFactory(
         monitor_id=monitor.id, scheduled_at=at.replace(minute=1), ok=True, duration_ms=70
     )
-    results_store(results=[failed])
+    store([failed])
     rollups_fold()  # the hour exists with no successful check: min/max NULL
-    results_store(results=[passed])
-    results_store(results=[dataclasses.replace(failed, scheduled_at=at.replace(minute=2))])
+    store([passed])
+    store([dataclasses.replace(failed, scheduled_at=at.replace(minute=2))])
 
     rollups_fold()
 
@@ -79,12 +80,11 @@ def test_it_merges_an_hour_of_failures_with_an_hour_of_successes(buffer):
 
 
 def test_the_deltas_count_successful_latencies_only():
-    at = dt.datetime(2026, 1, 1, 10, 30)
-    rows = [(7, at, None, 50, 1), (7, at, None, 10_000, 0), (7, at.replace(hour=11), None, 5, 1)]
+    hour = int(dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC).timestamp())
+    checks = [(7, hour, 50), (7, hour, -1), (7, hour + 3600, 5)]  # -1: a failure
 
-    deltas = rollup_deltas(rows)
+    deltas = rollup_deltas(checks)
 
-    hour = int((at.replace(minute=0) - dt.datetime(1970, 1, 1)).total_seconds())
     assert deltas[(7, hour)][:5] == [2, 1, 50, 50, 50]
     assert deltas[(7, hour + 3600)][:5] == [1, 0, 5, 5, 5]
 
@@ -93,7 +93,7 @@ def test_the_deltas_count_successful_latencies_only():
 @pytest.mark.django_db(transaction=True)
 def test_a_fold_that_dies_before_commit_leaves_everything_pending(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
-    results_store(results=make_results(monitors, 200))
+    store(make_results(monitors, 200))
     upsert = rollups._upsert
     calls: list[int] = []
 
@@ -116,7 +116,7 @@ def test_a_fold_that_dies_before_commit_leaves_everything_pending(buffer, monkey
 @pytest.mark.django_db(transaction=True)  # two connections, each with its own commits
 def test_two_folds_at_once_never_fold_a_delta_twice(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
-    results_store(results=make_results(monitors, 100, seed=1))
+    store(make_results(monitors, 100, seed=1))
     holding, release = threading.Event(), threading.Event()
     upsert = rollups._upsert
 
@@ -139,7 +139,7 @@ def test_two_folds_at_once_never_fold_a_delta_twice(buffer, monkeypatch):
     thread.start()
     assert holding.wait(10)
     # A second batch arrives while the first fold holds the first delta.
-    results_store(results=make_results(monitors, 100, seed=2, start=dt.datetime(2026, 1, 1)))
+    store(make_results(monitors, 100, seed=2, start=dt.datetime(2026, 1, 1)))
 
     second = rollups_fold()  # skips the locked delta, folds the new one
     release.set()
@@ -205,7 +205,7 @@ def test_a_stored_batch_alone_does_not_fold(buffer, settings):
 def test_the_pending_deltas_say_how_far_the_rollups_trail(buffer):
     assert rollups_pending() == (0, 0, 0.0)
     monitor = MonitorFactory()
-    results_store(results=[CheckResultFactory(monitor_id=monitor.id)])
+    store([CheckResultFactory(monitor_id=monitor.id)])
     with connection.cursor() as cursor:
         cursor.execute("UPDATE check_rollup_pending SET created_at = NOW(3) - INTERVAL 90 SECOND")
 

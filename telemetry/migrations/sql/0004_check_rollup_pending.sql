@@ -12,8 +12,8 @@ CREATE TABLE check_rollup_pending (
     created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
     -- Results of the batch that this delta covers (rows actually inserted).
     results INT UNSIGNED NOT NULL,
-    -- JSON list of [monitor_id, hour (epoch seconds, UTC), checks, failures,
-    -- latency_sum_ms, latency_min_ms, latency_max_ms, <one count per histogram bucket>].
+    -- JSON list of the batch's checks, [monitor_id, hour (epoch seconds, UTC),
+    -- latency ms or -1 for a failure] (format and history: telemetry/rollups.py).
     deltas MEDIUMBLOB NOT NULL,
     PRIMARY KEY (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
