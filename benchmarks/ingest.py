@@ -3,23 +3,27 @@
 The same results go three ways into an empty ``check_result``:
 
 - the real path: pushed into the Redis buffer as probe workers do, then drained by
-  ``telemetry.ingest`` (take, parse, one transaction of INSERT IGNORE plus one row of
-  rollup deltas, ack; at the end the fold into the hourly and daily rollups); timed
-  from the first take to the empty buffer and folded rollups;
+  ``manage.py ingest --once`` (take, parse, one transaction of LOAD DATA LOCAL plus
+  one row of rollup checks, ack; at the end the fold into the hourly and daily
+  rollups), timed from its first take to the empty buffer and folded rollups;
 - row-by-row: one autocommitted single-row INSERT per result (no rollups), the
   naive baseline;
-- LOAD DATA LOCAL INFILE of a prepared file (no rollups, no Redis): the ceiling.
+- LOAD DATA LOCAL INFILE of a prepared file in one transaction (no rollups, no
+  Redis, no validation): the ceiling.
 
 and, to show where the time goes: the real path with two ``manage.py ingest``
-processes in parallel (timed from their first take), and ingest's own multi-row INSERT alone
-(1,000 rows a transaction, no Redis, no rollups).
+processes in parallel; ingest's own store alone (rendering plus LOAD DATA, or plus
+the INSERT it falls back to, 1,000 rows a transaction, no Redis, no parsing, no
+rollups); and LOAD DATA of prepared files 1,000 rows a transaction, ingest's
+transaction size.
 
 Keys: ``ingest.rows_per_second``, ``ingest.row_by_row_rows_per_second``,
 ``ingest.load_data_rows_per_second``, ``ingest.transactions_per_1000_results``
-(Com_commit during the real drain), plus ``ingest.fraction_of_load_data``,
-``ingest.headroom_at_100k_monitors_per_minute`` (real rate / 1,667 results/s),
-``ingest.mysql_share`` (of the real path's time, inside the MySQL transaction),
-``ingest.two_processes_rows_per_second`` and ``ingest.multi_row_insert_rows_per_second``.
+(server-wide Com_commit during the one-process drain), plus
+``ingest.headroom_at_100k_monitors_per_minute``
+(real rate / 1,667 results/s), ``ingest.two_processes_rows_per_second``,
+``ingest.store_alone_rows_per_second``, ``ingest.multi_row_insert_rows_per_second``
+and ``ingest.load_data_1000_rows_per_second``.
 
 Run alone: ``python -m benchmarks.ingest [--quick]`` with DATABASE_URL/REDIS_URL set.
 """
@@ -67,20 +71,27 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     report["ingest.two_processes_rows_per_second"] = round(two)
     print(f"  real path, two processes: {two:,.0f} rows/s")
 
-    t.empty_telemetry()
-    multi = _multi_row(rows)
-    report["ingest.multi_row_insert_rows_per_second"] = round(multi)
-    print(f"  multi-row INSERT alone: {multi:,.0f} rows/s")
+    for load_data, key, label in (
+        (True, "ingest.store_alone_rows_per_second", "LOAD DATA"),
+        (False, "ingest.multi_row_insert_rows_per_second", "multi-row INSERT (the fallback)"),
+    ):
+        t.empty_telemetry()
+        rate = _store_alone(rows, load_data=load_data)
+        report[key] = round(rate)
+        print(f"  ingest's store alone, {label}, 1,000 a transaction: {rate:,.0f} rows/s")
 
     t.empty_telemetry()
     report["ingest.row_by_row_rows_per_second"] = round(_row_by_row(rows[:by_row]))
     print(f"  row by row ({by_row} rows): {report['ingest.row_by_row_rows_per_second']:,} rows/s")
 
     t.empty_telemetry()
+    chunked = _load_data(rows, per_transaction=1000)
+    report["ingest.load_data_1000_rows_per_second"] = round(chunked)
+    print(f"  LOAD DATA of prepared files, 1,000 rows a transaction: {chunked:,.0f} rows/s")
+    t.empty_telemetry()
     load = _load_data(rows)
     report["ingest.load_data_rows_per_second"] = round(load)
-    print(f"  LOAD DATA: {load:,.0f} rows/s")
-    report["ingest.fraction_of_load_data"] = round(real / load, 3)
+    print(f"  LOAD DATA of one prepared file, one transaction: {load:,.0f} rows/s")
     report["ingest.headroom_at_100k_monitors_per_minute"] = round(
         real / PER_SECOND_AT_100K_A_MINUTE, 1
     )
@@ -120,16 +131,23 @@ def _processes(total: int, count: int) -> float:
     return total / seconds
 
 
-def _multi_row(rows: list) -> float:
+def _store_alone(rows: list, *, load_data: bool) -> float:
+    """Ingest's own insert (rendering included) in 1,000-row transactions: no Redis,
+    no parsing, no rollups."""
+    from django.conf import settings
     from django.db import connection, transaction
 
     from telemetry.ingest import _insert_results
 
-    started = time.perf_counter()
-    for offset in range(0, len(rows), 1000):
-        with transaction.atomic():
-            _insert_results(connection.connection.cursor(), rows[offset : offset + 1000])
-    return len(rows) / (time.perf_counter() - started)
+    previous, settings.TELEMETRY_INGEST_LOAD_DATA = settings.TELEMETRY_INGEST_LOAD_DATA, load_data
+    try:
+        started = time.perf_counter()
+        for offset in range(0, len(rows), 1000):
+            with transaction.atomic():
+                _insert_results(connection.connection.cursor(), rows[offset : offset + 1000])
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        settings.TELEMETRY_INGEST_LOAD_DATA = previous
 
 
 def _sql_rows(rows: list) -> list[list]:
@@ -159,7 +177,9 @@ def _row_by_row(rows: list) -> float:
     return len(rows) / seconds
 
 
-def _load_data(rows: list) -> float:
+def _load_data(rows: list, *, per_transaction: int | None = None) -> float:
+    """LOAD DATA LOCAL of files prepared beforehand (not timed), all rows in one
+    transaction or ``per_transaction`` a transaction; the ceiling."""
     from telemetry.ingest import COLUMNS
 
     def field(value: object) -> str:
@@ -170,25 +190,30 @@ def _load_data(rows: list) -> float:
         return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
     rows = _sql_rows(rows)
-
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
-        for row in rows:
-            handle.write("\t".join(field(v) for v in row) + "\n")
-        path = handle.name
+    size = per_transaction or len(rows)
+    paths = []
+    for offset in range(0, len(rows), size):
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+            handle.writelines(
+                "\t".join(map(field, row)) + "\n" for row in rows[offset : offset + size]
+            )
+            paths.append(handle.name)
     conn = t.raw_connection(local_infile=True, autocommit=False)
     cursor = conn.cursor()
+    sql = f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE check_result ({', '.join(COLUMNS)})"
     try:
+        stored = 0
         started = time.perf_counter()
-        cursor.execute(
-            f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE check_result ({', '.join(COLUMNS)})",
-            [path],
-        )
-        conn.commit()
+        for path in paths:
+            cursor.execute(sql, [path])
+            stored += cursor.rowcount
+            conn.commit()
         seconds = time.perf_counter() - started
-        assert cursor.rowcount == len(rows), cursor.rowcount
+        assert stored == len(rows), stored
     finally:
         conn.close()
-        os.unlink(path)
+        for path in paths:
+            os.unlink(path)
     return len(rows) / seconds
 
 

@@ -36,10 +36,11 @@ import json
 import logging
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import MySQLdb
 import orjson
@@ -487,13 +488,28 @@ _LOAD_DATA = (
 
 
 def _load_data(cursor: Any, rows: list[WireRow]) -> int:
-    # A private file (mode 0600), gone when closed; the client library reads it and
-    # sends it. Rendering into a file costs less than the INSERT's SQL text does.
-    with tempfile.NamedTemporaryFile(prefix="sentinel-ingest-", suffix=".tsv") as handle:
-        handle.write(_tsv(rows))
-        handle.flush()
-        cursor.execute(_LOAD_DATA, [handle.name])
+    scratch = _scratch_file()
+    scratch.seek(0)
+    scratch.truncate()
+    scratch.write(_tsv(rows))
+    scratch.flush()
+    # The client library opens the path and sends the file: /dev/fd/N is this
+    # process's own descriptor, so no other process can read or swap the data.
+    cursor.execute(_LOAD_DATA, [f"/dev/fd/{scratch.fileno()}"])
     return int(cursor.rowcount)
+
+
+_scratch = threading.local()
+
+
+def _scratch_file() -> IO[bytes]:
+    """This thread's file for LOAD DATA: unnamed (deleted as it is created), so it
+    leaves nothing behind when the process dies, and reused for every batch."""
+    handle: IO[bytes] | None = getattr(_scratch, "handle", None)
+    if handle is None:
+        # Open for the thread's life, on purpose: no context manager.
+        handle = _scratch.handle = tempfile.TemporaryFile(prefix="sentinel-ingest-")  # noqa: SIM115
+    return handle
 
 
 def _tsv(rows: list[WireRow]) -> bytes:
@@ -545,6 +561,7 @@ def _sql_int(value: int | None) -> str:
 
 # A batch's times fall in a few seconds: format each second once (DATETIME(3) text).
 _SECOND_TEXT: dict[int, str] = {}
+_MILLISECOND_TEXT = [f".{n:03d}" for n in range(1000)]
 
 
 def _datetime_text(epoch_ms: int) -> str:
@@ -554,7 +571,7 @@ def _datetime_text(epoch_ms: int) -> str:
         if len(_SECOND_TEXT) >= 100_000:
             _SECOND_TEXT.clear()
         prefix = _SECOND_TEXT[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-    return f"{prefix}.{millisecond:03d}"
+    return prefix + _MILLISECOND_TEXT[millisecond]
 
 
 # --- 4. ack ---------------------------------------------------------------------
