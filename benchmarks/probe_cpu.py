@@ -40,7 +40,7 @@ WARMUP_S = 5
 # frame anywhere in its stack, so the ORM under the live-state update counts as the
 # live-state update and the event loop gets only what no check code is on top of.
 COMPONENTS = (
-    ("result JSON (CheckResult.to_json)", ("telemetry/records.py",)),
+    ("result encoding (telemetry/records.py)", ("telemetry/records.py",)),
     ("live state (monitors/state.py, alerting)", ("monitors/state.py", "alerting/services.py")),
     ("Redis push (telemetry/buffer.py, redis)", ("telemetry/buffer.py", "telemetry/stats.py")),
     ("monitor query + specs (ORM)", ("monitors/probes/spec.py", "in_bulk")),

@@ -333,7 +333,7 @@ def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcom
     outcome = StoreOutcome()
     with transaction.atomic(using=using), connection.wrap_database_errors:
         # The DB-API cursor, not Django's: in DEBUG Django would keep the text of
-        # every 150 kB INSERT in connection.queries.
+        # every 150 kB statement in connection.queries.
         cursor = connection.connection.cursor()
         try:
             by_key: dict[Key, WireRow] = {}
