@@ -178,6 +178,23 @@ def _create_monitors(farm: Farm, count: int) -> list[int]:
     return ids
 
 
+def _describe_duplicates(streamed: list[Seen], keys: set[tuple[int, int]]) -> None:
+    """Say whether duplicated slots were checked twice or one result pushed twice."""
+    if not keys:
+        return
+    copies: dict[tuple[int, int], list[Seen]] = {}
+    for seen in streamed:
+        if (seen.monitor_id, seen.scheduled_ms) in keys:
+            copies.setdefault((seen.monitor_id, seen.scheduled_ms), []).append(seen)
+    pushed_twice = sum(1 for c in copies.values() if len({s.started_ms for s in c}) == 1)
+    sample = next(iter(copies.values()))
+    runtime.stage(
+        f"pipeline: {len(keys)} slots on the stream more than once: {pushed_twice} with the "
+        f"same start (one result pushed twice), {len(keys) - pushed_twice} checked twice; "
+        f"e.g. {[(s.started_ms, s.streamed_ms) for s in sample]}"
+    )
+
+
 def _path_of(monitor_ids: list[int]) -> dict[int, int]:
     """Monitor id -> farm path number (the n in its name)."""
     from monitors.models import Monitor
@@ -486,6 +503,7 @@ def _fill_report(
     streamed_counts = Counter(
         (s.monitor_id, s.scheduled_ms) for s in streamed if start <= s.scheduled_ms < end
     )
+    _describe_duplicates(streamed, {key for key, n in streamed_counts.items() if n > 1})
     lags = [(s.started_ms - s.scheduled_ms) / 1000 for s in in_window]
     paths = _path_of(ids)
     wrong = sum(1 for s in in_window if not _outcome_right(s, paths[s.monitor_id]))

@@ -47,8 +47,11 @@ PHI_FRACTION = 0.6180339887498949
 LATE_GRACE_MS = 5_000
 # Missed monitors are spread over at most this long, whatever their interval.
 CATCH_UP_SPREAD_MS = 60_000
-# Rows claimed per transaction: bounds lock time and the size of the UPDATE.
-CLAIM_CHUNK = 1000
+# Rows claimed per transaction: bounds lock time and the size of the UPDATE. Below
+# MariaDB's in_predicate_conversion_threshold (1000): from there it turns an IN list
+# into a table of values and locks rows in that table's order, not by id, and a
+# claim then deadlocks with a probe batch locking the same monitors by id.
+CLAIM_CHUNK = 500
 # Due monitors read per selection (ids, times and intervals only; a few MB). A minute
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000

@@ -17,11 +17,15 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from alerting.services import incidents_apply
+from monitors.dispatch import CLAIM_CHUNK, MYSQL_DEADLOCK
 from monitors.models import Monitor
 from telemetry.records import CheckResult
+
+# A live-state update chosen as a deadlock victim is applied again, this many times in all.
+APPLY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,18 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
         by_monitor.setdefault(result.monitor_id, []).append(result)
     if not by_monitor:
         return []
+    for attempt in range(APPLY_ATTEMPTS):
+        try:
+            return _apply(by_monitor)
+        except OperationalError as exc:
+            # A deadlock victim is rolled back whole (alerts queued on commit too), so
+            # applying the batch again is safe; re-running its checks is not needed.
+            if exc.args[0] != MYSQL_DEADLOCK or attempt == APPLY_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     with transaction.atomic():
         current = _lock_states(sorted(by_monitor))
         changes: list[StateChange] = []
@@ -106,19 +122,25 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
 
 
 def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
-    # Locking in id order keeps two workers from deadlocking on overlapping batches.
+    # Locking in id order keeps two workers (and the dispatcher) from deadlocking on
+    # overlapping batches: ascending chunks of ids, each under MariaDB's
+    # in_predicate_conversion_threshold (see monitors.dispatch.CLAIM_CHUNK), so each
+    # statement locks along the primary key.
     # Raw SQL: building this query through the ORM (a 100-id IN, select_for_update)
     # cost more CPU than the rest of the live-state update.
     table = Monitor._meta.db_table
-    placeholders = ", ".join(["%s"] * len(monitor_ids))
+    rows = []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
-            "last_checked_at, confirm_failures, recover_successes "
-            f"FROM {table} WHERE id IN ({placeholders}) ORDER BY id FOR UPDATE",
-            monitor_ids,
-        )
-        rows = cursor.fetchall()
+        for offset in range(0, len(monitor_ids), CLAIM_CHUNK):
+            chunk = monitor_ids[offset : offset + CLAIM_CHUNK]
+            cursor.execute(
+                "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
+                "last_checked_at, confirm_failures, recover_successes "
+                f"FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))}) "
+                "ORDER BY id FOR UPDATE",
+                chunk,
+            )
+            rows += cursor.fetchall()
     return {
         pk: LiveState(status, failures, successes, _aware(last), confirm, recover)
         for pk, status, failures, successes, last, confirm, recover in rows

@@ -371,3 +371,26 @@ def test_other_database_errors_in_a_claim_are_not_retried(monkeypatch):
     with pytest.raises(OperationalError):
         dispatch_due(now=timezone.now(), horizon_seconds=70, publish=Collect())
     assert len(calls) == 1
+
+
+@pytest.mark.django_db
+def test_a_claim_locks_its_chunk_of_monitors_along_the_primary_key():
+    """In id order, as the probes' live-state update locks (see CLAIM_CHUNK): a chunk of
+    1,000 ids made MariaDB lock through a table of values and deadlock with a probe."""
+    ids = list(reversed(range(1, dispatch.CLAIM_CHUNK + 1)))  # slot order, not id order
+    query = (
+        Monitor.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "enabled", "next_check_at", "interval_seconds")
+    )
+    sql, params = query.query.sql_with_params()
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        names = [c[0] for c in cursor.description]
+        plans = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    assert [(p["table"], p["key"], p["type"]) for p in plans] == [
+        (Monitor._meta.db_table, "PRIMARY", "range")
+    ]

@@ -3,7 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 
+from monitors.dispatch import CLAIM_CHUNK
 from monitors.models import Monitor
 from monitors.state import monitors_apply_results
 from telemetry.records import CheckResult, FailureKind
@@ -94,3 +96,45 @@ def test_per_monitor_thresholds_decide_confirmation_and_recovery():
     monitors_apply_results(results=[result(monitor, 4, ok=True)])
     monitor.refresh_from_db()
     assert monitor.status == Monitor.Status.UP
+
+
+def test_a_live_state_update_chosen_as_a_deadlock_victim_is_applied_again(monkeypatch):
+    from django.db import OperationalError
+
+    from monitors import state
+
+    monitor = MonitorFactory(status=Monitor.Status.UP)
+    original, calls = state._lock_states, []
+
+    def deadlock_once(monitor_ids):
+        calls.append(monitor_ids)
+        if len(calls) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        return original(monitor_ids)
+
+    monkeypatch.setattr(state, "_lock_states", deadlock_once)
+
+    monitors_apply_results(results=[result(monitor, 0, ok=False)])
+
+    assert len(calls) == 2
+    monitor.refresh_from_db()
+    assert monitor.consecutive_failures == 1  # applied once, not twice
+
+
+@pytest.mark.parametrize("count", [CLAIM_CHUNK, 1000])  # 1000: the batch size maximum
+def test_live_state_rows_are_locked_along_the_primary_key(count):
+    """MariaDB turns an IN list of 1,000 values into a table of values and locks rows in
+    that table's order; every locking statement stays under that, so locks go by id."""
+    ids = list(range(1, count + 1))
+    for offset in range(0, count, CLAIM_CHUNK):
+        chunk = ids[offset : offset + CLAIM_CHUNK]
+        assert len(chunk) < 1000
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"EXPLAIN SELECT id FROM {Monitor._meta.db_table} "
+                f"WHERE id IN ({', '.join(['%s'] * len(chunk))}) ORDER BY id FOR UPDATE",
+                chunk,
+            )
+            names = [c[0] for c in cursor.description]
+            plans = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        assert [(p["table"], p["key"]) for p in plans] == [(Monitor._meta.db_table, "PRIMARY")]
