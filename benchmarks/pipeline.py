@@ -563,6 +563,10 @@ def _fill_mysql_report(
         {
             "pipeline.buffer_drained": drained,
             "pipeline.mysql_rows_stored": rows,
+            # Every result ingest took from the window's start to the drain, minus the
+            # rows they added: a slot checked twice or a result pushed twice. Unlike
+            # duplicate_checks (the stream reader's count) it cannot miss an entry.
+            "pipeline.results_ingested_twice": ingest_results - rows,
             "pipeline.mysql_com_commit": commits,
             "pipeline.mysql_handler_commit": handler,
             "pipeline.mysql_transactions_per_1000_results": (
