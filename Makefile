@@ -16,7 +16,7 @@ export SENTINEL_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 help:
 	@echo "make run    set everything up and run web, workers, beat, flower and a demo target"
 	@echo "make test   set everything up and run ruff, mypy and the whole pytest suite"
-	@echo "make bench  every scale claim against its baseline (12 min; 22 min the first time); bench-quick: under 3 min"
+	@echo "make bench  every scale claim against its baseline (10 min; 16-20 min the first time); bench-quick: under 3 min"
 	@echo "make fmt    format the code;  make lock  re-pin requirements.lock from pyproject.toml"
 
 venv: $(STAMP)

@@ -1,9 +1,9 @@
 """Crash safety: kill -9 the ingest process at random moments while it drains.
 
 All results are pushed into the Redis buffer first (1,000,000 at full scale), then
-``manage.py ingest`` is started, killed with SIGKILL at a random moment 0-2 s after
-it stored its first batch (so mid-batch: take, parse, insert, commit or ack), and
-restarted, until the buffer is empty. Consumer names
+``manage.py ingest`` is started, killed with SIGKILL at a random moment 0-2 s (quick:
+0-0.3 s) after it stored its first batch (so mid-batch: take, parse, insert, commit or
+ack), and restarted, until the buffer is empty. Consumer names
 rotate over three, so a restarted process sometimes takes its own pending batch back
 at once and sometimes another reclaims it after TELEMETRY_INGEST_RECLAIM_SECONDS
 (2 s here). Finally ``manage.py ingest --once`` runs until nothing is pending.
@@ -62,7 +62,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     while buffer_depth() > 0 and (not quick or kills < 3):
         process = _ingest(["--consumer", f"crash-{kills % 3}"], env)
         _wait_until_draining(process, buffer_depth)
-        time.sleep(rng.uniform(0.0, 1.0) if quick else rng.uniform(0.0, 2.0))
+        time.sleep(rng.uniform(0.0, 0.3) if quick else rng.uniform(0.0, 2.0))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
