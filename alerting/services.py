@@ -313,18 +313,7 @@ def _latency_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -
         if not state.latency_firing:
             return []
         state.latency_firing, event, prefix = False, Event.LATENCY_OK, "latency_ok"
-    key = f"{prefix}:{rule.pk}:{epoch}"
-    return [
-        Alert(
-            rule.monitor_id,
-            event,
-            key,
-            result.scheduled_at,
-            [rule.pk],
-            result=result,
-            details=details,
-        )
-    ]
+    return _rule_alert(rule, event, f"{prefix}:{rule.pk}:{epoch}", result, details)
 
 
 def _latency_windows(
@@ -364,17 +353,7 @@ def _latency_p95_step(
         "checks": checks,
     }
     key = f"{event}:{rule.pk}:{int(result.scheduled_at.timestamp())}"
-    return [
-        Alert(
-            rule.monitor_id,
-            event,
-            key,
-            result.scheduled_at,
-            [rule.pk],
-            result=result,
-            details=details,
-        )
-    ]
+    return _rule_alert(rule, event, key, result, details)
 
 
 def _tls_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -> list[Alert]:
@@ -391,11 +370,18 @@ def _tls_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -> li
         "days_left": days_left,
         "within_days": rule.threshold,
     }
+    return _rule_alert(rule, Event.TLS_EXPIRY, f"tls:{rule.pk}:{day.isoformat()}", result, details)
+
+
+def _rule_alert(
+    rule: AlertRule, event: str, key: str, result: CheckResult, details: dict[str, Any]
+) -> list[Alert]:
+    """The one alert a rule's step raises about ``result``."""
     return [
         Alert(
             rule.monitor_id,
-            Event.TLS_EXPIRY,
-            f"tls:{rule.pk}:{day.isoformat()}",
+            event,
+            key,
             result.scheduled_at,
             [rule.pk],
             result=result,
