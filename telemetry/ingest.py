@@ -362,7 +362,8 @@ def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcom
             cursor.close()
     outcome.unknown_monitors = unknown
     outcome.stored = len(ordered)
-    outcome.duplicates = len(rows) - outcome.stored - sum(1 for r in rows if r[0] in unknown)
+    unknown_rows = sum(1 for r in rows if r[0] in unknown) if unknown else 0
+    outcome.duplicates = len(rows) - outcome.stored - unknown_rows
     return outcome
 
 
