@@ -43,6 +43,7 @@ from alerting.models import (
     NotificationAttempt,
 )
 from monitors.models import AlertRule, Monitor, NotificationChannel
+from sentinel.db import lock_in_key_order
 from telemetry.records import CheckResult
 
 if TYPE_CHECKING:
@@ -270,9 +271,9 @@ def _rule_alerts(results: Sequence[CheckResult], rules: list[AlertRule]) -> list
     )
     states = {
         s.rule_id: s
-        for s in AlertRuleState.objects.select_for_update()
-        .filter(rule_id__in=[r.pk for r in stateful])
-        .order_by("rule_id")
+        for s in lock_in_key_order(
+            AlertRuleState.objects.all(), "rule_id", [r.pk for r in stateful]
+        )
     }
     by_monitor: dict[int, list[AlertRule]] = defaultdict(list)
     for rule in stateful:
@@ -407,9 +408,7 @@ def _hold_flapping(alerts: list[Alert]) -> list[Alert]:
     )
     states = {
         s.monitor_id: s
-        for s in MonitorAlerting.objects.select_for_update()
-        .filter(monitor_id__in=monitor_ids)
-        .order_by("monitor_id")
+        for s in lock_in_key_order(MonitorAlerting.objects.all(), "monitor_id", monitor_ids)
     }
     window = settings.SENTINEL_FLAP_WINDOW_MINUTES * 60
     limit = settings.SENTINEL_FLAP_CHANGES

@@ -36,6 +36,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from monitors.models import Monitor
+from sentinel.db import IN_LIST_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,10 @@ PHI_FRACTION = 0.6180339887498949
 LATE_GRACE_MS = 5_000
 # Missed monitors are spread over at most this long, whatever their interval.
 CATCH_UP_SPREAD_MS = 60_000
-# Rows claimed per transaction: bounds lock time and the size of the UPDATE. Below
-# MariaDB's in_predicate_conversion_threshold (1000): from there it turns an IN list
-# into a table of values and locks rows in that table's order, not by id, and a
-# claim then deadlocks with a probe batch locking the same monitors by id.
-CLAIM_CHUNK = 500
+# Rows claimed per transaction: bounds lock time and the size of the UPDATE. One
+# locking statement, so no longer than sentinel.db allows for locking by id (a claim of
+# 1,000 once deadlocked with a probe batch locking the same monitors by id).
+CLAIM_CHUNK = IN_LIST_MAX
 # Due monitors read per selection (ids, times and intervals only; a few MB). A minute
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from django.db import OperationalError, connection, transaction
 
 from alerting.services import incidents_apply
-from monitors.dispatch import CLAIM_CHUNK, MYSQL_DEADLOCK
+from monitors.dispatch import MYSQL_DEADLOCK
 from monitors.models import Monitor
+from sentinel.db import ascending_chunks
 from telemetry.records import CheckResult
 
 # A live-state update chosen as a deadlock victim is applied again, this many times in all.
@@ -123,16 +124,14 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
 
 def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
     # Locking in id order keeps two workers (and the dispatcher) from deadlocking on
-    # overlapping batches: ascending chunks of ids, each under MariaDB's
-    # in_predicate_conversion_threshold (see monitors.dispatch.CLAIM_CHUNK), so each
-    # statement locks along the primary key.
+    # overlapping batches: ascending chunks of ids, each short enough for MariaDB to
+    # lock along the primary key (sentinel.db).
     # Raw SQL: building this query through the ORM (a 100-id IN, select_for_update)
     # cost more CPU than the rest of the live-state update.
     table = Monitor._meta.db_table
     rows = []
     with connection.cursor() as cursor:
-        for offset in range(0, len(monitor_ids), CLAIM_CHUNK):
-            chunk = monitor_ids[offset : offset + CLAIM_CHUNK]
+        for chunk in ascending_chunks(monitor_ids):
             cursor.execute(
                 "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
                 "last_checked_at, confirm_failures, recover_successes "

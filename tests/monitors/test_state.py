@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from monitors.dispatch import CLAIM_CHUNK
 from monitors.models import Monitor
 from monitors.state import monitors_apply_results
+from sentinel.db import IN_LIST_MAX, ascending_chunks
 from telemetry.records import CheckResult, FailureKind
 from tests.factories import MonitorFactory
 
@@ -121,14 +121,12 @@ def test_a_live_state_update_chosen_as_a_deadlock_victim_is_applied_again(monkey
     assert monitor.consecutive_failures == 1  # applied once, not twice
 
 
-@pytest.mark.parametrize("count", [CLAIM_CHUNK, 1000])  # 1000: the batch size maximum
+@pytest.mark.parametrize("count", [IN_LIST_MAX, 1000])  # 1000: the batch size maximum
 def test_live_state_rows_are_locked_along_the_primary_key(count):
     """MariaDB turns an IN list of 1,000 values into a table of values and locks rows in
     that table's order; every locking statement stays under that, so locks go by id."""
-    ids = list(range(1, count + 1))
-    for offset in range(0, count, CLAIM_CHUNK):
-        chunk = ids[offset : offset + CLAIM_CHUNK]
-        assert len(chunk) < 1000
+    for chunk in ascending_chunks(range(count, 0, -1)):
+        assert len(chunk) < 1000 and chunk == sorted(chunk)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"EXPLAIN SELECT id FROM {Monitor._meta.db_table} "
