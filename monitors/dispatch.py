@@ -36,7 +36,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from monitors.models import Monitor
-from sentinel.db import IN_LIST_MAX
+from sentinel.db import lock_in_key_order
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ PHI_FRACTION = 0.6180339887498949
 LATE_GRACE_MS = 5_000
 # Missed monitors are spread over at most this long, whatever their interval.
 CATCH_UP_SPREAD_MS = 60_000
-# Rows claimed per transaction: bounds lock time and the size of the UPDATE. One
-# locking statement, so no longer than sentinel.db allows for locking by id (a claim of
-# 1,000 once deadlocked with a probe batch locking the same monitors by id).
-CLAIM_CHUNK = IN_LIST_MAX
+# Rows claimed per transaction: bounds lock time and the size of the UPDATE. Locked in
+# ascending statements of sentinel.db's size (one statement of 1,000 once locked out of
+# id order and deadlocked with a probe batch).
+CLAIM_CHUNK = 1000
 # Due monitors read per selection (ids, times and intervals only; a few MB). A minute
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000
@@ -251,12 +251,14 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         # Lock by primary key only, in id order; the due conditions are checked on the
         # locked rows. A filter on (enabled, next_check_at) could make InnoDB lock through
         # monitor_due_idx in time order, which two dispatchers may cross.
+        locked = lock_in_key_order(
+            Monitor.objects.values_list("pk", "enabled", "next_check_at", "interval_seconds"),
+            "pk",
+            ids,
+        )
         rows = [
             (pk, next_check_at, interval)
-            for pk, enabled, next_check_at, interval in Monitor.objects.select_for_update()
-            .filter(pk__in=ids)
-            .order_by("pk")
-            .values_list("pk", "enabled", "next_check_at", "interval_seconds")
+            for pk, enabled, next_check_at, interval in locked
             if enabled and next_check_at < horizon
         ]
         moves: list[tuple[int, dt.datetime, int]] = []

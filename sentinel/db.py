@@ -11,13 +11,13 @@ with a probe batch's live-state lock. So lists are locked in ascending chunks be
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import models
 
 IN_LIST_MAX = 500
 
-M = TypeVar("M", bound=models.Model)
+Row = TypeVar("Row")
 
 
 def ascending_chunks(keys: Iterable[int], *, size: int = IN_LIST_MAX) -> Iterator[list[int]]:
@@ -27,10 +27,13 @@ def ascending_chunks(keys: Iterable[int], *, size: int = IN_LIST_MAX) -> Iterato
         yield ordered[offset : offset + size]
 
 
-def lock_in_key_order(queryset: models.QuerySet[M], field: str, keys: Iterable[int]) -> list[M]:
-    """The rows of ``queryset`` whose ``field`` is one of ``keys``, locked FOR UPDATE in
-    ascending ``field`` order (inside the caller's transaction)."""
-    rows: list[M] = []
+def lock_in_key_order(
+    queryset: models.QuerySet[Any, Row], field: str, keys: Iterable[int]
+) -> list[Row]:
+    """The rows of ``queryset`` (models, or ``values_list`` tuples) whose ``field`` is
+    one of ``keys``, locked FOR UPDATE in ascending ``field`` order, inside the
+    caller's transaction."""
+    rows: list[Row] = []
     for chunk in ascending_chunks(keys):
         rows += queryset.select_for_update().filter(**{f"{field}__in": chunk}).order_by(field)
     return rows

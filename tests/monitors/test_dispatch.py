@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu import Connection
 
@@ -375,22 +376,21 @@ def test_other_database_errors_in_a_claim_are_not_retried(monkeypatch):
 
 @pytest.mark.django_db
 def test_a_claim_locks_its_chunk_of_monitors_along_the_primary_key():
-    """In id order, as the probes' live-state update locks (see CLAIM_CHUNK): a chunk of
-    1,000 ids made MariaDB lock through a table of values and deadlock with a probe."""
+    """In id order, as the probes' live-state update locks: one statement of 1,000 ids
+    made MariaDB lock through a table of values and deadlock with a probe batch."""
     ids = list(reversed(range(1, dispatch.CLAIM_CHUNK + 1)))  # slot order, not id order
-    query = (
-        Monitor.objects.select_for_update()
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk", "enabled", "next_check_at", "interval_seconds")
-    )
-    sql, params = query.query.sql_with_params()
+    horizon = timezone.now()
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {sql}", params)
-        names = [c[0] for c in cursor.description]
-        plans = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    with CaptureQueriesContext(connection) as queries:
+        dispatch._claim(ids, now_ms=to_ms(horizon), horizon=horizon)
 
-    assert [(p["table"], p["key"], p["type"]) for p in plans] == [
-        (Monitor._meta.db_table, "PRIMARY", "range")
-    ]
+    locking = [q["sql"] for q in queries.captured_queries if q["sql"].endswith("FOR UPDATE")]
+    assert len(locking) == 2  # one transaction, two ascending statements of 500
+    for sql in locking:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}")
+            names = [c[0] for c in cursor.description]
+            plans = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        assert [(p["table"], p["key"], p["type"]) for p in plans] == [
+            (Monitor._meta.db_table, "PRIMARY", "range")
+        ]
