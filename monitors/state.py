@@ -98,7 +98,7 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
 
 def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     with transaction.atomic():
-        current = _lock_states(sorted(by_monitor))
+        current = _lock_states(list(by_monitor))  # sorted by ascending_chunks
         changes: list[StateChange] = []
         failed_while_down: dict[int, int] = {}
         updated: dict[int, LiveState] = {}

@@ -644,12 +644,12 @@ def ingest_batch(
     if not entries:
         return outcome
     parsed, dead = entries_parse(entries=entries)
-    stored, more_dead = _store_or_isolate(parsed, using=using)
+    rows = [row for _, entry_rows in parsed for row in entry_rows]
+    stored, more_dead = _store_or_isolate(parsed, rows, using=using)
     dead += more_dead
     outcome.stored, outcome.duplicates = stored.stored, stored.duplicates
     outcome.dead_letters = len(dead)
     buffer_ack(entries=entries, dead_letters=dead)
-    rows = [row for _, entry_rows in parsed for row in entry_rows]
     if rows:
         stats_record_ingest(
             client=buffer_client(),
@@ -660,11 +660,13 @@ def ingest_batch(
     return outcome
 
 
-def _store_or_isolate(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
-    """Store the batch; results for unknown monitors become dead letters. If MySQL
-    refuses the data itself (not its availability), store one by one and dead-letter
-    the refused ones, so one bad result cannot block the buffer."""
-    rows = [row for _, entry_rows in parsed for row in entry_rows]
+def _store_or_isolate(
+    parsed: Parsed, rows: list[WireRow], *, using: str
+) -> tuple[StoreOutcome, list[DeadLetter]]:
+    """Store the batch (``rows``: the rows of ``parsed``); results for unknown monitors
+    become dead letters. If MySQL refuses the data itself (not its availability), store
+    one by one and dead-letter the refused ones, so one bad result cannot block the
+    buffer."""
     try:
         outcome = rows_store(rows=rows, using=using)
     except (DataError, IntegrityError):
