@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
-from sentinel.broker import QueueArgumentsChanged, broker_queues_ensure
-from sentinel.celery import app as celery_app
-from sentinel.services import broker_state, redis_state
+from core.broker import QueueArgumentsChanged, broker_queues_ensure
+from core.reachability import broker_state, redis_state
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         if down:
             raise CommandError("\n".join(state.describe() for state in down))
         try:
-            notes = broker_queues_ensure(app=celery_app)
+            notes = broker_queues_ensure(app=current_app)
         except QueueArgumentsChanged as exc:
             raise CommandError(str(exc)) from None
         for note in notes:

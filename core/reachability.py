@@ -1,8 +1,9 @@
 """Reachability of the services UptimeSentinel depends on: MySQL, Redis, RabbitMQ.
 
 Used by ``/healthz``, by ``manage.py preflight`` (which ``make run`` calls before
-migrating) and by ``manage.py`` itself to turn a connection error into one line
-that names the service, the URL tried (without its password) and how to start it.
+migrating), by ``manage.py`` itself, and by every process that meets a service gone
+away, so that each says so in one line of one form: the service, the URL tried
+(without its password), the error, and what happens next or how to start it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import django.db
+import kombu.exceptions
 import redis
 from django.conf import settings
 from django.db import connections
 from kombu import Connection
+
+from core.db import MYSQL_UNKNOWN_DATABASE, MYSQL_UNREACHABLE
+from core.redis import redis_client
 
 PROBE_TIMEOUT_SECONDS = 2
 
@@ -27,23 +33,11 @@ START_HINTS = {
     "'docker compose up -d rabbitmq') or set CELERY_BROKER_URL",
 }
 SERVICE_NAMES = {"database": "MySQL", "redis": "Redis", "broker": "RabbitMQ"}
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    service: str
-    url: str
-    ok: bool
-    error: str = ""
-
-    def describe(self) -> str:
-        """One line for a terminal: what is down, where we looked, how to start it."""
-        if self.ok:
-            return f"{SERVICE_NAMES[self.service]} at {self.url}: ok"
-        return (
-            f"{SERVICE_NAMES[self.service]} is unreachable at {self.url} ({self.error}); "
-            f"{START_HINTS[self.service]}."
-        )
+SERVICE_URL_SETTINGS = {
+    "database": "DATABASE_URL",
+    "redis": "REDIS_URL",
+    "broker": "CELERY_BROKER_URL",
+}
 
 
 def redact_url(url: str) -> str:
@@ -69,8 +63,40 @@ def short_error(exc: BaseException) -> str:
     return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
+def service_url(service: str) -> str:
+    """The configured URL of ``service`` ("database", "redis", "broker"), redacted."""
+    return redact_url(getattr(settings, SERVICE_URL_SETTINGS[service]))
+
+
+def unreachable_line(service: str, error: BaseException | str, then: str) -> str:
+    """The one line for a service gone away, e.g. ``Redis is unreachable at
+    redis://127.0.0.1:6379/0 (Connection refused); ingest waits for it``.
+
+    ``service`` is "database", "redis" or "broker"; ``then`` says what happens next
+    or what to do."""
+    text = error if isinstance(error, str) else short_error(error)
+    return f"{SERVICE_NAMES[service]} is unreachable at {service_url(service)} ({text}); {then}"
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    service: str
+    url: str
+    ok: bool
+    error: str = ""
+
+    def describe(self) -> str:
+        """One line for a terminal: what is down, where we looked, how to start it."""
+        if self.ok:
+            return f"{SERVICE_NAMES[self.service]} at {self.url}: ok"
+        return (
+            f"{SERVICE_NAMES[self.service]} is unreachable at {self.url} ({self.error}); "
+            f"{START_HINTS[self.service]}."
+        )
+
+
 def database_state(alias: str = "default") -> ServiceState:
-    url = redact_url(settings.DATABASE_URL)
+    url = service_url("database")
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -81,23 +107,16 @@ def database_state(alias: str = "default") -> ServiceState:
 
 
 def redis_state() -> ServiceState:
-    url = redact_url(settings.REDIS_URL)
-    client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
-        socket_timeout=PROBE_TIMEOUT_SECONDS,
-    )
+    url = service_url("redis")
     try:
-        client.ping()
+        redis_client(timeout=PROBE_TIMEOUT_SECONDS).ping()
     except redis.RedisError as exc:
         return ServiceState("redis", url, False, short_error(exc))
-    finally:
-        client.close()
     return ServiceState("redis", url, True)
 
 
 def broker_state() -> ServiceState:
-    url = redact_url(settings.CELERY_BROKER_URL)
+    url = service_url("broker")
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=PROBE_TIMEOUT_SECONDS) as conn:
             conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_SECONDS)
@@ -116,3 +135,25 @@ STATE_READERS: dict[str, Callable[[], ServiceState]] = {
 def service_states() -> list[ServiceState]:
     """The state of every service, database first."""
     return [read() for read in STATE_READERS.values()]
+
+
+def service_error_line(exc: BaseException) -> str | None:
+    """One line naming the service behind ``exc`` and how to start it, or None if
+    ``exc`` is not a service that cannot be reached."""
+    code = exc.args[0] if isinstance(exc, django.db.OperationalError) and exc.args else None
+    if code in MYSQL_UNREACHABLE:
+        if code == MYSQL_UNKNOWN_DATABASE:
+            return (
+                f"MySQL at {service_url('database')} has no such database yet; 'python manage.py "
+                "ensure_database' (which 'make run' calls) creates it."
+            )
+        return _down("database", exc)
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return _down("redis", exc)
+    if isinstance(exc, kombu.exceptions.OperationalError):
+        return _down("broker", exc)
+    return None
+
+
+def _down(service: str, exc: BaseException) -> str:
+    return ServiceState(service, service_url(service), False, short_error(exc)).describe()

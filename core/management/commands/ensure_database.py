@@ -6,7 +6,7 @@ import MySQLdb
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sentinel.services import ServiceState, redact_url, short_error
+from core.reachability import ServiceState, service_url, short_error
 
 
 class Command(BaseCommand):
@@ -26,9 +26,7 @@ class Command(BaseCommand):
                 connect_timeout=5,
             )
         except MySQLdb.OperationalError as exc:
-            state = ServiceState(
-                "database", redact_url(settings.DATABASE_URL), False, short_error(exc)
-            )
+            state = ServiceState("database", service_url("database"), False, short_error(exc))
             raise CommandError(state.describe()) from None
         name = db["NAME"].replace("`", "``")
         with conn.cursor() as cursor:

@@ -1,0 +1,115 @@
+"""Database helpers: row locks in key order, the values-table UPDATE, deadlock retries
+and the MySQL error codes the code reacts to.
+
+Row locks are taken in key order, whatever the size of the key list.
+
+Two transactions that lock overlapping rows never deadlock if both lock in ascending
+key order. A single ``WHERE key IN (...) ORDER BY key FOR UPDATE`` does that while
+MariaDB reads the list along the index, but from ``in_predicate_conversion_threshold``
+values (1,000 by default) it turns the list into a table of values and locks rows in
+that table's order instead: a dispatch claim of 1,000 monitors once deadlocked that way
+with a probe batch's live-state lock. So lists are locked in ascending chunks below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import OperationalError, connections, models
+
+IN_LIST_MAX = 500
+
+# MySQL/MariaDB error codes (server and client) that the code reacts to.
+MYSQL_DEADLOCK = 1213
+# "Cannot reach or use the server": connect refused, host unknown, gone away, lost
+# during a query, access denied, unknown database.
+MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013, 1045, 1049})
+MYSQL_UNKNOWN_DATABASE = 1049
+# Why a server or client refuses LOAD DATA LOCAL: ER_NOT_ALLOWED_COMMAND (1148),
+# MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED (4166), MySQL 8's
+# ER_CLIENT_LOCAL_FILES_DISABLED (3948), the client library's
+# CR_LOAD_DATA_LOCAL_INFILE_REJECTED (2068).
+MYSQL_LOCAL_INFILE_REFUSED = frozenset({1148, 4166, 3948, 2068})
+
+# A transaction chosen as a deadlock victim is run again, this many times in all.
+DEADLOCK_ATTEMPTS = 3
+
+Row = TypeVar("Row")
+T = TypeVar("T")
+
+
+def ascending_chunks(keys: Iterable[int], *, size: int = IN_LIST_MAX) -> Iterator[list[int]]:
+    """The distinct ``keys`` in ascending order, ``size`` at a time."""
+    ordered = sorted(set(keys))
+    for offset in range(0, len(ordered), size):
+        yield ordered[offset : offset + size]
+
+
+def lock_in_key_order(
+    queryset: models.QuerySet[Any, Row], field: str, keys: Iterable[int]
+) -> list[Row]:
+    """The rows of ``queryset`` (models, or ``values_list`` tuples) whose ``field`` is
+    one of ``keys``, locked FOR UPDATE in ascending ``field`` order, inside the
+    caller's transaction."""
+    rows: list[Row] = []
+    for chunk in ascending_chunks(keys):
+        rows += queryset.select_for_update().filter(**{f"{field}__in": chunk}).order_by(field)
+    return rows
+
+
+def retry_on_deadlock(work: Callable[[], T], *, attempts: int = DEADLOCK_ATTEMPTS) -> T:
+    """``work()``, run again when InnoDB picks it as a deadlock victim (error 1213).
+
+    Safe only for a ``work`` that is one whole transaction: the victim is rolled back
+    whole, so nothing of the failed attempt remains. Other errors, and the last
+    deadlock, propagate.
+    """
+    for attempt in range(attempts):
+        try:
+            return work()
+        except OperationalError as exc:
+            if not exc.args or exc.args[0] != MYSQL_DEADLOCK or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def update_from_values(
+    *,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    on: str,
+    assignments: str,
+    casts: Mapping[str, str] | None = None,
+    using: str = "default",
+) -> int:
+    """Update many rows with one statement: ``UPDATE table t JOIN (values) v ON ...``.
+
+    ``rows`` are the values, one tuple per row in ``columns`` order, joined as the
+    derived table ``v`` (``SELECT %s AS col ... UNION ALL ...``); ``on`` and
+    ``assignments`` are SQL over the aliases ``t`` and ``v`` (e.g. ``"t.id = v.id"``,
+    ``"t.status = v.status"``); ``casts`` maps a column to an SQL type where the
+    server must not guess it (``DATETIME(6)`` for a comparison). Returns the number
+    of rows changed.
+
+    Only code supplies ``table``, ``columns``, ``on``, ``assignments`` and ``casts``;
+    values always travel as parameters. Django's ``bulk_update`` builds a CASE per
+    field and row instead, which cost more Python than the rest of a probe batch's
+    state update.
+    """
+    if not rows:
+        return 0
+    casts = casts or {}
+    select = "SELECT " + ", ".join(
+        f"CAST(%s AS {casts[name]}) AS {name}" if name in casts else f"%s AS {name}"
+        for name in columns
+    )
+    values = " UNION ALL ".join([select] * len(rows))
+    params = [value for row in rows for value in row]
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} t JOIN ({values}) v ON {on} SET {assignments}",  # noqa: S608
+            params,
+        )
+        return int(cursor.rowcount)
