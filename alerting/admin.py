@@ -1,5 +1,6 @@
-"""Alerting in the operators' admin: incidents, every notification and its attempts,
-channel health, maintenance windows, and a "send test notification" action."""
+"""Alerting in the operators' admin: alert rules (inline on a monitor), channels with
+their health and a "send test notification" action, every notification and its
+attempts, maintenance windows."""
 
 from __future__ import annotations
 
@@ -8,16 +9,38 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from alerting.models import (
+    AlertRule,
     ChannelHealth,
-    Incident,
     MaintenanceWindow,
     MonitorAlerting,
     Notification,
     NotificationAttempt,
+    NotificationChannel,
 )
 from alerting.services import channel_send_test
-from monitors.admin import NotificationChannelAdmin as BaseChannelAdmin
-from monitors.models import NotificationChannel
+from monitors.admin import MonitorAdmin
+from monitors.models import Monitor
+
+
+class AlertRuleInline(admin.TabularInline):
+    model = AlertRule
+    extra = 0
+    fields = ("kind", "threshold", "consecutive_checks", "window_minutes", "channels", "enabled")
+    filter_horizontal = ("channels",)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        # Offer only the monitor owner's channels when the monitor exists.
+        monitor_id = (
+            request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        )
+        if db_field.name == "channels" and monitor_id:
+            owner_ids = Monitor.objects.filter(pk=monitor_id).values("owner_id")
+            kwargs["queryset"] = NotificationChannel.objects.filter(owner_id__in=owner_ids)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+# The monitor's change page shows its alert rules (the monitors app cannot name them).
+MonitorAdmin.inlines = (*MonitorAdmin.inlines, AlertRuleInline)  # type: ignore[assignment]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -28,23 +51,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-
-@admin.register(Incident)
-class IncidentAdmin(ReadOnlyAdmin):
-    list_display = (
-        "monitor",
-        "started_at",
-        "ended_at",
-        "duration_seconds",
-        "checks_failed",
-        "first_failure_kind",
-        "first_failure_message",
-    )
-    list_filter = (("ended_at", admin.EmptyFieldListFilter), "first_failure_kind")
-    list_select_related = ("monitor",)
-    search_fields = ("monitor__name",)
-    show_full_result_count = False
 
 
 class AttemptInline(admin.TabularInline):
@@ -111,14 +117,14 @@ class MonitorAlertingAdmin(admin.ModelAdmin):
     raw_id_fields = ("monitor",)
 
 
-admin.site.unregister(NotificationChannel)
-
-
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(BaseChannelAdmin):
-    """The monitors app's channel admin, plus health and a test action."""
+class NotificationChannelAdmin(admin.ModelAdmin):
+    """Channels of every owner, with their health and a test action."""
 
-    list_display = (*BaseChannelAdmin.list_display, "healthy")  # type: ignore[assignment]
+    list_display = ("name", "kind", "owner", "created_at", "healthy")
+    list_filter = ("kind",)
+    search_fields = ("name", "owner__username")
+    autocomplete_fields = ("owner",)
     list_select_related = ("owner", "health")
     actions = ("send_test_notification",)
 

@@ -10,9 +10,9 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerting.models import Incident, Notification
+from alerting.models import Notification, NotificationChannel
 from alerting.services import channel_send_test
-from monitors.models import NotificationChannel
+from monitors.models import Incident
 
 
 class TestNotificationSerializer(serializers.ModelSerializer[Notification]):

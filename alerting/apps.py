@@ -9,7 +9,7 @@ class AlertingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from alerting import netguard
+        from alerting import netguard, receivers, tasks  # noqa: F401  (they register)
 
         # Every outgoing notification resolves its host through the guard (see netguard).
         netguard.install()

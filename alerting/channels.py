@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from alerting import netguard
-from monitors.models import NotificationChannel
+from alerting.models import NotificationChannel
 
 USER_AGENT = "UptimeSentinel-Alerts/1"
 SIGNATURE_HEADER = "X-Sentinel-Signature"

@@ -17,12 +17,12 @@ as for the consecutive-checks form.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 
+from core.redis import redis_client
 from monitors import validators
-from telemetry.buffer import buffer_client
+from telemetry.histogram import percentile
 from telemetry.records import CheckResult
 
 KEY = "sentinel:alerting:latency:{monitor_id}"
@@ -44,7 +44,7 @@ def latency_windows_record(
             by_monitor[result.monitor_id].append(result)
     if not by_monitor:
         return {}
-    pipe = buffer_client().pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     order = []
     for monitor_id, batch in by_monitor.items():
         key = KEY.format(monitor_id=monitor_id)
@@ -78,11 +78,13 @@ def window_p95(samples: Sequence[Sample], *, end: float, seconds: int) -> tuple[
     """(p95 in ms, number of checks) of the samples in ``(end - seconds, end]``, or None
     when there are too few checks to speak of a 95th percentile.
 
-    The p95 is the value at rank ``floor(0.95 * (n - 1))`` of the sorted durations
-    (the lower of the two around the interpolated point): with two or more checks it
-    is never the slowest one alone, so a single slow check cannot fire the rule.
+    The p95 is the product's one percentile (``telemetry.histogram.percentile``):
+    with two or more checks it is never the slowest one alone, so a single slow check
+    cannot fire the rule.
     """
     durations = sorted(d for at, d in samples if end - seconds < at <= end)
     if len(durations) < validators.MIN_LATENCY_WINDOW_CHECKS:
         return None
-    return durations[math.floor(0.95 * (len(durations) - 1))], len(durations)
+    p95 = percentile(durations, 0.95)
+    assert p95 is not None  # at least MIN_LATENCY_WINDOW_CHECKS durations
+    return p95, len(durations)

@@ -1,10 +1,10 @@
-"""Incidents, notifications and what holds them back.
+"""What to alert on, where to, and what holds alerts back.
 
-Configuration of what to alert on lives in ``monitors`` (``AlertRule``,
-``NotificationChannel``); this app owns what happens when a rule fires: the
-incident a down period becomes, one ``Notification`` row per (event, channel)
-claimed before it is sent, every delivery attempt, and the state that keeps
-alerts quiet (flapping, maintenance windows, unhealthy channels).
+Alert rules and notification channels, one ``Notification`` row per (event,
+channel) claimed before it is sent, every delivery attempt, and the state that
+keeps alerts quiet (flapping, maintenance windows, unhealthy channels). The
+incident a down period becomes is opened with the monitor's live state, under its
+row lock, so it lives in ``monitors``.
 """
 
 from __future__ import annotations
@@ -13,50 +13,137 @@ import datetime as dt
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from monitors.models import AlertRule, Monitor, NotificationChannel, Tag
+from monitors import validators as v
+from monitors.models import Incident, Monitor, Tag
 
 
-class Incident(models.Model):
-    """One down period of a monitor, from the confirming check to the recovering one."""
+class NotificationChannel(models.Model):
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+        SLACK = "slack", "Slack"
+        APPRISE = "apprise", "Apprise URL"
 
-    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incidents")
-    started_at = models.DateTimeField(help_text="The check that confirmed the outage.")
-    ended_at = models.DateTimeField(null=True, blank=True)
-    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
-    first_failure_kind = models.CharField(max_length=16, blank=True, default="")
-    first_failure_message = models.CharField(max_length=200, blank=True, default="")
-    checks_failed = models.PositiveIntegerField(default=0)
-    # Equal to monitor_id while the incident is open and NULL once closed: a UNIQUE
-    # index on it allows one open incident per monitor (NULLs do not collide), which
-    # MariaDB cannot say with a partial index. The monitor's row lock in
-    # monitors.state makes a second open impossible already; this makes it loud.
-    open_monitor_id = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
-    reminders_sent = models.PositiveIntegerField(default=0)
-    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channels"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    config = models.JSONField(
+        default=dict,
+        help_text='email: {"address": …}; webhook: {"url": …, "secret": …}; slack: {"url": …}; '
+        'apprise: {"url": …}',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-started_at", "-id"]
-        indexes = [
-            # A monitor's incident history, newest first (dashboard, API, flapping).
-            models.Index(fields=["monitor", "-started_at"], name="incident_monitor_started_idx"),
-            # The sweep's "recently opened or closed" ranges (alerting.services._missed_alerts).
-            models.Index(fields=["started_at"], name="incident_started_idx"),
-            models.Index(fields=["ended_at"], name="incident_ended_idx"),
-        ]
+        # Created by the monitors app before it moved here (migration alerting 0003).
+        db_table = "monitors_notificationchannel"
+        ordering = ["name", "id"]
 
     def __str__(self) -> str:
-        return f"{self.monitor_id} down since {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.name} ({self.get_kind_display()})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.ended_at is None
+    def clean(self) -> None:
+        if not isinstance(self.config, dict):
+            raise ValidationError({"config": "The configuration must be an object."})
+        required = {"email": "address", "webhook": "url", "slack": "url", "apprise": "url"}
+        key = required.get(self.kind)
+        if key is None:
+            return
+        value = self.config.get(key)
+        if not isinstance(value, str) or not value:
+            raise ValidationError({"config": f"A {self.get_kind_display()} channel needs {key!r}."})
+        try:
+            self._clean_value(value)
+        except ValidationError as exc:
+            raise ValidationError({"config": exc.messages}) from exc
 
-    @property
-    def duration(self) -> dt.timedelta | None:
-        return None if self.ended_at is None else self.ended_at - self.started_at
+    def _clean_value(self, value: str) -> None:
+        if self.kind == self.Kind.EMAIL:
+            from django.core.validators import validate_email
+
+            validate_email(value)
+        elif self.kind in (self.Kind.WEBHOOK, self.Kind.SLACK):
+            v.validate_http_url(value)
+        elif "://" not in value:
+            raise ValidationError("An Apprise URL looks like scheme://…, e.g. tgram://token/chat.")
+
+
+class AlertRule(models.Model):
+    class Kind(models.TextChoices):
+        DOWN = "down", "Down (consecutive failures)"
+        LATENCY = "latency", "Latency above threshold (ms)"
+        LATENCY_P95 = "latency_p95", "p95 latency over a window above threshold (ms)"
+        TLS_EXPIRY = "tls_expiry", "TLS certificate expires within (days)"
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alert_rules")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.DOWN)
+    threshold = models.PositiveIntegerField(
+        default=2,
+        help_text="Failures in a row (down), milliseconds (latency) or days (TLS expiry).",
+        validators=[MinValueValidator(1)],
+    )
+    consecutive_checks = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="For latency: how many checks in a row must be over the threshold.",
+    )
+    # Bounded so that the window's durations stay a small Redis sorted set per monitor
+    # (alerting.latency): 60 min of checks every 30 s is 120 entries.
+    # db_default too: other code versions sharing a database can still insert rules.
+    window_minutes = models.PositiveSmallIntegerField(
+        default=5,
+        db_default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(v.MAX_LATENCY_WINDOW_MINUTES)],
+        help_text="For p95 latency: the window, in minutes, the 95th percentile is taken over.",
+    )
+    channels = models.ManyToManyField(
+        NotificationChannel,
+        blank=True,
+        related_name="rules",
+        db_table="monitors_alertrule_channels",
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "monitors_alertrule"
+        ordering = ["monitor_id", "kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ≥ {self.threshold}"
+
+    def clean(self) -> None:
+        limits: dict[str, tuple[int, int]] = {
+            self.Kind.DOWN: (1, 100),
+            self.Kind.LATENCY: (1, 600_000),
+            self.Kind.LATENCY_P95: (1, 600_000),
+            self.Kind.TLS_EXPIRY: (1, 365),
+        }
+        low, high = limits.get(self.kind, (1, 2**31))
+        if self.threshold is not None and not low <= self.threshold <= high:
+            raise ValidationError({"threshold": f"Must be between {low} and {high} for this rule."})
+        if self.kind == self.Kind.LATENCY_P95:
+            self._clean_window()
+
+    def _clean_window(self) -> None:
+        # A window that holds fewer than a few of the monitor's checks would make its
+        # "95th percentile" the slowest single check: the blip this rule exists to ignore.
+        monitor = self.monitor if self.monitor_id else None
+        if monitor is None or not self.window_minutes or not monitor.interval_seconds:
+            return
+        checks = self.window_minutes * 60 // monitor.interval_seconds
+        if checks < v.MIN_LATENCY_WINDOW_CHECKS:
+            raise ValidationError(
+                {
+                    "window_minutes": f"{self.window_minutes} min holds {checks} checks at this "
+                    f"monitor's interval ({monitor.interval_seconds} s); "
+                    f"a p95 needs at least {v.MIN_LATENCY_WINDOW_CHECKS}."
+                }
+            )
 
 
 class Notification(models.Model):

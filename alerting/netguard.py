@@ -14,7 +14,7 @@ wrapper) is refused rather than trusted. Outside ``guarded()`` both wrappers are
 pass-throughs.
 
 Which addresses are allowed is not decided here: it is the probe engine's policy
-(``monitors.probes.guard.TargetPolicy``, the same settings, the same blocked ranges,
+(``core.netpolicy.TargetPolicy``, the same settings, the same blocked ranges,
 IPv4-mapped and NAT64 addresses unwrapped), so checks and notifications can never
 disagree about what a worker may reach. Only the enforcement point differs: the
 probe engine checks in its aiohttp connector, notifications (sent with ``requests``
@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-from monitors.probes.guard import TargetPolicy, parse_networks
+from core.netpolicy import TargetPolicy, parse_networks
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[Any]]

@@ -7,11 +7,12 @@ the same rows for a page, together with the maintenance windows that explain the
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alerting.models import Incident, MaintenanceWindow
-from alerting.services import maintenance_windows_for
-from monitors.models import Monitor
+from alerting.models import MaintenanceWindow
+from monitors.models import Incident, Monitor
 
 RECENT_INCIDENTS = 20
 UPCOMING_MAINTENANCE = 10
@@ -103,3 +104,33 @@ def _duration_text(delta: dt.timedelta) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min" if minutes else "< 1 min"
+
+
+def maintenance_windows_for(*, monitors: Iterable[Monitor]) -> dict[int, list[MaintenanceWindow]]:
+    """Each monitor's maintenance windows, directly or through its tags (same owner only:
+    tags are global, so another user's window on a tag must not silence your monitor)."""
+    owners = {m.pk: m.owner_id for m in monitors}
+    if not owners:
+        return {}
+    pairs = set(
+        MaintenanceWindow.monitors.through.objects.filter(monitor_id__in=owners).values_list(
+            "monitor_id", "maintenancewindow_id"
+        )
+    )
+    tags: dict[int, set[int]] = defaultdict(set)
+    for monitor_id, tag_id in Monitor.tags.through.objects.filter(
+        monitor_id__in=owners
+    ).values_list("monitor_id", "tag_id"):
+        tags[tag_id].add(monitor_id)
+    if tags:
+        for tag_id, window_id in MaintenanceWindow.tags.through.objects.filter(
+            tag_id__in=tags
+        ).values_list("tag_id", "maintenancewindow_id"):
+            pairs |= {(monitor_id, window_id) for monitor_id in tags[tag_id]}
+    windows = MaintenanceWindow.objects.in_bulk({w for _, w in pairs})
+    found: dict[int, list[MaintenanceWindow]] = defaultdict(list)
+    for monitor_id, window_id in pairs:
+        window = windows[window_id]
+        if window.owner_id == owners[monitor_id]:
+            found[monitor_id].append(window)
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from alerting import services
+from alerting.services.notifications import delivery_queue_register
 
 
 @shared_task(
@@ -40,3 +41,11 @@ def deliver(self: Task, notification_id: int) -> None:
 @shared_task(name="alerting.sweep", ignore_result=True)
 def sweep() -> None:
     services.alerts_sweep()
+
+
+def deliveries_queue(notification_ids: list[int]) -> None:
+    """Queue one delivery task for these notifications (``deliver_many``)."""
+    deliver_many.delay(notification_ids)
+
+
+delivery_queue_register(deliveries_queue)

@@ -281,7 +281,7 @@ def now_iso() -> str:
 
 def entry_point() -> int:
     """``main`` with the project's one-line errors for a service that is down."""
-    from sentinel.cli import service_error_line
+    from core.reachability import service_error_line
 
     try:
         return main(sys.argv[1:])

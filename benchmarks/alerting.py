@@ -166,7 +166,8 @@ def _setup_monitors(
     owner: Any, receiver: Receiver, prefix: str, count: int, **fields: Any
 ) -> list[Any]:
     """``count`` monitors, each with a down rule and its own webhook channel."""
-    from monitors.models import AlertRule, Monitor, NotificationChannel
+    from alerting.models import AlertRule, NotificationChannel
+    from monitors.models import Monitor
 
     Monitor.objects.bulk_create(
         [

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from telemetry import histogram
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "sentinel_bench"
 BENCH_REDIS_DB = 14
@@ -121,12 +123,10 @@ def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1) of a non-empty sequence."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return float(ordered[rank - 1])
+    """The product's percentile (``telemetry.histogram.percentile``, ``fraction`` in
+    0..1) of ``values``; NaN if there are none."""
+    found = histogram.percentile(sorted(values), fraction)
+    return math.nan if found is None else float(found)
 
 
 def timed_ms(function: object, *args: object, repeat: int) -> list[float]:

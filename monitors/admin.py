@@ -1,4 +1,4 @@
-"""The operators' admin: every monitor of every owner, with bulk actions."""
+"""The operators' admin: every monitor of every owner, with bulk actions, and incidents."""
 
 from __future__ import annotations
 
@@ -6,25 +6,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from monitors.models import AlertRule, Monitor, NotificationChannel, Tag
-from monitors.services import checks_queue_now
-
-
-class AlertRuleInline(admin.TabularInline):
-    model = AlertRule
-    extra = 0
-    fields = ("kind", "threshold", "consecutive_checks", "window_minutes", "channels", "enabled")
-    filter_horizontal = ("channels",)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
-        # Offer only the monitor owner's channels when the monitor exists.
-        monitor_id = (
-            request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-        )
-        if db_field.name == "channels" and monitor_id:
-            owner_ids = Monitor.objects.filter(pk=monitor_id).values("owner_id")
-            kwargs["queryset"] = NotificationChannel.objects.filter(owner_id__in=owner_ids)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+from monitors.models import Incident, Monitor, Tag
+from monitors.services import monitors_check_now, monitors_pause, monitors_resume
 
 
 @admin.register(Monitor)
@@ -65,37 +48,55 @@ class MonitorAdmin(admin.ModelAdmin):
         ("Confirmation", {"fields": ("confirm_failures", "recover_successes")}),
         ("Live state", {"fields": readonly_fields}),
     )
-    inlines = (AlertRuleInline,)
+    # alerting adds its rules inline (alerting/admin.py): this app does not know them.
+    inlines = ()
     actions = ("pause_monitors", "resume_monitors", "check_now")
 
     @admin.action(description="Pause selected monitors")
     def pause_monitors(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
-        count = queryset.pause()  # type: ignore[attr-defined]
+        count = monitors_pause(monitor_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Paused {count} monitor(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected monitors")
     def resume_monitors(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
-        count = queryset.resume()  # type: ignore[attr-defined]
+        count = monitors_resume(monitor_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Resumed {count} monitor(s).", messages.SUCCESS)
 
     @admin.action(description="Check selected monitors now")
     def check_now(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        count = checks_queue_now(monitor_ids=ids)
+        count = monitors_check_now(monitor_ids=ids)
         text = f"Queued a check of {count} monitor(s); results appear within seconds."
         if len(ids) > count:
             text += f" {len(ids) - count} paused monitor(s) skipped."
         self.message_user(request, text, messages.SUCCESS)
 
 
-@admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "owner", "created_at")
-    list_filter = ("kind",)
-    search_fields = ("name", "owner__username")
-    autocomplete_fields = ("owner",)
-
-
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ("name",)
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Written by the workers: visible, not editable."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    list_display = (
+        "monitor",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "checks_failed",
+        "first_failure_kind",
+        "first_failure_message",
+    )
+    list_filter = (("ended_at", admin.EmptyFieldListFilter), "first_failure_kind")
+    list_select_related = ("monitor",)
+    search_fields = ("monitor__name",)
+    show_full_result_count = False

@@ -28,15 +28,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
+from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
-from sentinel.db import lock_in_key_order
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +49,12 @@ LATE_GRACE_MS = 5_000
 # Missed monitors are spread over at most this long, whatever their interval.
 CATCH_UP_SPREAD_MS = 60_000
 # Rows claimed per transaction: bounds lock time and the size of the UPDATE. Locked in
-# ascending statements of sentinel.db's size (one statement of 1,000 once locked out of
+# ascending statements of core.db's size (one statement of 1,000 once locked out of
 # id order and deadlocked with a probe batch).
 CLAIM_CHUNK = 1000
 # Due monitors read per selection (ids, times and intervals only; a few MB). A minute
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000
-# A claim chosen as a deadlock victim is rolled back whole and taken again.
-CLAIM_ATTEMPTS = 3
-MYSQL_DEADLOCK = 1213
 
 Publisher = Callable[[Sequence["Slot"]], None]
 
@@ -109,14 +106,6 @@ def plan_slot(
     return slot, following
 
 
-def to_ms(moment: dt.datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def from_ms(value: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-
-
 # --- dispatch -------------------------------------------------------------------
 
 
@@ -135,12 +124,12 @@ def dispatch_due(
     the next chunks' slots of the same second (see ``_publish_ready``).
     """
     now = now or timezone.now()
-    now_ms = to_ms(now)
+    now_ms = to_epoch_ms(now)
     # In whole milliseconds, like every slot. With now's microseconds, a monitor moved
     # to exactly the horizon's millisecond (one per dispatch, at 60,000 monitors a
     # minute) stayed below the horizon, due, and was realigned to the same place for
     # ever: the dispatch never ended and no further slot went out.
-    horizon = from_ms(
+    horizon = from_epoch_ms(
         now_ms + 1000 * (horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS)
     )
     size = batch_size or settings.SENTINEL_PROBE_BATCH_SIZE
@@ -181,7 +170,7 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
     batch holds a worker thread until its slowest check ends, so the small batches
     starved the probe workers for over a minute at 100,000 monitors.
     """
-    soon_ms = to_ms(timezone.now()) + SEND_AHEAD_MS
+    soon_ms = to_epoch_ms(timezone.now()) + SEND_AHEAD_MS
     ready: list[Slot] = []
     rest: list[Slot] = []
     for batch in slot_batches(slots, batch_size=batch_size):
@@ -213,7 +202,7 @@ def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[list[int]]:
             plan_slot(
                 monitor_id=pk,
                 interval_seconds=interval,
-                next_check_ms=to_ms(next_check_at),
+                next_check_ms=to_epoch_ms(next_check_at),
                 now_ms=now_ms,
             )[0],
             pk,
@@ -234,19 +223,13 @@ def monitors_claim(
     dispatcher claimed first is no longer due and is left alone.
     """
     ids = list(monitor_ids)
-    for attempt in range(CLAIM_ATTEMPTS):
-        try:
-            return _claim(ids, now_ms=now_ms, horizon=horizon)
-        except OperationalError as exc:
-            # InnoDB chose this claim as a deadlock victim and rolled it back whole
-            # (nothing moved, nothing published), so taking it again is safe.
-            if exc.args[0] != MYSQL_DEADLOCK or attempt == CLAIM_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    # A deadlock victim is rolled back whole (nothing moved, nothing published), so
+    # taking the claim again is safe.
+    return retry_on_deadlock(lambda: _claim(ids, now_ms=now_ms, horizon=horizon))
 
 
 def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[Slot], int]:
-    horizon_ms = to_ms(horizon)
+    horizon_ms = to_epoch_ms(horizon)
     with transaction.atomic():
         # Lock by primary key only, in id order; the due conditions are checked on the
         # locked rows. A filter on (enabled, next_check_at) could make InnoDB lock through
@@ -268,7 +251,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
             slot, following = plan_slot(
                 monitor_id=pk,
                 interval_seconds=interval,
-                next_check_ms=to_ms(next_check_at),
+                next_check_ms=to_epoch_ms(next_check_at),
                 now_ms=now_ms,
             )
             if slot >= horizon_ms:
@@ -285,26 +268,18 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
 
 def _move_next_checks(moves: Sequence[tuple[int, dt.datetime, int]]) -> None:
     """One conditional UPDATE ... JOIN: set next_check_at only where it is still the old value."""
-    if not moves:
-        return
-    rows = " UNION ALL ".join(
-        ["SELECT %s AS id, CAST(%s AS DATETIME(6)) AS old, CAST(%s AS DATETIME(6)) AS new"]
-        * len(moves)
-    )
-    params: list[Any] = []
     adapt = connection.ops.adapt_datetimefield_value
-    for pk, old, new_ms in moves:
-        params += [pk, adapt(old), adapt(from_ms(new_ms))]
-    table = Monitor._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} m JOIN ({rows}) v "  # noqa: S608 (no user input)
-            "ON m.id = v.id AND m.next_check_at = v.old SET m.next_check_at = v.new",
-            params,
-        )
-        if cursor.rowcount != len(moves):
-            # Cannot happen while the rows are locked; if it does, claim nothing.
-            raise RuntimeError(f"claimed {cursor.rowcount} of {len(moves)} locked monitors")
+    changed = update_from_values(
+        table=Monitor._meta.db_table,
+        columns=("id", "old", "new"),
+        rows=[(pk, adapt(old), adapt(from_epoch_ms(new_ms))) for pk, old, new_ms in moves],
+        casts={"old": "DATETIME(6)", "new": "DATETIME(6)"},
+        on="t.id = v.id AND t.next_check_at = v.old",
+        assignments="t.next_check_at = v.new",
+    )
+    if changed != len(moves):
+        # Cannot happen while the rows are locked; if it does, claim nothing.
+        raise RuntimeError(f"claimed {changed} of {len(moves)} locked monitors")
 
 
 def _publish_or_release(slots: Sequence[Slot], *, publish: Publisher) -> None:
@@ -324,7 +299,7 @@ def monitors_release(*, slots: Sequence[Slot]) -> int:
     for slot in slots:
         released += Monitor.objects.filter(
             pk=slot.monitor_id, next_check_at__gt=timezone.now()
-        ).update(next_check_at=from_ms(slot.scheduled_ms))
+        ).update(next_check_at=from_epoch_ms(slot.scheduled_ms))
     return released
 
 
@@ -361,7 +336,7 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
         now = timezone.now()
         with app.producer_or_acquire() as producer:
             for batch in slot_batches(slots, batch_size=batch_size):
-                start = from_ms(batch[0].scheduled_ms // 1000 * 1000)
+                start = from_epoch_ms(batch[0].scheduled_ms // 1000 * 1000)
                 app.send_task(
                     PROBE_TASK,
                     args=[[[slot.monitor_id, slot.scheduled_ms] for slot in batch]],

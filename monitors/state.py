@@ -1,4 +1,4 @@
-"""A monitor's live state, moved forward by check results, in bulk.
+"""A monitor's live state and incidents, moved forward by check results, in bulk.
 
 Probe workers call ``monitors_apply_results`` once per batch: one locking SELECT
 and one UPDATE for the whole batch, not one UPDATE per check. The SELECT ... FOR
@@ -6,27 +6,25 @@ UPDATE is what makes a state change happen once: two workers applying results fo
 the same monitor queue on its row lock, and the second one sees the first one's
 streaks, so an outage is confirmed (and an incident opened) by exactly one of them.
 Incidents are opened and closed inside that same transaction, under the same row
-locks (``alerting.services.incidents_apply``), so an incident exists exactly when
-the committed status says down; notifications are the caller's next step
-(``alerting.services.alerts_process``).
+locks (``incidents_apply``), so an incident exists exactly when the committed
+status says down. Notifications are alerting's business: ``monitors.batch`` tells it
+through the ``results_applied`` signal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 
-from alerting.services import incidents_apply
-from monitors.dispatch import MYSQL_DEADLOCK
-from monitors.models import Monitor
-from sentinel.db import ascending_chunks
+from core.db import ascending_chunks, retry_on_deadlock, update_from_values
+from core.time import as_utc
+from monitors.models import Incident, Monitor
 from telemetry.records import CheckResult
-
-# A live-state update chosen as a deadlock victim is applied again, this many times in all.
-APPLY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +83,9 @@ def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChang
         by_monitor.setdefault(result.monitor_id, []).append(result)
     if not by_monitor:
         return []
-    for attempt in range(APPLY_ATTEMPTS):
-        try:
-            return _apply(by_monitor)
-        except OperationalError as exc:
-            # A deadlock victim is rolled back whole (alerts queued on commit too), so
-            # applying the batch again is safe; re-running its checks is not needed.
-            if exc.args[0] != MYSQL_DEADLOCK or attempt == APPLY_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    # A deadlock victim is rolled back whole (alerts queued on commit too), so applying
+    # the batch again is safe; re-running its checks is not needed.
+    return retry_on_deadlock(lambda: _apply(by_monitor))
 
 
 def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
@@ -125,7 +117,7 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
 def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
     # Locking in id order keeps two workers (and the dispatcher) from deadlocking on
     # overlapping batches: ascending chunks of ids, each short enough for MariaDB to
-    # lock along the primary key (sentinel.db).
+    # lock along the primary key (core.db).
     # Raw SQL: building this query through the ORM (a 100-id IN, select_for_update)
     # cost more CPU than the rest of the live-state update.
     table = Monitor._meta.db_table
@@ -141,37 +133,118 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
             )
             rows += cursor.fetchall()
     return {
-        pk: LiveState(status, failures, successes, _aware(last), confirm, recover)
+        # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
+        pk: LiveState(status, failures, successes, last and as_utc(last), confirm, recover)
         for pk, status, failures, successes, last, confirm, recover in rows
     }
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
-    return moment.replace(tzinfo=dt.UTC) if moment is not None else None
-
-
 def _write_states(states: dict[int, LiveState]) -> None:
     """One UPDATE ... JOIN over a derived table of the new values."""
-    if not states:
-        return
-    rows = " UNION ALL ".join(
-        ["SELECT %s AS id, %s AS st, %s AS cf, %s AS cs, %s AS lc"] * len(states)
+    update_from_values(
+        table=Monitor._meta.db_table,
+        columns=("id", "status", "failures", "successes", "last_checked_at"),
+        rows=[
+            (
+                pk,
+                state.status,
+                state.consecutive_failures,
+                state.consecutive_successes,
+                state.last_checked_at,
+            )
+            for pk, state in states.items()
+        ],
+        on="t.id = v.id",
+        assignments="t.status = v.status, t.consecutive_failures = v.failures, "
+        "t.consecutive_successes = v.successes, t.last_checked_at = v.last_checked_at",
     )
-    params: list[int | str | dt.datetime | None] = []
-    for pk, state in states.items():
-        params += [
-            pk,
-            state.status,
-            state.consecutive_failures,
-            state.consecutive_successes,
-            state.last_checked_at,
-        ]
-    table = Monitor._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} m JOIN ({rows}) v ON m.id = v.id "  # noqa: S608 (no user input)
-            "SET m.status = v.st, m.consecutive_failures = v.cf, "
-            "m.consecutive_successes = v.cs, m.last_checked_at = v.lc",
-            params,
+
+
+def incidents_apply(
+    *, changes: Sequence[StateChange], failed_while_down: dict[int, int]
+) -> list[StateChange]:
+    """Open an incident for each down change and close it on the up change.
+
+    Must run inside ``monitors_apply_results``' transaction, which holds the
+    monitors' row locks: that is why two workers can never both open one. Returns
+    the changes with ``incident_id`` filled in. A monitor with several changes in one
+    batch is handled in rounds, its first change in the first round, and so on.
+    """
+    out: list[StateChange] = []
+    for round_ in _rounds(changes):
+        opened = _incidents_open([c for c in round_ if c.new_status == Monitor.Status.DOWN])
+        closed = _incidents_close([c for c in round_ if c.new_status == Monitor.Status.UP])
+        for change in round_:
+            found = opened if change.new_status == Monitor.Status.DOWN else closed
+            out.append(dataclasses.replace(change, incident_id=found.get(change.monitor_id)))
+    _incidents_count_failures(failed_while_down)
+    return out
+
+
+def _rounds(changes: Sequence[StateChange]) -> list[list[StateChange]]:
+    seen: dict[int, int] = defaultdict(int)
+    rounds: list[list[StateChange]] = []
+    for change in changes:
+        index = seen[change.monitor_id]
+        seen[change.monitor_id] += 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(change)
+    return rounds
+
+
+def _incidents_open(changes: list[StateChange]) -> dict[int, int]:
+    if not changes:
+        return {}
+    # INSERT IGNORE: a monitor paused while down and resumed keeps its open incident.
+    Incident.objects.bulk_create(
+        [
+            Incident(
+                monitor_id=c.monitor_id,
+                started_at=c.result.scheduled_at,
+                first_failure_kind=c.result.failure.value if c.result.failure else "",
+                first_failure_message=c.result.error[:200],
+                checks_failed=max(c.consecutive_failures, 1),
+                open_monitor_id=c.monitor_id,
+            )
+            for c in changes
+        ],
+        ignore_conflicts=True,
+    )
+    return _open_incident_ids([c.monitor_id for c in changes])
+
+
+def _open_incident_ids(monitor_ids: Iterable[int]) -> dict[int, int]:
+    rows = Incident.objects.filter(open_monitor_id__in=list(monitor_ids)).values_list(
+        "open_monitor_id", "pk"
+    )
+    return {int(monitor_id): pk for monitor_id, pk in rows if monitor_id is not None}
+
+
+def _incidents_close(changes: list[StateChange]) -> dict[int, int]:
+    if not changes:
+        return {}
+    open_ids = _open_incident_ids(c.monitor_id for c in changes)
+    to_close = [c for c in changes if c.monitor_id in open_ids]
+    if to_close:
+        update_from_values(
+            table=Incident._meta.db_table,
+            columns=("monitor_id", "ended_at"),
+            rows=[(c.monitor_id, c.result.scheduled_at) for c in to_close],
+            on="t.open_monitor_id = v.monitor_id",
+            assignments="t.ended_at = v.ended_at, t.open_monitor_id = NULL, "
+            "t.duration_seconds = GREATEST(TIMESTAMPDIFF(SECOND, t.started_at, v.ended_at), 0)",
         )
+    return open_ids
+
+
+def _incidents_count_failures(failed_while_down: dict[int, int]) -> None:
+    if not failed_while_down:
+        return
+    update_from_values(
+        table=Incident._meta.db_table,
+        columns=("monitor_id", "failures"),
+        rows=list(failed_while_down.items()),
+        on="t.open_monitor_id = v.monitor_id",
+        assignments="t.checks_failed = t.checks_failed + v.failures",
+    )

@@ -7,8 +7,9 @@ from celery import Task, shared_task
 from celery.exceptions import Reject
 from django.db import InterfaceError, OperationalError
 
-from monitors.dispatch import dispatch_due, from_ms
-from monitors.services import checks_run_batch
+from core.time import from_epoch_ms
+from monitors.batch import checks_run_batch
+from monitors.dispatch import dispatch_due
 
 # Services that may come back in seconds: worth a retry, not a dead letter yet.
 TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
@@ -40,7 +41,7 @@ def dispatch_due_task() -> None:
 def probe_check_batch(self: Task, slots: list[list[int]]) -> None:
     """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``."""
     try:
-        checks_run_batch(slots=[(int(pk), from_ms(int(ms))) for pk, ms in slots])
+        checks_run_batch(slots=[(int(pk), from_epoch_ms(int(ms))) for pk, ms in slots])
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= PROBE_RETRIES:
             # Rejected without requeue: RabbitMQ moves it to the dead-letter queue.

@@ -19,15 +19,15 @@ holds them (``telemetry.histogram``); from raw rows (5-minute buckets) they are 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
+from core.time import as_utc, naive_utc
 from monitors.models import Monitor
-from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
+from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS, percentile, percentile_index
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -132,15 +132,6 @@ def floor_hour(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    # The tables hold naive UTC DATETIMEs; the connection runs with time_zone UTC.
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -176,8 +167,8 @@ def histogram_percentiles(counts: Sequence[int]) -> tuple[int | None, ...]:
     found: list[int | None] = []
     running, index = 0, -1
     for quantile in QUANTILES:
-        rank = quantile * total
-        while running < rank:
+        wanted = percentile_index(total, quantile)
+        while running <= wanted:
             index += 1
             running += counts[index]
         found.append(BUCKET_BOUNDS_MS[min(max(index, 0), len(BUCKET_BOUNDS_MS) - 1)])
@@ -192,17 +183,6 @@ def _clamp(value: int | None, low: Any, high: Any) -> int | None:
     return max(int(low), min(value, int(high)))
 
 
-def nearest_rank(sorted_values: Sequence[int], quantile: float) -> int | None:
-    """Exact percentile of raw durations (nearest-rank method)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(quantile * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-# --- Windows: uptime and latency summary ------------------------------------------
-
-
 def window_summary(*, monitor_id: int, since: dt.datetime, until: dt.datetime) -> LatencyStats:
     """Uptime and latency (avg, p50, p95, p99, min, max) of one monitor over a window.
 
@@ -213,18 +193,18 @@ def window_summary(*, monitor_id: int, since: dt.datetime, until: dt.datetime) -
     """
     if until - since <= LONGEST_HOURLY_WINDOW:
         table, column = "check_rollup_hourly", "hour_start"
-        low: dt.datetime | dt.date = _naive_utc(floor_hour(since))
-        high: dt.datetime | dt.date = _naive_utc(until)
+        low: dt.datetime | dt.date = naive_utc(floor_hour(since))
+        high: dt.datetime | dt.date = naive_utc(until)
     else:
         table, column = "check_rollup_daily", "day"
-        low, high = _naive_utc(since).date(), _naive_utc(until).date()
+        low, high = naive_utc(since).date(), naive_utc(until).date()
     rows = _fetch(
         f"SELECT SUM(checks), SUM(failures), SUM(latency_sum_ms), MIN(latency_min_ms), "  # noqa: S608
         f"MAX(latency_max_ms), {HISTOGRAM_SUMS} FROM {table} "
         f"WHERE monitor_id = %s AND {column} >= %s AND {column} <= %s",
         [monitor_id, low, high],
     )
-    return _stats_from_rollup(_aware(since), rows[0])
+    return _stats_from_rollup(as_utc(since), rows[0])
 
 
 def uptime(*, monitor_id: int, window: str, now: dt.datetime) -> float | None:
@@ -257,15 +237,15 @@ def latency_series(
             f"latency_max_ms, {HISTOGRAM_COLUMNS} FROM check_rollup_hourly "
             "WHERE monitor_id = %s AND hour_start >= %s AND hour_start < %s "
             "ORDER BY hour_start",
-            [monitor_id, _naive_utc(floor_hour(since)), _naive_utc(until)],
+            [monitor_id, naive_utc(floor_hour(since)), naive_utc(until)],
         )
-        return [_stats_from_rollup(_aware(start), rest) for start, *rest in rows]
+        return [_stats_from_rollup(as_utc(start), rest) for start, *rest in rows]
     if bucket == "1d":
         rows = _fetch(
             "SELECT day, checks, failures, latency_sum_ms, latency_min_ms, "  # noqa: S608
             f"latency_max_ms, {HISTOGRAM_COLUMNS} FROM check_rollup_daily "
             "WHERE monitor_id = %s AND day >= %s AND day <= %s ORDER BY day",
-            [monitor_id, _naive_utc(since).date(), _naive_utc(until).date()],
+            [monitor_id, naive_utc(since).date(), naive_utc(until).date()],
         )
         return [
             _stats_from_rollup(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC), rest)
@@ -283,11 +263,11 @@ def _series_from_raw(
         "SELECT scheduled_at, ok, duration_ms FROM check_result "
         "WHERE monitor_id = %s AND scheduled_at >= %s AND scheduled_at < %s "
         "ORDER BY scheduled_at",
-        [monitor_id, _naive_utc(since), _naive_utc(until)],
+        [monitor_id, naive_utc(since), naive_utc(until)],
     )
     groups: dict[int, tuple[list[int], list[int]]] = {}
     for scheduled_at, ok, duration_ms in rows:
-        key = int(_aware(scheduled_at).timestamp()) // seconds * seconds
+        key = int(as_utc(scheduled_at).timestamp()) // seconds * seconds
         passed, failed = groups.setdefault(key, ([], []))
         (passed if ok else failed).append(int(duration_ms))
     return [
@@ -303,9 +283,9 @@ def _stats_from_durations(start: dt.datetime, passed: list[int], failures: int) 
         checks=len(passed) + failures,
         failures=failures,
         avg_ms=sum(passed) / len(passed) if passed else None,
-        p50_ms=nearest_rank(passed, 0.5),
-        p95_ms=nearest_rank(passed, 0.95),
-        p99_ms=nearest_rank(passed, 0.99),
+        p50_ms=percentile(passed, 0.5),
+        p95_ms=percentile(passed, 0.95),
+        p99_ms=percentile(passed, 0.99),
         min_ms=passed[0] if passed else None,
         max_ms=passed[-1] if passed else None,
     )
@@ -349,7 +329,7 @@ def recent_checks(
     params: list[Any] = [monitor_id]
     if before is not None:
         condition = " AND scheduled_at < %s"
-        params.append(_naive_utc(before))
+        params.append(naive_utc(before))
     rows = _fetch(
         "SELECT scheduled_at, started_at, ok, status_code, duration_ms, failure, error, "  # noqa: S608
         f"tls_expires_at FROM check_result WHERE monitor_id = %s{condition} "
@@ -358,14 +338,14 @@ def recent_checks(
     )
     return [
         CheckRow(
-            scheduled_at=_aware(r[0]),
-            started_at=_aware(r[1]),
+            scheduled_at=as_utc(r[0]),
+            started_at=as_utc(r[1]),
             ok=bool(r[2]),
             status_code=r[3],
             duration_ms=int(r[4]),
             failure=r[5],
             error=r[6],
-            tls_expires_at=None if r[7] is None else _aware(r[7]),
+            tls_expires_at=None if r[7] is None else as_utc(r[7]),
         )
         for r in rows
     ]
@@ -379,9 +359,9 @@ def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:
     rows = _fetch(
         "SELECT tls_expires_at FROM check_result WHERE monitor_id = %s AND scheduled_at >= %s "
         "AND tls_expires_at IS NOT NULL ORDER BY scheduled_at DESC LIMIT 1",
-        [monitor_id, _naive_utc(now - DAY)],
+        [monitor_id, naive_utc(now - DAY)],
     )
-    return _aware(rows[0][0]) if rows else None
+    return as_utc(rows[0][0]) if rows else None
 
 
 # --- Overview: one page of monitors at once ------------------------------------------
@@ -411,7 +391,7 @@ def monitor_summaries(
 
 
 def _add_hourly(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
-    day_start = _naive_utc(floor_hour(now - WINDOWS["24h"]))
+    day_start = naive_utc(floor_hour(now - WINDOWS["24h"]))
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
         "SELECT monitor_id, hour_start, checks, failures, latency_sum_ms "  # noqa: S608
@@ -430,13 +410,13 @@ def _add_hourly(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.da
 
 
 def _add_daily(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
-    week = _naive_utc(now - WINDOWS["7d"]).date()
+    week = naive_utc(now - WINDOWS["7d"]).date()
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
         "SELECT monitor_id, SUM(IF(day >= %s, checks, 0)), SUM(IF(day >= %s, failures, 0)), "  # noqa: S608
         "SUM(checks), SUM(failures) FROM check_rollup_daily "
         f"WHERE monitor_id IN ({marks}) AND day >= %s GROUP BY monitor_id",
-        [week, week, *ids, _naive_utc(now - WINDOWS["30d"]).date()],
+        [week, week, *ids, naive_utc(now - WINDOWS["30d"]).date()],
     )
     for monitor_id, week_checks, week_failures, checks, failures in rows:
         summaries[monitor_id].uptime_7d = _percent(int(week_checks), int(week_failures))
@@ -456,7 +436,7 @@ def last_checks(*, monitors: Sequence[Monitor]) -> dict[int, tuple[int, bool]]:
     check's scheduled_at; a check whose live state moved before ingest stored it is
     simply absent until then.
     """
-    pairs = [(m.pk, _naive_utc(m.last_checked_at)) for m in monitors if m.last_checked_at]
+    pairs = [(m.pk, naive_utc(m.last_checked_at)) for m in monitors if m.last_checked_at]
     if not pairs:
         return {}
     # The IN on scheduled_at alone lets MySQL prune to the partitions of those times;
@@ -507,7 +487,7 @@ def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) ->
         "FROM monitors_monitor m JOIN check_rollup_daily r ON r.monitor_id = m.id "
         f"AND r.day >= %s {owner_filter} "
         "GROUP BY m.id, m.name",
-        [_naive_utc(now).date() - DAY, *params],
+        [naive_utc(now).date() - DAY, *params],
     )
     uptimes, latencies = [], []
     for pk, name, checks, failures, latency_sum in rows:

@@ -25,10 +25,11 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from alerting.selectors import maintenance_periods, monitor_incidents
+from monitors.forms import MonitorForm
 from monitors.models import Monitor
+from monitors.services import monitors_check_now
 from reporting import charts, queries
 from reporting.access import monitors_visible_to
-from reporting.forms import MonitorForm
 from reporting.metrics import metrics_text
 
 PAGE_SIZE = 50
@@ -172,8 +173,8 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def monitor_check_now(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(monitors_visible_to(request.user), pk=pk)
-    if Monitor.objects.filter(pk=monitor.pk).request_check():
-        messages.success(request, "A check is queued; the result shows within a minute.")
+    if monitors_check_now(monitor_ids=[monitor.pk]):
+        messages.success(request, "A check is queued; the result shows within seconds.")
     else:
         messages.warning(request, "This monitor is paused; resume it to check it.")
     return redirect("dashboard-monitor", pk=monitor.pk)

@@ -21,7 +21,7 @@ app.autodiscover_tasks()
 def declare_queues(**kwargs: Any) -> None:
     """Declare every queue in CELERY_TASK_QUEUES, including ``dead``, which no
     worker consumes: without it, dead-lettered messages would be dropped."""
-    from sentinel.broker import broker_queues_ensure
+    from core.broker import broker_queues_ensure
 
     for note in broker_queues_ensure(app=app):
         logger.warning(note)

@@ -7,11 +7,10 @@ import sys
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.reachability import service_error_line
+
 EXIT_SERVICE_DOWN = 3
 EXIT_BAD_SETTINGS = 2
-
-# MySQL client error codes that mean "cannot reach or use the server".
-MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 1045, 1049}
 
 
 def main(argv: list[str]) -> int:
@@ -29,42 +28,3 @@ def main(argv: list[str]) -> int:
         print(line, file=sys.stderr)
         return EXIT_SERVICE_DOWN
     return 0
-
-
-def service_error_line(exc: BaseException) -> str | None:
-    """One line naming the service behind ``exc``, or None if it is not a service error."""
-    import django.db
-    import kombu.exceptions
-    import redis
-
-    from sentinel import services
-
-    if (
-        isinstance(exc, django.db.OperationalError)
-        and exc.args
-        and exc.args[0] in MYSQL_UNREACHABLE
-    ):
-        url = _setting_url("DATABASE_URL")
-        if exc.args[0] == 1049:
-            return (
-                f"MySQL at {url} has no such database yet; 'python manage.py ensure_database' "
-                "(which 'make run' calls) creates it."
-            )
-        return services.ServiceState("database", url, False, services.short_error(exc)).describe()
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return services.ServiceState(
-            "redis", _setting_url("REDIS_URL"), False, services.short_error(exc)
-        ).describe()
-    if isinstance(exc, kombu.exceptions.OperationalError):
-        return services.ServiceState(
-            "broker", _setting_url("CELERY_BROKER_URL"), False, services.short_error(exc)
-        ).describe()
-    return None
-
-
-def _setting_url(name: str) -> str:
-    from django.conf import settings
-
-    from sentinel.services import redact_url
-
-    return redact_url(getattr(settings, name))

@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from sentinel.services import service_states, short_error
+from core.reachability import service_states, short_error
 from telemetry.buffer import buffer_stats
 
 

@@ -23,14 +23,14 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import orjson
 import redis
 from django.conf import settings
 
-from sentinel.services import redact_url, short_error
+from core.reachability import unreachable_line
+from core.redis import redis_client
 from telemetry.records import CheckResult, payload_encode
 from telemetry.stats import stats_count_checks
 
@@ -56,15 +56,8 @@ SPOOL_CLAIM_STALE_SECONDS = 300
 
 
 def buffer_client() -> redis.Redis:
-    """One connection pool per process for the buffer (not the cache's)."""
-    return _client_for(settings.REDIS_URL)
-
-
-@lru_cache(maxsize=4)
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-    )
+    """The buffer's Redis client (``core.redis``: one pool per process, not the cache's)."""
+    return redis_client()
 
 
 def buffer_push(*, results: Sequence[CheckResult]) -> None:
@@ -87,12 +80,12 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
     except redis.RedisError as exc:
         path = spool_write(payloads=[payload for payload, _ in entries])
         log.warning(
-            "Redis is unreachable at %s (%s); %d results spooled to %s, replayed on the "
-            "next successful push",
-            redact_url(settings.REDIS_URL),
-            short_error(exc),
-            len(results),
-            path,
+            "%s",
+            unreachable_line(
+                "redis",
+                exc,
+                f"{len(results)} results spooled to {path}, replayed on the next successful push",
+            ),
         )
         return
     try:

@@ -7,8 +7,12 @@ cumulative; ``le_100ms`` counts durations in (75, 100] ms.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Sequence
+from typing import TypeVar
+
+V = TypeVar("V", int, float)
 
 # Upper bounds (inclusive, ms); a last overflow bucket holds everything above.
 BUCKET_BOUNDS_MS: tuple[int, ...] = (
@@ -38,10 +42,33 @@ def bucket_index(duration_ms: int) -> int:
     return bisect_left(BUCKET_BOUNDS_MS, duration_ms)
 
 
+def percentile_index(count: int, quantile: float) -> int:
+    """The 0-based index of the ``quantile`` (0 < q <= 1) among ``count`` sorted values:
+    ``floor(q * (count - 1))``, the lower of the two values around the interpolated
+    point (Hyndman and Fan's definition 7, rounded down; numpy's ``method="lower"``).
+
+    The one percentile of the product: the dashboard, the API, the rollups and the
+    p95 latency rule all use it. It is always a value that was observed, and with two
+    or more values never the largest alone, so one slow check in a short window is a
+    blip rather than the p95 (nearest rank, ``ceil(q * count)``, would make the p95 of
+    any window under 20 checks its slowest check).
+    """
+    return math.floor(quantile * (count - 1))
+
+
+def percentile(sorted_values: Sequence[V], quantile: float) -> V | None:
+    """The ``quantile`` of ascending ``sorted_values`` (``percentile_index``); None if
+    there are none."""
+    if not sorted_values:
+        return None
+    return sorted_values[percentile_index(len(sorted_values), quantile)]
+
+
 def percentile_ms(counts: Sequence[int], quantile: float) -> int | None:
     """The ``quantile`` (0 < q <= 1) latency from bucket counts, as the upper bound of
-    the bucket that holds it (the overflow bucket answers its lower bound): an upper
-    estimate, exact to the bucket. None when there are no counts."""
+    the bucket that holds the value at ``percentile_index`` (the overflow bucket
+    answers its lower bound): an upper estimate, exact to the bucket. None when there
+    are no counts."""
     if len(counts) != len(BUCKET_COLUMNS):
         raise ValueError(f"expected {len(BUCKET_COLUMNS)} bucket counts, got {len(counts)}")
     if not 0 < quantile <= 1:
@@ -49,10 +76,10 @@ def percentile_ms(counts: Sequence[int], quantile: float) -> int | None:
     total = sum(counts)
     if total == 0:
         return None
-    rank = quantile * total
+    wanted = percentile_index(total, quantile)
     running = 0
     for index, count in enumerate(counts):
         running += count
-        if running >= rank:
+        if running > wanted:
             return BUCKET_BOUNDS_MS[min(index, len(BUCKET_BOUNDS_MS) - 1)]
     return BUCKET_BOUNDS_MS[-1]

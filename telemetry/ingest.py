@@ -46,6 +46,7 @@ import MySQLdb
 import orjson
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import (
     DatabaseError,
     DataError,
@@ -55,8 +56,8 @@ from django.db import (
     transaction,
 )
 
-from monitors.models import Monitor
-from sentinel.services import redact_url, short_error
+from core.db import MYSQL_LOCAL_INFILE_REFUSED
+from core.reachability import short_error, unreachable_line
 from telemetry.buffer import (
     COUNT_FIELD,
     DEAD_LETTER_COUNT_KEY,
@@ -87,11 +88,6 @@ FORGET_CONSUMER_AFTER_MS = 24 * 3600 * 1000
 FOLDS_AFTER_DRAIN = 10
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
-# Why a server or client refuses LOAD DATA LOCAL: ER_NOT_ALLOWED_COMMAND (1148),
-# MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED (4166), MySQL 8's
-# ER_CLIENT_LOCAL_FILES_DISABLED (3948), the client library's
-# CR_LOAD_DATA_LOCAL_INFILE_REJECTED (2068).
-LOCAL_INFILE_REFUSED = frozenset({1148, 4166, 3948, 2068})
 
 COLUMNS = WIRE_FIELDS  # check_result's columns, in the order of a wire row
 
@@ -367,17 +363,29 @@ def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcom
     return outcome
 
 
+# Which monitor ids exist, given the batch's cursor and ids: asked of the app that owns
+# monitors, which registers it when Django starts (``MonitorsConfig.ready``), because
+# the result store sits below monitor configuration and imports none of it.
+ExistingMonitors = Callable[[Any, set[int]], set[int]]
+_existing_monitors: ExistingMonitors | None = None
+
+
+def existing_monitors_register(query: ExistingMonitors) -> None:
+    """Tell ingest how to find which of a batch's monitor ids exist; ``query(cursor,
+    ids)`` returns the subset that does, on the batch's own connection."""
+    global _existing_monitors
+    _existing_monitors = query
+
+
 def _unknown_monitors(cursor: Any, monitor_ids: set[int], *, using: str) -> set[int]:
     """Monitors of the batch that do not exist (deleted since the check ran)."""
     known = _known_monitors.setdefault(using, _KnownMonitors())
     missing = known.missing(monitor_ids)
     if not missing:
         return set()
-    cursor.execute(
-        # Only checked ints and a model's table name are formatted into the SQL.
-        f"SELECT id FROM {Monitor._meta.db_table} WHERE id IN ({','.join(map(str, missing))})"  # noqa: S608
-    )
-    found = {row[0] for row in cursor.fetchall()}
+    if _existing_monitors is None:
+        raise ImproperlyConfigured("the monitors app is not installed: ingest cannot tell")
+    found = _existing_monitors(cursor, missing)
     known.ids |= found
     return missing - found
 
@@ -421,11 +429,13 @@ def _bump_monitors_deleted() -> None:
         buffer_client().incr(MONITORS_DELETED_KEY)
     except redis.RedisError as exc:
         log.warning(
-            "Redis is unreachable at %s (%s); ingest processes forget the deleted monitor "
-            "within %d s anyway",
-            redact_url(settings.REDIS_URL),
-            short_error(exc),
-            KNOWN_MONITORS_MAX_AGE,
+            "%s",
+            unreachable_line(
+                "redis",
+                exc,
+                "ingest processes forget the deleted monitor within "
+                f"{KNOWN_MONITORS_MAX_AGE:.0f} s anyway",
+            ),
         )
 
 
@@ -461,7 +471,7 @@ def _insert_results(cursor: Any, rows: list[WireRow]) -> int:
         try:
             return _load_data(cursor, rows)
         except MySQLdb.Error as exc:
-            if not exc.args or exc.args[0] not in LOCAL_INFILE_REFUSED:
+            if not exc.args or exc.args[0] not in MYSQL_LOCAL_INFILE_REFUSED:
                 raise
             _refuse_load_data(exc)
     return _insert_values(cursor, rows)
@@ -781,17 +791,14 @@ def _release_lock(client: redis.Redis, token: str) -> None:
 
 def mysql_down_line(exc: BaseException) -> str:
     """One line for the log when MySQL fails under ingest."""
-    return (
-        f"MySQL at {redact_url(settings.DATABASE_URL)} failed during ingest "
-        f"({short_error(exc)}); results stay in the Redis buffer and drain when it is back"
+    return unreachable_line(
+        "database", exc, "results stay in the Redis buffer and drain when it is back"
     )
 
 
 def redis_down_line(exc: BaseException) -> str:
-    return (
-        f"Redis is unreachable at {redact_url(settings.REDIS_URL)} ({short_error(exc)}); "
-        "ingest waits for it"
-    )
+    """One line for the log when Redis fails under ingest."""
+    return unreachable_line("redis", exc, "ingest waits for it")
 
 
 def ingest_forever(

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from core.time import from_epoch_ms, to_epoch_ms
+
 MAX_ERROR_LENGTH = 200
 
 
@@ -33,14 +35,6 @@ class FailureKind(StrEnum):
     TOO_MANY_REDIRECTS = "redirects"
     INVALID = "invalid"  # the response could not be parsed
     INTERNAL = "internal"  # a bug in the checker, never the target's fault
-
-
-def to_epoch_ms(moment: dt.datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def from_epoch_ms(value: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from tests.factories import UserFactory
 def _broker_queues() -> None:
     # Queues made by an older version lack the dead-letter argument; RabbitMQ would
     # refuse every publish to them (PRECONDITION_FAILED). Empty ones are re-created.
-    from sentinel.broker import broker_queues_ensure
+    from core.broker import broker_queues_ensure
     from sentinel.celery import app
 
     broker_queues_ensure(app=app)
@@ -48,3 +48,30 @@ def other_user(db):
 @pytest.fixture
 def operator(db):
     return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def probes_queue(settings):
+    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+    from kombu import Connection
+
+    from sentinel.celery import app
+
+    conn = Connection(settings.CELERY_BROKER_URL)
+    queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
+    queue.clear()
+
+    def take():
+        messages: list = []
+        while True:
+            try:
+                message = queue.get(timeout=0.5)
+            except queue.Empty:
+                return messages
+            message.ack()
+            messages.append(message)
+
+    yield take
+    queue.clear()
+    queue.close()
+    conn.close()

@@ -5,8 +5,8 @@ import datetime as dt
 import factory
 from django.contrib.auth.models import User
 
-from alerting.models import MaintenanceWindow
-from monitors.models import AlertRule, Monitor, NotificationChannel
+from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
+from monitors.models import Monitor
 from telemetry.records import CheckResult
 
 

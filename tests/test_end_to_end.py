@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from alerting.models import Incident
-from monitors.dispatch import to_ms
-from monitors.models import AlertRule, Monitor, NotificationChannel
+from alerting.models import AlertRule, NotificationChannel
+from core.time import to_epoch_ms as to_ms
+from monitors.models import Incident, Monitor
 from monitors.tasks import probe_check_batch
 from telemetry.buffer import STREAM_KEY
 from tests.alerting.conftest import eager_celery, receiver  # noqa: F401 (fixtures)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.netpolicy import BlockedTarget, TargetPolicy
 from monitors.probes.engine import check_batch, classify
-from monitors.probes.guard import BlockedTarget, TargetPolicy
 from monitors.probes.spec import ProbeSpec, spec_from_monitor
 
 __all__ = [

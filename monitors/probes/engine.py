@@ -24,14 +24,9 @@ from aiohttp.helpers import is_ip_address
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from core.netpolicy import BlockedTarget, TargetPolicy
 from monitors.probes import http1
-from monitors.probes.guard import (
-    CONNECTION_NOTES,
-    BlockedTarget,
-    GuardedConnector,
-    TargetPolicy,
-    resolve_allowed,
-)
+from monitors.probes.guard import CONNECTION_NOTES, GuardedConnector, resolve_allowed
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
 

@@ -15,9 +15,15 @@ from django.utils import timezone
 
 from alerting import netguard, services
 from alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from alerting.models import ChannelHealth, Incident, Notification, NotificationAttempt
+from alerting.models import (
+    AlertRule,
+    ChannelHealth,
+    Notification,
+    NotificationAttempt,
+    NotificationChannel,
+)
 from alerting.tasks import deliver, deliver_many
-from monitors.models import AlertRule, Monitor, NotificationChannel
+from monitors.models import Incident, Monitor
 from tests.alerting.conftest import T0, check
 from tests.factories import (
     AlertRuleFactory,
@@ -154,7 +160,7 @@ def test_the_guard_allows_only_public_addresses_by_default(address, allowed, set
 
 
 def test_notifications_and_checks_share_one_address_policy(settings):
-    from monitors.probes.guard import BLOCKED_NETWORKS, TargetPolicy
+    from core.netpolicy import BLOCKED_NETWORKS, TargetPolicy
 
     settings.SENTINEL_ALLOWED_NETWORKS = ["10.1.0.0/16"]
     settings.SENTINEL_ALLOW_PRIVATE_TARGETS = False
@@ -397,7 +403,7 @@ def test_the_admin_action_sends_a_test_notification(receiver, admin_client):
     channel = webhook(receiver, "/status/500")
 
     response = admin_client.post(
-        "/admin/monitors/notificationchannel/",
+        "/admin/alerting/notificationchannel/",
         {"action": "send_test_notification", "_selected_action": [channel.pk]},
         follow=True,
     )

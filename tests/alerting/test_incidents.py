@@ -6,8 +6,7 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from alerting.models import Incident
-from monitors.models import Monitor
+from monitors.models import Incident, Monitor
 from monitors.state import monitors_apply_results
 from tests.alerting.conftest import T0, check
 from tests.factories import MonitorFactory

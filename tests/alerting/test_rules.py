@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from django.core import mail
 
-from alerting.models import Incident, MonitorAlerting, Notification
-from monitors.models import AlertRule, Monitor
+from alerting.models import AlertRule, MonitorAlerting, Notification
+from monitors.models import Incident, Monitor
 from monitors.services import monitor_set_tags
 from monitors.state import monitors_apply_results
 from tests.alerting.conftest import T0, check

@@ -48,7 +48,7 @@ def test_stop_all_ends_every_process_group_it_started():
     assert alive.stdout == b""
 
 
-def test_percentile_is_nearest_rank():
+def test_percentile_is_the_products_percentile():
     values = list(range(1, 101))
     assert runtime.percentile(values, 0.5) == 50
     assert runtime.percentile(values, 0.99) == 99

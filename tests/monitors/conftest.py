@@ -43,33 +43,6 @@ def loopback_policy() -> TargetPolicy:
     )
 
 
-@pytest.fixture
-def probes_queue(settings):
-    """Empties the broker's ``probes`` queue; call it to take what was published since."""
-    from kombu import Connection
-
-    from sentinel.celery import app
-
-    conn = Connection(settings.CELERY_BROKER_URL)
-    queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
-    queue.clear()
-
-    def take():
-        messages: list = []
-        while True:
-            try:
-                message = queue.get(timeout=0.5)
-            except queue.Empty:
-                return messages
-            message.ack()
-            messages.append(message)
-
-    yield take
-    queue.clear()
-    queue.close()
-    conn.close()
-
-
 @pytest.fixture(params=["plain", "aiohttp"])
 def http_path(request, monkeypatch) -> str:
     """Run a test on both HTTP paths: the lean one for plain GETs (http1.py) and

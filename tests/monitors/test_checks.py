@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from monitors.dispatch import to_ms
+from core.time import to_epoch_ms as to_ms
 from monitors.models import Monitor
 from monitors.tasks import probe_check_batch
 from telemetry.records import FailureKind
@@ -121,7 +121,7 @@ def test_a_probe_batch_holds_no_database_connection_while_its_checks_run(
 ):
     from django.db import connection
 
-    from monitors import services
+    from monitors import batch as services
 
     monitor = MonitorFactory(url=target.url("/ok"))
     held: list[bool] = []

@@ -13,8 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu import Connection
 
+from core.time import from_epoch_ms as from_ms
+from core.time import to_epoch_ms as to_ms
 from monitors import dispatch
-from monitors.dispatch import Slot, dispatch_due, from_ms, monitor_phase_ms, to_ms
+from monitors.dispatch import Slot, dispatch_due, monitor_phase_ms
 from monitors.models import Monitor
 from tests.factories import MonitorFactory, UserFactory
 

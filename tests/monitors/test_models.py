@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from monitors.models import AlertRule, Monitor, NotificationChannel
+from alerting.models import AlertRule, NotificationChannel
+from monitors.models import Monitor
 from monitors.services import monitor_create, monitor_update
 from monitors.validators import parse_status_codes, status_code_expected
 from tests.factories import MonitorFactory
@@ -109,7 +110,7 @@ def test_it_parses_status_code_lists():
     assert not status_code_expected(302, "200-299,301")
 
 
-def test_queryset_state_changes_pause_resume_and_request_a_check():
+def test_queryset_state_changes_pause_and_resume():
     running = MonitorFactory()
     paused = MonitorFactory(enabled=False, status=Monitor.Status.PAUSED)
 
@@ -120,9 +121,6 @@ def test_queryset_state_changes_pause_resume_and_request_a_check():
     assert Monitor.objects.filter(pk=paused.pk).resume() == 1
     paused.refresh_from_db()
     assert (paused.enabled, paused.status) == (True, Monitor.Status.PENDING)
-
-    # A paused monitor is not made due; an enabled one is.
-    assert Monitor.objects.all().request_check() == 1
 
 
 @pytest.mark.parametrize(

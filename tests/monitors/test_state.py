@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from django.db import connection
 
+from core.db import IN_LIST_MAX, ascending_chunks
 from monitors.models import Monitor
 from monitors.state import monitors_apply_results
-from sentinel.db import IN_LIST_MAX, ascending_chunks
 from telemetry.records import CheckResult, FailureKind
 from tests.factories import MonitorFactory
 

@@ -92,14 +92,18 @@ def test_check_now_of_another_users_monitor_is_not_found(browser, other_user):
     assert foreign.next_check_at == later
 
 
-def test_check_now_makes_the_monitor_due(browser, user):
+def test_check_now_queues_a_probe_at_once_like_the_admin_does(
+    browser, user, probes_queue, django_capture_on_commit_callbacks
+):
     monitor = MonitorFactory(owner=user, next_check_at=timezone.now() + dt.timedelta(hours=1))
 
-    response = browser.post(f"/dashboard/monitors/{monitor.pk}/check/", follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/dashboard/monitors/{monitor.pk}/check/", follow=True)
 
-    monitor.refresh_from_db()
-    assert monitor.next_check_at <= timezone.now()
     assert "A check is queued" in response.content.decode()
+    [message] = probes_queue()
+    assert message.headers["task"] == "monitors.probes.check_batch"
+    assert [pk for pk, _ms in message.payload[0][0]] == [monitor.pk]
 
 
 def test_the_overview_filters_searches_and_sorts(browser, user):

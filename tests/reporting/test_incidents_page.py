@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from alerting.models import Incident, MaintenanceWindow
-from monitors.models import Tag
+from alerting.models import MaintenanceWindow
+from monitors.models import Incident, Tag
 from tests.factories import MaintenanceWindowFactory, MonitorFactory
 
 pytestmark = pytest.mark.django_db

@@ -43,7 +43,7 @@ def naive_stats(rows: list[CheckResult], *, histogram: bool) -> dict[str, object
             assert value is not None
             stats[name] = max(passed[0], min(value, passed[-1]))
         else:
-            stats[name] = passed[max(1, math.ceil(q * len(passed))) - 1]
+            stats[name] = passed[math.floor(q * (len(passed) - 1))]
     return stats
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from kombu import Connection
 
-from sentinel.broker import QueueArgumentsChanged, broker_queues_ensure
+from core.broker import QueueArgumentsChanged, broker_queues_ensure
 from sentinel.celery import app
 
 

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core.db import IN_LIST_MAX, ascending_chunks, lock_in_key_order
 from monitors.models import Monitor
-from sentinel.db import IN_LIST_MAX, ascending_chunks, lock_in_key_order
 from tests.factories import MonitorFactory
 
 

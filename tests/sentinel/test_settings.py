@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from core.reachability import redact_url
 from sentinel.env import Env
-from sentinel.services import redact_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -386,7 +386,9 @@ def test_results_stay_in_redis_while_mysql_is_down_and_drain_after(buffer, caplo
 
     assert buffer_depth() == 250
     [line] = [r.getMessage() for r in caplog.records if r.name == "telemetry.ingest"]
-    assert line.startswith("MySQL at mysql://") and "stay in the Redis buffer" in line
+    assert (
+        line.startswith("MySQL is unreachable at mysql://") and "stay in the Redis buffer" in line
+    )
     assert "Traceback" not in caplog.text
 
     outcome = ingest_periodic()

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from monitors.batch import check_run_now
 from monitors.models import Monitor
-from monitors.services import check_run_now
 
 
 class Command(BaseCommand):

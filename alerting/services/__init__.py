@@ -1,0 +1,39 @@
+"""Alerting: rules, holds, notifications, delivery and the sweep.
+
+The probe worker's order of calls for one batch of results (``monitors.batch``)::
+
+    buffer_push(results=results)
+    changes = monitors_apply_results(results=results)  # opens/closes incidents
+    results_applied.send(...)  # -> alerts_process: rules -> Notification rows
+
+One module per part: ``rules`` (from results to alerts), ``holds`` (flapping and
+maintenance), ``notifications`` (rows, payloads, queueing), ``delivery`` (sending
+and recording), ``sweep`` (the periodic pass).
+"""
+
+from __future__ import annotations
+
+from alerting.services.delivery import (
+    DELIVERY_BATCH_SIZE,
+    DELIVERY_ROUND_SECONDS,
+    channel_health_record,
+    channel_send_test,
+    notification_deliver,
+    notifications_deliver,
+)
+from alerting.services.notifications import Alert, notification_payload
+from alerting.services.rules import alerts_process
+from alerting.services.sweep import alerts_sweep
+
+__all__ = [
+    "DELIVERY_BATCH_SIZE",
+    "DELIVERY_ROUND_SECONDS",
+    "Alert",
+    "alerts_process",
+    "alerts_sweep",
+    "channel_health_record",
+    "channel_send_test",
+    "notification_deliver",
+    "notification_payload",
+    "notifications_deliver",
+]
