@@ -28,7 +28,9 @@ COPY --chown=sentinel:sentinel . .
 # production check (sentinel.E001) quiet for this one build step.
 RUN DEBUG=false SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-xx \
     ALLOWED_HOSTS=build python manage.py collectstatic --noinput --verbosity 0
-USER sentinel
+# Numeric (the uid useradd gave sentinel above), so a runtime can tell it is not root
+# without reading /etc/passwd (e.g. Kubernetes runAsNonRoot).
+USER 10001
 EXPOSE 8000
 CMD ["gunicorn", "sentinel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
      "--access-logfile", "-"]

