@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from alerting.models import Notification, NotificationChannel
 from alerting.services import channel_send_test
 from monitors.models import Incident
+from monitors.selectors import visible_to
 
 
 class TestNotificationSerializer(serializers.ModelSerializer[Notification]):
@@ -39,32 +41,28 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
 MAX_INCIDENTS = 200
 
 
-@extend_schema(
-    responses=IncidentSerializer(many=True),
-    parameters=[
-        OpenApiParameter("monitor", OpenApiTypes.INT, description="only this monitor"),
-        OpenApiParameter("open", OpenApiTypes.BOOL, description="only open incidents"),
-        OpenApiParameter("limit", OpenApiTypes.INT, description=f"at most {MAX_INCIDENTS}"),
-    ],
-)
+class IncidentListParams(serializers.Serializer[Any]):
+    monitor = serializers.IntegerField(required=False, min_value=1, help_text="only this monitor")
+    open = serializers.BooleanField(required=False, default=False, help_text="only open ones")
+    limit = serializers.IntegerField(
+        required=False, default=50, min_value=1, max_value=MAX_INCIDENTS, help_text="how many"
+    )
+
+
+@extend_schema(parameters=[IncidentListParams], responses=IncidentSerializer(many=True))
 @api_view(["GET"])
 def incident_list(request: Request) -> Response:
-    """Your monitors' incidents, newest first; ``?monitor=<id>``, ``?open=true``,
-    ``?limit=`` (at most 200)."""
-    incidents = Incident.objects.filter(monitor__owner_id=request.user.pk)
-    params = request.query_params
-    try:
-        limit = min(int(params.get("limit", 50)), MAX_INCIDENTS)
-        if "monitor" in params:
-            incidents = incidents.filter(monitor_id=int(params["monitor"]))
-    except ValueError:
-        return Response(
-            {"detail": "monitor and limit must be whole numbers."},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
-    if params.get("open") in ("true", "1"):
+    """The incidents of the monitors you may see, newest first; ``?monitor=<id>``,
+    ``?open=true``, ``?limit=`` (1 to 200, default 50). A bad parameter is a 400 naming
+    it."""
+    params = IncidentListParams(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    incidents = visible_to(request.user, Incident.objects.all(), owner="monitor__owner")
+    if params.validated_data.get("monitor") is not None:
+        incidents = incidents.filter(monitor_id=params.validated_data["monitor"])
+    if params.validated_data["open"]:
         incidents = incidents.filter(open_monitor_id__isnull=False)
-    rows = incidents.order_by("-started_at", "-id")[: max(limit, 1)]
+    rows = incidents.order_by("-started_at", "-id")[: params.validated_data["limit"]]
     return Response(IncidentSerializer(rows, many=True).data)
 
 
@@ -75,7 +73,7 @@ def incident_list(request: Request) -> Response:
 @api_view(["POST"])
 def channel_test(request: Request, pk: int) -> Response:
     """Send a test notification through one of your channels now; says whether it went."""
-    channel = get_object_or_404(NotificationChannel, pk=pk, owner_id=request.user.pk)
+    channel = get_object_or_404(visible_to(request.user, NotificationChannel.objects.all()), pk=pk)
     notification = channel_send_test(channel=channel)
     sent = notification.status == Notification.Status.SENT
     return Response(

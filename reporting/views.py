@@ -27,9 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from alerting.selectors import maintenance_periods, monitor_incidents
 from monitors.forms import MonitorForm
 from monitors.models import Monitor
+from monitors.selectors import monitors_visible_to
 from monitors.services import monitors_check_now
 from reporting import charts, queries
-from reporting.access import monitors_visible_to
 from reporting.metrics import metrics_text
 
 PAGE_SIZE = 50

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monitors.models import Monitor
+from monitors.selectors import monitors_visible_to
 from reporting import cache, queries
-from reporting.access import monitors_visible_to
 from reporting.api.filters import MonitorFilter
 from reporting.api.params import ResultsParams, SeriesParams, StatsParams
 from reporting.api.serializers import (
