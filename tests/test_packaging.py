@@ -61,7 +61,8 @@ def test_the_dockerfile_installs_the_same_lock_as_make_and_runs_unprivileged():
 
     assert "-r requirements.lock" in dockerfile and "-r requirements.lock" in makefile
     assert dockerfile.count("FROM ") == 2
-    assert "\nUSER sentinel" in dockerfile
+    # By uid, which hadolint (DL3066) and Kubernetes' runAsNonRoot can check.
+    assert "--uid 10001 sentinel" in dockerfile and "\nUSER 10001" in dockerfile
 
 
 def test_the_ci_workflow_runs_make_test_against_the_three_services():
