@@ -5,7 +5,7 @@ the failure is worth retrying (a timeout, a refused connection, HTTP 429 or 5xx)
 or not (a 4xx, a blocked address, a bad configuration). Retrying is the task's
 business, not the sender's.
 
-Webhook payload and signature are documented in README.md ("## Alerting").
+Webhook payload and signature are documented in docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class DeliveryError(Exception):
 
 
 def sign(*, secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256 over ``<timestamp>.<body>`` (README: Alerting)."""
+    """``sha256=<hex>`` of HMAC-SHA256 over ``<timestamp>.<body>`` (docs/webhooks.md)."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
 

@@ -18,7 +18,7 @@ target flipping every check for 10 minutes, confirm_failures=1, the worst case),
 (after kill -9 of the worker mid-send and redelivery).
 
 Run alone: ``python -m benchmarks.alerting [--quick]`` (uses your DATABASE_URL etc.), or
-with ``--bench-env`` beside a running pipeline scenario (README, Alerting, Measured).
+with ``--bench-env`` beside a running pipeline scenario (benchmarks/README.md).
 """
 
 from __future__ import annotations

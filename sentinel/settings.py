@@ -3,7 +3,7 @@
 The defaults point at the services a development machine runs on their standard
 local ports, so ``make run`` works with no configuration. Production sets
 ``DEBUG=false``, a real ``SECRET_KEY`` (or ``SECRET_KEY_FILE``) and ``ALLOWED_HOSTS``.
-The README lists every variable.
+docs/configuration.md lists every variable.
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
 # check caps a 2-core box near 900 checks/s; batches take that off the table. 250
 # rather than 100: each batch commits its monitors' live state once, so at 100,000
 # monitors a minute it halved the MySQL transactions (12.9 -> 6.9 per 1,000 results)
-# and cut probe CPU a little (0.46 -> 0.43 ms a check), lag unchanged (README).
+# and cut probe CPU a little (0.46 -> 0.43 ms a check), lag unchanged (CHANGELOG.md).
 SENTINEL_PROBE_BATCH_SIZE = env.int("SENTINEL_PROBE_BATCH_SIZE", 250, minimum=1, maximum=1000)
 # A probe batch still queued this long after its second is dropped, not run late.
 SENTINEL_PROBE_EXPIRE_SECONDS = env.int("SENTINEL_PROBE_EXPIRE_SECONDS", 45, minimum=5, maximum=600)

@@ -14,8 +14,8 @@ A batch goes through four steps, and a crash between any two loses nothing:
 3. **store** the batch in ONE MySQL transaction: the rows go into ``check_result``
    by one ``LOAD DATA LOCAL INFILE ... IGNORE`` (or, where the server refuses local
    files, one multi-row ``INSERT IGNORE``); the primary key ``(monitor_id,
-   scheduled_at)`` makes a replayed result a no-op. One row of rollup deltas (the
-   aggregates of the rows actually inserted) goes into ``check_rollup_pending``.
+   scheduled_at)`` makes a replayed result a no-op. One row of rollup deltas (an
+   entry per check actually inserted, folded later) goes into ``check_rollup_pending``.
 4. **ack**: dead letters, ``XACK``, ``XDEL`` and the depth counter in one Redis
    ``MULTI``.
 
