@@ -102,8 +102,7 @@ def _processes(total: int, count: int) -> float:
     """``count`` ``manage.py ingest --once`` processes on the same backlog, timed from
     the moment the first entry is taken (so Django's start-up is not counted) to all
     of them done (buffer empty, checks folded into the rollups)."""
-    from telemetry.buffer import STREAM_KEY, buffer_client
-    from telemetry.ingest import GROUP
+    from telemetry.buffer import GROUP, STREAM_KEY, buffer_client
 
     root = Path(__file__).resolve().parent.parent
     processes = [
@@ -137,14 +136,14 @@ def _store_alone(rows: list, *, load_data: bool) -> float:
     from django.conf import settings
     from django.db import connection, transaction
 
-    from telemetry.ingest import _insert_results
+    from telemetry.ingest.store import rows_insert
 
     previous, settings.TELEMETRY_INGEST_LOAD_DATA = settings.TELEMETRY_INGEST_LOAD_DATA, load_data
     try:
         started = time.perf_counter()
         for offset in range(0, len(rows), 1000):
             with transaction.atomic():
-                _insert_results(connection.connection.cursor(), rows[offset : offset + 1000])
+                rows_insert(connection.connection.cursor(), rows[offset : offset + 1000])
         return len(rows) / (time.perf_counter() - started)
     finally:
         settings.TELEMETRY_INGEST_LOAD_DATA = previous
@@ -152,11 +151,11 @@ def _store_alone(rows: list, *, load_data: bool) -> float:
 
 def _sql_rows(rows: list) -> list[list]:
     """Wire rows with their epoch-millisecond times as DATETIME(3) text."""
-    from telemetry.ingest import _datetime_text
+    from telemetry.ingest.store import datetime_text
 
     times = {1, 2, 12}  # scheduled_at, started_at, tls_expires_at
     return [
-        [_datetime_text(v) if i in times and v is not None else v for i, v in enumerate(row)]
+        [datetime_text(v) if i in times and v is not None else v for i, v in enumerate(row)]
         for row in rows
     ]
 

@@ -41,8 +41,8 @@ WARMUP_S = 5
 # live-state update and the event loop gets only what no check code is on top of.
 COMPONENTS = (
     ("result encoding (telemetry/records.py)", ("telemetry/records.py",)),
-    ("live state (monitors/state.py, alerting)", ("monitors/state.py", "alerting/services.py")),
-    ("Redis push (telemetry/buffer.py, redis)", ("telemetry/buffer.py", "telemetry/stats.py")),
+    ("live state (monitors/state.py, alerting)", ("monitors/state.py", "alerting/services/")),
+    ("Redis push (telemetry/buffer/, redis)", ("telemetry/buffer/", "telemetry/stats.py")),
     ("monitor query + specs (ORM)", ("monitors/probes/spec.py", "in_bulk")),
     ("aiohttp client", ("aiohttp/", "yarl/", "multidict/")),
     ("our engine / guard", ("monitors/probes/",)),

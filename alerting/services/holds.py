@@ -6,8 +6,6 @@ so that the history shows what was not sent and why.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 
 from alerting.models import (
@@ -17,8 +15,6 @@ from alerting.selectors import maintenance_windows_for
 from alerting.services.notifications import Alert, Event, rows_update
 from core.db import lock_in_key_order
 from monitors.models import Monitor
-
-logger = logging.getLogger(__name__)
 
 
 def hold_flapping(alerts: list[Alert]) -> list[Alert]:

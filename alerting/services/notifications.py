@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -28,8 +27,6 @@ from alerting.models import (
 from core.db import update_from_values
 from monitors.models import Incident, Monitor
 from telemetry.records import CheckResult
-
-logger = logging.getLogger(__name__)
 
 # Notifications per delivery task. A burst of outages is a burst of these: the claim
 # and the bookkeeping are a few statements per batch, not per notification, and the

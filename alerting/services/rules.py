@@ -9,7 +9,6 @@ anything itself: its alerts become ``Notification`` rows, delivered after commit
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -34,8 +33,6 @@ from alerting.services.notifications import (
 from core.db import lock_in_key_order
 from monitors.state import StateChange
 from telemetry.records import CheckResult
-
-logger = logging.getLogger(__name__)
 
 # Rules evaluated on every result of their monitor, with state in AlertRuleState.
 STATEFUL_KINDS = (AlertRule.Kind.LATENCY, AlertRule.Kind.LATENCY_P95, AlertRule.Kind.TLS_EXPIRY)

@@ -5,7 +5,6 @@ probe task died before raising, and sends a killed worker left claimed.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -22,8 +21,6 @@ from alerting.models import (
 from alerting.services.holds import hold_flapping, hold_maintenance
 from alerting.services.notifications import Alert, Event, monitors_for, notify
 from monitors.models import Incident
-
-logger = logging.getLogger(__name__)
 
 
 def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -5,9 +5,9 @@ from collections.abc import Iterator, Sequence
 import pytest
 from django.db import connection
 
-from telemetry import ingest
 from telemetry.buffer import STREAM_KEY
 from telemetry.ingest import StoreOutcome, rows_store
+from telemetry.ingest import store as ingest_store
 from telemetry.records import CheckResult, payload_decode
 
 TELEMETRY_TABLES = (
@@ -39,7 +39,7 @@ def buffer(redis_client, settings, tmp_path):
     """The result stream in the tests' Redis database, with a private spool; ingest
     starts each test knowing no monitors (the ids of another test's database rows)."""
     settings.TELEMETRY_SPOOL_DIR = str(tmp_path / "spool")
-    ingest._known_monitors.clear()
+    ingest_store._known_monitors.clear()
     return redis_client
 
 

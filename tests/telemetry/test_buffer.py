@@ -4,7 +4,6 @@ import logging
 
 import pytest
 
-from telemetry import buffer as buffer_module
 from telemetry.buffer import (
     DEPTH_KEY,
     STREAM_KEY,
@@ -14,6 +13,8 @@ from telemetry.buffer import (
     buffer_stats,
     spool_size,
 )
+from telemetry.buffer import push as buffer_module
+from telemetry.buffer import spool as spool_module
 from telemetry.records import payload_encode
 from tests.factories import CheckResultFactory
 from tests.telemetry.conftest import buffered_results as stored_results
@@ -86,8 +87,8 @@ def test_it_spools_results_while_redis_is_down_and_replays_them_later(
 
 
 def test_a_spool_claimed_by_a_dead_process_is_taken_over(buffer, settings, monkeypatch):
-    monkeypatch.setattr(buffer_module, "SPOOL_CLAIM_STALE_SECONDS", 0)
-    path = buffer_module.spool_write(payloads=[payload_encode(CheckResultFactory.create_batch(2))])
+    monkeypatch.setattr(spool_module, "SPOOL_CLAIM_STALE_SECONDS", 0)
+    path = spool_module.spool_write(payloads=[payload_encode(CheckResultFactory.create_batch(2))])
     path.rename(path.with_name(path.name + ".claimed-999999-dead"))
 
     assert buffer_module.spool_replay() == 2

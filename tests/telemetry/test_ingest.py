@@ -12,7 +12,6 @@ import pytest
 from django.core.management import call_command
 from django.db import DataError, connection
 
-from telemetry import ingest
 from telemetry.buffer import (
     DEAD_LETTER_COUNT_KEY,
     DEAD_LETTER_KEY,
@@ -21,14 +20,12 @@ from telemetry.buffer import (
     STREAM_KEY,
     buffer_depth,
     buffer_push,
+    buffer_take,
 )
 from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
-from telemetry.ingest import (
-    PERIODIC_LOCK_KEY,
-    buffer_take,
-    ingest_batch,
-    ingest_periodic,
-)
+from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_periodic
+from telemetry.ingest import loop as ingest_loop
+from telemetry.ingest import store as ingest_store
 from telemetry.records import WIRE_FIELDS, CheckResult, FailureKind, payload_encode
 from telemetry.rollups import ROLLUP_COLUMNS, rollups_fold
 from tests.factories import CheckResultFactory, MonitorFactory
@@ -128,7 +125,7 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(buffer):
 @pytest.mark.django_db(transaction=True)
 def test_it_falls_back_to_insert_when_mysql_refuses_local_files(buffer, caplog, monkeypatch):
     monitor = MonitorFactory()
-    monkeypatch.setattr(ingest, "_load_data_refused", False)
+    monkeypatch.setattr(ingest_store, "_load_data_refused", False)
     options = connection.settings_dict["OPTIONS"]
     connection.close()
     monkeypatch.setitem(options, "local_infile", 0)  # a client (or server) that refuses
@@ -246,20 +243,20 @@ def test_a_crash_at_any_step_loses_nothing_and_stores_nothing_twice(
 ):
     monitors = MonitorFactory.create_batch(3)
     buffer_push(results=make_results(monitors, 500))
-    target = {
-        "take": "entries_parse",  # taken from Redis, nothing written yet
-        "insert": "rollups_append",  # raw rows inserted, transaction not committed
-        "commit": "buffer_ack",  # committed, not acknowledged in Redis
+    module, target = {
+        "take": (ingest_loop, "entries_parse"),  # taken from Redis, nothing written yet
+        "insert": (ingest_store, "rollups_append"),  # raw rows inserted, not committed
+        "commit": (ingest_loop, "buffer_ack"),  # committed, not acknowledged in Redis
     }[step]
-    original = getattr(ingest, target)
+    original = getattr(module, target)
 
     def crash(*args, **kwargs):
         raise Crash(step)
 
-    monkeypatch.setattr(ingest, target, crash)
+    monkeypatch.setattr(module, target, crash)
     with pytest.raises(Crash):
         ingest_batch(consumer="dies")
-    monkeypatch.setattr(ingest, target, original)
+    monkeypatch.setattr(module, target, original)
     assert buffer_depth() == 500
 
     # Another ingestor reclaims the dead consumer's batch once it is idle long enough.
@@ -467,7 +464,7 @@ def test_a_pending_entry_deleted_meanwhile_is_acknowledged_not_dead_lettered(buf
 
 def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatch):
     good, poison = MonitorFactory.create_batch(2)
-    original = ingest._insert_results
+    original = ingest_store.rows_insert
 
     def refuse_poison(cursor, rows):
         # Stands in for a value the server rejects that parsing let through.
@@ -475,7 +472,7 @@ def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatc
             raise DataError(1264, "Out of range value for column 'duration_ms'")
         return original(cursor, rows)
 
-    monkeypatch.setattr(ingest, "_insert_results", refuse_poison)
+    monkeypatch.setattr(ingest_store, "rows_insert", refuse_poison)
     buffer_push(results=[*make_results([good], 4), CheckResultFactory(monitor_id=poison.id)])
 
     outcome = ingest_batch(consumer="test")

@@ -7,9 +7,10 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from telemetry import ingest, rollups
+from telemetry import rollups
 from telemetry.buffer import buffer_push
 from telemetry.ingest import ingest_batch, ingest_drain, ingest_forever
+from telemetry.ingest import loop as ingest_loop
 from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending
 from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import store
@@ -176,14 +177,14 @@ def test_the_ingest_loop_folds_as_soon_as_the_buffer_is_idle(buffer, settings, m
         calls.append(1)
         return len(batches) >= 2 or len(calls) > 5  # never spin on a failing loop
 
-    original = ingest.ingest_batch
+    original = ingest_loop.ingest_batch
 
     def counting_batch(**kwargs):
         outcome = original(**{**kwargs, "block_ms": 10})
         batches.append(outcome.taken)
         return outcome
 
-    monkeypatch.setattr(ingest, "ingest_batch", counting_batch)
+    monkeypatch.setattr(ingest_loop, "ingest_batch", counting_batch)
     ingest_forever(consumer="loop", should_stop=stop_after_an_empty_take)
 
     assert batches == [50, 0]

@@ -1,0 +1,69 @@
+"""Ingest: drain the Redis buffer into MySQL, one transaction per batch.
+
+A batch goes through four steps, and a crash between any two loses nothing:
+
+1. **take** stream entries holding up to about N results through the stream's
+   consumer group (``XREADGROUP``): they stay in this consumer's pending list until
+   acknowledged. This consumer's own pending entries come first (a failed attempt,
+   or its previous life), then entries a dead consumer left pending longer than
+   ``TELEMETRY_INGEST_RECLAIM_SECONDS`` (``XAUTOCLAIM``), then new ones. The group
+   hands each entry to one consumer, so ingestors run in parallel without sharing
+   a batch.
+2. **parse** each entry's wire rows strictly (``telemetry.records``); a malformed
+   entry or row becomes a dead letter (with the reason) instead of blocking the batch.
+3. **store** the batch in ONE MySQL transaction: the rows go into ``check_result``
+   by one ``LOAD DATA LOCAL INFILE ... IGNORE`` (or, where the server refuses local
+   files, one multi-row ``INSERT IGNORE``); the primary key ``(monitor_id,
+   scheduled_at)`` makes a replayed result a no-op. One row of rollup deltas (an
+   entry per check actually inserted, folded later) goes into ``check_rollup_pending``.
+4. **ack**: dead letters, ``XACK``, ``XDEL`` and the depth counter in one Redis
+   ``MULTI``.
+
+If the process dies before step 3 commits, the entries are still pending and are
+taken again; if it dies after the commit but before step 4, they are stored again,
+which inserts nothing and appends no delta.
+
+The deltas reach the hourly and daily rollups through ``telemetry.rollups.rollups_fold``,
+which the drain runs when it ends and the long-lived loop runs when the buffer is
+empty or every ``TELEMETRY_ROLLUP_FOLD_SECONDS``.
+"""
+
+from __future__ import annotations
+
+from telemetry.ingest.loop import (
+    PERIODIC_CONSUMER,
+    PERIODIC_LOCK_KEY,
+    BatchOutcome,
+    ingest_batch,
+    ingest_drain,
+    ingest_forever,
+    ingest_periodic,
+    mysql_down_line,
+    redis_down_line,
+)
+from telemetry.ingest.parse import entries_parse
+from telemetry.ingest.store import (
+    COLUMNS,
+    StoreOutcome,
+    existing_monitors_register,
+    monitor_deleted,
+    rows_store,
+)
+
+__all__ = [
+    "COLUMNS",
+    "PERIODIC_CONSUMER",
+    "PERIODIC_LOCK_KEY",
+    "BatchOutcome",
+    "StoreOutcome",
+    "entries_parse",
+    "existing_monitors_register",
+    "ingest_batch",
+    "ingest_drain",
+    "ingest_forever",
+    "ingest_periodic",
+    "monitor_deleted",
+    "mysql_down_line",
+    "redis_down_line",
+    "rows_store",
+]

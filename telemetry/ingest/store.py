@@ -1,0 +1,326 @@
+"""Store a batch's rows in one MySQL transaction: ``LOAD DATA LOCAL INFILE`` (or one
+multi-row ``INSERT IGNORE``) into ``check_result`` plus the rollup deltas of the new
+rows; the primary key makes a replayed result a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import MySQLdb
+import redis
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import (
+    OperationalError,
+    connections,
+    transaction,
+)
+
+from core.db import MYSQL_LOCAL_INFILE_REFUSED
+from core.reachability import short_error, unreachable_line
+from telemetry.buffer import buffer_client
+from telemetry.records import WIRE_FIELDS, WireRow
+from telemetry.rollups import rollups_append
+
+log = logging.getLogger(__package__)  # one logger for the package, as before the split
+
+COLUMNS = WIRE_FIELDS  # check_result's columns, in the order of a wire row
+
+Key = tuple[int, int]  # (monitor_id, scheduled_at in epoch ms): the idempotency key
+
+
+class _PartialReplay(Exception):
+    """Some, not all, rows of the batch were stored before: take the careful path."""
+
+
+@dataclass
+class StoreOutcome:
+    stored: int = 0
+    duplicates: int = 0
+    unknown_monitors: set[int] = field(default_factory=set)
+
+
+def rows_store(*, rows: Sequence[WireRow], using: str = "default") -> StoreOutcome:
+    """Store checked wire rows in one transaction: the raw rows plus the rollup deltas
+    of the new ones.
+
+    The common cases cost one transaction: every row new (a fresh batch) or none new
+    (a replayed batch). A batch that is partly stored already (a result pushed twice
+    by a probe worker's retry) is redone in a second transaction that first reads
+    which keys exist, with locks, so the rollups count each check exactly once.
+    Raises ``django.db.Error`` when MySQL fails; nothing is then stored.
+    """
+    try:
+        return _store(rows, using=using, locking=False)
+    except _PartialReplay:
+        return _store(rows, using=using, locking=True)
+
+
+def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcome:
+    connection = connections[using]
+    outcome = StoreOutcome()
+    with transaction.atomic(using=using), connection.wrap_database_errors:
+        # The DB-API cursor, not Django's: in DEBUG Django would keep the text of
+        # every 150 kB statement in connection.queries.
+        cursor = connection.connection.cursor()
+        try:
+            by_key: dict[Key, WireRow] = {}
+            for row in rows:  # the first result of a key wins within a batch
+                if (key := (row[0], row[1])) not in by_key:
+                    by_key[key] = row
+            unknown = _unknown_monitors(cursor, {m for m, _ in by_key}, using=using)
+            if unknown:
+                by_key = {key: row for key, row in by_key.items() if key[0] not in unknown}
+            if locking:
+                for key in _existing_keys(cursor, list(by_key)):
+                    del by_key[key]
+            # In primary key order: fewer page splits, and two ingestors lock in the
+            # same order.
+            ordered = [by_key[key] for key in sorted(by_key)]
+            inserted = rows_insert(cursor, ordered)
+            if inserted != len(ordered):
+                if locking:
+                    # Cannot happen while the locking read holds the keys; retry later.
+                    raise OperationalError("check_result changed under a locking read")
+                if inserted != 0:
+                    raise _PartialReplay
+                ordered = []  # the whole batch is a replay
+            rollups_append(cursor=cursor, rows=ordered)
+        finally:
+            cursor.close()
+    outcome.unknown_monitors = unknown
+    outcome.stored = len(ordered)
+    unknown_rows = sum(1 for r in rows if r[0] in unknown) if unknown else 0
+    outcome.duplicates = len(rows) - outcome.stored - unknown_rows
+    return outcome
+
+
+# Which monitor ids exist, given the batch's cursor and ids: asked of the app that owns
+# monitors, which registers it when Django starts (``MonitorsConfig.ready``), because
+# the result store sits below monitor configuration and imports none of it.
+ExistingMonitors = Callable[[Any, set[int]], set[int]]
+_existing_monitors: ExistingMonitors | None = None
+
+
+def existing_monitors_register(query: ExistingMonitors) -> None:
+    """Tell ingest how to find which of a batch's monitor ids exist; ``query(cursor,
+    ids)`` returns the subset that does, on the batch's own connection."""
+    global _existing_monitors
+    _existing_monitors = query
+
+
+def _unknown_monitors(cursor: Any, monitor_ids: set[int], *, using: str) -> set[int]:
+    """Monitors of the batch that do not exist (deleted since the check ran)."""
+    known = _known_monitors.setdefault(using, _KnownMonitors())
+    missing = known.missing(monitor_ids)
+    if not missing:
+        return set()
+    if _existing_monitors is None:
+        raise ImproperlyConfigured("the monitors app is not installed: ingest cannot tell")
+    found = _existing_monitors(cursor, missing)
+    known.ids |= found
+    return missing - found
+
+
+class _KnownMonitors:
+    """Monitor ids this process has seen in the database, so that a batch asks MySQL
+    only about ids it has not seen (looking up a thousand ids was a tenth of ingest's
+    time). Forgotten when any monitor is deleted (a counter in Redis, bumped after the
+    deletion commits: ``monitor_deleted``) and at least every ``KNOWN_MONITORS_MAX_AGE``
+    seconds, in case a bump was lost while Redis was away."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.generation: Any = None  # the counter as Redis returned it
+        self.since = time.monotonic()
+
+    def missing(self, monitor_ids: set[int]) -> set[int]:
+        generation = buffer_client().get(MONITORS_DELETED_KEY)
+        now = time.monotonic()
+        stale = now - self.since > KNOWN_MONITORS_MAX_AGE or len(self.ids) > KNOWN_MONITORS_MAX
+        if generation != self.generation or stale:
+            self.ids, self.generation, self.since = set(), generation, now
+        return monitor_ids - self.ids
+
+
+MONITORS_DELETED_KEY = "sentinel:monitors:deleted"
+KNOWN_MONITORS_MAX_AGE = 300.0
+KNOWN_MONITORS_MAX = 5_000_000
+_known_monitors: dict[str, _KnownMonitors] = {}
+
+
+def monitor_deleted(**_: Any) -> None:
+    """``post_delete`` of a monitor: once the deletion commits, every ingest process
+    forgets the monitors it knew, so the deleted one's late results become dead
+    letters rather than orphan rows."""
+    transaction.on_commit(_bump_monitors_deleted, robust=True)
+
+
+def _bump_monitors_deleted() -> None:
+    try:
+        buffer_client().incr(MONITORS_DELETED_KEY)
+    except redis.RedisError as exc:
+        log.warning(
+            "%s",
+            unreachable_line(
+                "redis",
+                exc,
+                "ingest processes forget the deleted monitor within "
+                f"{KNOWN_MONITORS_MAX_AGE:.0f} s anyway",
+            ),
+        )
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def _existing_keys(cursor: Any, keys: list[Key]) -> set[Key]:
+    """Keys already stored, locked until commit (the locking read also locks the gaps
+    of the missing keys, so a concurrent ingestor cannot insert them meanwhile)."""
+    if not keys:
+        return set()
+    placeholders = ", ".join(["(%s, %s)"] * len(keys))
+    sql = "SELECT monitor_id, scheduled_at FROM check_result WHERE (monitor_id, scheduled_at)"
+    cursor.execute(
+        f"{sql} IN ({placeholders}) FOR UPDATE",  # placeholders only
+        [value for m, s in keys for value in (m, datetime_text(s))],
+    )
+    return {(int(m), (s - _EPOCH) // _MILLISECOND) for m, s in cursor.fetchall()}
+
+
+def rows_insert(cursor: Any, rows: list[WireRow]) -> int:
+    """Insert the rows, skipping keys already stored; returns how many were new.
+
+    ``LOAD DATA LOCAL INFILE`` of a tab-separated file is MySQL's fastest way in, a
+    few times faster than a multi-row INSERT of the same rows; where the server or
+    client refuses local files (MySQL 8's default, or
+    ``TELEMETRY_INGEST_LOAD_DATA=false``) one multi-row INSERT IGNORE does it.
+    """
+    if not rows:
+        return 0
+    if settings.TELEMETRY_INGEST_LOAD_DATA and not _load_data_refused:
+        try:
+            return _load_data(cursor, rows)
+        except MySQLdb.Error as exc:
+            if not exc.args or exc.args[0] not in MYSQL_LOCAL_INFILE_REFUSED:
+                raise
+            _refuse_load_data(exc)
+    return _insert_values(cursor, rows)
+
+
+_load_data_refused = False
+
+
+def _refuse_load_data(exc: MySQLdb.Error) -> None:
+    global _load_data_refused
+    _load_data_refused = True
+    log.warning(
+        "MySQL refuses LOAD DATA LOCAL (%s); ingest uses multi-row INSERT, a few times "
+        "slower (enable local_infile on the server, or set TELEMETRY_INGEST_LOAD_DATA=false "
+        "to silence this)",
+        short_error(exc),
+    )
+
+
+_LOAD_DATA = (
+    "LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE check_result CHARACTER SET utf8mb4 "
+    "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+    f"({', '.join(COLUMNS)})"
+)
+
+
+def _load_data(cursor: Any, rows: list[WireRow]) -> int:
+    scratch = _scratch_file()
+    scratch.seek(0)
+    scratch.truncate()
+    scratch.write(_tsv(rows))
+    scratch.flush()
+    # The client library opens the path and sends the file: /dev/fd/N is this
+    # process's own descriptor, so no other process can read or swap the data.
+    cursor.execute(_LOAD_DATA, [f"/dev/fd/{scratch.fileno()}"])
+    return int(cursor.rowcount)
+
+
+_scratch = threading.local()
+
+
+def _scratch_file() -> IO[bytes]:
+    """This thread's file for LOAD DATA: unnamed (deleted as it is created), so it
+    leaves nothing behind when the process dies, and reused for every batch."""
+    handle: IO[bytes] | None = getattr(_scratch, "handle", None)
+    if handle is None:
+        # Open for the thread's life, on purpose: no context manager.
+        handle = _scratch.handle = tempfile.TemporaryFile(prefix="sentinel-ingest-")  # noqa: SIM115
+    return handle
+
+
+def _tsv(rows: list[WireRow]) -> bytes:
+    """The rows as LOAD DATA reads them: tab-separated, \\N for NULL. Rows are
+    checked (``wire_rows_check``): ints are ints and the failure kind is a known
+    word, so only the error text can hold a character to escape."""
+    text = datetime_text
+    return "".join(
+        [
+            f"{m}\t{text(s)}\t{text(st)}\t{d}\t{1 if ok else 0}\t{_N if sc is None else sc}\t"
+            f"{_N if f is None else f}\t{_tsv_text(e)}\t{_N if a is None else a}\t"
+            f"{_N if b is None else b}\t{_N if c is None else c}\t{_N if t is None else t}\t"
+            f"{_N if x is None else text(x)}\n"
+            for m, s, st, d, ok, sc, f, e, a, b, c, t, x in rows
+        ]
+    ).encode()
+
+
+_N = "\\N"
+
+
+def _tsv_text(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return value
+
+
+def _insert_values(cursor: Any, rows: list[WireRow]) -> int:
+    """One INSERT IGNORE for the batch, whatever its size (mysqlclient's executemany
+    would split it into 64 kB statements), rendered here rather than by mysqlclient's
+    parameter substitution, which quotes each of the 13 values of a row."""
+    escape = cursor.connection.string_literal
+    text = datetime_text
+    values = ",".join(
+        f"({m},'{text(s)}','{text(st)}',{d},{1 if ok else 0},{_sql_int(sc)},"
+        f"{'NULL' if f is None else repr(f)},{escape(e.encode()).decode()},{_sql_int(a)},"
+        f"{_sql_int(b)},{_sql_int(c)},{_sql_int(t)},{'NULL' if x is None else repr(text(x))})"
+        for m, s, st, d, ok, sc, f, e, a, b, c, t, x in rows
+    )
+    # Every value above is an int, a formatted datetime or an escaped string literal.
+    sql = f"INSERT IGNORE INTO check_result ({', '.join(COLUMNS)}) VALUES {values}"  # noqa: S608
+    cursor.execute(sql)
+    return int(cursor.rowcount)
+
+
+def _sql_int(value: int | None) -> str:
+    return "NULL" if value is None else str(value)
+
+
+# A batch's times fall in a few seconds: format each second once (DATETIME(3) text).
+_SECOND_TEXT: dict[int, str] = {}
+_MILLISECOND_TEXT = [f".{n:03d}" for n in range(1000)]
+
+
+def datetime_text(epoch_ms: int) -> str:
+    """``epoch_ms`` as MySQL ``DATETIME(3)`` text in UTC, e.g. ``2026-11-30 07:04:03.123``."""
+    second, millisecond = divmod(epoch_ms, 1000)
+    prefix = _SECOND_TEXT.get(second)
+    if prefix is None:
+        if len(_SECOND_TEXT) >= 100_000:
+            _SECOND_TEXT.clear()
+        prefix = _SECOND_TEXT[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+    return prefix + _MILLISECOND_TEXT[millisecond]
