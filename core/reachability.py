@@ -75,7 +75,11 @@ def unreachable_line(service: str, error: BaseException | str, then: str) -> str
     ``service`` is "database", "redis" or "broker"; ``then`` says what happens next
     or what to do."""
     text = error if isinstance(error, str) else short_error(error)
-    return f"{SERVICE_NAMES[service]} is unreachable at {service_url(service)} ({text}); {then}"
+    return _unreachable(service, service_url(service), text, then)
+
+
+def _unreachable(service: str, url: str, error: str, then: str) -> str:
+    return f"{SERVICE_NAMES[service]} is unreachable at {url} ({error}); {then}"
 
 
 @dataclass(frozen=True)
@@ -89,10 +93,7 @@ class ServiceState:
         """One line for a terminal: what is down, where we looked, how to start it."""
         if self.ok:
             return f"{SERVICE_NAMES[self.service]} at {self.url}: ok"
-        return (
-            f"{SERVICE_NAMES[self.service]} is unreachable at {self.url} ({self.error}); "
-            f"{START_HINTS[self.service]}."
-        )
+        return _unreachable(self.service, self.url, self.error, f"{START_HINTS[self.service]}.")
 
 
 def database_state(alias: str = "default") -> ServiceState:
