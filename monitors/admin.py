@@ -45,7 +45,16 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("method", "headers", "body", "timeout_seconds", "interval_seconds")},
         ),
         ("Expectations", {"fields": ("expected_status_codes", "keyword", "keyword_mode")}),
-        ("Confirmation", {"fields": ("confirm_failures", "recover_successes")}),
+        (
+            "Confirmation",
+            {
+                "fields": (
+                    "confirm_failures",
+                    ("confirm_window_failures", "confirm_window"),
+                    "recover_successes",
+                )
+            },
+        ),
         ("Live state", {"fields": readonly_fields}),
     )
     # alerting adds its rules inline (alerting/admin.py): this app does not know them.

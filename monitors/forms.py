@@ -24,10 +24,23 @@ class MonitorForm(forms.ModelForm):
         fields = MONITOR_EDITABLE_FIELDS
         widgets = {"body": forms.Textarea(attrs={"rows": 3})}
 
+    # Settings a form posted by an older page (or a script) may leave out: they keep
+    # the monitor's value, or the default for a new one.
+    OPTIONAL = ("confirm_window", "confirm_window_failures")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["tags"].initial = ", ".join(t.name for t in self.instance.tags.all())
+        for name in self.OPTIONAL:
+            self.fields[name].required = False
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.OPTIONAL:
+            if cleaned.get(name) is None and name not in self.errors:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
     def clean_tags(self) -> str:
         value: str = self.cleaned_data.get("tags", "")

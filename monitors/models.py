@@ -8,14 +8,18 @@ state (status, last check, streaks) that the probe workers update in bulk.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from monitors import validators as v
+
+# What an HTTP check accepts unless told otherwise.
+DEFAULT_STATUS_CODES = "200-299"
 
 
 class Tag(models.Model):
@@ -37,17 +41,40 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
     checked twice for one slot.
     """
 
-    def pause(self) -> int:
-        """Stop checking; the dispatcher selects enabled monitors only."""
-        return self.filter(enabled=True).update(
-            enabled=False, status=Monitor.Status.PAUSED, updated_at=timezone.now()
+    @transaction.atomic
+    def pause(self, *, now: dt.datetime | None = None) -> int:
+        """Stop checking; the dispatcher selects enabled monitors only. An open incident
+        ends now, with the reason "paused": the outage is no longer watched, and its
+        end is not a recovery (no "up again" alert, and a resumed monitor that is still
+        down opens a new incident). Returns how many monitors were running."""
+        now = now or timezone.now()
+        ids = list(self.filter(enabled=True).values_list("pk", flat=True))
+        if not ids:
+            return 0
+        paused = Monitor.objects.filter(pk__in=ids, enabled=True).update(
+            enabled=False, status=Monitor.Status.PAUSED, updated_at=now
         )
+        for incident in Incident.objects.filter(open_monitor_id__in=ids).only("started_at"):
+            Incident.objects.filter(pk=incident.pk).update(
+                ended_at=now,
+                open_monitor_id=None,
+                end_reason=Incident.EndReason.PAUSED,
+                duration_seconds=max(int((now - incident.started_at).total_seconds()), 0),
+            )
+        return paused
 
     def resume(self, *, now: dt.datetime | None = None) -> int:
-        """Check again from now; the status is unknown until the first result."""
+        """Check again from now; the status is unknown until the first result and the
+        streaks start afresh (what happens after a resume is a new story)."""
         now = now or timezone.now()
         return self.filter(enabled=False).update(
-            enabled=True, status=Monitor.Status.PENDING, next_check_at=now, updated_at=now
+            enabled=True,
+            status=Monitor.Status.PENDING,
+            next_check_at=now,
+            consecutive_failures=0,
+            consecutive_successes=0,
+            recent_failures=0,
+            updated_at=now,
         )
 
 
@@ -94,7 +121,7 @@ class Monitor(models.Model):
     headers = models.JSONField(default=dict, blank=True, validators=[v.validate_headers])
     body = models.TextField(blank=True, default="", validators=[v.validate_body])
     expected_status_codes = models.CharField(
-        max_length=200, default="200-299", validators=[v.validate_status_codes]
+        max_length=200, default=DEFAULT_STATUS_CODES, validators=[v.validate_status_codes]
     )
     keyword = models.CharField(max_length=255, blank=True, default="")
     keyword_mode = models.CharField(
@@ -123,6 +150,20 @@ class Monitor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text="Failed checks in a row before the monitor is down.",
     )
+    # Failures that are not in a row still add up: down when this many of the last
+    # ``confirm_window`` checks failed, so a target failing every other check is
+    # caught (by the 3rd failure, the 5th check, with the defaults) instead of
+    # staying up for ever under the in-a-row rule.
+    confirm_window = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(2), MaxValueValidator(v.MAX_CONFIRM_WINDOW)],
+        help_text="How many recent checks the 'failures out of recent checks' rule looks at.",
+    )
+    confirm_window_failures = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(v.MAX_CONFIRM_WINDOW)],
+        help_text="Failed checks among the recent ones before the monitor is down.",
+    )
     recover_successes = models.PositiveSmallIntegerField(
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(20)],
@@ -135,6 +176,9 @@ class Monitor(models.Model):
     next_check_at = models.DateTimeField(default=timezone.now)
     consecutive_failures = models.PositiveIntegerField(default=0)
     consecutive_successes = models.PositiveIntegerField(default=0)
+    # The outcomes of the last checks, newest in bit 0, 1 for a failure (at most
+    # MAX_CONFIRM_WINDOW bits are kept): what the window rule counts.
+    recent_failures = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -151,8 +195,87 @@ class Monitor(models.Model):
             models.Index(fields=["owner", "status"], name="monitor_owner_status_idx"),
         ]
 
+    _loaded: dict[str, Any] | None = None  # set by from_db and save
+
+    # What a configuration save writes. The live state (status, streaks, last and next
+    # check) is written by the probe path, the dispatcher and pause/resume, in bulk;
+    # a form loaded a minute ago must not write back the state it read then.
+    LIVE_STATE_FIELDS = frozenset(
+        {
+            "status",
+            "last_checked_at",
+            "next_check_at",
+            "consecutive_failures",
+            "consecutive_successes",
+            "recent_failures",
+            "enabled",
+        }
+    )
+    # What and how often a monitor is checked: changing any moves the next check
+    # to at most one (new) interval away.
+    SCHEDULE_FIELDS = (
+        "kind",
+        "url",
+        "method",
+        "headers",
+        "body",
+        "expected_status_codes",
+        "keyword",
+        "keyword_mode",
+        "timeout_seconds",
+        "interval_seconds",
+    )
+
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Insert a new monitor whole; for an existing one write its configuration only
+        (never the live state it was loaded with), move the next check closer when
+        what or how often it is checked changed, and pause or resume it (closing an
+        open incident) when ``enabled`` changed."""
+        loaded = self._loaded
+        if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
+            super().save(*args, **kwargs)
+            self._loaded = self._snapshot()
+            return
+        fields = [
+            f.name
+            for f in self._meta.concrete_fields
+            if not f.primary_key and f.name not in self.LIVE_STATE_FIELDS
+        ]
+        now = timezone.now()
+        rescheduled = any(
+            loaded.get(name, getattr(self, name)) != getattr(self, name)
+            for name in self.SCHEDULE_FIELDS
+        )
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, update_fields=fields, **kwargs)
+            if rescheduled:
+                # A conditional UPDATE that only ever moves the next check earlier: the
+                # dispatcher may have claimed a slot since this monitor was loaded, and
+                # writing back the loaded time would hand that slot out twice.
+                latest = now + dt.timedelta(seconds=self.interval_seconds)
+                Monitor.objects.filter(pk=self.pk, next_check_at__gt=latest).update(
+                    next_check_at=latest
+                )
+            if loaded.get("enabled", self.enabled) != self.enabled:
+                same = Monitor.objects.filter(pk=self.pk)
+                same.resume(now=now) if self.enabled else same.pause(now=now)
+        self._loaded = self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in (*self.SCHEDULE_FIELDS, "enabled")
+            if name in self.__dict__
+        }
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Monitor:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = instance._snapshot()  # to tell on save what an edit changed
+        return instance
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -160,6 +283,16 @@ class Monitor(models.Model):
             self._clean_target()
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
+        for name, message in self._ignored_settings():
+            errors.setdefault(name, []).append(message)
+        if (
+            self.confirm_window_failures is not None
+            and self.confirm_window is not None
+            and self.confirm_window_failures > self.confirm_window
+        ):
+            errors.setdefault("confirm_window_failures", []).append(
+                f"At most the {self.confirm_window} checks of the window can fail."
+            )
         if (
             self.timeout_seconds is not None
             and self.interval_seconds is not None
@@ -175,6 +308,37 @@ class Monitor(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    def _ignored_settings(self) -> list[tuple[str, str]]:
+        """(field, why) for each setting the probe engine would ignore for this kind of
+        check: refused, so that nobody relies on a check that is never made."""
+        found: list[tuple[str, str]] = []
+        if self.kind in (self.Kind.TCP, self.Kind.TLS):
+            kind = self.get_kind_display()
+            http_only = {
+                "method": self.method != self.Method.GET,
+                "headers": bool(self.headers),
+                "body": bool(self.body),
+                "expected_status_codes": self.expected_status_codes
+                not in ("", DEFAULT_STATUS_CODES),
+                "keyword": bool(self.keyword),
+            }
+            found += [
+                (name, f"{kind} monitors send no HTTP request; clear this field.")
+                for name, set_ in http_only.items()
+                if set_
+            ]
+        elif self.method == self.Method.HEAD and self.keyword:
+            found.append(
+                ("keyword", "A HEAD request has no body to search; use GET, or clear the keyword.")
+            )
+        if (
+            self.keyword_mode == self.KeywordMode.ABSENT
+            and not self.keyword
+            and self.kind == self.Kind.HTTP
+        ):
+            found.append(("keyword_mode", "'Must not appear' needs a keyword to look for."))
+        return found
 
     def _clean_target(self) -> None:
         if self.kind == self.Kind.HTTP:
@@ -198,6 +362,14 @@ class Incident(models.Model):
     # MariaDB cannot say with a partial index. The monitor's row lock in
     # monitors.state makes a second open impossible already; this makes it loud.
     open_monitor_id = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+
+    class EndReason(models.TextChoices):
+        RECOVERED = "recovered", "recovered"
+        PAUSED = "paused", "monitor paused"
+
+    # Why it ended: the recovering check, or the monitor paused while down (no
+    # recovery was seen, so no "up again" alert is sent for it).
+    end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True, default="")
     reminders_sent = models.PositiveIntegerField(default=0)
     last_reminder_at = models.DateTimeField(null=True, blank=True)
 

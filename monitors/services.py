@@ -31,6 +31,8 @@ MONITOR_EDITABLE_FIELDS = (
     "interval_seconds",
     "timeout_seconds",
     "confirm_failures",
+    "confirm_window",
+    "confirm_window_failures",
     "recover_successes",
 )
 

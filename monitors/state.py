@@ -24,7 +24,11 @@ from django.db import connection, transaction
 from core.db import ascending_chunks, retry_on_deadlock, update_from_values
 from core.time import as_utc
 from monitors.models import Incident, Monitor
+from monitors.validators import MAX_CONFIRM_WINDOW
 from telemetry.records import CheckResult
+
+# The outcomes kept for the window rule, newest in bit 0 (Monitor.recent_failures).
+RECENT_MASK = (1 << MAX_CONFIRM_WINDOW) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,16 @@ class LiveState:
     last_checked_at: dt.datetime | None
     confirm_failures: int = 2
     recover_successes: int = 1
+    recent_failures: int = 0  # bits, newest first: 1 for a failed check
+    confirm_window: int = 5
+    confirm_window_failures: int = 3
+
+    def window_confirms(self) -> bool:
+        """Whether enough of the last ``confirm_window`` checks failed. The threshold is
+        never below ``confirm_failures``: the window rule catches failures that are not
+        in a row, it never confirms sooner than the in-a-row rule would."""
+        failed = (self.recent_failures & ((1 << self.confirm_window) - 1)).bit_count()
+        return failed >= max(self.confirm_window_failures, self.confirm_failures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +66,34 @@ class StateChange:
 
 
 def state_after(state: LiveState, result: CheckResult) -> LiveState:
-    """The live state once ``result`` is known (pure; paused monitors stay paused)."""
+    """The live state once ``result`` is known (pure; paused monitors stay paused).
+
+    Down when ``confirm_failures`` checks in a row failed, or ``confirm_window_failures``
+    of the last ``confirm_window`` did (a target failing every other check never
+    fails twice in a row); up again after ``recover_successes`` successes in a row,
+    which also clears the recent outcomes the window counts.
+    """
     failures = 0 if result.ok else state.consecutive_failures + 1
     successes = state.consecutive_successes + 1 if result.ok else 0
+    recent = ((state.recent_failures << 1) | (not result.ok)) & RECENT_MASK
+    new = dataclasses.replace(
+        state,
+        consecutive_failures=failures,
+        consecutive_successes=successes,
+        last_checked_at=result.scheduled_at,
+        recent_failures=recent,
+    )
     status = state.status
     if status != Monitor.Status.PAUSED:
         if result.ok and (successes >= state.recover_successes or status == Monitor.Status.PENDING):
             status = Monitor.Status.UP
-        elif not result.ok and failures >= state.confirm_failures:
+        elif not result.ok and (failures >= state.confirm_failures or new.window_confirms()):
             status = Monitor.Status.DOWN
-    return LiveState(
-        status,
-        failures,
-        successes,
-        result.scheduled_at,
-        state.confirm_failures,
-        state.recover_successes,
-    )
+    if status == Monitor.Status.UP and state.status != Monitor.Status.UP:
+        # A recovery starts the count afresh: the outage's own failures must not make
+        # the first blip after it a new outage.
+        return dataclasses.replace(new, status=status, recent_failures=0)
+    return dataclasses.replace(new, status=status)
 
 
 def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChange]:
@@ -126,7 +151,8 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
         for chunk in ascending_chunks(monitor_ids):
             cursor.execute(
                 "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
-                "last_checked_at, confirm_failures, recover_successes "
+                "last_checked_at, confirm_failures, recover_successes, recent_failures, "
+                "confirm_window, confirm_window_failures "
                 f"FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))}) "
                 "ORDER BY id FOR UPDATE",
                 chunk,
@@ -134,8 +160,8 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
             rows += cursor.fetchall()
     return {
         # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
-        pk: LiveState(status, failures, successes, last and as_utc(last), confirm, recover)
-        for pk, status, failures, successes, last, confirm, recover in rows
+        pk: LiveState(status, failures, successes, last and as_utc(last), *rest)
+        for pk, status, failures, successes, last, *rest in rows
     }
 
 
@@ -143,7 +169,7 @@ def _write_states(states: dict[int, LiveState]) -> None:
     """One UPDATE ... JOIN over a derived table of the new values."""
     update_from_values(
         table=Monitor._meta.db_table,
-        columns=("id", "status", "failures", "successes", "last_checked_at"),
+        columns=("id", "status", "failures", "successes", "last_checked_at", "recent"),
         rows=[
             (
                 pk,
@@ -151,12 +177,14 @@ def _write_states(states: dict[int, LiveState]) -> None:
                 state.consecutive_failures,
                 state.consecutive_successes,
                 state.last_checked_at,
+                state.recent_failures,
             )
             for pk, state in states.items()
         ],
         on="t.id = v.id",
         assignments="t.status = v.status, t.consecutive_failures = v.failures, "
-        "t.consecutive_successes = v.successes, t.last_checked_at = v.last_checked_at",
+        "t.consecutive_successes = v.successes, t.last_checked_at = v.last_checked_at, "
+        "t.recent_failures = v.recent",
     )
 
 
@@ -233,6 +261,7 @@ def _incidents_close(changes: list[StateChange]) -> dict[int, int]:
             rows=[(c.monitor_id, c.result.scheduled_at) for c in to_close],
             on="t.open_monitor_id = v.monitor_id",
             assignments="t.ended_at = v.ended_at, t.open_monitor_id = NULL, "
+            "t.end_reason = 'recovered', "
             "t.duration_seconds = GREATEST(TIMESTAMPDIFF(SECOND, t.started_at, v.ended_at), 0)",
         )
     return open_ids

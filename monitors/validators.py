@@ -27,6 +27,8 @@ MAX_TIMEOUT_SECONDS = 60
 MAX_LATENCY_WINDOW_MINUTES = 60
 # Fewer checks than this in a window say nothing about a 95th percentile.
 MIN_LATENCY_WINDOW_CHECKS = 3
+# The longest 'failures out of recent checks' window (monitors.state keeps it as bits).
+MAX_CONFIRM_WINDOW = 20
 
 # RFC 7230 token characters: what a header name may contain.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

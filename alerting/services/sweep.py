@@ -69,7 +69,10 @@ def _missed_alerts(now: dt.datetime) -> list[Alert]:
     )
     alerts = []
     for incident in incidents:
-        for event, at in ((Event.DOWN, incident.started_at), (Event.UP, incident.ended_at)):
+        # An incident that ended because its monitor was paused saw no recovery.
+        recovered = incident.end_reason != Incident.EndReason.PAUSED
+        ended_at = incident.ended_at if recovered else None
+        for event, at in ((Event.DOWN, incident.started_at), (Event.UP, ended_at)):
             if at and since <= at <= grace and (incident.pk, event) not in done:
                 key = f"incident:{incident.pk}:{event}"
                 alerts.append(

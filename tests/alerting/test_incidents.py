@@ -48,16 +48,36 @@ def test_it_opens_after_n_failures_and_closes_after_m_successes():
 
 
 @pytest.mark.django_db
-def test_it_keeps_the_open_incident_when_a_resumed_monitor_is_down_again():
+def test_pausing_a_down_monitor_ends_its_incident_and_a_resume_starts_a_new_story():
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=1)
+    monitors_apply_results(results=[check(monitor, 0, False)])
+    paused_at = T0 + dt.timedelta(minutes=3)
+    Monitor.objects.filter(pk=monitor.pk).pause(now=paused_at)
+
+    first = Incident.objects.get()
+    assert (first.ended_at, first.end_reason, first.open_monitor_id) == (paused_at, "paused", None)
+    assert first.duration_seconds == 180
+
+    Monitor.objects.filter(pk=monitor.pk).resume()
+    [change] = monitors_apply_results(results=[check(monitor, 60 * 48, False)])
+
+    assert change.old_status == "pending"
+    assert change.incident_id != first.pk
+    assert change.incident_id is not None
+    assert Incident.objects.get(pk=change.incident_id).started_at == T0 + dt.timedelta(hours=48)
+
+
+@pytest.mark.django_db
+def test_a_monitor_resumed_after_a_pause_while_down_that_passes_is_not_a_recovery():
     monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=1)
     monitors_apply_results(results=[check(monitor, 0, False)])
     Monitor.objects.filter(pk=monitor.pk).pause()
     Monitor.objects.filter(pk=monitor.pk).resume()
 
-    [change] = monitors_apply_results(results=[check(monitor, 1, False)])
+    [change] = monitors_apply_results(results=[check(monitor, 60 * 48, True)])
 
-    assert change.old_status == "pending"
-    assert Incident.objects.get().pk == change.incident_id
+    assert (change.old_status, change.new_status, change.incident_id) == ("pending", "up", None)
+    assert Incident.objects.get().end_reason == "paused"
 
 
 @pytest.mark.django_db

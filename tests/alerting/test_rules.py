@@ -236,3 +236,27 @@ def test_a_p95_window_must_hold_a_few_checks_and_at_most_an_hour(user):
         too_long.full_clean()
     assert "window_minutes" in error.value.message_dict
     AlertRule(monitor=monitor, kind=AlertRule.Kind.LATENCY_P95, window_minutes=6).full_clean()
+
+
+def test_pausing_a_down_monitor_sends_no_recovery_alert_then_or_from_the_sweep(feed, sweep):
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+    feed([check(rule.monitor, 0, False)])
+    assert sent() == ["down"]
+
+    Monitor.objects.filter(pk=rule.monitor.pk).pause(now=T0 + dt.timedelta(minutes=2))
+    sweep(T0 + dt.timedelta(minutes=3))  # inside the window the sweep looks back over
+    Monitor.objects.filter(pk=rule.monitor.pk).resume(now=T0 + dt.timedelta(hours=48))
+    feed([check(rule.monitor, 60 * 48, True)])
+
+    assert sent() == ["down"]
+    assert not any("up again" in str(m.body) for m in mail.outbox)
+
+
+def test_a_target_failing_every_other_check_notifies_its_owner_within_five_checks(feed):
+    rule = rule_with_email()  # the monitor's defaults: 2 in a row, or 3 of the last 5
+
+    for minute in range(5):
+        feed([check(rule.monitor, minute, ok=minute % 2 == 1)])  # fail, pass, fail, ...
+
+    assert sent()[:1] == ["down"]
+    assert Incident.objects.get().started_at == T0 + dt.timedelta(minutes=4)

@@ -136,3 +136,71 @@ def test_live_state_rows_are_locked_along_the_primary_key(count):
             names = [c[0] for c in cursor.description]
             plans = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         assert [(p["table"], p["key"]) for p in plans] == [(Monitor._meta.db_table, "PRIMARY")]
+
+
+def outcomes(monitor: Monitor, pattern: str, *, start: int = 0) -> list[str]:
+    """Apply one check a minute, "F" failed and "P" passed; the status after each."""
+    seen = []
+    for offset, mark in enumerate(pattern):
+        monitors_apply_results(results=[result(monitor, start + offset, ok=mark == "P")])
+        monitor.refresh_from_db()
+        seen.append(monitor.status)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("pattern", "down_at"),
+    [
+        ("FPFPF", 4),  # every other check: 3 of the last 5 by the fifth
+        ("FPPFPPF", None),  # one in three: never 3 of 5
+        ("FFP", 1),  # two in a row, as before
+        ("FPFFP", 3),  # two in a row again
+        ("PFPFPPPF", None),  # failures spread out: at most 2 of any 5
+        ("FPFPPF", None),  # 2 of the last 5 at the sixth check
+    ],
+)
+def test_failures_that_are_not_in_a_row_still_confirm_an_outage(pattern, down_at):
+    monitor = MonitorFactory(status=Monitor.Status.UP)
+
+    statuses = outcomes(monitor, pattern)
+
+    first_down = statuses.index("down") if "down" in statuses else None
+    assert first_down == down_at
+
+
+def test_the_window_rule_never_confirms_sooner_than_a_more_tolerant_in_a_row_rule():
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=5)
+
+    assert outcomes(monitor, "FFFF")[-1] == "up"
+    assert outcomes(monitor, "F", start=4)[-1] == "down"
+
+
+def test_the_window_can_be_tuned_per_monitor():
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_window=10, confirm_window_failures=4)
+
+    assert outcomes(monitor, "FPFPFP")[-1] == "up"  # 3 of 10
+    assert outcomes(monitor, "F", start=6)[-1] == "down"  # 4 of 10
+
+
+def test_the_window_threshold_cannot_exceed_the_window(user):
+    from django.core.exceptions import ValidationError
+
+    from monitors.services import monitor_create
+
+    with pytest.raises(ValidationError) as excinfo:
+        monitor_create(
+            owner=user,
+            name="x",
+            url="https://x.example.test/",
+            confirm_window=3,
+            confirm_window_failures=4,
+        )
+
+    assert "confirm_window_failures" in excinfo.value.message_dict
+
+
+def test_a_recovery_starts_the_count_afresh():
+    monitor = MonitorFactory(status=Monitor.Status.UP)
+
+    # Down (two in a row), up again, then one blip: the outage's failures no longer count.
+    assert outcomes(monitor, "FFPF") == ["up", "down", "up", "up"]

@@ -102,4 +102,6 @@ def test_the_model_moves_keep_every_row_forward_and_back():
     assert_all_there(before, ids, rules_in="monitors", incidents_in="alerting")
     assert ("monitors", "alertrule") in set(ContentType.objects.values_list("app_label", "model"))
 
-    migrate(AFTER)  # leave the schema as the rest of the suite expects it
+    # Leave the schema as the rest of the suite expects it: every app at its latest.
+    executor = MigrationExecutor(connection)
+    migrate(executor.loader.graph.leaf_nodes())

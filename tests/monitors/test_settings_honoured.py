@@ -1,0 +1,150 @@
+"""Every setting a monitor accepts is one the checker honours: a combination the engine
+would ignore is refused with a field error, in the admin, the dashboard form and the
+API alike, and nothing already stored changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from monitors.models import Monitor
+from monitors.services import monitor_create, monitor_update
+from tests.factories import MonitorFactory
+
+pytestmark = pytest.mark.django_db
+
+HTTP: dict[str, Any] = {"name": "Shop", "kind": "http", "url": "https://shop.example.test/"}
+TCP: dict[str, Any] = {"name": "Db", "kind": "tcp", "url": "tcp://db.example.test:5432"}
+TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example.test:465"}
+
+# (base, what is set, the field the error names, a word of the message)
+IGNORED = [
+    (HTTP, {"method": "HEAD", "keyword": "operational"}, "keyword", "HEAD"),
+    (HTTP, {"keyword_mode": "absent"}, "keyword_mode", "needs a keyword"),
+    *[
+        (base, setting, field, "send no HTTP request")
+        for base in (TCP, TLS)
+        for setting, field in (
+            ({"method": "POST"}, "method"),
+            ({"headers": {"X-Token": "1"}}, "headers"),
+            ({"body": "ping"}, "body"),
+            ({"expected_status_codes": "200"}, "expected_status_codes"),
+            ({"keyword": "ok"}, "keyword"),
+        )
+    ],
+]
+IDS = [f"{base['kind']}-{'-'.join(setting)}" for base, setting, _, _ in IGNORED]
+
+
+@pytest.mark.parametrize(("base", "setting", "field", "word"), IGNORED, ids=IDS)
+def test_the_model_refuses_a_setting_the_checker_would_ignore(user, base, setting, field, word):
+    with pytest.raises(ValidationError) as excinfo:
+        monitor_create(owner=user, **base, **setting)
+
+    assert any(word in text for text in excinfo.value.message_dict[field])
+    assert not Monitor.objects.exists()
+
+
+@pytest.mark.parametrize(("base", "setting", "field", "word"), IGNORED, ids=IDS)
+def test_the_api_answers_400_naming_the_field_and_keeps_the_stored_monitor(
+    user, base, setting, field, word
+):
+    monitor = monitor_create(owner=user, **base)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    created = api.post("/api/v1/monitors/", {**base, **setting}, format="json")
+    changed = api.patch(f"/api/v1/monitors/{monitor.pk}/", setting, format="json")
+
+    for response in (created, changed):
+        assert response.status_code == 400
+        assert any(word in text for text in response.json()[field])
+    assert Monitor.objects.count() == 1
+    stored = Monitor.objects.get()
+    assert all(getattr(stored, name) == getattr(monitor, name) for name in setting)
+
+
+def form_data(monitor: Monitor, **changes: Any) -> dict[str, Any]:
+    data = {
+        "name": monitor.name,
+        "kind": monitor.kind,
+        "url": monitor.url,
+        "method": monitor.method,
+        "headers": "{}",
+        "body": monitor.body,
+        "expected_status_codes": monitor.expected_status_codes,
+        "keyword": monitor.keyword,
+        "keyword_mode": monitor.keyword_mode,
+        "interval_seconds": monitor.interval_seconds,
+        "timeout_seconds": monitor.timeout_seconds,
+        "confirm_failures": monitor.confirm_failures,
+        "confirm_window": monitor.confirm_window,
+        "confirm_window_failures": monitor.confirm_window_failures,
+        "recover_successes": monitor.recover_successes,
+        "tags": "",
+    }
+    for name, value in changes.items():
+        data[name] = json.dumps(value) if name == "headers" else value
+    return data
+
+
+@pytest.mark.parametrize(("base", "setting", "field", "word"), IGNORED, ids=IDS)
+def test_the_dashboard_form_shows_the_field_error_and_keeps_the_stored_monitor(
+    client, user, base, setting, field, word
+):
+    monitor = monitor_create(owner=user, **base)
+    client.force_login(user)
+
+    response = client.post(f"/dashboard/monitors/{monitor.pk}/edit/", form_data(monitor, **setting))
+
+    assert response.status_code == 200
+    assert word.replace("'", "&#x27;") in response.content.decode()
+    stored = Monitor.objects.get()
+    assert all(getattr(stored, name) == getattr(monitor, name) for name in setting)
+
+
+@pytest.mark.parametrize(("base", "setting", "field", "word"), IGNORED[:3], ids=IDS[:3])
+def test_the_admin_refuses_it_too(admin_client, user, base, setting, field, word):
+    monitor = monitor_create(owner=user, **base)
+    data = {
+        **form_data(monitor, **setting),
+        "owner": user.pk,
+        "enabled": "on",
+        "alert_rules-TOTAL_FORMS": "0",
+        "alert_rules-INITIAL_FORMS": "0",
+    }
+
+    response = admin_client.post(reverse("admin:monitors_monitor_change", args=[monitor.pk]), data)
+
+    assert response.status_code == 200  # the form again, with its errors
+    assert word.replace("'", "&#x27;") in response.content.decode()
+
+
+def test_a_valid_head_check_and_a_plain_tcp_check_are_accepted(user):
+    monitor_create(owner=user, **HTTP, method="HEAD")
+    monitor_create(owner=user, **TCP)
+
+    assert Monitor.objects.count() == 2
+
+
+def test_an_update_that_makes_a_setting_ignored_is_refused(user):
+    monitor = monitor_create(owner=user, **HTTP, keyword="operational")
+
+    with pytest.raises(ValidationError) as excinfo:
+        monitor_update(monitor=Monitor.objects.get(pk=monitor.pk), method="HEAD")
+
+    assert "keyword" in excinfo.value.message_dict
+    assert Monitor.objects.get().method == "GET"
+
+
+def test_stored_monitors_that_break_the_new_rules_are_untouched_until_edited(user):
+    # Rows stored before the rule existed keep working; only a save is judged.
+    legacy = MonitorFactory(owner=user, method="HEAD", keyword="operational")
+
+    assert Monitor.objects.get(pk=legacy.pk).keyword == "operational"
