@@ -45,6 +45,7 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("method", "headers", "body", "timeout_seconds", "interval_seconds")},
         ),
         ("Expectations", {"fields": ("expected_status_codes", "keyword", "keyword_mode")}),
+        ("Connection and TLS", {"fields": ("connect_to", "tls_verify", "tls_ca_bundle")}),
         (
             "Confirmation",
             {

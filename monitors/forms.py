@@ -26,7 +26,23 @@ class MonitorForm(forms.ModelForm):
 
     # Settings a form posted by an older page (or a script) may leave out: they keep
     # the monitor's value, or the default for a new one.
-    OPTIONAL = ("confirm_window", "confirm_window_failures")
+    OPTIONAL = (
+        "confirm_window",
+        "confirm_window_failures",
+        "connect_to",
+        "tls_ca_bundle",
+        "tls_verify",
+    )
+
+    # A choice, not a checkbox: an unticked box and a form that leaves the field out
+    # post the same thing, and the latter must not turn verification off.
+    tls_verify = forms.TypedChoiceField(
+        label="TLS certificate",
+        choices=[("true", "verify it (recommended)"), ("false", "accept any certificate")],
+        coerce=lambda value: value == "true",
+        empty_value=None,
+        required=False,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -34,11 +50,12 @@ class MonitorForm(forms.ModelForm):
             self.fields["tags"].initial = ", ".join(t.name for t in self.instance.tags.all())
         for name in self.OPTIONAL:
             self.fields[name].required = False
+        self.fields["tls_verify"].initial = "true" if self.instance.tls_verify else "false"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         for name in self.OPTIONAL:
-            if cleaned.get(name) is None and name not in self.errors:
+            if cleaned.get(name) in (None, "") and name not in self.errors:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
 

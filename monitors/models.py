@@ -141,6 +141,29 @@ class Monitor(models.Model):
             MaxValueValidator(v.MAX_INTERVAL_SECONDS),
         ],
     )
+    # Like ``curl --resolve``: connect to this address while the URL's host name is the
+    # one sent (HTTP Host, TLS server name), e.g. one backend of a load balancer.
+    connect_to = models.CharField(
+        "connect to",
+        max_length=45,
+        blank=True,
+        default="",
+        validators=[v.validate_connect_to],
+        help_text="Optional IP address to connect to instead of the URL host's DNS answer; "
+        "the Host header and TLS server name stay the URL's host.",
+    )
+    tls_verify = models.BooleanField(
+        "verify the TLS certificate",
+        default=True,
+        help_text="Off: any certificate is accepted (its expiry is still recorded).",
+    )
+    tls_ca_bundle = models.TextField(
+        "trusted CA certificates",
+        blank=True,
+        default="",
+        validators=[v.validate_ca_bundle],
+        help_text="PEM certificates of a private CA this monitor trusts, besides the system's.",
+    )
     enabled = models.BooleanField(default=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="monitors")
     # A single blip is not an outage: the status turns down only after this many
@@ -224,6 +247,9 @@ class Monitor(models.Model):
         "keyword_mode",
         "timeout_seconds",
         "interval_seconds",
+        "connect_to",
+        "tls_verify",
+        "tls_ca_bundle",
     )
 
     def __str__(self) -> str:
@@ -338,6 +364,27 @@ class Monitor(models.Model):
             and self.kind == self.Kind.HTTP
         ):
             found.append(("keyword_mode", "'Must not appear' needs a keyword to look for."))
+        return found + self._ignored_tls_settings()
+
+    def _ignored_tls_settings(self) -> list[tuple[str, str]]:
+        tls = self.kind == self.Kind.TLS or (
+            self.kind == self.Kind.HTTP and (self.url or "").lower().startswith("https://")
+        )
+        found: list[tuple[str, str]] = []
+        if self.connect_to and self.kind == self.Kind.TCP:
+            found.append(
+                ("connect_to", "A TCP monitor connects to its URL's host; put the address there.")
+            )
+        if not tls:
+            why = "Only https:// and tls:// monitors have a certificate to verify."
+            if not self.tls_verify:
+                found.append(("tls_verify", why))
+            if self.tls_ca_bundle:
+                found.append(("tls_ca_bundle", why))
+        elif self.tls_ca_bundle and not self.tls_verify:
+            found.append(
+                ("tls_ca_bundle", "Verification is off, so no CA is consulted; clear one of them.")
+            )
         return found
 
     def _clean_target(self) -> None:

@@ -34,6 +34,9 @@ MONITOR_EDITABLE_FIELDS = (
     "confirm_window",
     "confirm_window_failures",
     "recover_successes",
+    "connect_to",
+    "tls_verify",
+    "tls_ca_bundle",
 )
 
 

@@ -7,7 +7,9 @@ next to the field that is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +41,31 @@ FORBIDDEN_HEADERS = frozenset(
 STATUS_RANGE_RE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
 
 http_url_validator = URLValidator(schemes=["http", "https"])
+
+
+MAX_CA_BUNDLE_BYTES = 65536
+
+
+def validate_connect_to(value: str) -> None:
+    """An IP address (v4 or v6, no brackets or port) a check connects to."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValidationError(
+            f"{value!r} is not an IP address; give the address to connect to, e.g. 203.0.113.7."
+        ) from None
+
+
+def validate_ca_bundle(value: str) -> None:
+    """PEM text of one or more CA certificates, at most 64 KiB."""
+    if len(value.encode()) > MAX_CA_BUNDLE_BYTES:
+        raise ValidationError(f"A CA bundle is limited to {MAX_CA_BUNDLE_BYTES} bytes.")
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValidationError("Paste PEM certificates (-----BEGIN CERTIFICATE----- ...).")
+    try:
+        ssl.create_default_context(cadata=value)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValidationError(f"Not a readable PEM certificate bundle: {exc}.") from None
 
 
 def parse_status_codes(spec: str) -> list[tuple[int, int]]:
@@ -104,7 +131,15 @@ def validate_headers(headers: Any) -> None:
         if not HEADER_NAME_RE.match(name) or len(name) > MAX_HEADER_NAME_LENGTH:
             raise ValidationError(f"{name[:40]!r} is not a valid header name.")
         if name.lower() in FORBIDDEN_HEADERS:
-            raise ValidationError(f"The {name} header is set by the checker and cannot be given.")
+            hint = (
+                " To check a virtual host on a given address, put the host name in the URL "
+                "and the address in 'connect to'."
+                if name.lower() == "host"
+                else ""
+            )
+            raise ValidationError(
+                f"The {name} header is set by the checker and cannot be given.{hint}"
+            )
         if len(value) > MAX_HEADER_VALUE_LENGTH or "\r" in value or "\n" in value:
             raise ValidationError(
                 f"The value of {name} must be one line of at most {MAX_HEADER_VALUE_LENGTH} "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -58,6 +58,9 @@ class CheckResult:
     tls_ms: int | None = None
     ttfb_ms: int | None = None
     tls_expires_at: dt.datetime | None = None
+    # Who sets ``tls_expires_at`` when it is not the server's own certificate (an
+    # intermediate that expires first): for the alert, not stored (not a column).
+    tls_expiring_subject: str = field(default="", compare=False, metadata={"stored": False})
 
     def to_wire(self) -> WireRow:
         """The result as the buffer carries it: a list in ``WIRE_FIELDS`` order, times
@@ -207,7 +210,8 @@ def _raise_for_fields(keys: Any) -> None:
     raise ValueError(f"unknown fields: {', '.join(sorted(keys - KNOWN_FIELDS))}")
 
 
-WIRE_FIELDS = tuple(f.name for f in fields(CheckResult))  # check_result's column order
+# check_result's column order: every field but the ones marked not stored.
+WIRE_FIELDS = tuple(f.name for f in fields(CheckResult) if f.metadata.get("stored", True))
 WIRE_LENGTH = len(WIRE_FIELDS)
 KNOWN_FIELDS = frozenset(WIRE_FIELDS)
 REQUIRED_FIELDS = frozenset({"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"})

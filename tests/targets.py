@@ -36,6 +36,13 @@ def target_app() -> web.Application:
     async def status(request: web.Request) -> web.Response:
         return web.Response(status=int(request.match_info["code"]), text="error page")
 
+    async def vhost(request: web.Request) -> web.Response:
+        # Answers only for the virtual host named in the path, as a shared server would.
+        wanted = request.match_info["name"]
+        if request.host.split(":")[0] != wanted:
+            return web.Response(status=421, text=f"no virtual host {request.host}")
+        return web.Response(text=f"{BODY} ({wanted})", content_type="text/html")
+
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound("/loop")
 
@@ -70,6 +77,7 @@ def target_app() -> web.Application:
     app.router.add_get("/hang", hang)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/loop", loop)
+    app.router.add_route("*", "/vhost/{name}", vhost)
     app.router.add_get("/redirect", redirect)
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/big", big)
@@ -153,7 +161,7 @@ def make_certificates(directory: Path) -> Certificates:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Test CA",
         "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
         "-keyout", "server.key", "-out", "server.csr")  # fmt: skip

@@ -242,13 +242,23 @@ def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tupl
             f"for {d.get('consecutive_checks')} checks in a row.",
         ),
         Event.LATENCY_OK: (f"Fast again: {name}", f"{name} answers within the latency threshold."),
-        Event.TLS_EXPIRY: (
-            f"TLS certificate expiring: {name}",
-            f"The TLS certificate of {name} expires in {d.get('days_left')} days "
-            f"({d.get('expires_at')}).",
-        ),
+        Event.TLS_EXPIRY: _tls_texts(name, d),
     }
     return texts[Event(alert.event)]
+
+
+def _tls_texts(name: str, details: dict[str, Any]) -> tuple[str, str]:
+    whose = f" ({details['subject']})" if details.get("subject") else ""
+    if details.get("expired"):
+        return (
+            f"TLS certificate expired: {name}",
+            f"The TLS certificate chain of {name} expired on {details.get('expires_at')}{whose}.",
+        )
+    return (
+        f"TLS certificate expiring: {name}",
+        f"The TLS certificate of {name} expires in {details.get('days_left')} days "
+        f"({details.get('expires_at')}){whose}.",
+    )
 
 
 def _duration(delta: dt.timedelta) -> str:

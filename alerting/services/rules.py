@@ -206,6 +206,10 @@ def _tls_step(rule: AlertRule, state: AlertRuleState, result: CheckResult) -> li
         "expires_at": expires.isoformat(),
         "days_left": days_left,
         "within_days": rule.threshold,
+        "expired": expires <= result.scheduled_at,
+        # The certificate that sets the date, when the probe named it (an intermediate
+        # can expire before the server's own).
+        "subject": result.tls_expiring_subject,
     }
     return _rule_alert(rule, Event.TLS_EXPIRY, f"tls:{rule.pk}:{day.isoformat()}", result, details)
 

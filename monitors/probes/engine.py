@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import ssl
 import time
 from collections.abc import Sequence
@@ -26,7 +25,20 @@ from yarl import URL
 
 from core.netpolicy import BlockedTarget, TargetPolicy
 from monitors.probes import http1
-from monitors.probes.guard import CONNECTION_NOTES, GuardedConnector, resolve_allowed
+from monitors.probes.certs import (
+    ChainExpiry,
+    chain_expiry,
+    default_ssl_context,
+    monitor_ssl_context,
+    unverified_ssl_context,
+)
+from monitors.probes.guard import (
+    CONNECT_TO,
+    CONNECTION_NOTES,
+    GuardedConnector,
+    connect_to_address,
+    resolve_allowed,
+)
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
 
@@ -61,6 +73,12 @@ class Outcome:
     error: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     tls_expires_at: dt.datetime | None = None
+    tls_subject: str = ""
+
+    def note_chain(self, chain: ChainExpiry | None) -> None:
+        """Record the chain's earliest expiry and who sets it."""
+        if chain is not None:
+            self.tls_expires_at, self.tls_subject = chain.expires_at, chain.subject
 
 
 @dataclass(frozen=True)
@@ -77,13 +95,6 @@ class ProbeContext:
 
 
 # --- batch ----------------------------------------------------------------------
-
-
-@functools.cache
-def default_ssl_context() -> ssl.SSLContext:
-    """The system's CA trust, loaded once per process: loading it takes ~100 ms,
-    which per batch of 100 checks would be a millisecond of CPU per check."""
-    return ssl.create_default_context()
 
 
 async def check_batch(
@@ -133,12 +144,16 @@ async def check_one(
             await asyncio.sleep(min(delay, MAX_SLOT_WAIT_SECONDS))
     started_at = dt.datetime.now(dt.UTC)
     began = time.perf_counter()
+    if spec.connect_to:  # this task's own copy of the context: this check only
+        CONNECT_TO.set((urlsplit(spec.url).hostname or "", spec.connect_to))
     try:
         async with asyncio.timeout(spec.timeout_seconds):
             outcome = await _check_kind(spec, context)
     except Exception as exc:  # each failure becomes a result, never a crashed batch
         kind, message = classify(exc, timeout=spec.timeout_seconds)
         outcome = Outcome(ok=False, failure=kind, error=message)
+        if _certificate_refused(exc):
+            await _record_refused_chain(outcome, exc, spec, context, began=began)
     duration_ms = round((time.perf_counter() - began) * 1000)
     phases = {name: round(value) for name, value in outcome.phases.items()}
     return CheckResult(
@@ -155,6 +170,7 @@ async def check_one(
         tls_ms=phases.get("tls"),
         ttfb_ms=phases.get("ttfb"),
         tls_expires_at=outcome.tls_expires_at,
+        tls_expiring_subject=outcome.tls_subject,
     )
 
 
@@ -221,7 +237,12 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
         CONNECTION_NOTES.set(notes)
         sent_at = time.perf_counter()
         async with context.session.request(
-            method, url, headers=headers, data=body, allow_redirects=False
+            method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            ssl=_ssl_for(spec, context),
         ) as response:
             phases = _phases(notes, sent_at=sent_at, headers_at=time.perf_counter())
             location = response.headers.get("Location")
@@ -235,7 +256,7 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
                     method, body = "GET", None
                 continue
             outcome = await _judge_response(spec, response, phases)
-            outcome.tls_expires_at = _cert_expiry(notes.get("ssl_object"))
+            outcome.note_chain(chain_expiry(notes.get("ssl_object")))
             return outcome
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
@@ -282,13 +303,48 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _cert_expiry(ssl_object: Any) -> dt.datetime | None:
-    if ssl_object is None:
-        return None
-    cert = ssl_object.getpeercert()
-    if not cert or "notAfter" not in cert:
-        return None
-    return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), tz=dt.UTC)
+def _ssl_for(spec: ProbeSpec, context: ProbeContext) -> ssl.SSLContext:
+    """The batch's TLS trust, or the monitor's own (a CA bundle, or no verification)."""
+    if spec.tls_verify and not spec.tls_ca_bundle:
+        return context.ssl_context
+    return monitor_ssl_context(verify=spec.tls_verify, ca_bundle=spec.tls_ca_bundle)
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is a handshake that failed because the certificate did not verify."""
+    return isinstance(exc, ssl.SSLCertVerificationError | aiohttp.ClientConnectorCertificateError)
+
+
+async def _record_refused_chain(
+    outcome: Outcome, exc: BaseException, spec: ProbeSpec, context: ProbeContext, *, began: float
+) -> None:
+    """A certificate that does not verify still has an expiry, and an expired one most
+    of all: read the chain again without verifying it (one more handshake, to the same
+    address, the guard applied) and record its earliest expiry; say "expired" when it
+    is. Bounded by what is left of the check's timeout, at most 5 s."""
+    host = getattr(exc, "host", None) or urlsplit(spec.url).hostname or ""
+    port = getattr(exc, "port", None) or urlsplit(spec.url).port or 443
+    left = min(5.0, spec.timeout_seconds - (time.perf_counter() - began))
+    if left <= 0:
+        return
+    try:
+        async with asyncio.timeout(left):
+            addresses = await resolve_allowed(
+                host=host, port=port, resolver=context.resolver, policy=context.policy
+            )
+            writer = await _open_first(addresses, port)
+            try:
+                await writer.start_tls(unverified_ssl_context(), server_hostname=host)
+                chain = chain_expiry(writer.get_extra_info("ssl_object"))
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ssl.SSLError):
+        return
+    outcome.note_chain(chain)
+    if chain is not None and chain.expires_at <= dt.datetime.now(dt.UTC):
+        outcome.error = (
+            f"TLS certificate expired on {chain.expires_at:%Y-%m-%d %H:%M} UTC ({chain.subject})"
+        )
 
 
 def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict[str, float]:
@@ -325,7 +381,7 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     method = spec.method
     headers = _plain_headers(spec)
     for _hop in range(MAX_REDIRECTS + 1):
-        head, dns_ms = await _plain_hop(url, method, headers, context)
+        head, dns_ms = await _plain_hop(url, method, headers, context, _ssl_for(spec, context))
         headers_at = time.perf_counter()
         redirect = head.status in REDIRECT_STATUSES and not spec.status_expected(head.status)
         if redirect and head.location:
@@ -338,7 +394,7 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
         outcome = Outcome(status_code=head.status, phases=phases)
         if not spec.status_expected(head.status):
             _status_failure(outcome, head.status, head.reason)
-        outcome.tls_expires_at = _cert_expiry(head.ssl_object)
+        outcome.note_chain(chain_expiry(head.ssl_object))
         return outcome
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
@@ -351,7 +407,11 @@ def _plain_headers(spec: ProbeSpec) -> list[tuple[str, str]]:
 
 
 async def _plain_hop(
-    url: URL, method: str, headers: list[tuple[str, str]], context: ProbeContext
+    url: URL,
+    method: str,
+    headers: list[tuple[str, str]],
+    context: ProbeContext,
+    ssl_context: ssl.SSLContext,
 ) -> tuple[http1.Head, float | None]:
     host = url.raw_host
     if url.scheme not in ("http", "https") or not host:
@@ -362,14 +422,18 @@ async def _plain_hop(
     addresses = await resolve_allowed(
         host=host, port=port, resolver=context.resolver, policy=context.policy
     )
-    dns_ms = None if is_ip_address(host) else (time.perf_counter() - began) * 1000
+    dns_ms = (
+        None
+        if is_ip_address(host) or connect_to_address(host)
+        else (time.perf_counter() - began) * 1000
+    )
     head = await http1.fetch_head(
         addresses=addresses,
         port=port,
         request=http1.request_bytes(
             method, url.raw_path_qs or "/", url.host_port_subcomponent or host, headers
         ),
-        ssl_context=context.ssl_context if tls else None,
+        ssl_context=ssl_context if tls else None,
         server_hostname=host if tls else None,
     )
     return head, dns_ms
@@ -392,9 +456,9 @@ async def check_socket(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     try:
         if spec.kind == "tls":
             began = time.perf_counter()
-            await writer.start_tls(context.ssl_context, server_hostname=host)
+            await writer.start_tls(_ssl_for(spec, context), server_hostname=host)
             outcome.phases["tls"] = (time.perf_counter() - began) * 1000
-            outcome.tls_expires_at = _cert_expiry(writer.get_extra_info("ssl_object"))
+            outcome.note_chain(chain_expiry(writer.get_extra_info("ssl_object")))
     finally:
         writer.close()
     return outcome

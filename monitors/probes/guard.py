@@ -10,7 +10,6 @@ connector, a redirect to a private address is refused too.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from contextvars import ContextVar
@@ -25,6 +24,18 @@ from core.netpolicy import TargetPolicy
 # Set by a check around each request; each check runs in its own asyncio task, so
 # this is per check. The connector notes what it learns about the connection here.
 CONNECTION_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("connection_notes", default=None)
+# A monitor's "connect to" address, as (host name, IP address): connections to that
+# host go to that address instead of its DNS answer (like ``curl --resolve``), while
+# the HTTP Host header and the TLS server name stay the host's. Set per check.
+CONNECT_TO: ContextVar[tuple[str, str] | None] = ContextVar("connect_to", default=None)
+
+
+def connect_to_address(host: str) -> str | None:
+    """The address this check connects to for ``host`` instead of resolving it, if any."""
+    override = CONNECT_TO.get()
+    if override is not None and override[0].lower() == host.lower():
+        return override[1]
+    return None
 
 
 class GuardedConnector(aiohttp.TCPConnector):
@@ -47,10 +58,26 @@ class GuardedConnector(aiohttp.TCPConnector):
 
     async def _resolve_host(self, host: str, port: int, traces: Any = None) -> list[ResolveResult]:
         began = time.perf_counter()
-        hosts = await super()._resolve_host(host, port, traces=traces)
+        address = connect_to_address(host)
+        if address is not None:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            hosts: list[ResolveResult] = [
+                {
+                    "hostname": host,
+                    "host": address,
+                    "port": port,
+                    "family": family,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            ]
+        else:
+            hosts = await super()._resolve_host(host, port, traces=traces)
+        # The guard judges the address connected to, a "connect to" one included.
         self._policy.check(host, (entry["host"] for entry in hosts))
         notes = CONNECTION_NOTES.get()
-        if notes is not None and not is_ip_address(host):  # an IP literal has no lookup
+        # An IP literal, or a "connect to" address, has no lookup.
+        if notes is not None and address is None and not is_ip_address(host):
             notes["dns"] = (time.perf_counter() - began) * 1000
         return hosts
 
@@ -72,11 +99,15 @@ class GuardedConnector(aiohttp.TCPConnector):
 async def resolve_allowed(
     *, host: str, port: int, resolver: AbstractResolver, policy: TargetPolicy
 ) -> list[str]:
-    """The addresses to connect to for the socket kinds (tcp, tls), guard applied."""
-    try:
-        ipaddress.ip_address(host)
+    """The addresses to connect to for the socket kinds (tcp, tls) and the lean HTTP path:
+    the check's "connect to" address for ``host`` if it has one, else ``host`` itself
+    when it is an IP literal, else its DNS answers; guard applied to each."""
+    address = connect_to_address(host)
+    if address is not None:
+        addresses = [address]
+    elif is_ip_address(host):
         addresses = [host]
-    except ValueError:
+    else:
         answers = await resolver.resolve(host, port, family=socket.AF_UNSPEC)
         addresses = [entry["host"] for entry in answers]
     policy.check(host, addresses)

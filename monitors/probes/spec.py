@@ -29,6 +29,9 @@ class ProbeSpec:
     expected_status: tuple[tuple[int, int], ...] = ((200, 299),)
     keyword: str = ""
     keyword_must_appear: bool = True
+    connect_to: str = ""  # an IP address to connect to instead of the URL host's DNS answer
+    tls_verify: bool = True
+    tls_ca_bundle: str = ""  # PEM CA certificates trusted besides the system's
 
     def status_expected(self, code: int) -> bool:
         return any(low <= code <= high for low, high in self.expected_status)
@@ -48,12 +51,16 @@ PROBE_COLUMNS = (
     "expected_status_codes",
     "keyword",
     "keyword_mode",
+    "connect_to",
+    "tls_verify",
+    "tls_ca_bundle",
 )
 
 
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
-    pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode = row
+    pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *tls = row
+    connect_to, tls_verify, tls_ca_bundle = tls
     return ProbeSpec(
         monitor_id=pk,
         kind=kind,
@@ -65,6 +72,9 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         expected_status=status_ranges(codes),
         keyword=keyword,
         keyword_must_appear=keyword_mode == "present",
+        connect_to=connect_to,
+        tls_verify=tls_verify,
+        tls_ca_bundle=tls_ca_bundle,
     )
 
 

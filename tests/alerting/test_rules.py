@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -260,3 +261,32 @@ def test_a_target_failing_every_other_check_notifies_its_owner_within_five_check
 
     assert sent()[:1] == ["down"]
     assert Incident.objects.get().started_at == T0 + dt.timedelta(minutes=4)
+
+
+def test_the_tls_rule_says_a_certificate_has_expired_and_names_the_one_that_did(feed):
+    rule = rule_with_email(AlertRule.Kind.TLS_EXPIRY, threshold=14)
+    expired = dataclasses.replace(
+        check(rule.monitor, 0, False, tls_expires_at=T0 - dt.timedelta(days=2)),
+        tls_expiring_subject="CN=Test Intermediate CA",
+    )
+
+    feed([expired])
+
+    assert sent() == ["tls_expiry"]
+    [message] = mail.outbox
+    assert "expired" in message.subject.lower()
+    assert "expired on" in str(message.body) and "CN=Test Intermediate CA" in str(message.body)
+
+
+def test_the_tls_rule_names_an_intermediate_that_expires_first(feed):
+    rule = rule_with_email(AlertRule.Kind.TLS_EXPIRY, threshold=14)
+    soon = dataclasses.replace(
+        check(rule.monitor, 0, True, tls_expires_at=T0 + dt.timedelta(days=10)),
+        tls_expiring_subject="CN=Test Intermediate CA",
+    )
+
+    feed([soon])
+
+    [message] = mail.outbox
+    assert "expires in 10 days" in str(message.body)
+    assert "CN=Test Intermediate CA" in str(message.body)

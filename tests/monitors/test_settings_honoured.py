@@ -5,6 +5,7 @@ API alike, and nothing already stored changes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ TCP: dict[str, Any] = {"name": "Db", "kind": "tcp", "url": "tcp://db.example.tes
 TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example.test:465"}
 
 # (base, what is set, the field the error names, a word of the message)
-IGNORED = [
+IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (HTTP, {"method": "HEAD", "keyword": "operational"}, "keyword", "HEAD"),
     (HTTP, {"keyword_mode": "absent"}, "keyword_mode", "needs a keyword"),
     *[
@@ -38,6 +39,16 @@ IGNORED = [
             ({"keyword": "ok"}, "keyword"),
         )
     ],
+]
+HTTPS: dict[str, Any] = {**HTTP, "url": "https://shop.example.test/"}
+PLAIN: dict[str, Any] = {**HTTP, "url": "http://shop.example.test/"}
+A_CA = (Path(__file__).parent.parent / "data" / "test-ca.pem").read_text()
+IGNORED += [
+    (TCP, {"connect_to": "203.0.113.7"}, "connect_to", "connects to its URL's host"),
+    (PLAIN, {"tls_verify": False}, "tls_verify", "have a certificate"),
+    (PLAIN, {"tls_ca_bundle": A_CA}, "tls_ca_bundle", "have a certificate"),
+    (TCP, {"tls_verify": False}, "tls_verify", "have a certificate"),
+    (HTTPS, {"tls_verify": False, "tls_ca_bundle": A_CA}, "tls_ca_bundle", "Verification is off"),
 ]
 IDS = [f"{base['kind']}-{'-'.join(setting)}" for base, setting, _, _ in IGNORED]
 
@@ -87,10 +98,17 @@ def form_data(monitor: Monitor, **changes: Any) -> dict[str, Any]:
         "confirm_window": monitor.confirm_window,
         "confirm_window_failures": monitor.confirm_window_failures,
         "recover_successes": monitor.recover_successes,
+        "connect_to": monitor.connect_to,
+        "tls_verify": "true" if monitor.tls_verify else "false",
+        "tls_ca_bundle": monitor.tls_ca_bundle,
         "tags": "",
     }
     for name, value in changes.items():
-        data[name] = json.dumps(value) if name == "headers" else value
+        if name == "headers":
+            value = json.dumps(value)
+        elif name == "tls_verify":
+            value = "true" if value else "false"
+        data[name] = value
     return data
 
 
@@ -148,3 +166,42 @@ def test_stored_monitors_that_break_the_new_rules_are_untouched_until_edited(use
     legacy = MonitorFactory(owner=user, method="HEAD", keyword="operational")
 
     assert Monitor.objects.get(pk=legacy.pk).keyword == "operational"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "word"),
+    [
+        ("connect_to", "backend.example.test", "not an IP address"),
+        ("connect_to", "203.0.113.7:8080", "not an IP address"),
+        ("tls_ca_bundle", "not a certificate", "PEM certificates"),
+        (
+            "tls_ca_bundle",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "Not a readable",
+        ),
+        ("headers", {"Host": "shop.example.test"}, "'connect to'"),
+    ],
+)
+def test_bad_connection_settings_get_a_field_error(user, field, value, word):
+    with pytest.raises(ValidationError) as excinfo:
+        monitor_create(owner=user, **HTTPS, **{field: value})
+
+    assert any(word in text for text in excinfo.value.message_dict[field])
+
+
+def test_a_virtual_host_on_an_address_and_a_private_ca_are_accepted(user):
+    monitor = monitor_create(owner=user, **HTTPS, connect_to="2001:db8::7", tls_ca_bundle=A_CA)
+
+    assert (monitor.connect_to, monitor.tls_verify) == ("2001:db8::7", True)
+
+
+def test_a_form_that_leaves_out_the_tls_choice_keeps_verification_on(client, user):
+    monitor = monitor_create(owner=user, **HTTPS)
+    client.force_login(user)
+    data = form_data(monitor, name="Renamed")
+    del data["tls_verify"], data["connect_to"], data["tls_ca_bundle"]
+
+    client.post(f"/dashboard/monitors/{monitor.pk}/edit/", data)
+
+    stored = Monitor.objects.get()
+    assert (stored.name, stored.tls_verify) == ("Renamed", True)
