@@ -4,9 +4,15 @@ attempts, maintenance windows."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from alerting.models import (
     AlertRule,
@@ -17,7 +23,9 @@ from alerting.models import (
     NotificationAttempt,
     NotificationChannel,
 )
+from alerting.selectors import period_text
 from alerting.services import channel_send_test
+from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
 from monitors.admin import MonitorAdmin
 from monitors.models import Monitor
 
@@ -101,13 +109,96 @@ class ChannelHealthAdmin(ReadOnlyAdmin):
         return obj.unhealthy_since is None
 
 
+MAINTENANCE_WINDOW_FIELDS = (
+    "name",
+    "owner",
+    "time_zone",
+    "starts_at",
+    "ends_at",
+    "repeat",
+    "repeat_until",
+    "monitors",
+    "tags",
+)
+
+
+class WallClockField(forms.SplitDateTimeField):
+    """A date and a time as a clock shows them: naive, so that the form can read them
+    in the window's zone (Django's own field would read them in UTC, the site's
+    ``TIME_ZONE``)."""
+
+    widget = AdminSplitDateTime
+
+    def compress(self, data_list: tuple[dt.date, dt.time] | None) -> dt.datetime | None:
+        aware = super().compress(data_list)  # UTC, since TIME_ZONE is UTC
+        return None if aware is None else timezone.make_naive(aware, dt.UTC)
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    """The window's times are shown and entered on its own clocks (``time_zone``)."""
+
+    WALL_CLOCK_FIELDS = ("starts_at", "ends_at", "repeat_until")
+
+    starts_at = WallClockField(help_text="In the window's time zone. Weekly: the first one.")
+    ends_at = WallClockField(help_text="In the window's time zone.")
+    repeat_until = WallClockField(required=False, help_text="In the window's time zone.")
+
+    class Meta:
+        model = MaintenanceWindow
+        fields = MAINTENANCE_WINDOW_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zone = self.instance.zone
+        for name in self.WALL_CLOCK_FIELDS:
+            value = self.initial.get(name)
+            if isinstance(value, dt.datetime) and timezone.is_aware(value):
+                self.initial[name] = wall_time(value, zone)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        try:
+            zone = time_zone(cleaned.get("time_zone") or "")
+        except ValueError:
+            zone = None  # the model's clean() puts the error on time_zone
+        for name in self.WALL_CLOCK_FIELDS:
+            wall = cleaned.get(name)
+            if wall is None:
+                continue
+            if zone is None:
+                cleaned[name] = wall.replace(tzinfo=dt.UTC)  # never saved: the form is invalid
+            elif wall_time_kind(wall, zone) == "skipped":
+                self.add_error(
+                    name,
+                    f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks jump "
+                    "over it that night.",
+                )
+            else:
+                # An ambiguous time (the clocks go back over it) is its first occurrence.
+                cleaned[name] = from_wall_time(wall, zone)
+        return cleaned
+
+
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "starts_at", "ends_at", "repeat", "repeat_until")
+    form = MaintenanceWindowForm
+    list_display = ("name", "owner", "local_times", "repeat", "local_repeat_until")
     list_filter = ("repeat",)
     search_fields = ("name",)
     autocomplete_fields = ("owner",)
     filter_horizontal = ("monitors", "tags")
+    fields = MAINTENANCE_WINDOW_FIELDS
+
+    @admin.display(description="first window (its time zone)", ordering="starts_at")
+    def local_times(self, obj: MaintenanceWindow) -> str:
+        return period_text(obj.starts_at, obj.ends_at, obj.zone)
+
+    @admin.display(description="repeat until", ordering="repeat_until")
+    def local_repeat_until(self, obj: MaintenanceWindow) -> str:
+        if obj.repeat_until is None:
+            return "—"
+        return f"{obj.repeat_until.astimezone(obj.zone):%Y-%m-%d %H:%M %Z}"
 
 
 @admin.register(MonitorAlerting)

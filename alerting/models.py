@@ -10,14 +10,21 @@ row lock, so it lives in ``monitors``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
 from monitors import validators as v
 from monitors.models import Incident, Monitor, Tag
+
+logger = logging.getLogger(__name__)
+
+WEEK = dt.timedelta(days=7)
 
 
 class NotificationChannel(models.Model):
@@ -294,8 +301,21 @@ class AlertRuleState(models.Model):
         return f"state of rule {self.rule_id}"
 
 
+def site_time_zone() -> str:
+    """The zone a new maintenance window starts with: ``SENTINEL_TIME_ZONE``."""
+    return str(settings.SENTINEL_TIME_ZONE)
+
+
 class MaintenanceWindow(models.Model):
-    """A period when checks still run and are stored but alerts are held."""
+    """A period when checks still run and are stored but alerts are held.
+
+    ``starts_at`` and ``ends_at`` are instants (stored in UTC) of the first window. A
+    weekly window repeats at the same wall-clock times in its ``time_zone``, so
+    "Sunday 02:00-03:00 Europe/Berlin" stays 02:00-03:00 on Berlin's clocks in winter
+    (01:00-02:00 UTC) and summer (00:00-01:00 UTC). On the nights the clocks change
+    (``_occurrence``): a start the clocks skip moves forward with them and the window
+    keeps its length; an ambiguous start or end is its first occurrence (RFC 5545).
+    """
 
     class Repeat(models.TextChoices):
         NONE = "none", "Once"
@@ -307,8 +327,18 @@ class MaintenanceWindow(models.Model):
     name = models.CharField(max_length=200)
     monitors = models.ManyToManyField(Monitor, blank=True, related_name="maintenance_windows")
     tags = models.ManyToManyField(Tag, blank=True, related_name="maintenance_windows")
-    starts_at = models.DateTimeField(help_text="UTC. For a weekly window, the first one.")
+    starts_at = models.DateTimeField(help_text="For a weekly window, the first one.")
     ends_at = models.DateTimeField()
+    # db_default: rows from before time zones (and inserts by older code sharing the
+    # database) are UTC, which is how they always behaved.
+    time_zone = models.CharField(
+        max_length=64,
+        default=site_time_zone,
+        db_default="UTC",
+        help_text="IANA name, e.g. Europe/Berlin or America/New_York. Times are entered "
+        "and shown in it, and a weekly window keeps its wall-clock time across daylight "
+        "saving changes.",
+    )
     repeat = models.CharField(max_length=8, choices=Repeat.choices, default=Repeat.NONE)
     repeat_until = models.DateTimeField(null=True, blank=True)
 
@@ -319,43 +349,90 @@ class MaintenanceWindow(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": "The window must end after it starts."})
-        if (
-            self.repeat == self.Repeat.WEEKLY
-            and self.starts_at
-            and self.ends_at
-            and self.ends_at - self.starts_at >= dt.timedelta(days=7)
-        ):
-            raise ValidationError({"ends_at": "A weekly window must be shorter than a week."})
+        errors: dict[str, str] = {}
+        try:
+            zone = time_zone(self.time_zone)
+        except ValueError as exc:
+            errors["time_zone"] = str(exc)
+            zone = ZoneInfo("UTC")
+        if self.starts_at and self.ends_at:
+            if self.ends_at <= self.starts_at:
+                errors["ends_at"] = "The window must end after it starts."
+            elif self.repeat == self.Repeat.WEEKLY and (message := self._weekly_problem(zone)):
+                errors["ends_at"] = message
+        if errors:
+            raise ValidationError(errors)
+
+    def _weekly_problem(self, zone: ZoneInfo) -> str | None:
+        """A weekly window repeats wall-clock times, so its wall-clock length counts too."""
+        wall_length = wall_time(self.ends_at, zone) - wall_time(self.starts_at, zone)
+        if max(self.ends_at - self.starts_at, wall_length) >= WEEK:
+            return "A weekly window must be shorter than a week."
+        if wall_length <= dt.timedelta(0):
+            return (
+                f"On the clocks of {zone.key} this window ends before it starts (they go "
+                "back in between); a weekly window repeats those clock times."
+            )
+        return None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The window's zone; UTC (logged) for a name the zone database lacks, which
+        ``clean()`` refuses, so that one bad row never stops alerting."""
+        try:
+            return time_zone(self.time_zone)
+        except ValueError:
+            logger.warning(
+                "maintenance window %s: unknown time zone %r, using UTC", self.pk, self.time_zone
+            )
+            return ZoneInfo("UTC")
 
     def is_active(self, at: dt.datetime) -> bool:
         """Whether ``at`` falls in this window (or one of its weekly repeats)."""
-        if at < self.starts_at:
-            return False
-        if self.repeat == self.Repeat.NONE:
-            return at < self.ends_at
-        if self.repeat_until and at >= self.repeat_until:
-            return False
-        offset = (at - self.starts_at) % dt.timedelta(days=7)
-        return offset < self.ends_at - self.starts_at
+        period = self.next_period(at)
+        return period is not None and period[0] <= at
 
     def next_period(self, at: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
         """The occurrence in progress at ``at``, else the next one; None once it is over.
 
-        Mirrors ``is_active``: a weekly repeat starting at or after ``repeat_until``
-        never happens, and one that ``repeat_until`` cuts short ends there."""
-        length = self.ends_at - self.starts_at
-        start = self.starts_at
-        if self.repeat == self.Repeat.WEEKLY and at >= self.starts_at:
-            week = dt.timedelta(days=7)
-            start += (at - self.starts_at) // week * week
-            if at >= start + length:
-                start += week
-        end = start + length
-        if self.repeat == self.Repeat.WEEKLY and self.repeat_until:
-            end = min(end, self.repeat_until)
-        return (start, end) if at < end and start < end else None
+        ``is_active`` is this, so the page and the alert holds always agree. A weekly
+        repeat starting at or after ``repeat_until`` never happens, and one that
+        ``repeat_until`` cuts short ends there."""
+        if self.repeat != self.Repeat.WEEKLY:
+            start, end = self.starts_at, self.ends_at
+            return (start, end) if at < end and start < end else None
+        zone = self.zone
+        # The week ``at`` falls in on the wall clock; the occurrence in progress or next
+        # is that one, the one before (its end can be an hour later in UTC) or the next.
+        week = max((wall_time(at, zone) - wall_time(self.starts_at, zone)) // WEEK, 0)
+        for index in range(max(week - 1, 0), week + 3):
+            start, end = self._occurrence(index, zone)
+            if self.repeat_until is not None:
+                if start >= self.repeat_until:
+                    return None
+                end = min(end, self.repeat_until)
+            if at < end and start < end:
+                return start, end
+        return None
+
+    def _occurrence(self, index: int, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """The ``index``-th weekly occurrence (0 is the first window, as entered).
+
+        Its start and end are the first window's wall-clock times ``index`` weeks on,
+        read as ``core.time.from_wall_time`` reads them: an ambiguous time is its first
+        occurrence, a skipped one moves forward by the gap. When the start is skipped
+        the whole occurrence moves with it and keeps its wall-clock length (02:00-03:00
+        on the night Berlin's clocks jump from 02:00 to 03:00 is 03:00-04:00), rather
+        than shrinking to nothing."""
+        if index == 0:
+            return self.starts_at, self.ends_at
+        first = wall_time(self.starts_at, zone)
+        length = wall_time(self.ends_at, zone) - first
+        local_start = first + index * WEEK
+        start = from_wall_time(local_start, zone)
+        if wall_time_kind(local_start, zone) == "skipped":
+            return start, start + length
+        return start, from_wall_time(local_start + length, zone)
 
     def periods_between(
         self, since: dt.datetime, until: dt.datetime

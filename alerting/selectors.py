@@ -10,10 +10,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from alerting.models import MaintenanceWindow
 from monitors.models import Incident, Monitor
 
+UTC_ZONE = ZoneInfo("UTC")
 RECENT_INCIDENTS = 20
 UPCOMING_MAINTENANCE = 10
 
@@ -33,6 +35,12 @@ class MaintenancePeriod:
     ends_at: dt.datetime
     active: bool
 
+    @property
+    def when(self) -> str:
+        """The period on its window's clocks, e.g. "2026-07-05 02:00 to 03:00 CEST
+        (Europe/Berlin)"."""
+        return period_text(self.starts_at, self.ends_at, self.window.zone)
+
 
 @dataclass(frozen=True, slots=True)
 class MonitorIncidents:
@@ -49,6 +57,12 @@ class ShadedPeriod:
     name: str
     starts_at: dt.datetime
     ends_at: dt.datetime
+    zone: ZoneInfo = UTC_ZONE
+
+    @property
+    def when(self) -> str:
+        """The period on its window's clocks (``period_text``)."""
+        return period_text(self.starts_at, self.ends_at, self.zone)
 
 
 def monitor_incidents(
@@ -78,7 +92,7 @@ def maintenance_periods(
     """The windows' occurrences between ``since`` and ``until``, oldest first; no query
     (``windows`` is ``MonitorIncidents.windows``, already limited to the owner's)."""
     periods = [
-        ShadedPeriod(window.name, start, end)
+        ShadedPeriod(window.name, start, end, window.zone)
         for window in windows
         for start, end in window.periods_between(since, until)
     ]
@@ -93,6 +107,19 @@ def _upcoming(windows: list[MaintenanceWindow], now: dt.datetime) -> list[Mainte
             periods.append(MaintenancePeriod(window, start, end, active=start <= now))
     periods.sort(key=lambda p: (p.starts_at, p.window.pk))
     return periods[:UPCOMING_MAINTENANCE]
+
+
+def period_text(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> str:
+    """``start`` to ``end`` as ``zone``'s clocks show them, with the abbreviation in
+    force (both, when the clocks change in between) and the zone's name:
+    "2026-07-05 02:00 to 03:00 CEST (Europe/Berlin)", "2026-07-05 02:00 to 03:00 UTC",
+    "2027-03-28 01:00 CET to 04:00 CEST (Europe/Berlin)"."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    first, last = local_start.tzname() or "", local_end.tzname() or ""
+    end_format = "%H:%M" if local_start.date() == local_end.date() else "%Y-%m-%d %H:%M"
+    text = f"{local_start:%Y-%m-%d %H:%M}{' ' + first if first != last else ''} to "
+    text += f"{local_end.strftime(end_format)} {last}"
+    return text if zone.key == last else f"{text} ({zone.key})"
 
 
 def _duration_text(delta: dt.timedelta) -> str:

@@ -172,12 +172,9 @@ _DAY = dt.timedelta(days=1)
 
 def _shade(period: ShadedPeriod, left: float, right: float, *, top: float, height: float) -> str:
     """A translucent band over ``[left, right]`` whose title names the window (escaped:
-    the name is the user's)."""
+    the name is the user's) and its times on the window's own clocks."""
     width = max(right - left, MAINTENANCE_MIN_WIDTH)
-    label = (
-        f"Maintenance: {period.name}, {period.starts_at:%Y-%m-%d %H:%M} to "
-        f"{period.ends_at:%Y-%m-%d %H:%M} UTC (alerts held)"
-    )
+    label = f"Maintenance: {period.name}, {period.when} (alerts held)"
     return (
         f'<rect class="maintenance" x="{left:.1f}" y="{top}" width="{width:.1f}" '
         f'height="{height}" fill="{MAINTENANCE_COLOUR}" fill-opacity="{MAINTENANCE_OPACITY}">'

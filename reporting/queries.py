@@ -4,21 +4,27 @@ Every query names one monitor (or one page of monitors) and a time range, so it 
 primary-key range scan pruned to the partitions of the range:
 
 - ``check_result`` (PK ``check_result_pk`` = monitor_id, scheduled_at; daily partitions)
-  for the last few hours at 5-minute resolution and the raw check list;
-- ``check_rollup_hourly`` (PK monitor_id, hour_start; monthly partitions) for windows up
-  to 7 days and hourly series;
-- ``check_rollup_daily`` (PK monitor_id, day; monthly partitions) for 30 days and more,
-  daily series and the 90-day uptime bars.
+  for the partial hours at the edges of a window, the last few hours at 5-minute
+  resolution and the raw check list;
+- ``check_rollup_hourly`` (PK monitor_id, hour_start; monthly partitions) for a
+  window's whole hours and hourly series;
+- ``check_rollup_daily`` (PK monitor_id, day; monthly partitions) for a window's whole
+  UTC days, daily series and the 90-day uptime bars.
+
+A window ("24h", "7d", ...) is exactly ``(now - length, now]``: whole days and hours from
+the rollups, the partial hours at its two edges from raw rows (``reporting.windows``).
+Series and bars are bucketed by hour or day on purpose and read whole buckets.
 
 Latency figures cover successful checks only (a timeout is not a slow answer), as the
 rollups do. Percentiles from rollups are the upper bound of the histogram bucket that
-holds them (``telemetry.histogram``); from raw rows (5-minute buckets) they are exact
-(nearest rank).
+holds them (``telemetry.histogram``), and a window's raw edge rows are counted into the
+same buckets; in 5-minute series (raw rows only) they are exact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +33,14 @@ from django.db import connection
 
 from core.time import as_utc, naive_utc
 from monitors.models import Monitor
-from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS, percentile, percentile_index
-
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
+from reporting.windows import DAY, HOUR, Span, WindowPlan, floor_hour, spans_sql, window_plan
+from telemetry.histogram import (
+    BUCKET_BOUNDS_MS,
+    BUCKET_COLUMNS,
+    bucket_sums_sql,
+    percentile,
+    percentile_index,
+)
 
 WINDOWS: dict[str, dt.timedelta] = {
     "24h": dt.timedelta(hours=24),
@@ -39,13 +49,21 @@ WINDOWS: dict[str, dt.timedelta] = {
     "90d": dt.timedelta(days=90),
     "1y": dt.timedelta(days=365),
 }
-# Windows longer than this read the daily rollups (whole UTC days): a week is 8 rows
-# instead of 168, a year 366 instead of 8,760, and the daily table is small enough to
-# stay in the buffer pool.
-LONGEST_HOURLY_WINDOW = dt.timedelta(days=1)
+# The overview's uptime columns.
+SUMMARY_WINDOWS = ("24h", "7d", "30d")
 QUANTILES = (0.5, 0.95, 0.99)
-HISTOGRAM_SUMS = ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
 HISTOGRAM_COLUMNS = ", ".join(BUCKET_COLUMNS)
+# (checks, failures, latency sum, min, max, *buckets) of a set of rollup rows ...
+ROLLUP_SUMS = (
+    "SUM(checks), SUM(failures), SUM(latency_sum_ms), MIN(latency_min_ms), "
+    "MAX(latency_max_ms), " + ", ".join(f"SUM({column})" for column in BUCKET_COLUMNS)
+)
+# ... and the same of a set of raw rows: the rollups' rule (latency of successful checks
+# only), durations counted into the rollups' histogram buckets.
+RAW_SUMS = (
+    "COUNT(*), SUM(ok = 0), SUM(IF(ok = 1, duration_ms, 0)), MIN(IF(ok = 1, duration_ms, NULL)), "
+    "MAX(IF(ok = 1, duration_ms, NULL)), " + bucket_sums_sql()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +127,7 @@ class MonitorSummary:
     """What the overview shows for one monitor."""
 
     monitor_id: int
+    # Uptime % over exactly (now - 24 h, now], (now - 7 d, now] and (now - 30 d, now].
     uptime_24h: float | None = None
     uptime_7d: float | None = None
     uptime_30d: float | None = None
@@ -126,10 +145,6 @@ class FleetOverview:
     worst_uptime: list[tuple[int, str, float]]
     # (monitor id, name, mean latency ms) since yesterday (UTC), slowest first.
     slowest: list[tuple[int, str, float]]
-
-
-def floor_hour(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -184,32 +199,60 @@ def _clamp(value: int | None, low: Any, high: Any) -> int | None:
 
 
 def window_summary(*, monitor_id: int, since: dt.datetime, until: dt.datetime) -> LatencyStats:
-    """Uptime and latency (avg, p50, p95, p99, min, max) of one monitor over a window.
+    """Uptime and latency of one monitor over exactly the window ``(since, until]``
+    (aware datetimes): checks, failures, avg/p50/p95/p99/min/max in ms (None without a
+    successful check), ``start`` = ``since``. Raises ``ValueError`` unless
+    ``since < until``.
 
-    Up to a day: ``check_rollup_hourly`` by ``check_rollup_hourly_pk`` (monitor_id,
-    hour_start), hours from ``floor_hour(since)``; longer: ``check_rollup_daily`` by
-    ``check_rollup_daily_pk`` (monitor_id, day), whole UTC days from ``since``'s day. At
-    most 25 or 366 rows, summed in MySQL; the histogram columns add up across periods.
+    One query, up to three ``UNION ALL`` parts, each a primary-key range read of one
+    monitor pruned to the partitions of its spans (``reporting.windows.window_plan``):
+    ``check_rollup_daily`` (``check_rollup_daily_pk``: monitor_id, day) for the whole
+    UTC days, ``check_rollup_hourly`` (``check_rollup_hourly_pk``) for the other whole
+    hours and ``check_result`` (``check_result_pk``: monitor_id, scheduled_at) for the
+    partial hours at the two edges. A 30-day window is at most 29 daily and 46 hourly
+    rows and two hours of raw rows. The edge rows are counted into the rollups'
+    histogram buckets (``telemetry.histogram.bucket_sums_sql``, the rule of
+    ``bucket_index``): a raw duration and a bucket count cannot be merged exactly, so a
+    window's percentiles are the upper bound of the bucket that holds them, clamped to
+    the window's exact min and max; count, failures, avg, min and max are exact.
     """
-    if until - since <= LONGEST_HOURLY_WINDOW:
-        table, column = "check_rollup_hourly", "hour_start"
-        low: dt.datetime | dt.date = naive_utc(floor_hour(since))
-        high: dt.datetime | dt.date = naive_utc(until)
-    else:
-        table, column = "check_rollup_daily", "day"
-        low, high = naive_utc(since).date(), naive_utc(until).date()
-    rows = _fetch(
-        f"SELECT SUM(checks), SUM(failures), SUM(latency_sum_ms), MIN(latency_min_ms), "  # noqa: S608
-        f"MAX(latency_max_ms), {HISTOGRAM_SUMS} FROM {table} "
-        f"WHERE monitor_id = %s AND {column} >= %s AND {column} <= %s",
-        [monitor_id, low, high],
+    plan = window_plan(since, until)
+    parts, params = [], []
+    for table, column, spans, sums in (
+        ("check_rollup_daily", "day", plan.days, ROLLUP_SUMS),
+        ("check_rollup_hourly", "hour_start", plan.hours, ROLLUP_SUMS),
+        ("check_result", "scheduled_at", plan.raw, RAW_SUMS),
+    ):
+        if spans:
+            condition, values = spans_sql(spans, column, dates=table == "check_rollup_daily")
+            parts.append(f"SELECT {sums} FROM {table} WHERE monitor_id = %s AND {condition}")  # noqa: S608
+            params += [monitor_id, *values]
+    rows = _fetch(" UNION ALL ".join(parts), params)
+    return _stats_from_rollup(as_utc(since), _add_up(rows))
+
+
+def _add_up(rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    """Rows of (checks, failures, latency sum, min, max, *buckets) as one such row;
+    NULL (a part without rows) counts as nothing."""
+    checks, failures, latency_sum, *counts = (
+        sum(int(row[i] or 0) for row in rows) for i in (0, 1, 2, *range(5, 5 + len(BUCKET_COLUMNS)))
     )
-    return _stats_from_rollup(as_utc(since), rows[0])
+    lows = [int(row[3]) for row in rows if row[3] is not None]
+    highs = [int(row[4]) for row in rows if row[4] is not None]
+    return (
+        checks,
+        failures,
+        latency_sum,
+        min(lows, default=None),
+        max(highs, default=None),
+        *counts,
+    )
 
 
 def uptime(*, monitor_id: int, window: str, now: dt.datetime) -> float | None:
-    """Uptime % over a named window (24h, 7d, 30d, 90d, 1y); see ``window_summary``
-    for the rollup each window reads. None when there were no checks."""
+    """Uptime % over the named window (24h, 7d, 30d, 90d, 1y) ending ``now``, i.e.
+    ``(now - length, now]`` exactly (``window_summary``). None when there were no
+    checks; ``KeyError`` for an unknown window."""
     return window_summary(
         monitor_id=monitor_id, since=now - WINDOWS[window], until=now
     ).uptime_percent
@@ -222,7 +265,12 @@ def latency_series(
     *, monitor_id: int, bucket: str, since: dt.datetime, until: dt.datetime
 ) -> list[LatencyStats]:
     """Latency per bucket (avg, p50, p95, p99, min, max, plus checks and failures),
-    oldest first; buckets without checks are left out.
+    oldest first; buckets without checks are left out. ``ValueError`` for an unknown
+    bucket.
+
+    Bucketed by design, unlike a window: every point is a whole 5-minute, hour or UTC
+    day bucket, from the one that holds ``since`` (so the first may begin before it) to
+    the one that holds ``until``; a point's ``start`` says which.
 
     5m: raw rows by ``check_result_pk`` (monitor_id, scheduled_at), pruned to the daily
     partitions of the range (at most 7 days); percentiles exact.
@@ -296,7 +344,8 @@ def _stats_from_durations(start: dt.datetime, passed: list[int], failures: int) 
 
 def daily_uptime(*, monitor_id: int, days: int, today: dt.date) -> list[DayBar]:
     """One bar per UTC day for the last ``days`` days ending ``today``, oldest first;
-    days without checks have ``checks == 0`` (shown as "no data").
+    days without checks have ``checks == 0`` (shown as "no data"). Whole days by
+    design: a bar is a calendar day, today's so far.
 
     ``check_rollup_daily`` by ``check_rollup_daily_pk`` (monitor_id, day): ``days`` rows.
     """
@@ -370,57 +419,102 @@ def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:
 def monitor_summaries(
     *, monitors: Sequence[Monitor], now: dt.datetime
 ) -> dict[int, MonitorSummary]:
-    """Uptime 24h/7d/30d, last latency and 24h sparkline for a page of monitors, in
-    three queries whatever the page size (no query per monitor):
+    """Uptime over exactly the last 24 h, 7 d and 30 d (``(now - length, now]``, as
+    ``window_summary`` counts them), last latency and 24 h sparkline for a page of
+    monitors, in four queries whatever the page size (no query per monitor):
 
-    1. ``check_rollup_hourly`` by its PK over the last 24 hours, one row per hour (the
-       sparkline and the 24 h uptime);
-    2. ``check_rollup_daily`` by its PK over 30 days, grouped into the 7-day and 30-day
-       sums (whole UTC days, as ``window_summary`` counts them);
-    3. ``check_result_pk`` point lookups of each monitor's last applied check
+    1. ``check_rollup_hourly`` by its PK: one row per monitor and hour of the last 24
+       whole hours (the sparkline) and of the windows' whole hours outside whole days;
+    2. ``check_rollup_daily`` by its PK: the 7-day and 30-day windows' whole UTC days,
+       summed per monitor and window;
+    3. ``check_result_pk`` ranges of the windows' partial edge hours (four distinct
+       hours: the current one and one at each window's start), summed likewise;
+    4. ``check_result_pk`` point lookups of each monitor's last applied check
        (``Monitor.last_checked_at`` is that check's scheduled_at).
+
+    Uptimes are percentages, None without checks; the sparkline is the mean latency
+    (ms) of each of the 24 whole hours before the current one, oldest first.
     """
     summaries = {m.pk: MonitorSummary(m.pk, sparkline=[None] * 24) for m in monitors}
     if not summaries:
         return summaries
     ids = list(summaries)
-    _add_hourly(summaries, ids, now)
-    _add_daily(summaries, ids, now)
+    plans = {name: window_plan(now - WINDOWS[name], now) for name in SUMMARY_WINDOWS}
+    totals = {name: {pk: [0, 0] for pk in ids} for name in plans}
+    _add_hourly(summaries, totals, ids, plans, now)
+    _add_window_sums(totals, ids, plans, table="check_rollup_daily", column="day")
+    _add_window_sums(totals, ids, plans, table="check_result", column="scheduled_at")
+    for name, figures in totals.items():
+        for pk, (checks, failures) in figures.items():
+            setattr(summaries[pk], f"uptime_{name}", _percent(checks, failures))
     _add_last_check(summaries, [m for m in monitors if m.last_checked_at])
     return summaries
 
 
-def _add_hourly(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
-    day_start = naive_utc(floor_hour(now - WINDOWS["24h"]))
+WindowTotals = dict[str, dict[int, list[int]]]
+
+
+def _add_hourly(
+    summaries: dict[int, MonitorSummary],
+    totals: WindowTotals,
+    ids: list[int],
+    plans: dict[str, WindowPlan],
+    now: dt.datetime,
+) -> None:
+    """The sparkline, and each window's whole hours into ``totals`` (checks, failures)."""
+    sparkline = Span(floor_hour(now) - 24 * HOUR, floor_hour(now))
+    windows_of_hour: dict[dt.datetime, list[str]] = defaultdict(list)
+    for name, plan in plans.items():
+        for span in plan.hours:
+            for index in range(int((span.high - span.low) / HOUR)):
+                windows_of_hour[naive_utc(span.low + index * HOUR)].append(name)
+    spans = list(dict.fromkeys([sparkline, *(s for p in plans.values() for s in p.hours)]))
+    condition, params = spans_sql(spans, "hour_start")
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
         "SELECT monitor_id, hour_start, checks, failures, latency_sum_ms "  # noqa: S608
-        f"FROM check_rollup_hourly WHERE monitor_id IN ({marks}) AND hour_start >= %s",
-        [*ids, day_start],
+        f"FROM check_rollup_hourly WHERE monitor_id IN ({marks}) AND {condition}",
+        [*ids, *params],
     )
-    totals: dict[int, list[int]] = {pk: [0, 0] for pk in ids}
+    first = naive_utc(sparkline.low)
     for monitor_id, hour, checks, failures, latency_sum in rows:
-        totals[monitor_id][0] += checks
-        totals[monitor_id][1] += failures
-        slot = int((hour - day_start) / HOUR)
+        for name in windows_of_hour.get(hour, ()):
+            totals[name][monitor_id][0] += checks
+            totals[name][monitor_id][1] += failures
+        slot = int((hour - first) / HOUR)
         if 0 <= slot < 24 and checks > failures:
             summaries[monitor_id].sparkline[slot] = float(latency_sum) / (checks - failures)
-    for pk, (checks, failures) in totals.items():
-        summaries[pk].uptime_24h = _percent(checks, failures)
 
 
-def _add_daily(summaries: dict[int, MonitorSummary], ids: list[int], now: dt.datetime) -> None:
-    week = naive_utc(now - WINDOWS["7d"]).date()
+def _add_window_sums(
+    totals: WindowTotals, ids: list[int], plans: dict[str, WindowPlan], *, table: str, column: str
+) -> None:
+    """Each window's checks and failures in its daily spans (``check_rollup_daily``) or
+    raw edges (``check_result``) into ``totals``: one query, grouped by monitor, with a
+    ``SUM(IF(...))`` pair per window over the union of the windows' spans."""
+    raw = table == "check_result"
+    spans = {name: plan.raw if raw else plan.days for name, plan in plans.items()}
+    spans = {name: found for name, found in spans.items() if found}
+    if not spans:
+        return
+    checks, failures = ("1", "ok = 0") if raw else ("checks", "failures")
+    columns, params = [], []
+    for found in spans.values():
+        condition, values = spans_sql(found, column, dates=not raw)
+        columns.append(f"SUM(IF({condition}, {checks}, 0)), SUM(IF({condition}, {failures}, 0))")
+        params += values * 2
+    every = list(dict.fromkeys(span for found in spans.values() for span in found))
+    condition, values = spans_sql(every, column, dates=not raw)
     marks = ", ".join(["%s"] * len(ids))
     rows = _fetch(
-        "SELECT monitor_id, SUM(IF(day >= %s, checks, 0)), SUM(IF(day >= %s, failures, 0)), "  # noqa: S608
-        "SUM(checks), SUM(failures) FROM check_rollup_daily "
-        f"WHERE monitor_id IN ({marks}) AND day >= %s GROUP BY monitor_id",
-        [week, week, *ids, naive_utc(now - WINDOWS["30d"]).date()],
+        f"SELECT monitor_id, {', '.join(columns)} FROM {table} "  # noqa: S608
+        f"WHERE monitor_id IN ({marks}) AND {condition} GROUP BY monitor_id",
+        [*params, *ids, *values],
     )
-    for monitor_id, week_checks, week_failures, checks, failures in rows:
-        summaries[monitor_id].uptime_7d = _percent(int(week_checks), int(week_failures))
-        summaries[monitor_id].uptime_30d = _percent(int(checks), int(failures))
+    for monitor_id, *figures in rows:
+        for index, name in enumerate(spans):
+            totals[name][monitor_id][0] += int(figures[2 * index] or 0)
+            totals[name][monitor_id][1] += int(figures[2 * index + 1] or 0)
 
 
 def _add_last_check(summaries: dict[int, MonitorSummary], monitors: Sequence[Monitor]) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from core.time import time_zone
+
 MIN_SECRET_KEY_LENGTH = 50
 
 
@@ -57,6 +59,24 @@ def check_allowed_hosts(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 hint="Set ALLOWED_HOSTS to the host names the site is served on, e.g. "
                 "'status.example.com'.",
                 id="sentinel.E003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_time_zone(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """SENTINEL_TIME_ZONE must be a zone the zone database knows, or every new
+    maintenance window would start with one its own validation refuses."""
+    try:
+        time_zone(settings.SENTINEL_TIME_ZONE)
+    except ValueError as exc:
+        return [
+            Error(
+                f"SENTINEL_TIME_ZONE: {exc}",
+                hint="e.g. SENTINEL_TIME_ZONE=Europe/Berlin; the names are those of "
+                "/usr/share/zoneinfo (or the tzdata package).",
+                id="sentinel.E004",
             )
         ]
     return []

@@ -289,6 +289,10 @@ SENTINEL_CHANNEL_UNHEALTHY_AFTER = env.int(
 SENTINEL_FLAP_CHANGES = env.int("SENTINEL_FLAP_CHANGES", 3, minimum=2, maximum=100)
 SENTINEL_FLAP_WINDOW_MINUTES = env.int("SENTINEL_FLAP_WINDOW_MINUTES", 30, minimum=1, maximum=1440)
 SENTINEL_FLAP_SETTLE_MINUTES = env.int("SENTINEL_FLAP_SETTLE_MINUTES", 15, minimum=1, maximum=1440)
+# The site's time zone (IANA name): the zone a new maintenance window starts with, whose
+# weekly repeats keep their wall-clock time across daylight saving changes. Checked by
+# sentinel.E004. Stored times and the rest of the product stay UTC (TIME_ZONE above).
+SENTINEL_TIME_ZONE = env.str("SENTINEL_TIME_ZONE", "UTC")
 
 # Loopback, private and link-local targets are refused unless this is on (self-hosted
 # monitoring of an internal network, and the tests and benchmarks on 127.0.0.1).

@@ -290,3 +290,55 @@ def test_the_tls_rule_names_an_intermediate_that_expires_first(feed):
     [message] = mail.outbox
     assert "expires in 10 days" in str(message.body)
     assert "CN=Test Intermediate CA" in str(message.body)
+
+
+def check_at(monitor: Monitor, at: dt.datetime, ok: bool):
+    return check(monitor, (at - T0) / dt.timedelta(minutes=1), ok)
+
+
+@pytest.mark.parametrize(
+    ("zone", "january", "july"),
+    [
+        # Sunday 02:00-03:00 on the local clock, entered in January.
+        (
+            "Europe/Berlin",
+            dt.datetime(2026, 1, 4, 1, tzinfo=dt.UTC),
+            dt.datetime(2026, 7, 5, 0, tzinfo=dt.UTC),
+        ),
+        (
+            "America/New_York",
+            dt.datetime(2026, 1, 4, 7, tzinfo=dt.UTC),
+            dt.datetime(2026, 7, 5, 6, tzinfo=dt.UTC),
+        ),
+    ],
+)
+def test_a_weekly_window_holds_the_outage_in_its_local_hour_in_summer_and_winter(
+    feed, zone, january, july
+):
+    rule = rule_with_email(monitor=MonitorFactory(status=Monitor.Status.UP, confirm_failures=1))
+    window = MaintenanceWindowFactory(
+        owner=rule.monitor.owner,
+        time_zone=zone,
+        starts_at=january,
+        ends_at=january + dt.timedelta(hours=1),
+        repeat="weekly",
+    )
+    window.monitors.set([rule.monitor])
+    minutes = dt.timedelta(minutes=1)
+
+    for start in (january + dt.timedelta(weeks=1), july):
+        feed([check_at(rule.monitor, start + 10 * minutes, False)])  # 02:10 local: held
+        feed([check_at(rule.monitor, start + 20 * minutes, True)])
+        # 03:10 local: after the window. In July that is 01:10 UTC in Berlin (07:10 in
+        # New York), inside the hour the window held in January.
+        feed([check_at(rule.monitor, start + 70 * minutes, False)])
+        feed([check_at(rule.monitor, start + 80 * minutes, True)])
+
+    assert list(
+        Notification.objects.order_by("id").values_list("event", "status", "hold_reason")
+    ) == 2 * [
+        ("down", "held", "maintenance"),
+        ("up", "held", "maintenance"),
+        ("down", "sent", ""),
+        ("up", "sent", ""),
+    ]

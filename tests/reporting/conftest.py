@@ -39,3 +39,39 @@ def history(db, user, now):
     monitor.last_checked_at = results[-1].scheduled_at
     monitor.save(update_fields=["last_checked_at"])
     return monitor, results
+
+
+@pytest.fixture
+def at_17() -> dt.datetime:
+    """A past moment at hh:17:00 UTC: windows ending then start and end mid-hour."""
+    return timezone.now().replace(minute=17, second=0, microsecond=0) - dt.timedelta(hours=2)
+
+
+@pytest.fixture
+def edges(db, user, at_17):
+    """One monitor of ``user`` with checks every 5 minutes for 33 days and every minute
+    for the last 25 hours before ``at_17``, on a grid through ``at_17``: so there is a
+    check at exactly ``at_17`` and at the start of every named window. Ten minutes of
+    checks after ``at_17`` must never count. About 10,000 rows, raw and rolled up."""
+    monitor = MonitorFactory(owner=user, name="Edges", last_checked_at=None)
+    recent_span = dt.timedelta(hours=25)
+    old = make_results(
+        monitor_id=monitor.pk,
+        end=at_17 - recent_span,
+        span=dt.timedelta(days=33),
+        every=dt.timedelta(minutes=5),
+        seed=11,
+    )
+    recent = make_results(
+        monitor_id=monitor.pk,
+        end=at_17 + dt.timedelta(minutes=10),
+        span=recent_span + dt.timedelta(minutes=10),
+        every=dt.timedelta(minutes=1),
+        seed=12,
+        failure_rate=0.1,
+    )
+    results = old + recent
+    store_results(results)
+    monitor.last_checked_at = results[-1].scheduled_at
+    monitor.save(update_fields=["last_checked_at"])
+    return monitor, results

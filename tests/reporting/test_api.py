@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -244,6 +245,28 @@ def test_stats_answer_the_rollup_figures(api, checked, now):
     assert data["checks"] == expected.checks and data["failures"] == expected.failures
     assert data["uptime_percent"] == pytest.approx(expected.uptime_percent)
     assert data["p95_ms"] == expected.p95_ms
+
+
+@pytest.mark.parametrize("window", ["24h", "7d", "30d"])
+def test_stats_count_exactly_the_window_ending_now(api, edges, at_17, window):
+    monitor, results = edges
+    since = at_17 - queries.WINDOWS[window]
+    rows = [r for r in results if since < r.scheduled_at <= at_17]
+
+    with time_machine.travel(at_17, tick=False):
+        data = api.get(f"/api/v1/monitors/{monitor.pk}/stats/?window={window}").json()
+
+    assert dt.datetime.fromisoformat(data["since"]) == since
+    assert dt.datetime.fromisoformat(data["until"]) == at_17
+    # Not 25 hours for "24h", nor 8 days for "7d".
+    assert (data["checks"], data["failures"]) == (len(rows), sum(not r.ok for r in rows))
+    expected = queries.window_summary(monitor_id=monitor.pk, since=since, until=at_17)
+    assert data["uptime_percent"] == pytest.approx(expected.uptime_percent)
+    assert (data["p95_ms"], data["min_ms"], data["max_ms"]) == (
+        expected.p95_ms,
+        min(r.duration_ms for r in rows if r.ok),
+        max(r.duration_ms for r in rows if r.ok),
+    )
 
 
 def test_stats_are_cached_until_the_next_check(api, checked, now):

@@ -283,3 +283,28 @@ def test_periods_between_lists_the_occurrences_clipped_to_the_range():
         (start + 2 * week, start + 2 * week + dt.timedelta(hours=1)),
     ]
     assert window.periods_between(start - week, start) == []
+
+
+def test_maintenance_periods_are_shown_on_their_windows_clock(browser, user):
+    monitor = MonitorFactory(owner=user)
+    # Sunday 02:00-03:00 in Berlin, entered in January (01:00-02:00 UTC then).
+    first = dt.datetime(2026, 1, 4, 1, tzinfo=dt.UTC)
+    MaintenanceWindowFactory(
+        owner=user,
+        name="Backups",
+        time_zone="Europe/Berlin",
+        starts_at=first,
+        ends_at=first + dt.timedelta(hours=1),
+        repeat=MaintenanceWindow.Repeat.WEEKLY,
+    ).monitors.add(monitor)
+
+    page = browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
+
+    section = _section(page)
+    assert ":</strong>\n    Backups, " in section  # planned, or now on a Sunday night
+    # Whatever the season (CET or CEST): 02:00-03:00 on Berlin's clock, not UTC.
+    assert " 02:00 to 03:00 CE" in section and "(Europe/Berlin)" in section
+    chart, _ = _svgs(page)
+    # The 30-day chart shades four or five Sundays; at most one of them is the night
+    # the clocks go forward (03:00-04:00).
+    assert chart.count(" 02:00 to 03:00 CE") >= 3

@@ -76,34 +76,67 @@ def floor_hour(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-@pytest.mark.parametrize("window", ["24h"])
-def test_it_sums_hourly_rollups_for_short_windows(history, now, window):
-    monitor, results = history
-    since = now - queries.WINDOWS[window]
-    rows = [r for r in results if floor_hour(since) <= r.scheduled_at <= now]
+def in_window(results: list[CheckResult], since: dt.datetime, until: dt.datetime):
+    """The naive reference: the checks scheduled in ``(since, until]``."""
+    return [r for r in results if since < r.scheduled_at <= until]
 
-    got = queries.window_summary(monitor_id=monitor.pk, since=since, until=now)
 
+@pytest.mark.parametrize("window", ["24h", "7d", "30d", "90d", "1y"])
+def test_a_window_counts_exactly_the_checks_of_its_length_ending_now(edges, at_17, window):
+    monitor, results = edges
+    since = at_17 - queries.WINDOWS[window]
+    rows = in_window(results, since, at_17)
+
+    got = queries.window_summary(monitor_id=monitor.pk, since=since, until=at_17)
+
+    # Not from the start of since's hour (25 hours for "24h") or day (8 days for "7d").
     assert_same(as_dict(got), naive_stats(rows, histogram=True))
     assert got.uptime_percent == pytest.approx(
         100 * (len(rows) - sum(not r.ok for r in rows)) / len(rows)
     )
-
-
-@pytest.mark.parametrize("window", ["7d", "30d", "90d", "1y"])
-def test_it_sums_daily_rollups_for_long_windows(history, now, window):
-    monitor, results = history
-    first_day = (now - queries.WINDOWS[window]).date()
-    rows = [r for r in results if first_day <= r.scheduled_at.date() <= now.date()]
-
-    got = queries.window_summary(
-        monitor_id=monitor.pk, since=now - queries.WINDOWS[window], until=now
-    )
-
-    assert_same(as_dict(got), naive_stats(rows, histogram=True))
-    assert queries.uptime(monitor_id=monitor.pk, window=window, now=now) == pytest.approx(
+    assert queries.uptime(monitor_id=monitor.pk, window=window, now=at_17) == pytest.approx(
         got.uptime_percent
     )
+
+
+def test_a_check_at_the_start_of_a_window_is_outside_and_one_at_its_end_inside(edges, at_17):
+    monitor, results = edges
+    since = at_17 - queries.WINDOWS["24h"]
+    assert {since, at_17} <= {r.scheduled_at for r in results}  # the fixture's grid
+
+    got = queries.window_summary(monitor_id=monitor.pk, since=since, until=at_17)
+    later = queries.window_summary(
+        monitor_id=monitor.pk,
+        since=since + dt.timedelta(minutes=1),
+        until=at_17 + dt.timedelta(minutes=1),
+    )
+
+    assert got.checks == len(in_window(results, since, at_17)) == 24 * 60
+    # A minute later the window has lost the check at since + 1 min and gained the one
+    # at at_17 + 1 min: still 1,440 checks.
+    assert later.checks == 24 * 60
+
+
+def test_windows_of_any_length_at_any_moment_match_the_naive_count(edges, at_17):
+    monitor, results = edges
+    rng = random.Random(17)
+    oldest = results[0].scheduled_at
+    for _ in range(40):
+        # Lengths from a minute to a month, ends anywhere in the history, to the
+        # microsecond: raw-only windows, hours without days, days with hours on both sides.
+        length = dt.timedelta(
+            seconds=rng.randint(60, 31 * 86400), microseconds=rng.randint(0, 999999)
+        )
+        until = (
+            at_17
+            + dt.timedelta(minutes=10)
+            - dt.timedelta(seconds=rng.uniform(0, (at_17 - oldest - length).total_seconds()))
+        )
+        since = until - length
+
+        got = queries.window_summary(monitor_id=monitor.pk, since=since, until=until)
+
+        assert_same(as_dict(got), naive_stats(in_window(results, since, until), histogram=True))
 
 
 def test_it_answers_none_for_a_window_without_checks(db, user, now):
@@ -194,28 +227,50 @@ def test_recent_checks_page_newest_first_without_gaps_or_repeats(history):
     assert (failed.failure, failed.error) == ("status", "expected 200-299, got 503")
 
 
-def test_monitor_summaries_match_naive_figures_for_a_page(history, now, user):
-    monitor, results = history
+def test_monitor_summaries_match_naive_figures_for_a_page(edges, at_17, user):
+    monitor, results = edges
     idle = MonitorFactory(owner=user, name="Idle")
 
-    summaries = queries.monitor_summaries(monitors=[monitor, idle], now=now)
+    summaries = queries.monitor_summaries(monitors=[monitor, idle], now=at_17)
 
-    def uptime(rows):
+    def uptime(length: dt.timedelta) -> float:
+        rows = in_window(results, at_17 - length, at_17)
         return 100 * (len(rows) - sum(not r.ok for r in rows)) / len(rows)
 
-    day = [r for r in results if r.scheduled_at >= floor_hour(now - dt.timedelta(hours=24))]
-    week = [r for r in results if r.scheduled_at.date() >= (now - dt.timedelta(days=7)).date()]
-    month = [r for r in results if r.scheduled_at.date() >= (now - dt.timedelta(days=30)).date()]
     got = summaries[monitor.pk]
-    assert got.uptime_24h == pytest.approx(uptime(day))
-    assert got.uptime_7d == pytest.approx(uptime(week))
-    assert got.uptime_30d == pytest.approx(uptime(month))
+    # Exactly (now - 24 h, now], (now - 7 d, now] and (now - 30 d, now], as window_summary.
+    assert got.uptime_24h == pytest.approx(uptime(dt.timedelta(hours=24)))
+    assert got.uptime_7d == pytest.approx(uptime(dt.timedelta(days=7)))
+    assert got.uptime_30d == pytest.approx(uptime(dt.timedelta(days=30)))
+    for name in queries.SUMMARY_WINDOWS:
+        expected = queries.uptime(monitor_id=monitor.pk, window=name, now=at_17)
+        assert getattr(got, f"uptime_{name}") == pytest.approx(expected)
     assert got.last_latency_ms == results[-1].duration_ms
-    first_hour = floor_hour(now - dt.timedelta(hours=24))
-    in_first = [r.duration_ms for r in day if r.ok and floor_hour(r.scheduled_at) == first_hour]
+    # The sparkline: the 24 whole hours before the current one (a series, by hour).
+    first_hour = floor_hour(at_17 - dt.timedelta(hours=24))
+    in_first = [r.duration_ms for r in results if r.ok and floor_hour(r.scheduled_at) == first_hour]
     assert got.sparkline[0] == pytest.approx(sum(in_first) / len(in_first))
+    last_hour = [
+        r.duration_ms
+        for r in results
+        if r.ok and floor_hour(r.scheduled_at) == floor_hour(at_17) - dt.timedelta(hours=1)
+    ]
+    assert got.sparkline[-1] == pytest.approx(sum(last_hour) / len(last_hour))
     assert len(got.sparkline) == 24
     assert summaries[idle.pk].uptime_24h is None and summaries[idle.pk].last_latency_ms is None
+
+
+def test_monitor_summaries_take_four_queries_whatever_the_page_size(edges, at_17, user):
+    monitor, _ = edges
+    others = [MonitorFactory(owner=user) for _ in range(5)]
+
+    with CaptureQueriesContext(connection) as one:
+        queries.monitor_summaries(monitors=[monitor], now=at_17)
+    with CaptureQueriesContext(connection) as six:
+        queries.monitor_summaries(monitors=[monitor, *others], now=at_17)
+
+    # Hourly rows, daily sums, raw edge sums, last-check point lookups.
+    assert len(one) == len(six) == 4
 
 
 def test_fleet_overview_counts_statuses_and_ranks_the_worst(db, user, other_user, now):
@@ -277,6 +332,54 @@ def test_series_queries_prune_partitions_and_read_the_primary_key_in_order(
     assert access["table_name"] == table and access["key"] == "PRIMARY"
     assert access["used_key_parts"][0] == "monitor_id"
     assert 1 <= len(access["partitions"]) <= most_partitions + 1
+    assert "filesort" not in json.dumps(plan)
+
+
+def table_accesses(plan: dict) -> list[dict]:
+    """Every table read of an ``EXPLAIN FORMAT=JSON`` plan (each part of a UNION)."""
+    found: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "table" and isinstance(value, dict) and "table_name" in value:
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(plan)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("window", "most_partitions"),
+    [
+        # Raw edges: one daily partition each. Hourly and daily rollups: monthly
+        # partitions, at most the window's two months.
+        ("24h", {"check_result": 2, "check_rollup_hourly": 2}),
+        ("7d", {"check_result": 2, "check_rollup_hourly": 2, "check_rollup_daily": 2}),
+        ("30d", {"check_result": 2, "check_rollup_hourly": 2, "check_rollup_daily": 2}),
+    ],
+)
+def test_a_window_reads_only_the_partitions_of_its_spans_by_primary_key(
+    edges, at_17, window, most_partitions
+):
+    monitor, _ = edges
+    with CaptureQueriesContext(connection) as captured:
+        queries.window_summary(
+            monitor_id=monitor.pk, since=at_17 - queries.WINDOWS[window], until=at_17
+        )
+
+    plan = explain(captured.captured_queries[-1]["sql"])
+    accesses = table_accesses(plan)
+
+    assert sorted(a["table_name"] for a in accesses) == sorted(most_partitions)
+    for access in accesses:
+        assert access["key"] == "PRIMARY", access
+        assert access["used_key_parts"][0] == "monitor_id"
+        assert 1 <= len(access["partitions"]) <= most_partitions[access["table_name"]], access
     assert "filesort" not in json.dumps(plan)
 
 

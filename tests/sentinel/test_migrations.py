@@ -21,9 +21,11 @@ AFTER = [
 STARTED = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def migrate(targets):
+def migrate(targets=None):
+    """Migrate to ``targets``; None: to the latest migrations, as the suite expects."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
+    targets = targets or executor.loader.graph.leaf_nodes()
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
 
@@ -102,6 +104,28 @@ def test_the_model_moves_keep_every_row_forward_and_back():
     assert_all_there(before, ids, rules_in="monitors", incidents_in="alerting")
     assert ("monitors", "alertrule") in set(ContentType.objects.values_list("app_label", "model"))
 
-    # Leave the schema as the rest of the suite expects it: every app at its latest.
-    executor = MigrationExecutor(connection)
-    migrate(executor.loader.graph.leaf_nodes())
+    migrate()  # leave the schema as the rest of the suite expects it: every app at its latest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_maintenance_windows_from_before_time_zones_stay_utc(settings):
+    # New windows start in the site's zone; the old ones must not move an hour.
+    settings.SENTINEL_TIME_ZONE = "Europe/Berlin"
+    before = migrate([("alerting", "0004_incident_moves_to_monitors")])
+    owner = before.get_model("auth", "User").objects.create(username="owner")
+    old = before.get_model("alerting", "MaintenanceWindow").objects.create(
+        owner_id=owner.pk,
+        name="Backups",
+        starts_at=STARTED,
+        ends_at=STARTED + dt.timedelta(hours=1),
+        repeat="weekly",
+    )
+
+    after = migrate()
+
+    windows = after.get_model("alerting", "MaintenanceWindow")
+    assert windows.objects.get(pk=old.pk).time_zone == "UTC"
+    new = windows.objects.create(
+        owner_id=owner.pk, name="New", starts_at=STARTED, ends_at=STARTED + dt.timedelta(hours=1)
+    )
+    assert new.time_zone == "Europe/Berlin"

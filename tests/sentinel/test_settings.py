@@ -106,6 +106,16 @@ def test_an_invalid_allowed_network_is_a_system_check_error():
     assert "sentinel.E002" in result.stderr
 
 
+def test_an_unknown_site_time_zone_is_a_system_check_error():
+    result = manage("check", SENTINEL_TIME_ZONE="Europe/Atlantis")
+
+    assert result.returncode != 0
+    assert "sentinel.E004" in result.stderr and "'Europe/Atlantis' is not a time zone" in (
+        result.stderr
+    )
+    assert manage("check", SENTINEL_TIME_ZONE="America/New_York").returncode == 0
+
+
 def test_an_unreachable_database_is_one_line_naming_it_without_the_password():
     result = manage("migrate", DATABASE_URL="mysql://root:hunter2@127.0.0.1:1/sentinel")
 
