@@ -21,6 +21,27 @@ from aiohttp import web
 BODY = "<html><body>status: all systems operational</body></html>"
 
 
+# A page that redirects with each form of Location, and where a browser lands:
+# ``/from/<form>/page`` answers 302 with the Location; only the landing target answers
+# 200 (anything else 404). ``{port}`` is the lab's own port.
+REDIRECT_FORMS = {
+    "absolute": (b"http://127.0.0.1:{port}/land/absolute", "/land/absolute"),
+    "scheme-relative": (b"//127.0.0.1:{port}/land/scheme-relative", "/land/scheme-relative"),
+    "root-relative": (b"/land/root-relative", "/land/root-relative"),
+    "relative": (b"sibling", "/from/relative/sibling"),
+    "dot-dot": (b"../../land/dot-dot", "/land/dot-dot"),
+    "query-only": (b"?step=2", "/from/query-only/page?step=2"),
+    "spaces": (b"/land/with space?q=a b", "/land/with%20space?q=a%20b"),
+    "raw-utf-8": (
+        "/land/café/日本?q=é".encode(),
+        "/land/caf%C3%A9/%E6%97%A5%E6%9C%AC?q=%C3%A9",
+    ),
+    "raw-bytes-not-utf-8": (b"/land/caf\xe9", "/land/caf%E9"),
+    "percent-encoded": (b"/land/caf%C3%A9?q=%C3%A9", "/land/caf%C3%A9?q=%C3%A9"),
+    "fragment": (b"/land/fragment#section-2", "/land/fragment"),
+}
+
+
 def target_app() -> web.Application:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text=BODY, content_type="text/html")
@@ -84,10 +105,42 @@ def target_app() -> web.Application:
     return app
 
 
+class RedirectLab(asyncio.Protocol):
+    """A raw HTTP/1.1 server for ``REDIRECT_FORMS``: it writes each Location's bytes as
+    they are (an aiohttp server would encode them), and notes every request target."""
+
+    def __init__(self, requested: list[str]) -> None:
+        self.requested = requested
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if b"\r\n\r\n" not in self.buffer or self.transport is None:
+            return
+        target = self.buffer.split(b" ", 2)[1].decode("latin-1")
+        self.requested.append(target)
+        port = self.transport.get_extra_info("sockname")[1]
+        head = b"HTTP/1.1 404 Not Found\r\n"
+        for form, (location, landing) in REDIRECT_FORMS.items():
+            if target == f"/from/{form}/page":
+                location = location.replace(b"{port}", str(port).encode())
+                head = b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\n"
+            elif target == landing:
+                head = b"HTTP/1.1 200 OK\r\n"
+        self.transport.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        self.transport.close()
+
+
 @dataclass
 class Target:
     port: int
     tls_port: int
+    lab_port: int
+    lab_requested: list[str]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -95,12 +148,17 @@ class Target:
     def tls_url(self, path: str) -> str:
         return f"https://localhost:{self.tls_port}{path}"
 
+    def lab_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.lab_port}{path}"
+
 
 @contextmanager
 def serve_targets(ssl_context: ssl.SSLContext | None) -> Iterator[Target]:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     ports: list[int] = []
+    requested: list[str] = []
+    servers: list[asyncio.Server] = []
     runner = web.AppRunner(
         target_app(), handle_signals=False, shutdown_timeout=0.5, access_log=None
     )
@@ -111,6 +169,11 @@ def serve_targets(ssl_context: ssl.SSLContext | None) -> Iterator[Target]:
             site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
             await site.start()
             ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        lab = await asyncio.get_running_loop().create_server(
+            lambda: RedirectLab(requested), "127.0.0.1", 0
+        )
+        servers.append(lab)
+        ports.append(lab.sockets[0].getsockname()[1])
 
     def run() -> None:
         asyncio.set_event_loop(loop)
@@ -122,15 +185,17 @@ def serve_targets(ssl_context: ssl.SSLContext | None) -> Iterator[Target]:
     thread.start()
     ready.wait(10)
     try:
-        yield Target(ports[0], ports[1])
+        yield Target(ports[0], ports[1], ports[2], requested)
     finally:
-        asyncio.run_coroutine_threadsafe(_stop(runner), loop).result(10)
+        asyncio.run_coroutine_threadsafe(_stop(runner, servers), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
 
 
-async def _stop(runner: web.AppRunner) -> None:
+async def _stop(runner: web.AppRunner, servers: list[asyncio.Server]) -> None:
+    for server in servers:
+        server.close()
     await runner.cleanup()
     # Handlers still sleeping (the hanging path) are cancelled, not left pending.
     pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]

@@ -39,6 +39,7 @@ from monitors.probes.guard import (
     connect_to_address,
     resolve_allowed,
 )
+from monitors.probes.redirects import resolve_location
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
 
@@ -262,7 +263,12 @@ async def check_http(spec: ProbeSpec, context: ProbeContext) -> Outcome:
 
 
 def _redirect_target(current: URL, location: str) -> URL:
-    target = current.join(URL(location))
+    """Where a redirect goes (``resolve_location``, the same for both paths), if it is
+    somewhere a check may go: http or https."""
+    try:
+        target = resolve_location(current, location)
+    except ValueError as exc:  # yarl: a bad port, a malformed host
+        raise UnexpectedResponse(FailureKind.INVALID, f"invalid redirect: {exc}") from None
     if target.scheme not in ("http", "https"):
         raise UnexpectedResponse(
             FailureKind.INVALID, f"redirect to a {target.scheme or 'relative'} URL"

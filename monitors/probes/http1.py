@@ -150,7 +150,13 @@ async def _connect_first(
 
 
 def parse_head(raw: bytes) -> tuple[int, str, str | None]:
-    """Status code, reason and Location of a response head (``InvalidHead`` if bad)."""
+    """Status code, reason and Location of a response head (``InvalidHead`` if bad).
+
+    The Location is decoded as UTF-8 with ``surrogateescape``, as aiohttp's parser
+    decodes header values, so a Location with raw UTF-8 bytes reads as the text it is
+    (not as Latin-1, which percent-encoded it again into a path that does not exist)
+    and both paths resolve it alike (``redirects.resolve_location``).
+    """
     status_line, _, rest = raw.partition(b"\r\n")
     parts = status_line.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
@@ -163,5 +169,5 @@ def parse_head(raw: bytes) -> tuple[int, str, str | None]:
     for line in rest.split(b"\r\n"):
         name, colon, value = line.partition(b":")
         if colon and name.strip().lower() == b"location":
-            location = value.strip().decode("latin-1")
+            location = value.strip().decode("utf-8", "surrogateescape")
     return status, reason, location

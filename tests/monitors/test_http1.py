@@ -113,6 +113,10 @@ def test_only_status_only_checks_take_the_lean_path():
 def test_parse_head_reads_status_reason_and_location():
     assert parse_head(b"HTTP/1.1 302 Found\r\nlocation:  /next \r\nX: y") == (302, "Found", "/next")
     assert parse_head(b"HTTP/1.0 200") == (200, "", None)
+    # As aiohttp decodes them: UTF-8, and a byte that is not UTF-8 kept as a surrogate.
+    assert (
+        parse_head(b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9/\xe9")[2] == "/caf\u00e9/\udce9"
+    )
     with pytest.raises(InvalidHead):
         parse_head(b"HTTP/2 200 OK")
     with pytest.raises(InvalidHead):
