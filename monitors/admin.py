@@ -44,7 +44,10 @@ class MonitorAdmin(admin.ModelAdmin):
             "Request",
             {"fields": ("method", "headers", "body", "timeout_seconds", "interval_seconds")},
         ),
-        ("Expectations", {"fields": ("expected_status_codes", "keyword", "keyword_mode")}),
+        (
+            "Expectations",
+            {"fields": ("expected_status_codes", "keyword", "keyword_mode", "max_body_kib")},
+        ),
         ("Connection and TLS", {"fields": ("connect_to", "tls_verify", "tls_ca_bundle")}),
         (
             "Confirmation",

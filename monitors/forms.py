@@ -29,6 +29,7 @@ class MonitorForm(forms.ModelForm):
     OPTIONAL = (
         "confirm_window",
         "confirm_window_failures",
+        "max_body_kib",
         "connect_to",
         "tls_ca_bundle",
         "tls_verify",

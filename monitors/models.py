@@ -127,6 +127,19 @@ class Monitor(models.Model):
     keyword_mode = models.CharField(
         max_length=8, choices=KeywordMode.choices, default=KeywordMode.PRESENT
     )
+    # db_default too: code that predates the column (a rolling deploy's old workers, a
+    # branch's scripts on a shared database) still inserts monitors.
+    max_body_kib = models.PositiveIntegerField(
+        "keyword search limit (KiB)",
+        default=v.DEFAULT_PAGE_KIB,
+        db_default=v.DEFAULT_PAGE_KIB,
+        validators=[MinValueValidator(v.MIN_PAGE_KIB), MaxValueValidator(v.MAX_PAGE_KIB)],
+        help_text=(
+            "How much of the page the keyword is looked for in (1 to 10240 KiB). A "
+            "keyword that must appear and is not found in a longer page is reported "
+            "as such."
+        ),
+    )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10,
         validators=[
@@ -245,6 +258,7 @@ class Monitor(models.Model):
         "expected_status_codes",
         "keyword",
         "keyword_mode",
+        "max_body_kib",
         "timeout_seconds",
         "interval_seconds",
         "connect_to",
@@ -348,6 +362,7 @@ class Monitor(models.Model):
                 "expected_status_codes": self.expected_status_codes
                 not in ("", DEFAULT_STATUS_CODES),
                 "keyword": bool(self.keyword),
+                "max_body_kib": self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB),
             }
             found += [
                 (name, f"{kind} monitors send no HTTP request; clear this field.")
@@ -364,6 +379,12 @@ class Monitor(models.Model):
             and self.kind == self.Kind.HTTP
         ):
             found.append(("keyword_mode", "'Must not appear' needs a keyword to look for."))
+        if (
+            self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB)
+            and not self.keyword
+            and self.kind == self.Kind.HTTP
+        ):
+            found.append(("max_body_kib", "The keyword search limit needs a keyword to look for."))
         return found + self._ignored_tls_settings()
 
     def _ignored_tls_settings(self) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ MONITOR_EDITABLE_FIELDS = (
     "expected_status_codes",
     "keyword",
     "keyword_mode",
+    "max_body_kib",
     "interval_seconds",
     "timeout_seconds",
     "confirm_failures",

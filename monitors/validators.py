@@ -25,6 +25,11 @@ MIN_INTERVAL_SECONDS = 30
 MAX_INTERVAL_SECONDS = 86400
 MIN_TIMEOUT_SECONDS = 1
 MAX_TIMEOUT_SECONDS = 60
+# How much of a page a keyword check may read (KiB): a status page is a few KiB and a
+# shop's home page a few hundred; 10 MiB a minute per monitor is a download, not a check.
+MIN_PAGE_KIB = 1
+MAX_PAGE_KIB = 10240
+DEFAULT_PAGE_KIB = 1024
 # The p95 latency rule keeps a window's durations in Redis (alerting.latency): bounded.
 MAX_LATENCY_WINDOW_MINUTES = 60
 # Fewer checks than this in a window say nothing about a 95th percentile.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monitors.validators import parse_status_codes
+from monitors.validators import DEFAULT_PAGE_KIB, parse_status_codes
 
 if TYPE_CHECKING:
     from monitors.models import Monitor
@@ -29,6 +29,8 @@ class ProbeSpec:
     expected_status: tuple[tuple[int, int], ...] = ((200, 299),)
     keyword: str = ""
     keyword_must_appear: bool = True
+    # How much of a page a keyword check reads (KiB, after gzip is undone).
+    max_body_kib: int = DEFAULT_PAGE_KIB
     connect_to: str = ""  # an IP address to connect to instead of the URL host's DNS answer
     tls_verify: bool = True
     tls_ca_bundle: str = ""  # PEM CA certificates trusted besides the system's
@@ -51,6 +53,7 @@ PROBE_COLUMNS = (
     "expected_status_codes",
     "keyword",
     "keyword_mode",
+    "max_body_kib",
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
@@ -59,8 +62,8 @@ PROBE_COLUMNS = (
 
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
-    pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *tls = row
-    connect_to, tls_verify, tls_ca_bundle = tls
+    pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
+    max_kib, connect_to, tls_verify, tls_ca_bundle = rest
     return ProbeSpec(
         monitor_id=pk,
         kind=kind,
@@ -72,6 +75,7 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         expected_status=status_ranges(codes),
         keyword=keyword,
         keyword_must_appear=keyword_mode == "present",
+        max_body_kib=max_kib,
         connect_to=connect_to,
         tls_verify=tls_verify,
         tls_ca_bundle=tls_ca_bundle,

@@ -134,6 +134,7 @@ def test_the_admin_refuses_an_invalid_monitor_with_a_field_error(admin_client, u
             "expected_status_codes": "200-299",
             "keyword": "",
             "keyword_mode": "present",
+            "max_body_kib": 1024,
             "enabled": "on",
             "alert_rules-TOTAL_FORMS": 0,
             "alert_rules-INITIAL_FORMS": 0,

@@ -28,6 +28,7 @@ TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example
 IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (HTTP, {"method": "HEAD", "keyword": "operational"}, "keyword", "HEAD"),
     (HTTP, {"keyword_mode": "absent"}, "keyword_mode", "needs a keyword"),
+    (HTTP, {"max_body_kib": 2048}, "max_body_kib", "needs a keyword"),
     *[
         (base, setting, field, "send no HTTP request")
         for base in (TCP, TLS)
@@ -37,6 +38,7 @@ IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
             ({"body": "ping"}, "body"),
             ({"expected_status_codes": "200"}, "expected_status_codes"),
             ({"keyword": "ok"}, "keyword"),
+            ({"max_body_kib": 2048}, "max_body_kib"),
         )
     ],
 ]
