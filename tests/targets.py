@@ -7,6 +7,7 @@ both async engine tests and sync task/command tests can use it.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import socket
 import ssl
 import subprocess
@@ -20,6 +21,51 @@ from aiohttp import web
 
 BODY = "<html><body>status: all systems operational</body></html>"
 
+# Status pages in the encodings that tripped the checker (GBK, Shift-JIS,
+# Windows-1251), each declaring its encoding in one of the ways a browser reads.
+_ZH = "<h1>服务状态</h1><p>所有系统运行正常。我们的服务对所有用户可用。</p>"
+_JA = "<h1>サービスの状態</h1><p>すべてのシステムは正常に稼働しています。ご利用いただけます。</p>"
+_RU = "<h1>Состояние сервиса</h1><p>Все системы работают нормально. Сбоев не обнаружено.</p>"  # noqa: RUF001
+
+
+def _html(body: str, head: str = "") -> str:
+    return f"<!DOCTYPE html><html><head>{head}<title>up</title></head><body>{body}</body></html>"
+
+
+@dataclass(frozen=True)
+class EncodedPage:
+    content_type: str
+    body: bytes
+    keyword: str  # a word on the page, as a person would type it
+
+
+ENCODED_PAGES = {
+    "header charset": EncodedPage(
+        "text/html; charset=GBK", _html(_ZH).encode("gbk"), "系统运行正常"
+    ),
+    "byte-order mark": EncodedPage(
+        "text/html", codecs.BOM_UTF16_LE + _html(_JA).encode("utf-16-le"), "正常に稼働"
+    ),
+    "byte-order mark beats the header": EncodedPage(
+        "text/html; charset=windows-1252", codecs.BOM_UTF8 + _html(_RU).encode(), "работают"
+    ),
+    "meta charset": EncodedPage(
+        "text/html", _html(_JA, '<meta charset="Shift_JIS">').encode("shift_jis"), "正常に稼働"
+    ),
+    "meta http-equiv": EncodedPage(
+        "text/html",
+        _html(
+            _RU, '<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">'
+        ).encode("cp1251"),
+        "работают",
+    ),
+    "no declaration, sniffed": EncodedPage("text/html", _html(_ZH).encode("gbk"), "系统运行正常"),
+    "header contradicts the document": EncodedPage(
+        "text/html; charset=windows-1251",
+        _html(_RU, '<meta charset="utf-8">').encode("cp1251"),
+        "работают",
+    ),
+}
 
 # A page that redirects with each form of Location, and where a browser lands:
 # ``/from/<form>/page`` answers 302 with the Location; only the landing target answers
@@ -85,6 +131,27 @@ def target_app() -> web.Application:
         await response.write(b"needle")
         return response
 
+    async def page(request: web.Request) -> web.Response:
+        page = ENCODED_PAGES[request.query["name"]]
+        return web.Response(body=page.body, headers={"Content-Type": page.content_type})
+
+    async def long(request: web.Request) -> web.StreamResponse:
+        """``size`` bytes of filler with ``word`` (UTF-8) at byte ``at``, sent chunked in
+        64 KiB writes, with a pause at byte ``split`` so that the checker's reads end
+        there (a keyword or a character cut between two reads)."""
+        size, at = int(request.query["size"]), int(request.query["at"])
+        word = request.query["word"].encode()
+        page = b"x" * at + word + b"x" * max(0, size - at - len(word))
+        split = int(request.query.get("split", len(page)))
+        response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+        await response.prepare(request)
+        for start, end in ((0, split), (split, len(page))):
+            for offset in range(start, end, 65536):
+                await response.write(page[offset : min(offset + 65536, end)])
+            await asyncio.sleep(0.05)
+        await response.write_eof()
+        return response
+
     async def drop(request: web.Request) -> web.Response:
         assert request.transport is not None
         request.transport.close()  # hang up without an answer
@@ -102,6 +169,8 @@ def target_app() -> web.Application:
     app.router.add_get("/redirect", redirect)
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/big", big)
+    app.router.add_get("/page", page)
+    app.router.add_get("/long", long)
     return app
 
 

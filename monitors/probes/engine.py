@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,13 +39,12 @@ from monitors.probes.guard import (
     connect_to_address,
     resolve_allowed,
 )
+from monitors.probes.keyword import KeywordSearch
 from monitors.probes.redirects import resolve_location
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
 
 MAX_REDIRECTS = 5
-# Enough for any keyword on a status page; a 2 GB download is not a health check.
-MAX_BODY_BYTES = 256 * 1024
 # A check whose slot is more than this far ahead is started now rather than held.
 MAX_SLOT_WAIT_SECONDS = 60.0
 USER_AGENT = "UptimeSentinel/0.1 (uptime check)"
@@ -205,7 +204,7 @@ def classify(exc: BaseException, *, timeout: float) -> tuple[FailureKind, str]:
     if isinstance(exc, OSError) and exc.__class__.__name__ == "gaierror":
         return FailureKind.DNS, f"DNS lookup failed: {_first_line(exc)}"
     if isinstance(
-        exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | http1.InvalidHead
+        exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | http1.InvalidResponse
     ):
         return FailureKind.INVALID, f"invalid response: {_first_line(exc)}"
     if isinstance(exc, aiohttp.InvalidURL):
@@ -283,30 +282,38 @@ async def _judge_response(
     # Failures found in the response keep its status code and timings.
     if not spec.status_expected(response.status):
         _status_failure(outcome, response.status, response.reason)
-    elif spec.keyword and spec.method != "HEAD":
-        text = (await _read_capped(response)).decode(response.charset or "utf-8", "replace")
-        if (spec.keyword in text) != spec.keyword_must_appear:
-            word = "missing" if spec.keyword_must_appear else "present"
-            outcome.ok, outcome.failure = False, FailureKind.KEYWORD
-            outcome.error = f"keyword {spec.keyword!r} {word}"
+    elif search := _keyword_search(spec, response.status, response.headers):
+        async for piece in response.content.iter_any():
+            if search.feed(piece):
+                break
+        search.end()
+        _keyword_verdict(spec, search, outcome)
     return outcome
+
+
+def _keyword_search(
+    spec: ProbeSpec, status: int, headers: Mapping[str, str]
+) -> KeywordSearch | None:
+    """A search of this response's page for the monitor's keyword, if it has one to
+    look for here: a final answer with an expected status, to a method with content."""
+    if not spec.keyword or spec.method == "HEAD" or not spec.status_expected(status):
+        return None
+    return KeywordSearch(
+        spec.keyword,
+        content_type=headers.get("content-type"),
+        max_bytes=spec.max_body_kib * 1024,
+    )
+
+
+def _keyword_verdict(spec: ProbeSpec, search: KeywordSearch, outcome: Outcome) -> None:
+    message = search.failure(must_appear=spec.keyword_must_appear)
+    if message is not None:
+        outcome.ok, outcome.failure, outcome.error = False, FailureKind.KEYWORD, message
 
 
 def _status_failure(outcome: Outcome, status: int, reason: str | None) -> None:
     outcome.ok, outcome.failure = False, FailureKind.STATUS
     outcome.error = f"unexpected status {status} {reason or ''}".strip()
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    chunks: list[bytes] = []
-    remaining = MAX_BODY_BYTES
-    while remaining > 0:
-        chunk = await response.content.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _ssl_for(spec: ProbeSpec, context: ProbeContext) -> ssl.SSLContext:
@@ -366,12 +373,11 @@ def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict
 
 
 def plain_get(spec: ProbeSpec) -> bool:
-    """A check that needs only the status of a GET or HEAD: no body sent, no keyword,
-    so no body read, and headers that can be written as they are."""
+    """A check the lean path can do: a GET or HEAD with no body to send and headers that
+    can be written as they are (a keyword's page is read there too)."""
     return (
         spec.method in ("GET", "HEAD")
         and not spec.body
-        and not spec.keyword
         and all(http1.header_safe(name, value) for name, value in spec.headers.items())
     )
 
@@ -381,28 +387,49 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
 
     Same rules: at most MAX_REDIRECTS redirects followed by hand, each hop's scheme
     checked, and each hop's addresses resolved again and judged by the guard
-    (``resolve_allowed``) before anything connects to them.
+    (``resolve_allowed``) before anything connects to them; the keyword looked for in
+    the final page by the same ``KeywordSearch``, fed as the content arrives.
     """
     url = URL(spec.url)
     method = spec.method
     headers = _plain_headers(spec)
     for _hop in range(MAX_REDIRECTS + 1):
-        head, dns_ms = await _plain_hop(url, method, headers, context, _ssl_for(spec, context))
-        headers_at = time.perf_counter()
+        page = _PlainPage(spec)
+        head, dns_ms = await _plain_hop(
+            url, method, headers, context, _ssl_for(spec, context), page
+        )
         redirect = head.status in REDIRECT_STATUSES and not spec.status_expected(head.status)
         if redirect and head.location:
             url = _redirect_target(url, head.location)
             method = "GET" if head.status == 303 else method
             continue
-        phases = {"connect": head.connect_ms, "ttfb": (headers_at - head.connected_at) * 1000}
+        ttfb_ms = (head.answered_at - head.connected_at) * 1000
+        phases = {"connect": head.connect_ms, "ttfb": ttfb_ms}
         if dns_ms is not None:
             phases["dns"] = dns_ms
         outcome = Outcome(status_code=head.status, phases=phases)
         if not spec.status_expected(head.status):
             _status_failure(outcome, head.status, head.reason)
+        elif page.search is not None:
+            _keyword_verdict(spec, page.search, outcome)
         outcome.note_chain(chain_expiry(head.ssl_object))
         return outcome
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+
+class _PlainPage:
+    """Asked by the lean path once a hop's head is in: the page is read only for a
+    keyword in a final answer (``_keyword_search``); keeps the search for the verdict."""
+
+    __slots__ = ("search", "spec")
+
+    def __init__(self, spec: ProbeSpec) -> None:
+        self.spec = spec
+        self.search: KeywordSearch | None = None
+
+    def __call__(self, status: int, headers: Mapping[str, str]) -> KeywordSearch | None:
+        self.search = _keyword_search(self.spec, status, headers)
+        return self.search
 
 
 def _plain_headers(spec: ProbeSpec) -> list[tuple[str, str]]:
@@ -418,6 +445,7 @@ async def _plain_hop(
     headers: list[tuple[str, str]],
     context: ProbeContext,
     ssl_context: ssl.SSLContext,
+    page_for: http1.PageFor,
 ) -> tuple[http1.Head, float | None]:
     host = url.raw_host
     if url.scheme not in ("http", "https") or not host:
@@ -433,7 +461,7 @@ async def _plain_hop(
         if is_ip_address(host) or connect_to_address(host)
         else (time.perf_counter() - began) * 1000
     )
-    head = await http1.fetch_head(
+    head = await http1.fetch(
         addresses=addresses,
         port=port,
         request=http1.request_bytes(
@@ -441,6 +469,7 @@ async def _plain_hop(
         ),
         ssl_context=ssl_context if tls else None,
         server_hostname=host if tls else None,
+        page_for=page_for,
     )
     return head, dns_ms
 

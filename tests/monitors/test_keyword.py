@@ -1,8 +1,107 @@
-"""The keyword search on its own: a page fed piece by piece, cut anywhere."""
+"""Keywords in large pages: looked for across the whole page up to the monitor's cap,
+as the bytes arrive, on both HTTP paths; and the search on its own, piece by piece."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from urllib.parse import urlencode
+
+import pytest
+
+from monitors.probes import ProbeSpec, check_batch
 from monitors.probes.keyword import KeywordSearch
+from telemetry.records import FailureKind
+
+KIB = 1024
+
+
+def check(url, *, policy, **fields):
+    spec = ProbeSpec(monitor_id=1, kind="http", url=url, timeout_seconds=5, **fields)
+    [result] = asyncio.run(check_batch([(spec, dt.datetime.now(dt.UTC))], policy=policy))
+    return result
+
+
+def long_page(target, *, size, at, word, split=None):
+    query = {"size": size, "at": at, "word": word}
+    if split is not None:
+        query["split"] = split
+    return target.url(f"/long?{urlencode(query)}")
+
+
+@pytest.mark.usefixtures("http_path")
+class TestLargePages:
+    def test_a_keyword_at_300_kib_is_found(self, target, loopback_policy):
+        url = long_page(target, size=400 * KIB, at=300 * KIB, word="needle")
+
+        result = check(url, policy=loopback_policy, keyword="needle")
+
+        assert result.ok, result.error
+
+    def test_a_keyword_past_the_cap_is_reported_with_the_cap(self, target, loopback_policy):
+        url = long_page(target, size=400 * KIB, at=300 * KIB, word="needle")
+
+        result = check(url, policy=loopback_policy, keyword="needle", max_body_kib=256)
+
+        assert result.failure == FailureKind.KEYWORD
+        assert result.error == "keyword 'needle' not found in the first 256 KiB; the page is longer"
+
+    def test_the_default_cap_stops_a_huge_page(self, target, loopback_policy):
+        # "needle" sits after 13 MB; the default cap (1 MiB) stops the read long before.
+        result = check(target.url("/big"), policy=loopback_policy, keyword="needle")
+
+        assert (
+            result.error == "keyword 'needle' not found in the first 1024 KiB; the page is longer"
+        )
+
+    def test_a_keyword_missing_from_a_page_shorter_than_the_cap_is_missing(
+        self, target, loopback_policy
+    ):
+        url = long_page(target, size=100 * KIB, at=0, word="hay")
+
+        result = check(url, policy=loopback_policy, keyword="needle", max_body_kib=100)
+
+        assert result.error == "keyword 'needle' missing"
+
+    def test_a_forbidden_word_past_256_kib_is_found(self, target, loopback_policy):
+        url = long_page(target, size=600 * KIB, at=500 * KIB, word="maintenance")
+
+        result = check(
+            url, policy=loopback_policy, keyword="maintenance", keyword_must_appear=False
+        )
+
+        assert result.failure == FailureKind.KEYWORD
+        assert result.error == "keyword 'maintenance' present"
+
+    def test_a_forbidden_word_past_the_cap_is_not_seen(self, target, loopback_policy):
+        url = long_page(target, size=600 * KIB, at=500 * KIB, word="maintenance")
+
+        result = check(
+            url,
+            policy=loopback_policy,
+            keyword="maintenance",
+            keyword_must_appear=False,
+            max_body_kib=256,
+        )
+
+        assert result.ok
+
+    def test_a_keyword_cut_between_two_reads_is_found(self, target, loopback_policy):
+        at = 200 * KIB + 7
+        url = long_page(target, size=300 * KIB, at=at, word="operational", split=at + 4)
+
+        result = check(url, policy=loopback_policy, keyword="operational")
+
+        assert result.ok, result.error
+
+    def test_a_multibyte_keyword_cut_inside_a_character_is_found(self, target, loopback_policy):
+        at = 200 * KIB + 3
+        # "稼働中" is 9 bytes of UTF-8; the reads end after the second byte of "働".
+        url = long_page(target, size=300 * KIB, at=at, word="稼働中", split=at + 5)
+
+        result = check(url, policy=loopback_policy, keyword="稼働中")
+
+        assert result.ok, result.error
 
 
 class TestKeywordSearch:

@@ -1,10 +1,65 @@
-"""The encoding a page is decoded in, chosen as a browser chooses it."""
+"""Keywords in pages that are not UTF-8: each way a page can say (or not say) its
+encoding, decoded as a browser decodes it, on both HTTP paths."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import datetime as dt
+from urllib.parse import quote
 
+import pytest
+
+from monitors.probes import ProbeSpec, check_batch
 from monitors.probes.encoding import SNIFF_BYTES, page_encoding
+from telemetry.records import FailureKind
+from tests.targets import ENCODED_PAGES
+
+pytestmark = pytest.mark.usefixtures("http_path")
+
+
+def check(url, *, policy, **fields):
+    spec = ProbeSpec(monitor_id=1, kind="http", url=url, timeout_seconds=5, **fields)
+    [result] = asyncio.run(check_batch([(spec, dt.datetime.now(dt.UTC))], policy=policy))
+    return result
+
+
+def page_url(target, name):
+    return target.url(f"/page?name={quote(name)}")
+
+
+@pytest.mark.parametrize("name", ENCODED_PAGES)
+def test_a_keyword_that_must_appear_is_found_in_the_pages_own_encoding(
+    name, target, loopback_policy
+):
+    page = ENCODED_PAGES[name]
+
+    result = check(page_url(target, name), policy=loopback_policy, keyword=page.keyword)
+
+    assert result.ok, result.error
+
+
+@pytest.mark.parametrize("name", ENCODED_PAGES)
+def test_a_forbidden_word_on_the_page_is_reported_present(name, target, loopback_policy):
+    page = ENCODED_PAGES[name]
+
+    result = check(
+        page_url(target, name),
+        policy=loopback_policy,
+        keyword=page.keyword,
+        keyword_must_appear=False,
+    )
+
+    assert result.failure == FailureKind.KEYWORD
+    assert result.error == f"keyword {page.keyword!r} present"
+
+
+@pytest.mark.parametrize("name", ENCODED_PAGES)
+def test_a_word_not_on_the_page_is_still_missing(name, target, loopback_policy):
+    result = check(page_url(target, name), policy=loopback_policy, keyword="维护中 обслуживание")
+
+    assert result.failure == FailureKind.KEYWORD
+    assert result.error.endswith("missing")
 
 
 class TestTheEncodingChoice:
