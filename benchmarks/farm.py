@@ -14,6 +14,10 @@ knows the right outcome of every check in advance:
 The refused paths point at a port the farm holds bound but never listens on, so
 nothing else can take it. Every target is on 127.0.0.1.
 
+Path ``/k/<n>`` behaves as ``/t/<n>``, but its 200 answers are a 1 MiB page that ends
+with ``PAGE_KEYWORD``: the whole page must be read to find it (``probe_cpu
+--keyword-1mib`` measures what a keyword check costs).
+
 The server is a raw asyncio protocol on uvloop, not an aiohttp app: it shares the
 two cores with the pipeline it measures, and aiohttp's server cost ~0.65 ms of CPU
 per request, as much as the probe worker's whole check. It reads the request line,
@@ -39,6 +43,8 @@ from dataclasses import dataclass
 HOST = "127.0.0.1"
 HANG_SECONDS = 120.0
 OK_BODY = b"<html><body>farm target: operational</body></html>"
+PAGE_KEYWORD = "farm page: operational to the end"
+PAGE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,19 @@ class Farm:
         port = self.refused_port if behaviour(n).kind == "refused" else self.port
         return f"http://{HOST}:{port}/t/{n}"
 
+    def page_url(self, n: int) -> str:
+        """``url(n)``, but a 200 is the 1 MiB page that ends with ``PAGE_KEYWORD``."""
+        return self.url(n).replace("/t/", "/k/")
+
 
 _REASONS = {200: b"OK", 404: b"Not Found", 500: b"Internal Server Error",
             502: b"Bad Gateway", 503: b"Service Unavailable"}  # fmt: skip
 MAX_REQUEST_HEAD = 16 * 1024
 
 
-def _response(status: int) -> bytes:
-    body = OK_BODY if status == 200 else b"farm target: failing on purpose"
+def _response(status: int, body: bytes | None = None) -> bytes:
+    if body is None:
+        body = OK_BODY if status == 200 else b"farm target: failing on purpose"
     head = (
         b"HTTP/1.1 %d %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n" % (status, _REASONS[status], len(body))
@@ -95,7 +106,17 @@ def _response(status: int) -> bytes:
     return head + body
 
 
+def _page() -> bytes:
+    """``PAGE_BYTES`` of plain HTML whose last words are ``PAGE_KEYWORD``."""
+    end = f"<p>{PAGE_KEYWORD}</p></body></html>".encode()
+    line = b"<p>farm page filler, nothing to see here, keep reading</p>\n"
+    start = b"<html><head><meta charset=utf-8></head><body>\n"
+    filler = line * ((PAGE_BYTES - len(start) - len(end)) // len(line) + 1)
+    return start + filler[: PAGE_BYTES - len(start) - len(end)] + end
+
+
 RESPONSES = {status: _response(status) for status in _REASONS}
+PAGE_RESPONSE = _response(200, _page())
 
 
 class TargetProtocol(asyncio.Protocol):
@@ -117,16 +138,16 @@ class TargetProtocol(asyncio.Protocol):
             if len(self.buffer) > MAX_REQUEST_HEAD:
                 self.transport.close()
             return
-        status, delay = _route(self.buffer.split(b"\r\n", 1)[0])
+        response, delay = _route(self.buffer.split(b"\r\n", 1)[0])
         if delay:
             loop = asyncio.get_running_loop()
-            self.pending = loop.call_later(delay, self._answer, status)
+            self.pending = loop.call_later(delay, self._answer, response)
         else:
-            self._answer(status)
+            self._answer(response)
 
-    def _answer(self, status: int) -> None:
+    def _answer(self, response: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(RESPONSES[status])
+            self.transport.write(response)
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -135,14 +156,17 @@ class TargetProtocol(asyncio.Protocol):
         self.transport = None
 
 
-def _route(request_line: bytes) -> tuple[int, float]:
-    """Status and delay for ``GET /t/<n> HTTP/1.1``; 404 for anything else."""
+def _route(request_line: bytes) -> tuple[bytes, float]:
+    """Response and delay for ``GET /t/<n> HTTP/1.1`` (or ``/k/<n>``); 404 for anything
+    else."""
     parts = request_line.split(b" ")
     path = parts[1] if len(parts) == 3 else b""
-    if not path.startswith(b"/t/") or not path[3:].isdigit():
-        return 404, 0.0
+    if path[:3] not in (b"/t/", b"/k/") or not path[3:].isdigit():
+        return RESPONSES[404], 0.0
     b = behaviour(int(path[3:]))
-    return b.status, b.delay_s
+    if b.status == 200 and path.startswith(b"/k/"):
+        return PAGE_RESPONSE, b.delay_s
+    return RESPONSES[b.status], b.delay_s
 
 
 def serve(port: int) -> None:

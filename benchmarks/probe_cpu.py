@@ -8,6 +8,12 @@ one second each), and reads the CPU the worker and the farm used per check from
 path (Celery, the monitor query, the checks, the Redis push, the live state).
 
     python -m benchmarks.probe_cpu --rate 300 --seconds 30 [--profile /tmp/probe.txt]
+    python -m benchmarks.probe_cpu --rate 100 --seconds 30 --keyword-1mib
+
+By default the monitors are status-only checks of ``/t/<n>``. ``--keyword-1mib`` makes
+them keyword checks of ``/k/<n>``: the same behaviours, but each 200 is a 1 MiB page
+whose keyword is its last words, so every healthy check reads, decodes and searches
+the whole mebibyte (the default cap, ``Monitor.max_body_kib``).
 
 It uses the environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are
 (a developer's own ones; it creates monitors owned by ``bench-probe-cpu`` and deletes
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import runtime
-from benchmarks.farm import Farm, farm_running
+from benchmarks.farm import PAGE_KEYWORD, Farm, farm_running
 from benchmarks.pipeline import _django, _wait_for_workers, cpu_sample
 
 OWNER = "bench-probe-cpu"
@@ -52,10 +58,12 @@ COMPONENTS = (
 )
 
 
-def run(*, rate: int, seconds: int, threads: int, profile: Path | None) -> dict[str, Any]:
+def run(
+    *, rate: int, seconds: int, threads: int, profile: Path | None, keyword_1mib: bool = False
+) -> dict[str, Any]:
     _django()
     with farm_running(processes=1) as (farm, farm_pids):
-        ids = _create_monitors(farm, rate * 10)
+        ids = _create_monitors(farm, rate * 10, keyword_1mib=keyword_1mib)
         worker = runtime.spawn(
             [sys.executable, "-m", "celery", "-A", "sentinel", "worker", "--queues", "probes",
              "--pool", "threads", "--concurrency", str(threads), "--without-gossip",
@@ -73,14 +81,17 @@ def run(*, rate: int, seconds: int, threads: int, profile: Path | None) -> dict[
             spy = _publish_and_measure(ids, rate, start, window, worker, farm_pids, profile)
         finally:
             runtime.stop(worker)
-        report = _results(window, spy["cpu"], rate)
+        report = {
+            "checks": "keyword, 1 MiB page" if keyword_1mib else "status only",
+            **_results(window, spy["cpu"], rate),
+        }
         _delete_results()
         if profile is not None:
             report["components"] = components(profile)
         return report
 
 
-def _create_monitors(farm: Farm, count: int) -> list[int]:
+def _create_monitors(farm: Farm, count: int, *, keyword_1mib: bool) -> list[int]:
     from django.contrib.auth.models import User
 
     from monitors.models import Monitor
@@ -89,7 +100,13 @@ def _create_monitors(farm: Farm, count: int) -> list[int]:
     Monitor.objects.filter(owner=owner).delete()
     Monitor.objects.bulk_create(
         (
-            Monitor(owner=owner, name=f"probe-cpu {n}", url=farm.url(n), timeout_seconds=TIMEOUT_S)
+            Monitor(
+                owner=owner,
+                name=f"probe-cpu {n}",
+                url=farm.page_url(n) if keyword_1mib else farm.url(n),
+                keyword=PAGE_KEYWORD if keyword_1mib else "",
+                timeout_seconds=TIMEOUT_S,
+            )
             for n in range(count)
         ),
         batch_size=2000,
@@ -220,10 +237,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=48)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument(
+        "--keyword-1mib",
+        action="store_true",
+        help="keyword checks of a 1 MiB page whose keyword is at the end",
+    )
     args = parser.parse_args(argv)
     try:
         report = run(
-            rate=args.rate, seconds=args.seconds, threads=args.threads, profile=args.profile
+            rate=args.rate,
+            seconds=args.seconds,
+            threads=args.threads,
+            profile=args.profile,
+            keyword_1mib=args.keyword_1mib,
         )
     finally:
         runtime.stop_all()

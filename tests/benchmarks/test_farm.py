@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from benchmarks.farm import behaviour, farm_running
+from benchmarks.farm import PAGE_BYTES, PAGE_KEYWORD, behaviour, farm_running
 
 
 def status_of(url: str) -> int:
@@ -33,3 +33,16 @@ def test_the_farm_answers_each_path_as_its_behaviour_says():
         refused_port = int(farm.url(refused).split(":")[2].split("/")[0])
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", refused_port), timeout=2).close()
+
+
+def test_the_farm_page_paths_end_their_1_mib_page_with_the_keyword():
+    fast, error = first_path("fast"), first_path("error")
+
+    with farm_running(processes=1) as (farm, _pids):
+        with urllib.request.urlopen(farm.page_url(fast), timeout=5) as response:  # noqa: S310
+            page = response.read()
+        assert status_of(farm.page_url(error)) == behaviour(error).status
+
+    assert len(page) == PAGE_BYTES
+    assert page.rstrip().endswith(f"<p>{PAGE_KEYWORD}</p></body></html>".encode())
+    assert page.count(PAGE_KEYWORD.encode()) == 1
