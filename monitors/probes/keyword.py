@@ -104,7 +104,8 @@ class KeywordSearch:
 
     def _finish(self) -> None:
         if self._decoder is None:
-            self._start(complete=True)
+            # Cut at the cap, the prefix may end inside a character: not the page's end.
+            self._start(complete=not self.truncated)
         assert self._decoder is not None
         self._search(self._decoder.decode(b"", final=True))
 

@@ -138,6 +138,14 @@ class TestKeywordSearch:
         )
         assert search.failure(must_appear=False) is None
 
+    def test_a_cap_inside_a_character_does_not_spoil_the_encoding_guess(self):
+        page = ("<p>" + "稼働中" * 1000).encode()  # no charset anywhere: sniffed
+        cap = 1024  # byte 1024 is inside a 3-byte character
+
+        search = self.search([page], "稼働中", max_bytes=cap, content_type="text/html")
+
+        assert search.encoding == "utf-8" and search.found and search.truncated
+
     def test_a_page_exactly_as_long_as_the_cap_is_not_longer(self):
         search = self.search([b"x" * 4096] * 2, "needle", max_bytes=8192)
 
