@@ -67,7 +67,11 @@ def channel_send(
 
 
 def _send_webhook(*, config: dict[str, Any], payload: dict[str, Any], delivery_id: str) -> None:
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    # The delivery id in the body too: a receiver that keeps bodies, not headers, can
+    # still drop a repeat of a send that was in doubt.
+    body = json.dumps(
+        {**payload, "delivery_id": delivery_id}, separators=(",", ":"), sort_keys=True
+    ).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",

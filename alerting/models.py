@@ -169,12 +169,16 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"
-        SENDING = "sending"  # claimed by a worker; never sent again from this state
+        # Claimed by a worker. One that dies here leaves the send in doubt: after a lease
+        # the sweep hands it out again (at least once, with the same delivery id).
+        SENDING = "sending"
         RETRYING = "retrying"  # the last attempt failed in a way worth retrying
         SENT = "sent"
         FAILED = "failed"
         HELD = "held"  # suppressed by maintenance or flapping; recorded, not sent
-        INTERRUPTED = "interrupted"  # the worker died mid-send; not resent (at most once)
+        # Before at-least-once delivery: the worker died mid-send and it was not resent.
+        # No new row takes this state; old rows keep it.
+        INTERRUPTED = "interrupted"
 
     channel = models.ForeignKey(
         NotificationChannel, on_delete=models.CASCADE, related_name="notifications"
@@ -192,6 +196,10 @@ class Notification(models.Model):
     hold_reason = models.CharField(max_length=20, blank=True, default="")
     payload = models.JSONField(default=dict)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Sends handed out again because a worker died mid-send (whether the first went out
+    # nobody knows; the receiver can tell by the delivery id). db_default: older code
+    # can insert.
+    resends_in_doubt = models.PositiveSmallIntegerField(default=0, db_default=0)
     error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

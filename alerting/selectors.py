@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from alerting.models import MaintenanceWindow
+from django.db.models import Count, Sum
+
+from alerting.models import MaintenanceWindow, Notification
 from monitors.models import Incident, Monitor
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -161,3 +163,16 @@ def maintenance_windows_for(*, monitors: Iterable[Monitor]) -> dict[int, list[Ma
         if window.owner_id == owners[monitor_id]:
             found[monitor_id].append(window)
     return found
+
+
+def notification_counts() -> tuple[dict[str, int], int]:
+    """For ``/metrics``: notifications by status, and how many sends were handed out
+    again because a worker died mid-send (``resends_in_doubt`` summed)."""
+    by_status = dict(
+        Notification.objects.order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    resends = Notification.objects.aggregate(total=Sum("resends_in_doubt"))["total"] or 0
+    return by_status, int(resends)

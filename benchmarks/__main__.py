@@ -72,7 +72,12 @@ GOALS = (
     Goal("crash.duplicated", "no results duplicated after kill -9", lambda v: v == 0),
     Goal("alerting.notify_latency_p99_s", "notification p99 < 10 s", lambda v: v < 10),
     Goal("alerting.flapping_notifications", "flapping: <= 3 notifications", lambda v: v <= 3),
-    Goal("alerting.duplicates", "no duplicate notifications", lambda v: v == 0),
+    Goal(
+        "alerting.duplicates",
+        "no duplicate notification without a delivery id in doubt",
+        lambda v: v == 0,
+    ),
+    Goal("alerting.lost", "no notification lost after kill -9 of its worker", lambda v: v == 0),
 )
 
 

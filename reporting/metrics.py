@@ -18,6 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from alerting.models import Notification
+from alerting.selectors import notification_counts
 from monitors.models import Monitor
 from reporting import queries
 from telemetry.buffer import buffer_client, buffer_stats
@@ -30,6 +32,7 @@ class SentinelCollector(Collector):
         yield from self._monitors()
         yield from self._buffer()
         yield from self._check_path()
+        yield from self._notifications()
         if settings.SENTINEL_METRICS_PER_MONITOR:
             yield from self._per_monitor()
 
@@ -127,6 +130,23 @@ class SentinelCollector(Collector):
             "sentinel_ingest_results",
             "Results ingest took from the buffer into those transactions.",
             value=stats.ingest_results_total,
+        )
+
+    def _notifications(self) -> Iterator[Metric]:
+        try:
+            by_status, resends = notification_counts()
+        except DatabaseError:
+            return  # sentinel_database_up already says so
+        family = GaugeMetricFamily(
+            "sentinel_notifications", "Notifications by delivery status.", labels=["status"]
+        )
+        for status in Notification.Status.values:
+            family.add_metric([status], by_status.get(status, 0))
+        yield family
+        yield CounterMetricFamily(
+            "sentinel_notification_resends_in_doubt",
+            "Sends handed out again (same delivery id) because a worker died mid-send.",
+            value=resends,
         )
 
     def _per_monitor(self) -> Iterator[Metric]:

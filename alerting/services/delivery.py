@@ -47,9 +47,10 @@ def notifications_deliver(
     The claim is one conditional UPDATE from pending/retrying to sending, tagged with
     a token that says which rows this call won: a task that is redelivered (the broker
     did not see the ack) or duplicated finds its rows sending or sent and skips them,
-    so nothing is sent twice, per (incident, channel, event) as before. The price is
-    "at most once" for a worker killed mid-send: its rows stay ``sending`` and the
-    sweep marks them interrupted rather than guess.
+    so nothing is sent twice while its worker lives. A worker killed mid-send leaves
+    its rows ``sending``: after a lease the sweep hands them out again
+    (``notifications_in_doubt_resend``), with the same delivery id. Each send's outcome
+    is recorded as soon as its round ends, which keeps that window in doubt short.
     """
     now, token = timezone.now(), uuid.uuid4().hex
     claimed = Notification.objects.filter(

@@ -123,11 +123,11 @@ def notify(alerts: list[Alert], monitors: dict[int, Monitor]) -> int:
             status=Notification.Status.PENDING,
         ).values_list("pk", "channel_id")
     )
-    transaction.on_commit(partial(_queue_deliveries, _delivery_batches(pending)))
+    transaction.on_commit(partial(queue_deliveries, delivery_batches(pending)))
     return len(pending)
 
 
-def _delivery_batches(pending: list[tuple[int, int]]) -> list[list[int]]:
+def delivery_batches(pending: list[tuple[int, int]]) -> list[list[int]]:
     """Notification ids in batches of ``DELIVERY_BATCH_SIZE``; those for a channel
     known to be unhealthy each alone and last, so that they wait behind the healthy
     channels' batches and their timeouts hold up no other send."""
@@ -156,7 +156,8 @@ def delivery_queue_register(queue: DeliveryQueue) -> None:
     _delivery_queue = queue
 
 
-def _queue_deliveries(batches: list[list[int]]) -> None:
+def queue_deliveries(batches: list[list[int]]) -> None:
+    """Queue a delivery task per batch of notification ids (``delivery_batches``)."""
     if _delivery_queue is None:
         raise ImproperlyConfigured("alerting.tasks is not loaded: nothing queues deliveries")
     for notification_ids in batches:

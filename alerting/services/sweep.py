@@ -5,12 +5,15 @@ probe task died before raising, and sends a killed worker left claimed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from alerting.models import (
@@ -19,8 +22,17 @@ from alerting.models import (
     Notification,
 )
 from alerting.services.holds import hold_flapping, hold_maintenance
-from alerting.services.notifications import Alert, Event, monitors_for, notify
+from alerting.services.notifications import (
+    Alert,
+    Event,
+    delivery_batches,
+    monitors_for,
+    notify,
+    queue_deliveries,
+)
 from monitors.models import Incident
+
+logger = logging.getLogger(__name__)
 
 
 def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -34,14 +46,47 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         hold_maintenance(alerts, monitors)
         alerts = hold_flapping(alerts)
         queued = notify(alerts, monitors) if alerts else 0
+    resent, given_up = notifications_in_doubt_resend(now=now)
+    return {"queued": queued, "resent_in_doubt": resent, "given_up": given_up}
+
+
+def notifications_in_doubt_resend(*, now: dt.datetime) -> tuple[int, int]:
+    """Hand out again the sends a killed worker left claimed past their lease; returns
+    (queued again, given up).
+
+    Delivery is at least once: a send in doubt may have reached the receiver, so it is
+    sent again with the same delivery id (``X-Sentinel-Delivery``, the payload's
+    ``delivery_id``), by which a receiver drops a repeat; a lost "down" is an outage
+    nobody hears about, a repeated one is not. One conditional UPDATE, tagged with a
+    token, moves them back to ``retrying``, so two sweeps at once queue each once. A
+    notification that has used its attempts (``SENTINEL_NOTIFY_MAX_RETRIES``) fails
+    instead, so that a send that kills its worker every time cannot loop for ever.
+    """
     lease = dt.timedelta(seconds=2 * settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS + 60)
-    interrupted = Notification.objects.filter(
+    stuck = Notification.objects.filter(
         status=Notification.Status.SENDING, claimed_at__lt=now - lease
-    ).update(
-        status=Notification.Status.INTERRUPTED,
-        error="The worker stopped mid-send; not resent so that it cannot arrive twice.",
     )
-    return {"queued": queued, "interrupted": interrupted}
+    given_up = stuck.filter(attempts__gt=settings.SENTINEL_NOTIFY_MAX_RETRIES).update(
+        status=Notification.Status.FAILED,
+        error="Its worker stopped mid-send on every attempt; whether any reached the "
+        "receiver is unknown.",
+    )
+    token = uuid.uuid4().hex
+    resent = stuck.update(
+        status=Notification.Status.RETRYING,
+        claim_token=token,
+        resends_in_doubt=F("resends_in_doubt") + 1,
+        error="Its worker stopped mid-send; sent again with the same delivery id.",
+    )
+    if resent:
+        ids = list(
+            Notification.objects.filter(
+                claim_token=token, status=Notification.Status.RETRYING
+            ).values_list("pk", "channel_id")
+        )
+        transaction.on_commit(partial(queue_deliveries, delivery_batches(ids)))
+        logger.warning("%d notification(s) in doubt after a worker stopped: sent again", resent)
+    return resent, given_up
 
 
 def _missed_alerts(now: dt.datetime) -> list[Alert]:

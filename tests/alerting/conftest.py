@@ -40,7 +40,8 @@ class Receiver:
     ``/ok``; ``/status/404``; ``/flaky/2`` (503 twice, then 200); ``/hang/2.0`` (sleeps)."""
 
     port: int = 0
-    requests: list[Received] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)  # the ones answered 2xx
+    every_request: list[Received] = field(default_factory=list)  # failures included
     hits: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,11 +74,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             path = self.path.split("?")[0]
             code = receiver.answer(path)
-            if code < 300:
-                with receiver.lock:
-                    receiver.requests.append(
-                        Received(path, dict(self.headers.items()), body, time.monotonic())
-                    )
+            received = Received(path, dict(self.headers.items()), body, time.monotonic())
+            with receiver.lock:
+                receiver.every_request.append(received)
+                if code < 300:
+                    receiver.requests.append(received)
             try:
                 self.send_response(code)
                 self.send_header("Content-Length", "2")

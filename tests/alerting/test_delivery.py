@@ -249,23 +249,138 @@ def test_a_redelivered_task_sends_once(receiver, feed, monkeypatch):
     assert Notification.objects.get().attempts == 1
 
 
-@pytest.mark.django_db
-def test_a_send_interrupted_by_a_killed_worker_is_not_repeated(receiver):
-    channel = webhook(receiver)
+class WorkerKilled(BaseException):
+    """What kill -9 leaves behind: the send went out (or not), nothing was recorded."""
+
+
+def in_doubt(receiver, monkeypatch, *, sent: bool) -> Notification:
+    """A notification whose delivery task died after its claim: after the send
+    (``sent``) or before it, and in both cases before recording anything."""
+    from alerting.services import delivery
+
     notification = Notification.objects.create(
-        channel=channel, event="test", dedup_key="test:killed", payload={"event": "test"}
+        channel=webhook(receiver), event="test", dedup_key="test:killed", payload={"event": "t"}
     )
-    # The worker claimed it and died before recording the result.
-    Notification.objects.filter(pk=notification.pk).update(
-        status="sending", claimed_at=timezone.now()
-    )
+    if sent:
+        monkeypatch.setattr(delivery, "_outcomes_record", _die)
+    else:
+        monkeypatch.setattr(delivery, "_send_one", _die)
+    with pytest.raises(WorkerKilled):
+        services.notification_deliver(notification_id=notification.pk)
+    monkeypatch.undo()
+    return notification
 
-    deliver.apply(args=(notification.pk,))
-    services.alerts_sweep(now=timezone.now() + dt.timedelta(minutes=5))
 
+def _die(*args, **kwargs):
+    raise WorkerKilled
+
+
+def sweep_after_the_lease(django_capture_on_commit_callbacks) -> dict[str, int]:
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.alerts_sweep(now=timezone.now() + dt.timedelta(minutes=5))
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_celery")
+def test_a_send_in_doubt_after_a_killed_worker_is_sent_again_with_the_same_delivery_id(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    notification = in_doubt(receiver, monkeypatch, sent=True)
+    assert Notification.objects.get().status == "sending"
+    assert len(receiver.wait_for(1)) == 1
+
+    swept = sweep_after_the_lease(django_capture_on_commit_callbacks)
+
+    first, again = receiver.wait_for(2)
+    delivery_id = str(notification.pk)
+    assert first.headers[DELIVERY_HEADER] == again.headers[DELIVERY_HEADER] == delivery_id
+    assert first.json()["delivery_id"] == again.json()["delivery_id"] == delivery_id
     notification.refresh_from_db()
-    assert notification.status == "interrupted"
+    assert (notification.status, notification.resends_in_doubt) == ("sent", 1)
+    assert notification.attempts == 2
+    assert swept["resent_in_doubt"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_celery")
+def test_a_send_the_killed_worker_never_made_arrives_once(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    in_doubt(receiver, monkeypatch, sent=False)
     assert receiver.wait_for(1, timeout=0.2) == []
+
+    sweep_after_the_lease(django_capture_on_commit_callbacks)
+
+    assert len(receiver.wait_for(2, timeout=0.5)) == 1
+    assert Notification.objects.get().status == "sent"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_celery")
+def test_a_recorded_notification_is_never_sent_again(receiver, django_capture_on_commit_callbacks):
+    notification = Notification.objects.create(
+        channel=webhook(receiver), event="test", dedup_key="test:done", payload={}
+    )
+    services.notification_deliver(notification_id=notification.pk)
+    assert len(receiver.wait_for(1)) == 1
+
+    swept = sweep_after_the_lease(django_capture_on_commit_callbacks)
+
+    assert len(receiver.wait_for(2, timeout=0.3)) == 1
+    assert swept["resent_in_doubt"] == 0
+    assert Notification.objects.get().resends_in_doubt == 0
+
+
+@pytest.mark.django_db
+def test_a_send_still_within_its_lease_is_left_to_its_worker(receiver, monkeypatch):
+    in_doubt(receiver, monkeypatch, sent=True)
+
+    swept = services.alerts_sweep(now=timezone.now() + dt.timedelta(seconds=30))
+
+    assert swept["resent_in_doubt"] == 0
+    assert Notification.objects.get().status == "sending"
+
+
+@pytest.mark.django_db
+def test_the_delivery_id_is_the_same_across_retries(receiver, eager_celery):
+    notification = Notification.objects.create(
+        channel=webhook(receiver, "/flaky/1"), event="test", dedup_key="test:flaky", payload={}
+    )
+
+    deliver_many.apply(args=([notification.pk],))  # 503 once, then the retry succeeds
+
+    first, retry = receiver.every_request
+    assert first.headers[DELIVERY_HEADER] == retry.headers[DELIVERY_HEADER] == str(notification.pk)
+    assert first.json()["delivery_id"] == retry.json()["delivery_id"] == str(notification.pk)
+    assert Notification.objects.get().status == "sent"
+
+
+@pytest.mark.django_db
+def test_a_send_that_kills_its_worker_every_time_is_given_up(
+    receiver, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.SENTINEL_NOTIFY_MAX_RETRIES = 0
+    in_doubt(receiver, monkeypatch, sent=True)
+
+    swept = sweep_after_the_lease(django_capture_on_commit_callbacks)
+
+    assert (swept["resent_in_doubt"], swept["given_up"]) == (0, 1)
+    assert Notification.objects.get().status == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_celery")
+def test_metrics_count_sends_in_doubt(
+    receiver, monkeypatch, client, settings, django_capture_on_commit_callbacks
+):
+    settings.SENTINEL_METRICS_TOKEN = "scrape-token"
+    in_doubt(receiver, monkeypatch, sent=True)
+    sweep_after_the_lease(django_capture_on_commit_callbacks)
+
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
+
+    assert "sentinel_notification_resends_in_doubt_total 1.0" in text
+    assert 'sentinel_notifications{status="sent"} 1.0' in text
 
 
 # Two deliveries race from two threads with their own connections, so the rows must
