@@ -81,8 +81,8 @@ FORMS = {
 
 @pytest.fixture(params=sorted(FORMS))
 def check_of(request, http_path):
-    """Each test on each form: https on both HTTP paths (the keyword one always takes
-    aiohttp's), and tls://."""
+    """Each test on each form: https and an https keyword check on both HTTP paths, and
+    tls://."""
     return FORMS[request.param]
 
 
