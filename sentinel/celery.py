@@ -7,6 +7,9 @@ import os
 from typing import Any
 
 from celery import Celery, signals
+from redis import RedisError
+
+from core.redis import persistence_warning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
 
@@ -25,3 +28,15 @@ def declare_queues(**kwargs: Any) -> None:
 
     for note in broker_queues_ensure(app=app):
         logger.warning(note)
+    _warn_without_redis_persistence()
+
+
+def _warn_without_redis_persistence() -> None:
+    """Once per worker start: a Redis that keeps nothing on disk loses the buffered
+    results when it restarts (the spool covers Redis being away, not that)."""
+    try:
+        warning = persistence_warning()
+    except RedisError:
+        return  # said elsewhere, once, by whoever needs Redis first
+    if warning:
+        logger.warning(warning)

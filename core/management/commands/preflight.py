@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.broker import QueueArgumentsChanged, broker_queues_ensure
 from core.reachability import broker_state, redis_state
+from core.redis import persistence_warning
 
 
 class Command(BaseCommand):
@@ -25,4 +26,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         for note in notes:
             self.stdout.write(f"RabbitMQ: {note}.")
+        warning = persistence_warning()
+        if warning:
+            self.stderr.write(f"Warning: {warning}.")
         self.stdout.write("Redis and RabbitMQ answer.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -9,7 +10,9 @@ import socket
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from redis import RedisError
 
+from core.redis import persistence_warning
 from telemetry.ingest import ingest_drain, ingest_forever
 
 
@@ -38,6 +41,9 @@ class Command(BaseCommand):
         # Django's start-up objects live as long as the process: keep the garbage
         # collector from walking them again on every batch.
         gc.freeze()
+        with contextlib.suppress(RedisError):  # the loop says once if Redis is away
+            if warning := persistence_warning():
+                self.stderr.write(f"Warning: {warning}.")
         if once:
             total = ingest_drain(consumer=consumer, max_seconds=float("inf"), batch_size=batch_size)
         else:
