@@ -50,6 +50,10 @@ class MonitorAdmin(admin.ModelAdmin):
         ),
         ("Connection and TLS", {"fields": ("connect_to", "tls_verify", "tls_ca_bundle")}),
         (
+            "DNS",
+            {"fields": ("dns_record_type", "dns_resolver", "dns_expected", "dns_match")},
+        ),
+        (
             "Confirmation",
             {
                 "fields": (

@@ -14,6 +14,15 @@ from monitors.models import Monitor
 from monitors.services import MONITOR_EDITABLE_FIELDS, monitor_create, monitor_update
 
 
+class JSONListField(forms.JSONField):
+    """A JSON list in a text box; an empty box is the empty list (the column takes no
+    null)."""
+
+    def to_python(self, value: Any) -> Any:
+        converted = super().to_python(value)
+        return [] if converted is None else converted
+
+
 class MonitorForm(forms.ModelForm):
     tags = forms.CharField(
         required=False, help_text="Comma-separated, e.g. shop, production.", max_length=500
@@ -22,10 +31,15 @@ class MonitorForm(forms.ModelForm):
     class Meta:
         model = Monitor
         fields = MONITOR_EDITABLE_FIELDS
-        widgets = {"body": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 3}),
+            "dns_expected": forms.Textarea(attrs={"rows": 2}),
+        }
+        field_classes = {"dns_expected": JSONListField}
 
     # Settings a form posted by an older page (or a script) may leave out: they keep
-    # the monitor's value, or the default for a new one.
+    # the monitor's value, or the default for a new one. One that is posted empty is
+    # cleared (a text) or, where empty means nothing (a number, a choice), kept.
     OPTIONAL = (
         "confirm_window",
         "confirm_window_failures",
@@ -33,6 +47,10 @@ class MonitorForm(forms.ModelForm):
         "connect_to",
         "tls_ca_bundle",
         "tls_verify",
+        "dns_record_type",
+        "dns_resolver",
+        "dns_expected",
+        "dns_match",
     )
 
     # A choice, not a checkbox: an unticked box and a form that leaves the field out
@@ -56,7 +74,16 @@ class MonitorForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         for name in self.OPTIONAL:
-            if cleaned.get(name) in (None, "") and name not in self.errors:
+            if name in self.errors:
+                continue
+            field = self.fields[name]
+            omitted = field.widget.value_omitted_from_data(
+                self.data, self.files, self.add_prefix(name)
+            )
+            empty = cleaned.get(name) is None or (
+                cleaned.get(name) == "" and isinstance(field, forms.TypedChoiceField)
+            )
+            if omitted or empty:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
 

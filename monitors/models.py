@@ -104,8 +104,27 @@ class Monitor(models.Model):
         PRESENT = "present", "must appear"
         ABSENT = "absent", "must not appear"
 
+    class DnsRecordType(models.TextChoices):
+        # Labels given: the default would title-case them ("Aaaa").
+        A = "A", "A"
+        AAAA = "AAAA", "AAAA"
+        CNAME = "CNAME", "CNAME"
+        MX = "MX", "MX"
+        TXT = "TXT", "TXT"
+        NS = "NS", "NS"
+        SOA = "SOA", "SOA"
+        CAA = "CAA", "CAA"
+
+    class DnsMatch(models.TextChoices):
+        """How a DNS answer is judged against the expected values."""
+
+        RESOLVES = "resolves", "resolves at all"
+        ANY = "any", "any of the expected values"
+        ALL = "all", "all of the expected values"
+        EXACT = "exact", "exactly the expected values"
+
     # Kinds the probe engine can check today; the others are reserved names.
-    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS)
+    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitors"
@@ -115,7 +134,8 @@ class Monitor(models.Model):
     url = models.CharField(
         "URL or target",
         max_length=2048,
-        help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds.",
+        help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds; "
+        "dns://name for DNS.",
     )
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.GET)
     headers = models.JSONField(default=dict, blank=True, validators=[v.validate_headers])
@@ -139,6 +159,41 @@ class Monitor(models.Model):
             "keyword that must appear and is not found in a longer page is reported "
             "as such."
         ),
+    )
+    # DNS monitors: the record of the url's name to look up, where, and what counts as
+    # up. db_default, like max_body_kib's, for code that predates the columns.
+    dns_record_type = models.CharField(
+        "DNS record type",
+        max_length=5,
+        choices=DnsRecordType.choices,
+        default=DnsRecordType.A,
+        db_default=DnsRecordType.A,
+    )
+    dns_resolver = models.CharField(
+        "DNS resolver",
+        max_length=47,  # [IPv6]:port
+        blank=True,
+        default="",
+        db_default="",
+        validators=[v.validate_dns_resolver],
+        help_text="IP address and optional port of the resolver to ask, e.g. 9.9.9.9 or "
+        "9.9.9.9:5353; empty: the system's resolver.",
+    )
+    dns_expected = models.JSONField(
+        "expected DNS values",
+        default=list,
+        db_default=[],
+        blank=True,
+        validators=[v.validate_dns_expected],
+        help_text='A list, e.g. ["192.0.2.1"] for A, ["10 mail.example.com"] for MX, '
+        '["v=spf1 -all"] for TXT.',
+    )
+    dns_match = models.CharField(
+        "DNS answer must match",
+        max_length=8,
+        choices=DnsMatch.choices,
+        default=DnsMatch.RESOLVES,
+        db_default=DnsMatch.RESOLVES,
     )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10,
@@ -264,6 +319,10 @@ class Monitor(models.Model):
         "connect_to",
         "tls_verify",
         "tls_ca_bundle",
+        "dns_record_type",
+        "dns_resolver",
+        "dns_expected",
+        "dns_match",
     )
 
     def __str__(self) -> str:
@@ -323,7 +382,7 @@ class Monitor(models.Model):
             self._clean_target()
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
-        for name, message in self._ignored_settings():
+        for name, message in self._ignored_settings() + self._dns_problems():
             errors.setdefault(name, []).append(message)
         if (
             self.confirm_window_failures is not None
@@ -353,7 +412,7 @@ class Monitor(models.Model):
         """(field, why) for each setting the probe engine would ignore for this kind of
         check: refused, so that nobody relies on a check that is never made."""
         found: list[tuple[str, str]] = []
-        if self.kind in (self.Kind.TCP, self.Kind.TLS):
+        if self.kind in (self.Kind.TCP, self.Kind.TLS, self.Kind.DNS):
             kind = self.get_kind_display()
             http_only = {
                 "method": self.method != self.Method.GET,
@@ -385,7 +444,47 @@ class Monitor(models.Model):
             and self.kind == self.Kind.HTTP
         ):
             found.append(("max_body_kib", "The keyword search limit needs a keyword to look for."))
-        return found + self._ignored_tls_settings()
+        return found + self._ignored_tls_settings() + self._ignored_dns_settings()
+
+    def _ignored_dns_settings(self) -> list[tuple[str, str]]:
+        if self.kind == self.Kind.DNS:
+            if self.connect_to:
+                why = "A DNS monitor asks its resolver; put its address in 'DNS resolver'."
+                return [("connect_to", why)]
+            return []
+        dns_only = {
+            "dns_record_type": self.dns_record_type not in ("", self.DnsRecordType.A),
+            "dns_resolver": bool(self.dns_resolver),
+            "dns_expected": bool(self.dns_expected),
+            "dns_match": self.dns_match not in ("", self.DnsMatch.RESOLVES),
+        }
+        return [
+            (name, "Only DNS monitors look up records; clear this field.")
+            for name, set_ in dns_only.items()
+            if set_
+        ]
+
+    def _dns_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for a DNS monitor's expectations that cannot be checked: values
+        that are not of the record type, a match mode without values to match, or
+        values that 'resolves at all' would not look at."""
+        if self.kind != self.Kind.DNS or not isinstance(self.dns_expected, list):
+            return []
+        found = [
+            ("dns_expected", problem)
+            for problem in v.dns_expected_problems(self.dns_record_type, self.dns_expected)
+        ]
+        if self.dns_match == self.DnsMatch.RESOLVES and self.dns_expected:
+            found.append(
+                (
+                    "dns_match",
+                    "'Resolves at all' does not compare the answer; choose 'any of', "
+                    "'all of' or 'exactly' to check the expected values, or clear them.",
+                )
+            )
+        elif self.dns_match not in ("", self.DnsMatch.RESOLVES) and not self.dns_expected:
+            found.append(("dns_expected", "List the values the answer must match."))
+        return found
 
     def _ignored_tls_settings(self) -> list[tuple[str, str]]:
         tls = self.kind == self.Kind.TLS or (
@@ -413,6 +512,8 @@ class Monitor(models.Model):
             v.validate_http_url(self.url)
         elif self.kind in (self.Kind.TCP, self.Kind.TLS):
             v.validate_host_port(self.url, self.kind)
+        elif self.kind == self.Kind.DNS:
+            v.validate_dns_target(self.url)
 
 
 class Incident(models.Model):

@@ -38,6 +38,10 @@ MONITOR_EDITABLE_FIELDS = (
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
+    "dns_record_type",
+    "dns_resolver",
+    "dns_expected",
+    "dns_match",
 )
 
 

@@ -32,6 +32,8 @@ from monitors.probes.certs import (
     monitor_ssl_context,
     unverified_ssl_context,
 )
+from monitors.probes.dns import check_dns
+from monitors.probes.failures import UnexpectedResponse
 from monitors.probes.guard import (
     CONNECT_TO,
     CONNECTION_NOTES,
@@ -53,14 +55,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 class TooManyRedirects(Exception):
     pass
-
-
-class UnexpectedResponse(Exception):
-    """The target answered, but not what the monitor expects."""
-
-    def __init__(self, kind: FailureKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(slots=True)
@@ -181,6 +175,8 @@ async def _check_kind(spec: ProbeSpec, context: ProbeContext) -> Outcome:
         return await check_http(spec, context)
     if spec.kind in ("tcp", "tls"):
         return await check_socket(spec, context)
+    if spec.kind == "dns":
+        return Outcome(phases={"dns": await check_dns(spec, policy=context.policy)})
     raise UnexpectedResponse(FailureKind.INVALID, f"{spec.kind} monitors are not supported")
 
 

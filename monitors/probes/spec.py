@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
     monitor_id: int
-    kind: str  # "http", "tcp" or "tls" (Monitor.Kind values)
+    kind: str  # "http", "tcp", "tls" or "dns" (Monitor.Kind values)
     url: str
     timeout_seconds: float = 10.0
     method: str = "GET"
@@ -34,6 +34,13 @@ class ProbeSpec:
     connect_to: str = ""  # an IP address to connect to instead of the URL host's DNS answer
     tls_verify: bool = True
     tls_ca_bundle: str = ""  # PEM CA certificates trusted besides the system's
+    # DNS monitors: the record of the url's name to look up, the resolver ("ip[:port]";
+    # empty: the system's), the values as typed and how the answer must match them
+    # ("resolves", "any", "all", "exact": Monitor.DnsMatch).
+    dns_record_type: str = "A"
+    dns_resolver: str = ""
+    dns_expected: tuple[str, ...] = ()
+    dns_match: str = "resolves"
 
     def status_expected(self, code: int) -> bool:
         return any(low <= code <= high for low, high in self.expected_status)
@@ -57,13 +64,18 @@ PROBE_COLUMNS = (
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
+    "dns_record_type",
+    "dns_resolver",
+    "dns_expected",
+    "dns_match",
 )
 
 
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
     pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
-    max_kib, connect_to, tls_verify, tls_ca_bundle = rest
+    max_kib, connect_to, tls_verify, tls_ca_bundle, *rest = rest
+    dns_record_type, dns_resolver, dns_expected, dns_match = rest
     return ProbeSpec(
         monitor_id=pk,
         kind=kind,
@@ -79,6 +91,10 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         connect_to=connect_to,
         tls_verify=tls_verify,
         tls_ca_bundle=tls_ca_bundle,
+        dns_record_type=dns_record_type,
+        dns_resolver=dns_resolver,
+        dns_expected=tuple(dns_expected or ()),
+        dns_match=dns_match,
     )
 
 
