@@ -34,8 +34,9 @@ class MonitorForm(forms.ModelForm):
         widgets = {
             "body": forms.Textarea(attrs={"rows": 3}),
             "dns_expected": forms.Textarea(attrs={"rows": 2}),
+            "json_assertions": forms.Textarea(attrs={"rows": 3}),
         }
-        field_classes = {"dns_expected": JSONListField}
+        field_classes = {"dns_expected": JSONListField, "json_assertions": JSONListField}
 
     # Settings a form posted by an older page (or a script) may leave out: they keep
     # the monitor's value, or the default for a new one. One that is posted empty is
@@ -44,6 +45,7 @@ class MonitorForm(forms.ModelForm):
         "confirm_window",
         "confirm_window_failures",
         "max_body_kib",
+        "json_assertions",
         "connect_to",
         "tls_ca_bundle",
         "tls_verify",

@@ -150,15 +150,26 @@ class Monitor(models.Model):
     # db_default too: code that predates the column (a rolling deploy's old workers, a
     # branch's scripts on a shared database) still inserts monitors.
     max_body_kib = models.PositiveIntegerField(
-        "keyword search limit (KiB)",
+        "page read limit (KiB)",
         default=v.DEFAULT_PAGE_KIB,
         db_default=v.DEFAULT_PAGE_KIB,
         validators=[MinValueValidator(v.MIN_PAGE_KIB), MaxValueValidator(v.MAX_PAGE_KIB)],
         help_text=(
-            "How much of the page the keyword is looked for in (1 to 10240 KiB). A "
-            "keyword that must appear and is not found in a longer page is reported "
-            "as such."
+            "How much of the page the keyword is looked for in, and the largest JSON body "
+            "assertions read (1 to 10240 KiB). A keyword that must appear and is not "
+            "found in a longer page, or a longer JSON body, is reported as such."
         ),
+    )
+    # Conditions on the JSON body of an HTTP check, all of which must hold
+    # (monitors/probes/jsonbody.py).
+    json_assertions = models.JSONField(
+        "JSON assertions",
+        default=list,
+        db_default=[],
+        blank=True,
+        validators=[v.validate_json_assertions],
+        help_text='A list of conditions on the JSON body, e.g. [{"path": "status.indicator", '
+        '"op": "==", "value": "none"}]; ops ==, !=, <, >, contains, exists.',
     )
     # DNS monitors: the record of the url's name to look up, where, and what counts as
     # up. db_default, like max_body_kib's, for code that predates the columns.
@@ -314,6 +325,7 @@ class Monitor(models.Model):
         "keyword",
         "keyword_mode",
         "max_body_kib",
+        "json_assertions",
         "timeout_seconds",
         "interval_seconds",
         "connect_to",
@@ -422,16 +434,20 @@ class Monitor(models.Model):
                 not in ("", DEFAULT_STATUS_CODES),
                 "keyword": bool(self.keyword),
                 "max_body_kib": self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB),
+                "json_assertions": bool(self.json_assertions),
             }
             found += [
                 (name, f"{kind} monitors send no HTTP request; clear this field.")
                 for name, set_ in http_only.items()
                 if set_
             ]
-        elif self.method == self.Method.HEAD and self.keyword:
-            found.append(
-                ("keyword", "A HEAD request has no body to search; use GET, or clear the keyword.")
-            )
+        elif self.method == self.Method.HEAD:
+            if self.keyword:
+                why = "A HEAD request has no body to search; use GET, or clear the keyword."
+                found.append(("keyword", why))
+            if self.json_assertions:
+                why = "A HEAD request has no body to assert on; use GET, or clear the assertions."
+                found.append(("json_assertions", why))
         if (
             self.keyword_mode == self.KeywordMode.ABSENT
             and not self.keyword
@@ -441,9 +457,15 @@ class Monitor(models.Model):
         if (
             self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB)
             and not self.keyword
+            and not self.json_assertions
             and self.kind == self.Kind.HTTP
         ):
-            found.append(("max_body_kib", "The keyword search limit needs a keyword to look for."))
+            found.append(
+                (
+                    "max_body_kib",
+                    "The page read limit needs a keyword to look for or JSON assertions.",
+                )
+            )
         return found + self._ignored_tls_settings() + self._ignored_dns_settings()
 
     def _ignored_dns_settings(self) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ MONITOR_EDITABLE_FIELDS = (
     "keyword",
     "keyword_mode",
     "max_body_kib",
+    "json_assertions",
     "interval_seconds",
     "timeout_seconds",
     "confirm_failures",

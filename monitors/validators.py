@@ -429,14 +429,15 @@ def _json_assertion_problems(assertion: Any) -> list[str]:
         problems.append("'exists' compares nothing; leave out the value.")
     elif op != "exists" and "value" not in assertion:
         problems.append(f"{op!r} needs a value to compare with.")
-    elif op in ("<", ">") and not _is_number(assertion["value"]):
+    elif op in ("<", ">") and not is_json_number(assertion["value"]):
         problems.append(f"{op!r} compares numbers; give a number as the value.")
     elif len(json.dumps(assertion.get("value")).encode()) > MAX_JSON_VALUE_BYTES:
         problems.append(f"the value is limited to {MAX_JSON_VALUE_BYTES} bytes of JSON.")
     return problems
 
 
-def _is_number(value: Any) -> bool:
+def is_json_number(value: Any) -> bool:
+    """A JSON number: an int or float, not a bool (which Python counts as an int)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -42,6 +42,8 @@ class FailureKind(StrEnum):
     NO_ANSWER = "no_answer"  # the name exists, without records of the type (NOERROR, empty)
     SERVFAIL = "servfail"  # the resolver answered with an error (SERVFAIL, FORMERR, ...)
     MISMATCH = "mismatch"  # records came back, not the expected ones
+    # HTTP checks with JSON assertions: one did not hold, or the body is not JSON.
+    ASSERTION = "assertion"
     INTERNAL = "internal"  # a bug in the checker, never the target's fault
 
 

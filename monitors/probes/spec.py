@@ -9,12 +9,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from monitors.validators import DEFAULT_PAGE_KIB, parse_status_codes
 
 if TYPE_CHECKING:
     from monitors.models import Monitor
+
+
+class JsonAssertion(NamedTuple):
+    """One condition on an HTTP check's JSON body (``jsonbody``): a JMESPath expression,
+    an operator (``validators.JSON_ASSERTION_OPS``) and the value to compare with (None
+    for ``exists``)."""
+
+    path: str
+    op: str
+    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +39,10 @@ class ProbeSpec:
     expected_status: tuple[tuple[int, int], ...] = ((200, 299),)
     keyword: str = ""
     keyword_must_appear: bool = True
-    # How much of a page a keyword check reads (KiB, after gzip is undone).
+    # How much of a page a keyword check or JSON assertions read (KiB, after gzip is
+    # undone).
     max_body_kib: int = DEFAULT_PAGE_KIB
+    json_assertions: tuple[JsonAssertion, ...] = ()
     connect_to: str = ""  # an IP address to connect to instead of the URL host's DNS answer
     tls_verify: bool = True
     tls_ca_bundle: str = ""  # PEM CA certificates trusted besides the system's
@@ -61,6 +73,7 @@ PROBE_COLUMNS = (
     "keyword",
     "keyword_mode",
     "max_body_kib",
+    "json_assertions",
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
@@ -74,7 +87,7 @@ PROBE_COLUMNS = (
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
     pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
-    max_kib, connect_to, tls_verify, tls_ca_bundle, *rest = rest
+    max_kib, assertions, connect_to, tls_verify, tls_ca_bundle, *rest = rest
     dns_record_type, dns_resolver, dns_expected, dns_match = rest
     return ProbeSpec(
         monitor_id=pk,
@@ -88,6 +101,7 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         keyword=keyword,
         keyword_must_appear=keyword_mode == "present",
         max_body_kib=max_kib,
+        json_assertions=json_assertions(assertions),
         connect_to=connect_to,
         tls_verify=tls_verify,
         tls_ca_bundle=tls_ca_bundle,
@@ -100,6 +114,18 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
 
 def spec_from_monitor(monitor: Monitor) -> ProbeSpec:
     return spec_from_row([monitor.pk, *(getattr(monitor, name) for name in PROBE_COLUMNS[1:])])
+
+
+def json_assertions(stored: Any) -> tuple[JsonAssertion, ...]:
+    """The assertions of ``Monitor.json_assertions`` (validated when saved). An item
+    that is not an object becomes an assertion with no path, which fails the check as
+    invalid rather than the batch."""
+    return tuple(
+        JsonAssertion(str(item.get("path", "")), str(item.get("op", "")), item.get("value"))
+        if isinstance(item, dict)
+        else JsonAssertion("", "")
+        for item in stored or ()
+    )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -159,3 +159,106 @@ def test_the_api_creates_and_shows_a_dns_monitor(user):
     assert created.status_code == 201, created.content
     shown = api.get(f"/api/v1/monitors/{created.json()['id']}/").json()
     assert {name: shown[name] for name in body} == body
+
+
+HTTP: dict[str, Any] = {"name": "Status", "url": "https://status.example.test/api/v2/status.json"}
+GOOD_ASSERTIONS: list[dict[str, Any]] = [
+    {"path": "status.indicator", "op": "==", "value": "none"},
+    {"path": "components[?name=='API'].status | [0]", "op": "!=", "value": "major_outage"},
+    {"path": "page.updated_at", "op": "exists"},
+    {"path": "latency_ms", "op": "<", "value": 500},
+    {"path": "regions", "op": "contains", "value": "eu"},
+    {"path": "meta", "op": "==", "value": {"nested": [1, None, True]}},
+]
+
+
+def test_json_assertions_are_stored_and_reach_the_check(user):
+    monitor = monitor_create(owner=user, **HTTP, json_assertions=GOOD_ASSERTIONS)
+
+    spec = spec_from_monitor(Monitor.objects.get(pk=monitor.pk))
+    assert [tuple(a) for a in spec.json_assertions] == [
+        (a["path"], a["op"], a.get("value")) for a in GOOD_ASSERTIONS
+    ]
+
+
+@pytest.mark.parametrize(
+    ("assertions", "word"),
+    [
+        ({"path": "a", "op": "exists"}, "a list of"),
+        (["status.indicator == 'none'"], 'give an object {"path"'),
+        ([{"path": "a.", "op": "==", "value": 1}], "not a JMESPath expression: unexpected end"),
+        ([{"path": "a[?", "op": "exists"}], "it ends too early"),
+        ([{"path": "nosuch(a)", "op": "exists"}], "unknown function nosuch()"),
+        ([{"path": "", "op": "exists"}], "give a path"),
+        ([{"path": "a", "op": "~=", "value": 1}], "unknown op '~='"),
+        ([{"path": "a", "op": "=="}], "'==' needs a value"),
+        ([{"path": "a", "op": "exists", "value": True}], "leave out the value"),
+        ([{"path": "a", "op": "<", "value": "10"}], "compares numbers"),
+        ([{"path": "a", "op": ">", "value": True}], "compares numbers"),
+        ([{"path": "a", "op": "==", "value": "x" * 2000}], "limited to 1024 bytes"),
+        ([{"path": "a", "op": "exists", "extra": 1}], "unknown key(s) 'extra'"),
+        ([{"path": "a", "op": "exists"}] * 21, "At most 20 JSON assertions"),
+    ],
+)
+def test_a_bad_assertion_is_a_field_error_naming_it(user, assertions, word):
+    errors = refused(user, **HTTP, json_assertions=assertions)
+
+    assert any(word in text for text in errors["json_assertions"]), errors
+
+
+def test_every_bad_assertion_is_reported_by_number(user):
+    assertions = [
+        {"path": "ok", "op": "exists"},
+        {"path": "a.", "op": "exists"},
+        {"path": "b", "op": "=~"},
+    ]
+
+    errors = refused(user, **HTTP, json_assertions=assertions)["json_assertions"]
+
+    assert [text.split(":")[0] for text in errors] == ["Assertion 2", "Assertion 3"]
+
+
+def test_the_api_refuses_a_bad_assertion_with_a_400_naming_the_field(user):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    response = api.post(
+        "/api/v1/monitors/",
+        {**HTTP, "json_assertions": [{"path": "a", "op": "=="}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "needs a value" in response.json()["json_assertions"][0]
+    assert not Monitor.objects.exists()
+
+
+def test_the_dashboard_form_takes_assertions_as_json_and_an_empty_box_as_none(client, user):
+    monitor = monitor_create(owner=user, **HTTP, json_assertions=GOOD_ASSERTIONS[:1])
+    client.force_login(user)
+    data = {
+        "name": monitor.name,
+        "kind": "http",
+        "url": monitor.url,
+        "method": "GET",
+        "headers": "{}",
+        "body": "",
+        "expected_status_codes": "200-299",
+        "keyword": "",
+        "keyword_mode": "present",
+        "interval_seconds": 60,
+        "timeout_seconds": 10,
+        "confirm_failures": 2,
+        "recover_successes": 1,
+        "tags": "",
+    }
+
+    left_out = client.post(f"/dashboard/monitors/{monitor.pk}/edit/", data)
+    kept = Monitor.objects.get().json_assertions
+    cleared = client.post(
+        f"/dashboard/monitors/{monitor.pk}/edit/", {**data, "json_assertions": ""}
+    )
+
+    assert left_out.status_code == cleared.status_code == 302
+    assert kept == GOOD_ASSERTIONS[:1]  # a form that leaves the box out keeps them
+    assert Monitor.objects.get().json_assertions == []

@@ -26,6 +26,7 @@ TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example
 DNS: dict[str, Any] = {"name": "Zone", "kind": "dns", "url": "dns://example.test"}
 
 # (base, what is set, the field the error names, a word of the message)
+ASSERTIONS = [{"path": "status.indicator", "op": "==", "value": "none"}]
 IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (HTTP, {"method": "HEAD", "keyword": "operational"}, "keyword", "HEAD"),
     (HTTP, {"keyword_mode": "absent"}, "keyword_mode", "needs a keyword"),
@@ -40,8 +41,10 @@ IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
             ({"expected_status_codes": "200"}, "expected_status_codes"),
             ({"keyword": "ok"}, "keyword"),
             ({"max_body_kib": 2048}, "max_body_kib"),
+            ({"json_assertions": ASSERTIONS}, "json_assertions"),
         )
     ],
+    (HTTP, {"method": "HEAD", "json_assertions": ASSERTIONS}, "json_assertions", "HEAD"),
 ]
 HTTPS: dict[str, Any] = {**HTTP, "url": "https://shop.example.test/"}
 PLAIN: dict[str, Any] = {**HTTP, "url": "http://shop.example.test/"}
@@ -121,7 +124,7 @@ def form_data(monitor: Monitor, **changes: Any) -> dict[str, Any]:
         "tags": "",
     }
     for name, value in changes.items():
-        if name in ("headers", "dns_expected"):
+        if name in ("headers", "dns_expected", "json_assertions"):
             value = json.dumps(value)
         elif name == "tls_verify":
             value = "true" if value else "false"
@@ -167,6 +170,12 @@ def test_a_valid_head_check_and_a_plain_tcp_check_are_accepted(user):
     monitor_create(owner=user, **DNS)
 
     assert Monitor.objects.count() == 3
+
+
+def test_a_page_read_limit_serves_json_assertions_too(user):
+    monitor = monitor_create(owner=user, **HTTP, json_assertions=ASSERTIONS, max_body_kib=64)
+
+    assert monitor.max_body_kib == 64
 
 
 def test_an_update_that_makes_a_setting_ignored_is_refused(user):
