@@ -8,6 +8,7 @@ state (status, last check, streaks) that the probe workers update in bulk.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.conf import settings
@@ -536,6 +537,16 @@ class Monitor(models.Model):
             v.validate_host_port(self.url, self.kind)
         elif self.kind == self.Kind.DNS:
             v.validate_dns_target(self.url)
+
+    def json_assertion_texts(self) -> list[str]:
+        """Each JSON assertion as a person reads it, e.g. ``status.indicator == "none"``
+        (the monitor page)."""
+        texts = []
+        for item in self.json_assertions or []:
+            if isinstance(item, dict):
+                value = f" {json.dumps(item['value'])}" if "value" in item else ""
+                texts.append(f"{item.get('path', '')} {item.get('op', '')}{value}")
+        return texts
 
 
 class Incident(models.Model):
