@@ -55,6 +55,26 @@ class MonitorForm(forms.ModelForm):
         "dns_match",
     )
 
+    # The kinds of monitor each field is for (the rest are for every kind): the page
+    # shows a kind's fields only, by CSS on the chosen kind, so it needs no script.
+    KIND_FIELDS = {
+        **dict.fromkeys(
+            (
+                "method",
+                "headers",
+                "body",
+                "expected_status_codes",
+                "keyword",
+                "keyword_mode",
+                "json_assertions",
+                "max_body_kib",
+            ),
+            ("http",),
+        ),
+        **dict.fromkeys(("connect_to", "tls_verify", "tls_ca_bundle"), ("http", "tls")),
+        **dict.fromkeys(("dns_record_type", "dns_resolver", "dns_expected", "dns_match"), ("dns",)),
+    }
+
     # A choice, not a checkbox: an unticked box and a form that leaves the field out
     # post the same thing, and the latter must not turn verification off.
     tls_verify = forms.TypedChoiceField(
@@ -88,6 +108,18 @@ class MonitorForm(forms.ModelForm):
             if omitted or empty:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def rows(self) -> list[tuple[forms.BoundField, str]]:
+        """Each field with the CSS classes of its row: ``for-<kind>`` per kind it is for,
+        and ``has-errors`` (shown whatever the kind) when it has errors."""
+        rows = []
+        for field in self:
+            kinds = self.KIND_FIELDS.get(field.name)
+            classes = ["kind-field", *(f"for-{kind}" for kind in kinds)] if kinds else []
+            if field.errors:
+                classes.append("has-errors")
+            rows.append((field, " ".join(classes)))
+        return rows
 
     def clean_tags(self) -> str:
         value: str = self.cleaned_data.get("tags", "")

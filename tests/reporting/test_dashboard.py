@@ -193,6 +193,24 @@ def test_the_monitor_page_shows_what_matters_for_the_kind(browser, user):
     assert "Expected status" not in dns_page and "TLS certificate" not in dns_page
 
 
+def test_the_form_marks_each_fields_kinds_so_a_page_shows_the_chosen_kinds_only(browser):
+    page = browser.get("/dashboard/monitors/new/").content.decode()
+
+    assert '<p class="kind-field for-dns"><label for="id_dns_resolver">' in page
+    assert '<p class="kind-field for-http"><label for="id_json_assertions">' in page
+    assert '<p class="kind-field for-http for-tls"><label for="id_tls_verify">' in page
+    assert '<p><label for="id_interval_seconds">' in page  # every kind's
+
+
+def test_a_field_with_an_error_is_shown_whatever_the_kind(browser):
+    response = browser.post(
+        "/dashboard/monitors/new/",
+        {"name": "x", "kind": "http", "url": "https://x.example.test/", "dns_resolver": "nope"},
+    )
+
+    assert 'class="kind-field for-dns has-errors"' in response.content.decode()
+
+
 def test_the_form_creates_a_monitor_with_tags(browser, user):
     response = browser.post(
         "/dashboard/monitors/new/",
