@@ -46,9 +46,21 @@ class MonitorAdmin(admin.ModelAdmin):
         ),
         (
             "Expectations",
-            {"fields": ("expected_status_codes", "keyword", "keyword_mode", "max_body_kib")},
+            {
+                "fields": (
+                    "expected_status_codes",
+                    "keyword",
+                    "keyword_mode",
+                    "json_assertions",
+                    "max_body_kib",
+                )
+            },
         ),
         ("Connection and TLS", {"fields": ("connect_to", "tls_verify", "tls_ca_bundle")}),
+        (
+            "DNS",
+            {"fields": ("dns_record_type", "dns_resolver", "dns_expected", "dns_match")},
+        ),
         (
             "Confirmation",
             {

@@ -14,6 +14,15 @@ from monitors.models import Monitor
 from monitors.services import MONITOR_EDITABLE_FIELDS, monitor_create, monitor_update
 
 
+class JSONListField(forms.JSONField):
+    """A JSON list in a text box; an empty box is the empty list (the column takes no
+    null)."""
+
+    def to_python(self, value: Any) -> Any:
+        converted = super().to_python(value)
+        return [] if converted is None else converted
+
+
 class MonitorForm(forms.ModelForm):
     tags = forms.CharField(
         required=False, help_text="Comma-separated, e.g. shop, production.", max_length=500
@@ -22,18 +31,49 @@ class MonitorForm(forms.ModelForm):
     class Meta:
         model = Monitor
         fields = MONITOR_EDITABLE_FIELDS
-        widgets = {"body": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 3}),
+            "dns_expected": forms.Textarea(attrs={"rows": 2}),
+            "json_assertions": forms.Textarea(attrs={"rows": 3}),
+        }
+        field_classes = {"dns_expected": JSONListField, "json_assertions": JSONListField}
 
     # Settings a form posted by an older page (or a script) may leave out: they keep
-    # the monitor's value, or the default for a new one.
+    # the monitor's value, or the default for a new one. One that is posted empty is
+    # cleared (a text) or, where empty means nothing (a number, a choice), kept.
     OPTIONAL = (
         "confirm_window",
         "confirm_window_failures",
         "max_body_kib",
+        "json_assertions",
         "connect_to",
         "tls_ca_bundle",
         "tls_verify",
+        "dns_record_type",
+        "dns_resolver",
+        "dns_expected",
+        "dns_match",
     )
+
+    # The kinds of monitor each field is for (the rest are for every kind): the page
+    # shows a kind's fields only, by CSS on the chosen kind, so it needs no script.
+    KIND_FIELDS = {
+        **dict.fromkeys(
+            (
+                "method",
+                "headers",
+                "body",
+                "expected_status_codes",
+                "keyword",
+                "keyword_mode",
+                "json_assertions",
+                "max_body_kib",
+            ),
+            ("http",),
+        ),
+        **dict.fromkeys(("connect_to", "tls_verify", "tls_ca_bundle"), ("http", "tls")),
+        **dict.fromkeys(("dns_record_type", "dns_resolver", "dns_expected", "dns_match"), ("dns",)),
+    }
 
     # A choice, not a checkbox: an unticked box and a form that leaves the field out
     # post the same thing, and the latter must not turn verification off.
@@ -56,9 +96,30 @@ class MonitorForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         for name in self.OPTIONAL:
-            if cleaned.get(name) in (None, "") and name not in self.errors:
+            if name in self.errors:
+                continue
+            field = self.fields[name]
+            omitted = field.widget.value_omitted_from_data(
+                self.data, self.files, self.add_prefix(name)
+            )
+            empty = cleaned.get(name) is None or (
+                cleaned.get(name) == "" and isinstance(field, forms.TypedChoiceField)
+            )
+            if omitted or empty:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def rows(self) -> list[tuple[forms.BoundField, str]]:
+        """Each field with the CSS classes of its row: ``for-<kind>`` per kind it is for,
+        and ``has-errors`` (shown whatever the kind) when it has errors."""
+        rows = []
+        for field in self:
+            kinds = self.KIND_FIELDS.get(field.name)
+            classes = ["kind-field", *(f"for-{kind}" for kind in kinds)] if kinds else []
+            if field.errors:
+                classes.append("has-errors")
+            rows.append((field, " ".join(classes)))
+        return rows
 
     def clean_tags(self) -> str:
         value: str = self.cleaned_data.get("tags", "")

@@ -8,6 +8,7 @@ state (status, last check, streaks) that the probe workers update in bulk.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.conf import settings
@@ -104,8 +105,27 @@ class Monitor(models.Model):
         PRESENT = "present", "must appear"
         ABSENT = "absent", "must not appear"
 
+    class DnsRecordType(models.TextChoices):
+        # Labels given: the default would title-case them ("Aaaa").
+        A = "A", "A"
+        AAAA = "AAAA", "AAAA"
+        CNAME = "CNAME", "CNAME"
+        MX = "MX", "MX"
+        TXT = "TXT", "TXT"
+        NS = "NS", "NS"
+        SOA = "SOA", "SOA"
+        CAA = "CAA", "CAA"
+
+    class DnsMatch(models.TextChoices):
+        """How a DNS answer is judged against the expected values."""
+
+        RESOLVES = "resolves", "resolves at all"
+        ANY = "any", "any of the expected values"
+        ALL = "all", "all of the expected values"
+        EXACT = "exact", "exactly the expected values"
+
     # Kinds the probe engine can check today; the others are reserved names.
-    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS)
+    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitors"
@@ -115,7 +135,8 @@ class Monitor(models.Model):
     url = models.CharField(
         "URL or target",
         max_length=2048,
-        help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds.",
+        help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds; "
+        "dns://name for DNS.",
     )
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.GET)
     headers = models.JSONField(default=dict, blank=True, validators=[v.validate_headers])
@@ -130,15 +151,61 @@ class Monitor(models.Model):
     # db_default too: code that predates the column (a rolling deploy's old workers, a
     # branch's scripts on a shared database) still inserts monitors.
     max_body_kib = models.PositiveIntegerField(
-        "keyword search limit (KiB)",
+        "page read limit (KiB)",
         default=v.DEFAULT_PAGE_KIB,
         db_default=v.DEFAULT_PAGE_KIB,
         validators=[MinValueValidator(v.MIN_PAGE_KIB), MaxValueValidator(v.MAX_PAGE_KIB)],
         help_text=(
-            "How much of the page the keyword is looked for in (1 to 10240 KiB). A "
-            "keyword that must appear and is not found in a longer page is reported "
-            "as such."
+            "How much of the page the keyword is looked for in, and the largest JSON body "
+            "assertions read (1 to 10240 KiB). A keyword that must appear and is not "
+            "found in a longer page, or a longer JSON body, is reported as such."
         ),
+    )
+    # Conditions on the JSON body of an HTTP check, all of which must hold
+    # (monitors/probes/jsonbody.py).
+    json_assertions = models.JSONField(
+        "JSON assertions",
+        default=list,
+        db_default=[],
+        blank=True,
+        validators=[v.validate_json_assertions],
+        help_text='A list of conditions on the JSON body, e.g. [{"path": "status.indicator", '
+        '"op": "==", "value": "none"}]; ops ==, !=, <, >, contains, exists.',
+    )
+    # DNS monitors: the record of the url's name to look up, where, and what counts as
+    # up. db_default, like max_body_kib's, for code that predates the columns.
+    dns_record_type = models.CharField(
+        "DNS record type",
+        max_length=5,
+        choices=DnsRecordType.choices,
+        default=DnsRecordType.A,
+        db_default=DnsRecordType.A,
+    )
+    dns_resolver = models.CharField(
+        "DNS resolver",
+        max_length=47,  # [IPv6]:port
+        blank=True,
+        default="",
+        db_default="",
+        validators=[v.validate_dns_resolver],
+        help_text="IP address and optional port of the resolver to ask, e.g. 9.9.9.9 or "
+        "9.9.9.9:5353; empty: the system's resolver.",
+    )
+    dns_expected = models.JSONField(
+        "expected DNS values",
+        default=list,
+        db_default=[],
+        blank=True,
+        validators=[v.validate_dns_expected],
+        help_text='A list, e.g. ["192.0.2.1"] for A, ["10 mail.example.com"] for MX, '
+        '["v=spf1 -all"] for TXT.',
+    )
+    dns_match = models.CharField(
+        "DNS answer must match",
+        max_length=8,
+        choices=DnsMatch.choices,
+        default=DnsMatch.RESOLVES,
+        db_default=DnsMatch.RESOLVES,
     )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10,
@@ -259,11 +326,16 @@ class Monitor(models.Model):
         "keyword",
         "keyword_mode",
         "max_body_kib",
+        "json_assertions",
         "timeout_seconds",
         "interval_seconds",
         "connect_to",
         "tls_verify",
         "tls_ca_bundle",
+        "dns_record_type",
+        "dns_resolver",
+        "dns_expected",
+        "dns_match",
     )
 
     def __str__(self) -> str:
@@ -323,7 +395,7 @@ class Monitor(models.Model):
             self._clean_target()
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
-        for name, message in self._ignored_settings():
+        for name, message in self._ignored_settings() + self._dns_problems():
             errors.setdefault(name, []).append(message)
         if (
             self.confirm_window_failures is not None
@@ -353,7 +425,7 @@ class Monitor(models.Model):
         """(field, why) for each setting the probe engine would ignore for this kind of
         check: refused, so that nobody relies on a check that is never made."""
         found: list[tuple[str, str]] = []
-        if self.kind in (self.Kind.TCP, self.Kind.TLS):
+        if self.kind in (self.Kind.TCP, self.Kind.TLS, self.Kind.DNS):
             kind = self.get_kind_display()
             http_only = {
                 "method": self.method != self.Method.GET,
@@ -363,16 +435,20 @@ class Monitor(models.Model):
                 not in ("", DEFAULT_STATUS_CODES),
                 "keyword": bool(self.keyword),
                 "max_body_kib": self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB),
+                "json_assertions": bool(self.json_assertions),
             }
             found += [
                 (name, f"{kind} monitors send no HTTP request; clear this field.")
                 for name, set_ in http_only.items()
                 if set_
             ]
-        elif self.method == self.Method.HEAD and self.keyword:
-            found.append(
-                ("keyword", "A HEAD request has no body to search; use GET, or clear the keyword.")
-            )
+        elif self.method == self.Method.HEAD:
+            if self.keyword:
+                why = "A HEAD request has no body to search; use GET, or clear the keyword."
+                found.append(("keyword", why))
+            if self.json_assertions:
+                why = "A HEAD request has no body to assert on; use GET, or clear the assertions."
+                found.append(("json_assertions", why))
         if (
             self.keyword_mode == self.KeywordMode.ABSENT
             and not self.keyword
@@ -382,10 +458,56 @@ class Monitor(models.Model):
         if (
             self.max_body_kib not in (None, v.DEFAULT_PAGE_KIB)
             and not self.keyword
+            and not self.json_assertions
             and self.kind == self.Kind.HTTP
         ):
-            found.append(("max_body_kib", "The keyword search limit needs a keyword to look for."))
-        return found + self._ignored_tls_settings()
+            found.append(
+                (
+                    "max_body_kib",
+                    "The page read limit needs a keyword to look for or JSON assertions.",
+                )
+            )
+        return found + self._ignored_tls_settings() + self._ignored_dns_settings()
+
+    def _ignored_dns_settings(self) -> list[tuple[str, str]]:
+        if self.kind == self.Kind.DNS:
+            if self.connect_to:
+                why = "A DNS monitor asks its resolver; put its address in 'DNS resolver'."
+                return [("connect_to", why)]
+            return []
+        dns_only = {
+            "dns_record_type": self.dns_record_type not in ("", self.DnsRecordType.A),
+            "dns_resolver": bool(self.dns_resolver),
+            "dns_expected": bool(self.dns_expected),
+            "dns_match": self.dns_match not in ("", self.DnsMatch.RESOLVES),
+        }
+        return [
+            (name, "Only DNS monitors look up records; clear this field.")
+            for name, set_ in dns_only.items()
+            if set_
+        ]
+
+    def _dns_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for a DNS monitor's expectations that cannot be checked: values
+        that are not of the record type, a match mode without values to match, or
+        values that 'resolves at all' would not look at."""
+        if self.kind != self.Kind.DNS or not isinstance(self.dns_expected, list):
+            return []
+        found = [
+            ("dns_expected", problem)
+            for problem in v.dns_expected_problems(self.dns_record_type, self.dns_expected)
+        ]
+        if self.dns_match == self.DnsMatch.RESOLVES and self.dns_expected:
+            found.append(
+                (
+                    "dns_match",
+                    "'Resolves at all' does not compare the answer; choose 'any of', "
+                    "'all of' or 'exactly' to check the expected values, or clear them.",
+                )
+            )
+        elif self.dns_match not in ("", self.DnsMatch.RESOLVES) and not self.dns_expected:
+            found.append(("dns_expected", "List the values the answer must match."))
+        return found
 
     def _ignored_tls_settings(self) -> list[tuple[str, str]]:
         tls = self.kind == self.Kind.TLS or (
@@ -413,6 +535,18 @@ class Monitor(models.Model):
             v.validate_http_url(self.url)
         elif self.kind in (self.Kind.TCP, self.Kind.TLS):
             v.validate_host_port(self.url, self.kind)
+        elif self.kind == self.Kind.DNS:
+            v.validate_dns_target(self.url)
+
+    def json_assertion_texts(self) -> list[str]:
+        """Each JSON assertion as a person reads it, e.g. ``status.indicator == "none"``
+        (the monitor page)."""
+        texts = []
+        for item in self.json_assertions or []:
+            if isinstance(item, dict):
+                value = f" {json.dumps(item['value'])}" if "value" in item else ""
+                texts.append(f"{item.get('path', '')} {item.get('op', '')}{value}")
+        return texts
 
 
 class Incident(models.Model):

@@ -29,6 +29,7 @@ MONITOR_EDITABLE_FIELDS = (
     "keyword",
     "keyword_mode",
     "max_body_kib",
+    "json_assertions",
     "interval_seconds",
     "timeout_seconds",
     "confirm_failures",
@@ -38,6 +39,10 @@ MONITOR_EDITABLE_FIELDS = (
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
+    "dns_record_type",
+    "dns_resolver",
+    "dns_expected",
+    "dns_match",
 )
 
 

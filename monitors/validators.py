@@ -8,11 +8,28 @@ next to the field that is wrong.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import ssl
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdtypes.ANY.CAA
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.ANY.SOA
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import jmespath
+import jmespath.exceptions
+import jmespath.functions
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
@@ -160,3 +177,298 @@ def validate_headers(headers: Any) -> None:
 def validate_body(body: str) -> None:
     if len(body.encode()) > MAX_BODY_BYTES:
         raise ValidationError(f"The request body is limited to {MAX_BODY_BYTES} bytes.")
+
+
+# --- DNS monitors -----------------------------------------------------------------
+
+# The record types a DNS monitor may look up (Monitor.DnsRecordType).
+DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "CAA")
+MAX_DNS_EXPECTED = 20
+# A TXT record may hold several 255-byte strings; DKIM keys run to about 1 KiB.
+MAX_DNS_VALUE_LENGTH = 2048
+DNS_PORT = 53
+# A name's labels once IDNA-encoded: host names, plus underscores (_dmarc, _acme-challenge).
+DNS_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
+def dns_name(target: str) -> dns.name.Name:
+    """The absolute name a ``dns://name`` target looks up; ``ValueError`` with a message a
+    person can act on if the target is not of that form or the name is not a DNS name
+    (a label over 63 bytes, a name over 255, an empty label). Internationalised names
+    are encoded as IDNA."""
+    parts = urlsplit(target.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.netloc
+    if (
+        parts.scheme.lower() != "dns"
+        or not host
+        or port is not None
+        or "@" in host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "Use the form dns://name, e.g. dns://example.com; the record type, resolver "
+            "and expected values are fields of their own."
+        )
+    try:
+        name = dns.name.from_text(host, origin=dns.name.root)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise ValueError(f"{host!r} is not a DNS name: {exc}") from None
+    if not DNS_NAME_RE.match(name.to_text(omit_final_dot=True)):
+        raise ValueError(
+            f"{host!r} is not a DNS name: use letters, digits, hyphens and underscores "
+            "between the dots."
+        )
+    return name
+
+
+def validate_dns_target(target: str) -> None:
+    try:
+        dns_name(target)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def parse_dns_resolver(value: str) -> tuple[str, int]:
+    """``(address, port)`` of a resolver given as ``ip``, ``ip:port``, ``[ipv6]:port`` or
+    a bare IPv6 address (port 53 unless given); ``ValueError`` if it is none of these.
+    A name is refused: a resolver found by asking another resolver is not the one the
+    monitor names."""
+    text = value.strip()
+    address, port_text = text, ""
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        address, _, port_text = text.partition(":")
+    try:
+        ip = ipaddress.ip_address(address)
+        port = int(port_text) if port_text else DNS_PORT
+    except ValueError:
+        raise ValueError(text) from None
+    if not 1 <= port <= 65535 or (text.startswith("[") and ip.version == 4):
+        raise ValueError(text)
+    return str(ip), port
+
+
+def validate_dns_resolver(value: str) -> None:
+    try:
+        parse_dns_resolver(value)
+    except ValueError:
+        raise ValidationError(
+            f"{value!r} is not a resolver address; give an IP address with an optional "
+            "port, e.g. 9.9.9.9, 9.9.9.9:5353 or [2620:fe::fe]:53."
+        ) from None
+
+
+def validate_dns_expected(values: Any) -> None:
+    """The shape of a DNS monitor's expected values: a list of at most 20 non-empty
+    strings. Whether each is a value of the monitor's record type is
+    ``dns_value_canonical``'s question, asked by ``Monitor.clean``."""
+    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+        raise ValidationError('Expected values are a list of strings, e.g. ["192.0.2.1"].')
+    if len(values) > MAX_DNS_EXPECTED:
+        raise ValidationError(f"At most {MAX_DNS_EXPECTED} expected values (got {len(values)}).")
+    for item in values:
+        if not item.strip() or len(item) > MAX_DNS_VALUE_LENGTH:
+            raise ValidationError(
+                f"Each expected value is 1 to {MAX_DNS_VALUE_LENGTH} characters; "
+                f"{item[:40]!r} is not."
+            )
+
+
+def dns_value_canonical(record_type: str, text: str) -> str:
+    """A record value as typed (or as a zone file writes it) in the form answers are
+    compared in (``dns_rdata_canonical``); ``ValueError`` saying why if it is not a value
+    of ``record_type``.
+
+    Forms: ``A`` and ``AAAA`` an address; ``CNAME`` and ``NS`` a name; ``MX``
+    ``"preference host"``; ``TXT`` the text itself, or zone-file quoted strings, whose
+    parts are joined (``"v=spf1 " "-all"`` is ``v=spf1 -all``); ``SOA`` its seven
+    fields, or only the first few of them (``"ns1.example.com hostmaster.example.com"``),
+    which then match any answer that starts with them; ``CAA``
+    ``flags tag "value"``. Names compare without case or the final dot.
+    """
+    value = text.strip()
+    if record_type == "TXT" and not value.startswith('"'):
+        return value
+    if record_type == "SOA" and len(value.split()) < 7:
+        return _soa_start(value)
+    try:
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, record_type, value, origin=dns.name.root, relativize=False
+        )
+    except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
+        raise ValueError(f"{value!r} is not {_record_form(record_type)} ({exc})") from None
+    return dns_rdata_canonical(rdata)
+
+
+def dns_rdata_canonical(rdata: dns.rdata.Rdata) -> str:
+    """One record of an answer as text that compares equal to the same value written
+    any other way: addresses in their short form, names in lower case without the final
+    dot, TXT strings joined without quotes, CAA tags in lower case."""
+    if isinstance(rdata, dns.rdtypes.IN.A.A | dns.rdtypes.IN.AAAA.AAAA):
+        return str(ipaddress.ip_address(rdata.address))
+    if isinstance(rdata, dns.rdtypes.ANY.CNAME.CNAME | dns.rdtypes.ANY.NS.NS):
+        return _name_text(rdata.target)
+    if isinstance(rdata, dns.rdtypes.ANY.MX.MX):
+        return f"{rdata.preference} {_name_text(rdata.exchange)}"
+    if isinstance(rdata, dns.rdtypes.ANY.TXT.TXT):
+        return b"".join(rdata.strings).decode("utf-8", "replace")
+    if isinstance(rdata, dns.rdtypes.ANY.SOA.SOA):
+        names = f"{_name_text(rdata.mname)} {_name_text(rdata.rname)}"
+        numbers = (rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum)
+        return " ".join([names, *map(str, numbers)])
+    if isinstance(rdata, dns.rdtypes.ANY.CAA.CAA):
+        value = rdata.value.decode("utf-8", "replace")
+        return f'{rdata.flags} {rdata.tag.decode("ascii", "replace").lower()} "{value}"'
+    return str(rdata.to_text())
+
+
+def _name_text(name: dns.name.Name) -> str:
+    return str(name.derelativize(dns.name.root).to_text(omit_final_dot=True)).lower()
+
+
+def _soa_start(value: str) -> str:
+    """The first fields of an SOA value: the primary server and the mailbox as names,
+    then serial, refresh, retry, expire as 32-bit numbers."""
+    fields = value.split()
+    try:
+        names = [_name_text(dns.name.from_text(f, origin=dns.name.root)) for f in fields[:2]]
+        numbers = [int(f) for f in fields[2:]]
+    except (dns.exception.DNSException, ValueError, UnicodeError):
+        numbers = [-1]
+    if not fields or any(not 0 <= n < 2**32 for n in numbers):
+        raise ValueError(f"{value!r} is not {_record_form('SOA')}")
+    return " ".join([*names, *map(str, numbers)])
+
+
+def _record_form(record_type: str) -> str:
+    return {
+        "A": "an IPv4 address",
+        "AAAA": "an IPv6 address",
+        "CNAME": "a host name",
+        "NS": "a host name",
+        "MX": "'preference host', e.g. '10 mail.example.com'",
+        "TXT": "text, or quoted strings",
+        "SOA": "'server mailbox serial refresh retry expire minimum', or its first fields",
+        "CAA": "'flags tag value', e.g. '0 issue \"letsencrypt.org\"'",
+    }.get(record_type, f"a {record_type} value")
+
+
+def dns_expected_problems(record_type: str, values: Sequence[str]) -> list[str]:
+    """A message for each expected value that is not a ``record_type`` value."""
+    problems: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            continue  # validate_dns_expected reports the list's shape
+        try:
+            dns_value_canonical(record_type, value)
+        except ValueError as exc:
+            problems.append(f"{exc}.")
+    return problems
+
+
+# --- JSON assertions ----------------------------------------------------------------
+
+JSON_ASSERTION_OPS = ("==", "!=", "<", ">", "contains", "exists")
+MAX_JSON_ASSERTIONS = 20
+MAX_JSON_PATH_LENGTH = 500
+MAX_JSON_VALUE_BYTES = 1024
+JSON_ASSERTION_KEYS = frozenset({"path", "op", "value"})
+
+
+def validate_json_assertions(assertions: Any) -> None:
+    """A list of at most 20 ``{"path", "op", "value"}`` objects: ``path`` a JMESPath
+    expression, ``op`` one of ``JSON_ASSERTION_OPS``, ``value`` any JSON value (a number
+    for ``<`` and ``>``; none for ``exists``, which every other op needs). Every
+    problem is reported, each naming its assertion by number."""
+    if not isinstance(assertions, list):
+        raise ValidationError(
+            'JSON assertions are a list of {"path": ..., "op": ..., "value": ...} objects.'
+        )
+    if len(assertions) > MAX_JSON_ASSERTIONS:
+        raise ValidationError(
+            f"At most {MAX_JSON_ASSERTIONS} JSON assertions (got {len(assertions)})."
+        )
+    problems = [
+        f"Assertion {number}: {problem}"
+        for number, assertion in enumerate(assertions, start=1)
+        for problem in _json_assertion_problems(assertion)
+    ]
+    if problems:
+        raise ValidationError(problems)
+
+
+def _json_assertion_problems(assertion: Any) -> list[str]:
+    if not isinstance(assertion, dict):
+        return ['give an object {"path": ..., "op": ..., "value": ...}.']
+    problems: list[str] = []
+    unknown = sorted(set(assertion) - JSON_ASSERTION_KEYS)
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(map(repr, unknown))}; use path, op, value.")
+    path, op = assertion.get("path"), assertion.get("op")
+    if not isinstance(path, str) or not path.strip():
+        problems.append("give a path, e.g. status.indicator.")
+    elif len(path) > MAX_JSON_PATH_LENGTH:
+        problems.append(f"the path is limited to {MAX_JSON_PATH_LENGTH} characters.")
+    else:
+        problem = jmespath_problem(path)
+        if problem:
+            problems.append(f"{path!r} is not a JMESPath expression: {problem}.")
+    if op not in JSON_ASSERTION_OPS:
+        problems.append(f"unknown op {op!r}; use one of {', '.join(JSON_ASSERTION_OPS)}.")
+    elif op == "exists" and "value" in assertion:
+        problems.append("'exists' compares nothing; leave out the value.")
+    elif op != "exists" and "value" not in assertion:
+        problems.append(f"{op!r} needs a value to compare with.")
+    elif op in ("<", ">") and not is_json_number(assertion["value"]):
+        problems.append(f"{op!r} compares numbers; give a number as the value.")
+    elif len(json.dumps(assertion.get("value")).encode()) > MAX_JSON_VALUE_BYTES:
+        problems.append(f"the value is limited to {MAX_JSON_VALUE_BYTES} bytes of JSON.")
+    return problems
+
+
+def is_json_number(value: Any) -> bool:
+    """A JSON number: an int or float, not a bool (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+JMESPATH_FUNCTIONS = frozenset(jmespath.functions.Functions().FUNCTION_TABLE)
+
+
+def jmespath_problem(path: str) -> str | None:
+    """Why ``path`` is not a JMESPath expression a check can evaluate, or None.
+
+    Besides the syntax, function names are looked up: JMESPath finds an unknown
+    function only when it evaluates the call, which would make every check fail."""
+    try:
+        parsed = jmespath.compile(path).parsed
+    except jmespath.exceptions.IncompleteExpressionError:
+        return "it ends too early"
+    except jmespath.exceptions.LexerError as exc:
+        return f"{exc.message} at column {exc.lexer_position}"
+    except jmespath.exceptions.ParseError as exc:
+        if not hasattr(exc, "lex_position"):  # ArityError: a function's argument count
+            return str(exc)
+        token = f"{exc.token_value!r}" if exc.token_value else "end"
+        return f"unexpected {token} at column {exc.lex_position}"
+    except jmespath.exceptions.JMESPathError as exc:  # EmptyExpressionError and the like
+        return str(exc).removeprefix("Invalid JMESPath expression: ").rstrip(".")
+    unknown = sorted(set(_function_names(parsed)) - JMESPATH_FUNCTIONS)
+    return f"unknown function {unknown[0]}()" if unknown else None
+
+
+def _function_names(node: Mapping[str, Any]) -> list[str]:
+    names = [node["value"]] if node.get("type") == "function_expression" else []
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            names += _function_names(child)
+    return names

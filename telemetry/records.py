@@ -24,6 +24,9 @@ MAX_ERROR_LENGTH = 200
 
 
 class FailureKind(StrEnum):
+    """Why a check failed, in the product's words; stored in ``check_result.failure``
+    (VARCHAR(16)) and ``Incident.first_failure_kind`` (16 characters)."""
+
     TIMEOUT = "timeout"
     DNS = "dns"
     REFUSED = "refused"
@@ -34,6 +37,13 @@ class FailureKind(StrEnum):
     BLOCKED = "blocked"  # refused by the SSRF guard
     TOO_MANY_REDIRECTS = "redirects"
     INVALID = "invalid"  # the response could not be parsed
+    # DNS monitors. Values are short: check_result.failure is VARCHAR(16).
+    NXDOMAIN = "nxdomain"  # the name does not exist
+    NO_ANSWER = "no_answer"  # the name exists, without records of the type (NOERROR, empty)
+    SERVFAIL = "servfail"  # the resolver answered with an error (SERVFAIL, FORMERR, ...)
+    MISMATCH = "mismatch"  # records came back, not the expected ones
+    # HTTP checks with JSON assertions: one did not hold, or the body is not JSON.
+    ASSERTION = "assertion"
     INTERNAL = "internal"  # a bug in the checker, never the target's fault
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import json
 import socket
 import ssl
 import subprocess
@@ -65,6 +66,28 @@ ENCODED_PAGES = {
         _html(_RU, '<meta charset="utf-8">').encode("cp1251"),
         "работают",
     ),
+}
+
+# JSON bodies for the assertion tests, served by ``/json?name=…`` (``&gzip=1`` compresses).
+STATUS_DOCUMENT = {
+    "status": {"indicator": "none", "description": "All Systems Operational"},
+    "components": [
+        {"name": "API", "status": "operational"},
+        {"name": "Web", "status": "degraded_performance"},
+    ],
+    "latency_ms": 120,
+    "healthy": True,
+    "count": 0,
+    "version": "2.4.1",
+    "regions": ["eu", "us"],
+    "error": None,
+}
+JSON_DOCUMENTS = {
+    "status": ("application/json", json.dumps(STATUS_DOCUMENT).encode()),
+    "latin-1": ("application/json; charset=iso-8859-1", '{"city": "Zürich"}'.encode("latin-1")),
+    "utf-16": ("application/json", codecs.BOM_UTF16_LE + '{"city": "東京"}'.encode("utf-16-le")),
+    "html": ("text/html", BODY.encode()),
+    "empty": ("application/json", b""),
 }
 
 # A page that redirects with each form of Location, and where a browser lands:
@@ -152,6 +175,13 @@ def target_app() -> web.Application:
         await response.write_eof()
         return response
 
+    async def json_document(request: web.Request) -> web.Response:
+        content_type, body = JSON_DOCUMENTS[request.query["name"]]
+        response = web.Response(body=body, headers={"Content-Type": content_type})
+        if request.query.get("gzip"):
+            response.enable_compression(force=web.ContentCoding.gzip)
+        return response
+
     async def drop(request: web.Request) -> web.Response:
         assert request.transport is not None
         request.transport.close()  # hang up without an answer
@@ -171,6 +201,7 @@ def target_app() -> web.Application:
     app.router.add_get("/big", big)
     app.router.add_get("/page", page)
     app.router.add_get("/long", long)
+    app.router.add_route("*", "/json", json_document)
     return app
 
 

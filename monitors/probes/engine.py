@@ -32,6 +32,8 @@ from monitors.probes.certs import (
     monitor_ssl_context,
     unverified_ssl_context,
 )
+from monitors.probes.dns import check_dns
+from monitors.probes.failures import UnexpectedResponse
 from monitors.probes.guard import (
     CONNECT_TO,
     CONNECTION_NOTES,
@@ -39,7 +41,7 @@ from monitors.probes.guard import (
     connect_to_address,
     resolve_allowed,
 )
-from monitors.probes.keyword import KeywordSearch
+from monitors.probes.page import PageChecks, page_checks
 from monitors.probes.redirects import resolve_location
 from monitors.probes.spec import ProbeSpec
 from telemetry.records import CheckResult, FailureKind
@@ -53,14 +55,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 class TooManyRedirects(Exception):
     pass
-
-
-class UnexpectedResponse(Exception):
-    """The target answered, but not what the monitor expects."""
-
-    def __init__(self, kind: FailureKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(slots=True)
@@ -181,6 +175,8 @@ async def _check_kind(spec: ProbeSpec, context: ProbeContext) -> Outcome:
         return await check_http(spec, context)
     if spec.kind in ("tcp", "tls"):
         return await check_socket(spec, context)
+    if spec.kind == "dns":
+        return Outcome(phases={"dns": await check_dns(spec, policy=context.policy)})
     raise UnexpectedResponse(FailureKind.INVALID, f"{spec.kind} monitors are not supported")
 
 
@@ -282,33 +278,21 @@ async def _judge_response(
     # Failures found in the response keep its status code and timings.
     if not spec.status_expected(response.status):
         _status_failure(outcome, response.status, response.reason)
-    elif search := _keyword_search(spec, response.status, response.headers):
+    elif checks := page_checks(spec, response.status, response.headers):
         async for piece in response.content.iter_any():
-            if search.feed(piece):
+            if checks.feed(piece):
                 break
-        search.end()
-        _keyword_verdict(spec, search, outcome)
+        checks.end()
+        _page_verdict(checks, outcome)
     return outcome
 
 
-def _keyword_search(
-    spec: ProbeSpec, status: int, headers: Mapping[str, str]
-) -> KeywordSearch | None:
-    """A search of this response's page for the monitor's keyword, if it has one to
-    look for here: a final answer with an expected status, to a method with content."""
-    if not spec.keyword or spec.method == "HEAD" or not spec.status_expected(status):
-        return None
-    return KeywordSearch(
-        spec.keyword,
-        content_type=headers.get("content-type"),
-        max_bytes=spec.max_body_kib * 1024,
-    )
-
-
-def _keyword_verdict(spec: ProbeSpec, search: KeywordSearch, outcome: Outcome) -> None:
-    message = search.failure(must_appear=spec.keyword_must_appear)
-    if message is not None:
-        outcome.ok, outcome.failure, outcome.error = False, FailureKind.KEYWORD, message
+def _page_verdict(checks: PageChecks, outcome: Outcome) -> None:
+    """The page's keyword or JSON assertion failure, if any, on ``outcome``."""
+    failure = checks.failure()
+    if failure is not None:
+        outcome.ok = False
+        outcome.failure, outcome.error = failure
 
 
 def _status_failure(outcome: Outcome, status: int, reason: str | None) -> None:
@@ -374,7 +358,8 @@ def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict
 
 def plain_get(spec: ProbeSpec) -> bool:
     """A check the lean path can do: a GET or HEAD with no body to send and headers that
-    can be written as they are (a keyword's page is read there too)."""
+    can be written as they are (a page with a keyword or JSON assertions is read there
+    too)."""
     return (
         spec.method in ("GET", "HEAD")
         and not spec.body
@@ -387,8 +372,9 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
 
     Same rules: at most MAX_REDIRECTS redirects followed by hand, each hop's scheme
     checked, and each hop's addresses resolved again and judged by the guard
-    (``resolve_allowed``) before anything connects to them; the keyword looked for in
-    the final page by the same ``KeywordSearch``, fed as the content arrives.
+    (``resolve_allowed``) before anything connects to them; the keyword and JSON
+    assertions judged on the final page by the same ``PageChecks``, fed as the content
+    arrives.
     """
     url = URL(spec.url)
     method = spec.method
@@ -410,8 +396,8 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
         outcome = Outcome(status_code=head.status, phases=phases)
         if not spec.status_expected(head.status):
             _status_failure(outcome, head.status, head.reason)
-        elif page.search is not None:
-            _keyword_verdict(spec, page.search, outcome)
+        elif page.checks is not None:
+            _page_verdict(page.checks, outcome)
         outcome.note_chain(chain_expiry(head.ssl_object))
         return outcome
     raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
@@ -419,17 +405,18 @@ async def check_http_plain(spec: ProbeSpec, context: ProbeContext) -> Outcome:
 
 class _PlainPage:
     """Asked by the lean path once a hop's head is in: the page is read only for a
-    keyword in a final answer (``_keyword_search``); keeps the search for the verdict."""
+    keyword or JSON assertions in a final answer (``page_checks``); keeps the checks
+    for the verdict."""
 
-    __slots__ = ("search", "spec")
+    __slots__ = ("checks", "spec")
 
     def __init__(self, spec: ProbeSpec) -> None:
         self.spec = spec
-        self.search: KeywordSearch | None = None
+        self.checks: PageChecks | None = None
 
-    def __call__(self, status: int, headers: Mapping[str, str]) -> KeywordSearch | None:
-        self.search = _keyword_search(self.spec, status, headers)
-        return self.search
+    def __call__(self, status: int, headers: Mapping[str, str]) -> PageChecks | None:
+        self.checks = page_checks(self.spec, status, headers)
+        return self.checks
 
 
 def _plain_headers(spec: ProbeSpec) -> list[tuple[str, str]]:

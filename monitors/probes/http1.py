@@ -4,9 +4,10 @@ Why a second path next to aiohttp: most monitors are a GET that only needs the
 status code, or the status code and a keyword. For those, aiohttp's client (session,
 request and response objects, connector, happy-eyeballs socket set-up, payload
 machinery) was half of the probe worker's CPU per check; this path writes one
-request, parses the status line and headers of the answer and, for a keyword, hands
-the content to the caller's reader (``keyword.KeywordSearch``) as it arrives, undoing
-the framing (``Content-Length``, chunked, or up to the close) and gzip or deflate.
+request, parses the status line and headers of the answer and, for a keyword or JSON
+assertions, hands the content to the caller's reader (``page.PageChecks``) as it
+arrives, undoing the framing (``Content-Length``, chunked, or up to the close) and gzip
+or deflate.
 Checks that need more (a method with a body) stay on aiohttp; ``engine.plain_get``
 says which is which.
 
@@ -57,7 +58,8 @@ class InvalidBody(InvalidResponse):
 
 
 class PageReader(Protocol):
-    """Takes a response's content; ``keyword.KeywordSearch`` is one."""
+    """Takes a response's content; ``page.PageChecks`` (a keyword search, JSON
+    assertions) is one."""
 
     def feed(self, data: bytes) -> bool:
         """The next bytes of content; returns True when no more are needed."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from monitors.validators import DEFAULT_PAGE_KIB, parse_status_codes
 
@@ -17,10 +17,20 @@ if TYPE_CHECKING:
     from monitors.models import Monitor
 
 
+class JsonAssertion(NamedTuple):
+    """One condition on an HTTP check's JSON body (``jsonbody``): a JMESPath expression,
+    an operator (``validators.JSON_ASSERTION_OPS``) and the value to compare with (None
+    for ``exists``)."""
+
+    path: str
+    op: str
+    value: Any = None
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
     monitor_id: int
-    kind: str  # "http", "tcp" or "tls" (Monitor.Kind values)
+    kind: str  # "http", "tcp", "tls" or "dns" (Monitor.Kind values)
     url: str
     timeout_seconds: float = 10.0
     method: str = "GET"
@@ -29,11 +39,20 @@ class ProbeSpec:
     expected_status: tuple[tuple[int, int], ...] = ((200, 299),)
     keyword: str = ""
     keyword_must_appear: bool = True
-    # How much of a page a keyword check reads (KiB, after gzip is undone).
+    # How much of a page a keyword check or JSON assertions read (KiB, after gzip is
+    # undone).
     max_body_kib: int = DEFAULT_PAGE_KIB
+    json_assertions: tuple[JsonAssertion, ...] = ()
     connect_to: str = ""  # an IP address to connect to instead of the URL host's DNS answer
     tls_verify: bool = True
     tls_ca_bundle: str = ""  # PEM CA certificates trusted besides the system's
+    # DNS monitors: the record of the url's name to look up, the resolver ("ip[:port]";
+    # empty: the system's), the values as typed and how the answer must match them
+    # ("resolves", "any", "all", "exact": Monitor.DnsMatch).
+    dns_record_type: str = "A"
+    dns_resolver: str = ""
+    dns_expected: tuple[str, ...] = ()
+    dns_match: str = "resolves"
 
     def status_expected(self, code: int) -> bool:
         return any(low <= code <= high for low, high in self.expected_status)
@@ -54,16 +73,22 @@ PROBE_COLUMNS = (
     "keyword",
     "keyword_mode",
     "max_body_kib",
+    "json_assertions",
     "connect_to",
     "tls_verify",
     "tls_ca_bundle",
+    "dns_record_type",
+    "dns_resolver",
+    "dns_expected",
+    "dns_match",
 )
 
 
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
     pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
-    max_kib, connect_to, tls_verify, tls_ca_bundle = rest
+    max_kib, assertions, connect_to, tls_verify, tls_ca_bundle, *rest = rest
+    dns_record_type, dns_resolver, dns_expected, dns_match = rest
     return ProbeSpec(
         monitor_id=pk,
         kind=kind,
@@ -76,14 +101,31 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         keyword=keyword,
         keyword_must_appear=keyword_mode == "present",
         max_body_kib=max_kib,
+        json_assertions=json_assertions(assertions),
         connect_to=connect_to,
         tls_verify=tls_verify,
         tls_ca_bundle=tls_ca_bundle,
+        dns_record_type=dns_record_type,
+        dns_resolver=dns_resolver,
+        dns_expected=tuple(dns_expected or ()),
+        dns_match=dns_match,
     )
 
 
 def spec_from_monitor(monitor: Monitor) -> ProbeSpec:
     return spec_from_row([monitor.pk, *(getattr(monitor, name) for name in PROBE_COLUMNS[1:])])
+
+
+def json_assertions(stored: Any) -> tuple[JsonAssertion, ...]:
+    """The assertions of ``Monitor.json_assertions`` (validated when saved). An item
+    that is not an object becomes an assertion with no path, which fails the check as
+    invalid rather than the batch."""
+    return tuple(
+        JsonAssertion(str(item.get("path", "")), str(item.get("op", "")), item.get("value"))
+        if isinstance(item, dict)
+        else JsonAssertion("", "")
+        for item in stored or ()
+    )
 
 
 @functools.lru_cache(maxsize=1024)

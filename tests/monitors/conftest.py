@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from monitors.probes import TargetPolicy
+from tests.dns_server import DnsServer, serve_dns
 from tests.targets import Certificates, Target, make_certificates, serve_targets, server_context
 
 
@@ -28,6 +29,13 @@ def self_signed_target(certificates) -> Iterator[Target]:
         server_context(certificates.self_signed_cert, certificates.self_signed_key)
     ) as t:
         yield t
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS server on 127.0.0.1 answering from a small zone (tests/dns_server.py)."""
+    with serve_dns() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,36 @@ def test_the_probe_task_builds_the_same_spec_as_the_monitor_does():
     assert not spec_from_row(row).keyword_must_appear
 
 
+@pytest.mark.django_db
+def test_the_probe_task_builds_the_same_spec_for_dns_monitors_and_json_assertions():
+    from monitors.probes import spec_from_monitor
+    from monitors.probes.spec import PROBE_COLUMNS, JsonAssertion, spec_from_row
+
+    dns = MonitorFactory(
+        kind="dns",
+        url="dns://example.test",
+        dns_record_type="MX",
+        dns_resolver="127.0.0.1:5353",
+        dns_expected=["10 mail.example.test"],
+        dns_match="exact",
+    )
+    http = MonitorFactory(json_assertions=[{"path": "a.b", "op": "exists"}])
+
+    for monitor in (dns, http):
+        [row] = Monitor.objects.filter(pk=monitor.pk).values_list(*PROBE_COLUMNS)
+        assert spec_from_row(row) == spec_from_monitor(monitor)
+    [row] = Monitor.objects.filter(pk=dns.pk).values_list(*PROBE_COLUMNS)
+    spec = spec_from_row(row)
+    assert (spec.dns_record_type, spec.dns_resolver, spec.dns_expected, spec.dns_match) == (
+        "MX",
+        "127.0.0.1:5353",
+        ("10 mail.example.test",),
+        "exact",
+    )
+    [row] = Monitor.objects.filter(pk=http.pk).values_list(*PROBE_COLUMNS)
+    assert spec_from_row(row).json_assertions == (JsonAssertion("a.b", "exists", None),)
+
+
 # Commits matter here: the task must hand its connection back, which it only does
 # outside a transaction.
 @pytest.mark.django_db(transaction=True)

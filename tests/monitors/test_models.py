@@ -56,7 +56,7 @@ def test_it_creates_a_valid_monitor_with_tags(user):
         ("headers", {f"X-H{i}": "v" * 4000 for i in range(3)}, "add up to"),
         ("headers", ["X-Ok", "1"], "must be an object"),
         ("body", "x" * 65537, "limited to 65536 bytes"),
-        ("kind", "dns", "not supported yet"),
+        ("kind", "icmp", "not a valid choice"),
     ],
 )
 def test_it_refuses_bad_input_with_a_field_error_and_saves_nothing(user, field, value, message):

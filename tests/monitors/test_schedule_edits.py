@@ -28,6 +28,8 @@ DAY = dt.timedelta(days=1)
         {"expected_status_codes": "200-399"},
         {"timeout_seconds": 5},
         {"headers": {"X-Token": "1"}},
+        {"kind": "dns", "url": "dns://example.test"},
+        {"json_assertions": [{"path": "status", "op": "==", "value": "ok"}]},
     ],
     ids=lambda change: "-".join(change),
 )

@@ -23,15 +23,17 @@ pytestmark = pytest.mark.django_db
 HTTP: dict[str, Any] = {"name": "Shop", "kind": "http", "url": "https://shop.example.test/"}
 TCP: dict[str, Any] = {"name": "Db", "kind": "tcp", "url": "tcp://db.example.test:5432"}
 TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example.test:465"}
+DNS: dict[str, Any] = {"name": "Zone", "kind": "dns", "url": "dns://example.test"}
 
 # (base, what is set, the field the error names, a word of the message)
+ASSERTIONS = [{"path": "status.indicator", "op": "==", "value": "none"}]
 IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (HTTP, {"method": "HEAD", "keyword": "operational"}, "keyword", "HEAD"),
     (HTTP, {"keyword_mode": "absent"}, "keyword_mode", "needs a keyword"),
     (HTTP, {"max_body_kib": 2048}, "max_body_kib", "needs a keyword"),
     *[
         (base, setting, field, "send no HTTP request")
-        for base in (TCP, TLS)
+        for base in (TCP, TLS, DNS)
         for setting, field in (
             ({"method": "POST"}, "method"),
             ({"headers": {"X-Token": "1"}}, "headers"),
@@ -39,8 +41,10 @@ IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
             ({"expected_status_codes": "200"}, "expected_status_codes"),
             ({"keyword": "ok"}, "keyword"),
             ({"max_body_kib": 2048}, "max_body_kib"),
+            ({"json_assertions": ASSERTIONS}, "json_assertions"),
         )
     ],
+    (HTTP, {"method": "HEAD", "json_assertions": ASSERTIONS}, "json_assertions", "HEAD"),
 ]
 HTTPS: dict[str, Any] = {**HTTP, "url": "https://shop.example.test/"}
 PLAIN: dict[str, Any] = {**HTTP, "url": "http://shop.example.test/"}
@@ -51,6 +55,20 @@ IGNORED += [
     (PLAIN, {"tls_ca_bundle": A_CA}, "tls_ca_bundle", "have a certificate"),
     (TCP, {"tls_verify": False}, "tls_verify", "have a certificate"),
     (HTTPS, {"tls_verify": False, "tls_ca_bundle": A_CA}, "tls_ca_bundle", "Verification is off"),
+    (DNS, {"connect_to": "203.0.113.7"}, "connect_to", "asks its resolver"),
+    (DNS, {"tls_verify": False}, "tls_verify", "have a certificate"),
+    (DNS, {"dns_expected": ["192.0.2.1"]}, "dns_match", "does not compare the answer"),
+    (DNS, {"dns_match": "any"}, "dns_expected", "List the values"),
+    *[
+        (base, setting, field, "Only DNS monitors")
+        for base in (HTTP, TCP)
+        for setting, field in (
+            ({"dns_record_type": "MX"}, "dns_record_type"),
+            ({"dns_resolver": "9.9.9.9"}, "dns_resolver"),
+            ({"dns_expected": ["192.0.2.1"]}, "dns_expected"),
+            ({"dns_match": "exact"}, "dns_match"),
+        )
+    ],
 ]
 IDS = [f"{base['kind']}-{'-'.join(setting)}" for base, setting, _, _ in IGNORED]
 
@@ -106,7 +124,7 @@ def form_data(monitor: Monitor, **changes: Any) -> dict[str, Any]:
         "tags": "",
     }
     for name, value in changes.items():
-        if name == "headers":
+        if name in ("headers", "dns_expected", "json_assertions"):
             value = json.dumps(value)
         elif name == "tls_verify":
             value = "true" if value else "false"
@@ -149,8 +167,15 @@ def test_the_admin_refuses_it_too(admin_client, user, base, setting, field, word
 def test_a_valid_head_check_and_a_plain_tcp_check_are_accepted(user):
     monitor_create(owner=user, **HTTP, method="HEAD")
     monitor_create(owner=user, **TCP)
+    monitor_create(owner=user, **DNS)
 
-    assert Monitor.objects.count() == 2
+    assert Monitor.objects.count() == 3
+
+
+def test_a_page_read_limit_serves_json_assertions_too(user):
+    monitor = monitor_create(owner=user, **HTTP, json_assertions=ASSERTIONS, max_body_kib=64)
+
+    assert monitor.max_body_kib == 64
 
 
 def test_an_update_that_makes_a_setting_ignored_is_refused(user):

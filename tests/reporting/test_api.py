@@ -130,7 +130,9 @@ def test_another_users_monitor_is_not_found_on_every_endpoint(api, other_user, m
         ({"headers": {f"X-H{i}": "v" for i in range(30)}}, "headers"),
         ({"headers": {"X-Big": "v" * 5000}}, "headers"),
         ({"headers": {"Host": "evil.example.test"}}, "headers"),
-        ({"kind": "dns", "url": "dns://example.test"}, "kind"),
+        ({"kind": "dns", "url": "https://example.test/"}, "url"),
+        ({"kind": "dns", "url": "dns://example.test", "dns_expected": ["mail"]}, "dns_match"),
+        ({"json_assertions": [{"path": "a.", "op": "=="}]}, "json_assertions"),
         ({"tags": ["not a slug!"]}, "tags"),
     ],
 )

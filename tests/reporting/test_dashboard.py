@@ -163,6 +163,54 @@ def test_the_monitor_page_shows_figures_chart_bars_and_checks(browser, history):
         assert browser.get(f"/dashboard/monitors/{monitor.pk}/?range={chosen}").status_code == 200
 
 
+def test_the_monitor_page_shows_what_matters_for_the_kind(browser, user):
+    http = MonitorFactory(
+        owner=user,
+        json_assertions=[
+            {"path": "status.indicator", "op": "==", "value": "none"},
+            {"path": "version", "op": "exists"},
+        ],
+    )
+    dns = MonitorFactory(
+        owner=user,
+        kind="dns",
+        url="dns://example.test",
+        dns_record_type="MX",
+        dns_expected=["10 mail.example.test", "20 backup.example.test"],
+        dns_match="all",
+    )
+
+    http_page = browser.get(f"/dashboard/monitors/{http.pk}/").content.decode()
+    dns_page = browser.get(f"/dashboard/monitors/{dns.pk}/").content.decode()
+
+    assert "<code>status.indicator == &quot;none&quot;</code>" in http_page
+    assert "<code>version exists</code>" in http_page
+    assert "Record type" not in http_page
+    assert "<th>Record type</th><td>MX</td>" in dns_page
+    assert "all of the expected values" in dns_page
+    assert "<code>10 mail.example.test</code>, <code>20 backup.example.test</code>" in dns_page
+    assert "the system's (/etc/resolv.conf)" in dns_page
+    assert "Expected status" not in dns_page and "TLS certificate" not in dns_page
+
+
+def test_the_form_marks_each_fields_kinds_so_a_page_shows_the_chosen_kinds_only(browser):
+    page = browser.get("/dashboard/monitors/new/").content.decode()
+
+    assert '<p class="kind-field for-dns"><label for="id_dns_resolver">' in page
+    assert '<p class="kind-field for-http"><label for="id_json_assertions">' in page
+    assert '<p class="kind-field for-http for-tls"><label for="id_tls_verify">' in page
+    assert '<p><label for="id_interval_seconds">' in page  # every kind's
+
+
+def test_a_field_with_an_error_is_shown_whatever_the_kind(browser):
+    response = browser.post(
+        "/dashboard/monitors/new/",
+        {"name": "x", "kind": "http", "url": "https://x.example.test/", "dns_resolver": "nope"},
+    )
+
+    assert 'class="kind-field for-dns has-errors"' in response.content.decode()
+
+
 def test_the_form_creates_a_monitor_with_tags(browser, user):
     response = browser.post(
         "/dashboard/monitors/new/",

@@ -123,6 +123,20 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(buffer):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_every_failure_kind_is_stored_as_it_was(buffer):
+    monitor = MonitorFactory()
+    results = [
+        CheckResultFactory(monitor_id=monitor.id, ok=False, failure=kind, error=f"{kind} here")
+        for kind in FailureKind
+    ]
+    buffer_push(results=results)
+
+    assert ingest_batch(consumer="test").stored == len(results)
+
+    assert sorted(r.failure for r in stored_results()) == sorted(FailureKind)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_falls_back_to_insert_when_mysql_refuses_local_files(buffer, caplog, monkeypatch):
     monitor = MonitorFactory()
     monkeypatch.setattr(ingest_store, "_load_data_refused", False)

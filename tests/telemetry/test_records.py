@@ -59,6 +59,16 @@ def test_a_result_in_the_named_form_of_earlier_releases_is_still_read():
     assert CheckResult.from_wire(check([row])[0][0]) == make()
 
 
+@pytest.mark.parametrize("kind", list(FailureKind))
+def test_every_failure_kind_fits_its_columns_and_passes_the_wire_check(kind):
+    # check_result.failure is VARCHAR(16), and so is Incident.first_failure_kind.
+    assert len(kind.value) <= 16
+
+    good, bad = check(payload_decode(payload_encode([make(failure=kind)])))
+
+    assert bad == [] and CheckResult.from_wire(good[0]).failure is kind
+
+
 def test_long_errors_are_cut_to_200_characters():
     [row] = payload_decode(payload_encode([make(error="x" * 500)]))
     assert len(row[7]) == 200
