@@ -330,3 +330,19 @@ def test_a_malformed_api_rate_is_a_system_check_error(settings):
     assert [error.id for error in check_api_rate(None)] == ["reporting.E001"]
     settings.SENTINEL_API_RATE = "20/second"
     assert check_api_rate(None) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"tls_verify": False}, "not verified"),
+        ({}, "verified against the system"),
+        ({"connect_to": "203.0.113.7"}, "203.0.113.7"),
+    ],
+)
+def test_the_monitor_page_shows_its_tls_trust_and_connect_to(browser, user, fields, shown):
+    monitor = MonitorFactory(owner=user, url="https://shop.example.test/", **fields)
+
+    page = browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
+
+    assert shown in page
