@@ -327,8 +327,6 @@ class Monitor(models.Model):
         "keyword_mode",
         "max_body_kib",
         "json_assertions",
-        "timeout_seconds",
-        "interval_seconds",
         "connect_to",
         "tls_verify",
         "tls_ca_bundle",
@@ -336,6 +334,15 @@ class Monitor(models.Model):
         "dns_resolver",
         "dns_expected",
         "dns_match",
+        "interval_seconds",
+        "timeout_seconds",
+    )
+    # How results become a status (monitors.state).
+    CONFIRMATION_FIELDS = (
+        "confirm_failures",
+        "confirm_window",
+        "confirm_window_failures",
+        "recover_successes",
     )
 
     def __str__(self) -> str:

@@ -18,32 +18,7 @@ from monitors.models import Monitor, Tag
 
 # What owners may set on a monitor, through the API or the dashboard form (tags and
 # enabled are handled apart: they are not plain columns or change the state).
-MONITOR_EDITABLE_FIELDS = (
-    "name",
-    "kind",
-    "url",
-    "method",
-    "headers",
-    "body",
-    "expected_status_codes",
-    "keyword",
-    "keyword_mode",
-    "max_body_kib",
-    "json_assertions",
-    "interval_seconds",
-    "timeout_seconds",
-    "confirm_failures",
-    "confirm_window",
-    "confirm_window_failures",
-    "recover_successes",
-    "connect_to",
-    "tls_verify",
-    "tls_ca_bundle",
-    "dns_record_type",
-    "dns_resolver",
-    "dns_expected",
-    "dns_match",
-)
+MONITOR_EDITABLE_FIELDS = ("name", *Monitor.SCHEDULE_FIELDS, *Monitor.CONFIRMATION_FIELDS)
 
 
 @transaction.atomic
