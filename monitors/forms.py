@@ -53,6 +53,8 @@ class MonitorForm(forms.ModelForm):
         "dns_resolver",
         "dns_expected",
         "dns_match",
+        "ping_count",
+        "ping_max_loss_percent",
     )
 
     # The kinds of monitor each field is for (the rest are for every kind): the page
@@ -73,6 +75,8 @@ class MonitorForm(forms.ModelForm):
         ),
         **dict.fromkeys(("connect_to", "tls_verify", "tls_ca_bundle"), ("http", "tls")),
         **dict.fromkeys(("dns_record_type", "dns_resolver", "dns_expected", "dns_match"), ("dns",)),
+        # ping_max_rtt_ms is not OPTIONAL: an empty box is "no limit", not "keep it".
+        **dict.fromkeys(("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms"), ("ping",)),
     }
 
     # A choice, not a checkbox: an unticked box and a form that leaves the field out

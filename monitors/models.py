@@ -85,6 +85,7 @@ class Monitor(models.Model):
         TCP = "tcp", "TCP port"
         DNS = "dns", "DNS"
         TLS = "tls", "TLS certificate"
+        PING = "ping", "Ping (ICMP)"
 
     class Method(models.TextChoices):
         GET = "GET"
@@ -125,7 +126,7 @@ class Monitor(models.Model):
         EXACT = "exact", "exactly the expected values"
 
     # Kinds the probe engine can check today; the others are reserved names.
-    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS)
+    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS, Kind.PING)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitors"
@@ -136,7 +137,7 @@ class Monitor(models.Model):
         "URL or target",
         max_length=2048,
         help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds; "
-        "dns://name for DNS.",
+        "dns://name for DNS; ping://host for ping.",
     )
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.GET)
     headers = models.JSONField(default=dict, blank=True, validators=[v.validate_headers])
@@ -206,6 +207,31 @@ class Monitor(models.Model):
         choices=DnsMatch.choices,
         default=DnsMatch.RESOLVES,
         db_default=DnsMatch.RESOLVES,
+    )
+    # Ping monitors: how many echo requests a check sends, and what counts as up. A
+    # check fails when more than ping_max_loss_percent of them are lost, or when their
+    # mean round trip is over ping_max_rtt_ms (no limit when empty).
+    ping_count = models.PositiveSmallIntegerField(
+        "echo requests per check",
+        default=v.DEFAULT_PING_COUNT,
+        db_default=v.DEFAULT_PING_COUNT,
+        validators=[MinValueValidator(v.MIN_PING_COUNT), MaxValueValidator(v.MAX_PING_COUNT)],
+        help_text="1 to 10 echo requests, 0.2 s apart.",
+    )
+    ping_max_loss_percent = models.PositiveSmallIntegerField(
+        "most packet loss (%)",
+        default=v.DEFAULT_PING_MAX_LOSS_PERCENT,
+        db_default=v.DEFAULT_PING_MAX_LOSS_PERCENT,
+        validators=[MaxValueValidator(v.MAX_PING_MAX_LOSS_PERCENT)],
+        help_text="The check fails when more of the echo requests than this are lost "
+        "(0 to 99; 0: any loss fails). All of them lost is a timeout.",
+    )
+    ping_max_rtt_ms = models.PositiveIntegerField(
+        "slowest mean round trip (ms)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(v.MAX_PING_RTT_MS)],
+        help_text="The check fails when the mean round-trip time is over this; empty: no limit.",
     )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10,
@@ -334,6 +360,9 @@ class Monitor(models.Model):
         "dns_resolver",
         "dns_expected",
         "dns_match",
+        "ping_count",
+        "ping_max_loss_percent",
+        "ping_max_rtt_ms",
         "interval_seconds",
         "timeout_seconds",
     )
@@ -402,7 +431,9 @@ class Monitor(models.Model):
             self._clean_target()
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
-        for name, message in self._ignored_settings() + self._dns_problems():
+        for name, message in (
+            self._ignored_settings() + self._dns_problems() + self._ping_problems()
+        ):
             errors.setdefault(name, []).append(message)
         if (
             self.confirm_window_failures is not None
@@ -432,7 +463,7 @@ class Monitor(models.Model):
         """(field, why) for each setting the probe engine would ignore for this kind of
         check: refused, so that nobody relies on a check that is never made."""
         found: list[tuple[str, str]] = []
-        if self.kind in (self.Kind.TCP, self.Kind.TLS, self.Kind.DNS):
+        if self.kind in (self.Kind.TCP, self.Kind.TLS, self.Kind.DNS, self.Kind.PING):
             kind = self.get_kind_display()
             http_only = {
                 "method": self.method != self.Method.GET,
@@ -474,7 +505,45 @@ class Monitor(models.Model):
                     "The page read limit needs a keyword to look for or JSON assertions.",
                 )
             )
-        return found + self._ignored_tls_settings() + self._ignored_dns_settings()
+        return (
+            found
+            + self._ignored_tls_settings()
+            + self._ignored_dns_settings()
+            + self._ignored_ping_settings()
+        )
+
+    def _ignored_ping_settings(self) -> list[tuple[str, str]]:
+        if self.kind == self.Kind.PING:
+            if self.connect_to:
+                why = "A ping monitor sends to its target's host; put the address there."
+                return [("connect_to", why)]
+            return []
+        ping_only = {
+            "ping_count": self.ping_count not in (None, v.DEFAULT_PING_COUNT),
+            "ping_max_loss_percent": self.ping_max_loss_percent
+            not in (None, v.DEFAULT_PING_MAX_LOSS_PERCENT),
+            "ping_max_rtt_ms": self.ping_max_rtt_ms is not None,
+        }
+        return [
+            (name, "Only ping monitors send echo requests; clear this field.")
+            for name, set_ in ping_only.items()
+            if set_
+        ]
+
+    def _ping_problems(self) -> list[tuple[str, str]]:
+        """(field, why) when a ping monitor's timeout cannot hold its echo requests."""
+        if self.kind != self.Kind.PING or self.ping_count is None or self.timeout_seconds is None:
+            return []
+        shortest = v.ping_min_timeout(self.ping_count)
+        if self.timeout_seconds >= shortest:
+            return []
+        return [
+            (
+                "timeout_seconds",
+                f"{self.ping_count} echo requests need a timeout of at least {shortest} s "
+                f"(0.2 s apart, each waited for at least 0.5 s); send fewer or wait longer.",
+            )
+        ]
 
     def _ignored_dns_settings(self) -> list[tuple[str, str]]:
         if self.kind == self.Kind.DNS:
@@ -544,6 +613,8 @@ class Monitor(models.Model):
             v.validate_host_port(self.url, self.kind)
         elif self.kind == self.Kind.DNS:
             v.validate_dns_target(self.url)
+        elif self.kind == self.Kind.PING:
+            v.validate_ping_target(self.url)
 
     def json_assertion_texts(self) -> list[str]:
         """Each JSON assertion as a person reads it, e.g. ``status.indicator == "none"``

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import ssl
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,18 @@ MAX_LATENCY_WINDOW_MINUTES = 60
 MIN_LATENCY_WINDOW_CHECKS = 3
 # The longest 'failures out of recent checks' window (monitors.state keeps it as bits).
 MAX_CONFIRM_WINDOW = 20
+# Ping monitors: echo requests per check, sent this far apart (ping(8)'s shortest
+# interval for users who are not root), each waited for at least MIN_PING_WAIT_SECONDS.
+MIN_PING_COUNT = 1
+MAX_PING_COUNT = 10
+DEFAULT_PING_COUNT = 3
+PING_INTERVAL_SECONDS = 0.2
+MIN_PING_WAIT_SECONDS = 0.5
+# A check fails with 'loss' when more than this share of its echo requests is lost:
+# one lost datagram of three is noise on a busy link, two of three is not.
+DEFAULT_PING_MAX_LOSS_PERCENT = 50
+MAX_PING_MAX_LOSS_PERCENT = 99
+MAX_PING_RTT_MS = 60000
 
 # RFC 7230 token characters: what a header name may contain.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -232,6 +245,60 @@ def validate_dns_target(target: str) -> None:
         dns_name(target)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+
+
+def ping_host(target: str) -> str:
+    """The host a ``ping://host`` target sends echo requests to: an IP address (IPv6 in
+    brackets, ``ping://[2001:db8::1]``) or a DNS name, in ASCII (IDNA); ``ValueError``
+    with a message a person can act on if the target is not of that form."""
+    parts = urlsplit(target.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.hostname or ""
+    if (
+        parts.scheme.lower() != "ping"
+        or not host
+        or port is not None
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "Use the form ping://host, e.g. ping://example.com or ping://[2001:db8::1]; "
+            "ICMP has no port or path."
+        )
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if parts.netloc.startswith("["):
+        raise ValueError(f"{host!r} is not an IPv6 address.")
+    try:
+        name = dns.name.from_text(host, origin=dns.name.root)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise ValueError(f"{host!r} is not a host name: {exc}") from None
+    ascii_name = name.to_text(omit_final_dot=True)
+    if not DNS_NAME_RE.match(ascii_name):
+        raise ValueError(
+            f"{host!r} is not a host name: use letters, digits and hyphens between the dots."
+        )
+    return ascii_name
+
+
+def validate_ping_target(target: str) -> None:
+    try:
+        ping_host(target)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def ping_min_timeout(count: int) -> int:
+    """The shortest timeout (whole seconds) that lets ``count`` echo requests go out
+    PING_INTERVAL_SECONDS apart and each be waited for MIN_PING_WAIT_SECONDS."""
+    return math.ceil(count * MIN_PING_WAIT_SECONDS + (count - 1) * PING_INTERVAL_SECONDS)
 
 
 def parse_dns_resolver(value: str) -> tuple[str, int]:

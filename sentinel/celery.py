@@ -29,6 +29,7 @@ def declare_queues(**kwargs: Any) -> None:
     for note in broker_queues_ensure(app=app):
         logger.warning(note)
     _warn_without_redis_persistence()
+    _warn_without_icmp()
 
 
 def _warn_without_redis_persistence() -> None:
@@ -40,3 +41,13 @@ def _warn_without_redis_persistence() -> None:
         return  # said elsewhere, once, by whoever needs Redis first
     if warning:
         logger.warning(warning)
+
+
+def _warn_without_icmp() -> None:
+    """Once per worker start, as the sentinel.W001 system check says it to manage.py:
+    a probe worker that cannot open an ICMP socket fails every ping check."""
+    from monitors.probes.ping import icmp_unavailable
+
+    problem = icmp_unavailable()
+    if problem:
+        logger.warning("Ping monitors will fail on this worker: %s.", problem)

@@ -6,9 +6,10 @@ import ipaddress
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from core.time import time_zone
+from monitors.probes.ping import icmp_unavailable
 
 MIN_SECRET_KEY_LENGTH = 50
 
@@ -80,3 +81,22 @@ def check_time_zone(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_icmp_sockets(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Ping monitors need an ICMP socket: a warning, not an error, because only the
+    probe workers send echo requests (the web and ingest processes need none), and a
+    deployment without ping monitors needs none either."""
+    problem = icmp_unavailable()
+    if not problem:
+        return []
+    return [
+        Warning(
+            f"Ping monitors will fail on this host: {problem}.",
+            hint="Run the probe workers as root or with CAP_NET_RAW, or let their group "
+            "open ICMP datagram sockets, e.g. sysctl -w net.ipv4.ping_group_range='0 "
+            "2147483647'.",
+            id="sentinel.W001",
+        )
+    ]

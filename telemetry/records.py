@@ -44,6 +44,10 @@ class FailureKind(StrEnum):
     MISMATCH = "mismatch"  # records came back, not the expected ones
     # HTTP checks with JSON assertions: one did not hold, or the body is not JSON.
     ASSERTION = "assertion"
+    # Ping monitors: too many echo requests lost (all of them lost is a timeout), or the
+    # mean round trip over the monitor's limit.
+    LOSS = "loss"
+    SLOW = "slow"
     INTERNAL = "internal"  # a bug in the checker, never the target's fault
 
 

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from monitors.validators import DEFAULT_PAGE_KIB, parse_status_codes
+from monitors.validators import (
+    DEFAULT_PAGE_KIB,
+    DEFAULT_PING_COUNT,
+    DEFAULT_PING_MAX_LOSS_PERCENT,
+    parse_status_codes,
+)
 
 if TYPE_CHECKING:
     from monitors.models import Monitor
@@ -30,7 +35,7 @@ class JsonAssertion(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
     monitor_id: int
-    kind: str  # "http", "tcp", "tls" or "dns" (Monitor.Kind values)
+    kind: str  # "http", "tcp", "tls", "dns" or "ping" (Monitor.Kind values)
     url: str
     timeout_seconds: float = 10.0
     method: str = "GET"
@@ -53,6 +58,12 @@ class ProbeSpec:
     dns_resolver: str = ""
     dns_expected: tuple[str, ...] = ()
     dns_match: str = "resolves"
+    # Ping monitors: echo requests per check; the check fails when more than
+    # ping_max_loss_percent of them are lost, or their mean round trip is over
+    # ping_max_rtt_ms (None: no limit).
+    ping_count: int = DEFAULT_PING_COUNT
+    ping_max_loss_percent: int = DEFAULT_PING_MAX_LOSS_PERCENT
+    ping_max_rtt_ms: int | None = None
 
     def status_expected(self, code: int) -> bool:
         return any(low <= code <= high for low, high in self.expected_status)
@@ -81,6 +92,9 @@ PROBE_COLUMNS = (
     "dns_resolver",
     "dns_expected",
     "dns_match",
+    "ping_count",
+    "ping_max_loss_percent",
+    "ping_max_rtt_ms",
 )
 
 
@@ -88,7 +102,8 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
     pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
     max_kib, assertions, connect_to, tls_verify, tls_ca_bundle, *rest = rest
-    dns_record_type, dns_resolver, dns_expected, dns_match = rest
+    dns_record_type, dns_resolver, dns_expected, dns_match, *rest = rest
+    ping_count, ping_max_loss_percent, ping_max_rtt_ms = rest
     return ProbeSpec(
         monitor_id=pk,
         kind=kind,
@@ -109,6 +124,9 @@ def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
         dns_resolver=dns_resolver,
         dns_expected=tuple(dns_expected or ()),
         dns_match=dns_match,
+        ping_count=ping_count,
+        ping_max_loss_percent=ping_max_loss_percent,
+        ping_max_rtt_ms=ping_max_rtt_ms,
     )
 
 
