@@ -251,11 +251,11 @@ def ping_host(target: str) -> str:
     """The host a ``ping://host`` target sends echo requests to: an IP address (IPv6 in
     brackets, ``ping://[2001:db8::1]``) or a DNS name, in ASCII (IDNA); ``ValueError``
     with a message a person can act on if the target is not of that form."""
-    parts = urlsplit(target.strip())
     try:
+        parts = urlsplit(target.strip())
         port = parts.port
-    except ValueError:
-        port = -1
+    except ValueError:  # a bracketed host that is not IPv6, a port that is no number
+        parts, port = urlsplit(""), -1
     host = parts.hostname or ""
     if (
         parts.scheme.lower() != "ping"
@@ -274,8 +274,6 @@ def ping_host(target: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if parts.netloc.startswith("["):
-        raise ValueError(f"{host!r} is not an IPv6 address.")
     try:
         name = dns.name.from_text(host, origin=dns.name.root)
     except (dns.exception.DNSException, UnicodeError) as exc:

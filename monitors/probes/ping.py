@@ -25,6 +25,7 @@ import functools
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,9 @@ from monitors.probes.spec import ProbeSpec
 from monitors.validators import PING_INTERVAL_SECONDS, ping_host
 from telemetry.records import FailureKind
 
-# Share of the monitor's timeout the echo requests may take: the rest is for the name
-# lookup, so that a lost echo is reported as lost, not cut short by the engine's deadline.
-TIMEOUT_SHARE = 0.9
+# Kept from the monitor's timeout after the name lookup, so that the last echo request's
+# wait ends before the engine's deadline: a lost echo is reported as lost, not cut short.
+MARGIN_SECONDS = 0.05
 # A check's figures in its message, e.g. "1 of 3 echo requests lost (33 %), round trip
 # min/avg/max 0.04/0.05/0.07 ms" (written by ``summary``, read by ``parse``).
 FIGURES_RE = re.compile(
@@ -85,7 +86,9 @@ async def check_ping(
         host = ping_host(spec.url)
     except ValueError as exc:
         raise UnexpectedResponse(FailureKind.INVALID, str(exc)) from None
+    began = time.perf_counter()
     addresses = await resolve_allowed(host=host, port=0, resolver=resolver, policy=policy)
+    spent = time.perf_counter() - began
     address = addresses[0]
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     problem = icmp_unavailable(family)
@@ -95,18 +98,19 @@ async def check_ping(
         address,
         count=spec.ping_count,
         interval=PING_INTERVAL_SECONDS,
-        timeout=echo_wait(spec),
+        timeout=echo_wait(spec, spent=spent),
         privileged=icmp_privileged(family),
     )
     return judge(spec, answered)
 
 
-def echo_wait(spec: ProbeSpec) -> float:
-    """How long each echo request is waited for: its share of the monitor's timeout
-    once the intervals between them are taken out (validation keeps it at 0.5 s or
-    more)."""
+def echo_wait(spec: ProbeSpec, *, spent: float = 0.0) -> float:
+    """How long each echo request is waited for: its share of what is left of the
+    monitor's timeout after the name lookup (``spent`` seconds) and the intervals
+    between the requests (validation keeps it near 0.5 s or more for a quick lookup)."""
+    left = spec.timeout_seconds - spent - MARGIN_SECONDS
     spread = PING_INTERVAL_SECONDS * (spec.ping_count - 1)
-    return max(0.1, (spec.timeout_seconds * TIMEOUT_SHARE - spread) / spec.ping_count)
+    return max(0.1, (left - spread) / spec.ping_count)
 
 
 def judge(spec: ProbeSpec, answered: icmplib.Host) -> PingVerdict:

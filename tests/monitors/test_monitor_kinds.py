@@ -1,5 +1,6 @@
-"""Validation of the DNS monitor's fields and of JSON assertions, shared by the admin,
-the dashboard form and the API (each refuses with a field error and saves nothing)."""
+"""Validation of the DNS and ping monitors' fields and of JSON assertions, shared by the
+admin, the dashboard form and the API (each refuses with a field error and saves
+nothing)."""
 
 from __future__ import annotations
 
@@ -262,3 +263,116 @@ def test_the_dashboard_form_takes_assertions_as_json_and_an_empty_box_as_none(cl
     assert left_out.status_code == cleared.status_code == 302
     assert kept == GOOD_ASSERTIONS[:1]  # a form that leaves the box out keeps them
     assert Monitor.objects.get().json_assertions == []
+
+
+PING: dict[str, Any] = {"name": "Router", "kind": "ping", "url": "ping://router.example.test"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ping://router.example.test",
+        "ping://203.0.113.7",
+        "ping://[2001:db8::7]",
+        "ping://bücher.example",
+        "ping://router.example.test/",
+    ],
+)
+def test_a_ping_target_names_a_host(user, url):
+    assert monitor_create(owner=user, **{**PING, "url": url}).pk
+
+
+@pytest.mark.parametrize(
+    ("url", "word"),
+    [
+        ("router.example.test", "ping://host"),
+        ("https://router.example.test/", "ping://host"),
+        ("ping://router.example.test:7", "ping://host"),
+        ("ping://router.example.test/path", "ping://host"),
+        ("ping://user@router.example.test", "ping://host"),
+        ("ping://[router.example.test]", "ping://host"),
+        ("ping://rou$ter.example.test", "not a host name"),
+    ],
+)
+def test_a_ping_target_of_another_form_is_refused(user, url, word):
+    errors = refused(user, **{**PING, "url": url})
+
+    assert any(word in text for text in errors["url"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"ping_count": 0}, "ping_count"),
+        ({"ping_count": 11}, "ping_count"),
+        ({"ping_max_loss_percent": 100}, "ping_max_loss_percent"),
+        ({"ping_max_rtt_ms": 0}, "ping_max_rtt_ms"),
+        ({"ping_max_rtt_ms": 60001}, "ping_max_rtt_ms"),
+    ],
+)
+def test_ping_settings_out_of_range_are_refused(user, fields, field):
+    assert field in refused(user, **PING, **fields)
+
+
+def test_a_ping_monitor_has_three_echo_requests_and_allows_half_lost_by_default(user):
+    monitor = monitor_create(owner=user, **PING)
+
+    spec = spec_from_monitor(Monitor.objects.get(pk=monitor.pk))
+    assert (spec.kind, spec.ping_count, spec.ping_max_loss_percent, spec.ping_max_rtt_ms) == (
+        "ping",
+        3,
+        50,
+        None,
+    )
+
+
+def test_an_edit_to_a_ping_field_reschedules(user):
+    monitor = monitor_create(owner=user, **PING)
+    Monitor.objects.filter(pk=monitor.pk).update(next_check_at="2099-01-01T00:00:00Z")
+
+    monitor_update(monitor=Monitor.objects.get(pk=monitor.pk), ping_max_rtt_ms=250)
+
+    assert Monitor.objects.get(pk=monitor.pk).next_check_at.year < 2099
+
+
+def test_the_api_creates_and_shows_a_ping_monitor(user):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    body = {**PING, "ping_count": 5, "ping_max_loss_percent": 20, "ping_max_rtt_ms": 150}
+
+    created = api.post("/api/v1/monitors/", body, format="json")
+
+    assert created.status_code == 201, created.content
+    shown = api.get(f"/api/v1/monitors/{created.json()['id']}/").json()
+    assert {name: shown[name] for name in body} == body
+
+
+def test_the_dashboard_form_takes_an_empty_round_trip_limit_as_none(client, user):
+    monitor = monitor_create(owner=user, **PING, ping_max_rtt_ms=100)
+    client.force_login(user)
+    data = {
+        "name": monitor.name,
+        "kind": "ping",
+        "url": monitor.url,
+        "method": "GET",
+        "headers": "{}",
+        "expected_status_codes": "200-299",
+        "keyword_mode": "present",
+        "interval_seconds": 60,
+        "timeout_seconds": 10,
+        "confirm_failures": 2,
+        "recover_successes": 1,
+        "ping_count": 4,
+        "ping_max_rtt_ms": "",
+        "tags": "",
+    }
+
+    response = client.post(f"/dashboard/monitors/{monitor.pk}/edit/", data)
+
+    assert response.status_code == 302
+    stored = Monitor.objects.get()
+    assert (stored.ping_count, stored.ping_max_loss_percent, stored.ping_max_rtt_ms) == (
+        4,
+        50,
+        None,
+    )

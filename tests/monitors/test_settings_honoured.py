@@ -24,6 +24,7 @@ HTTP: dict[str, Any] = {"name": "Shop", "kind": "http", "url": "https://shop.exa
 TCP: dict[str, Any] = {"name": "Db", "kind": "tcp", "url": "tcp://db.example.test:5432"}
 TLS: dict[str, Any] = {"name": "Mail", "kind": "tls", "url": "tls://mail.example.test:465"}
 DNS: dict[str, Any] = {"name": "Zone", "kind": "dns", "url": "dns://example.test"}
+PING: dict[str, Any] = {"name": "Router", "kind": "ping", "url": "ping://router.example.test"}
 
 # (base, what is set, the field the error names, a word of the message)
 ASSERTIONS = [{"path": "status.indicator", "op": "==", "value": "none"}]
@@ -33,7 +34,7 @@ IGNORED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (HTTP, {"max_body_kib": 2048}, "max_body_kib", "needs a keyword"),
     *[
         (base, setting, field, "send no HTTP request")
-        for base in (TCP, TLS, DNS)
+        for base in (TCP, TLS, DNS, PING)
         for setting, field in (
             ({"method": "POST"}, "method"),
             ({"headers": {"X-Token": "1"}}, "headers"),
@@ -67,6 +68,19 @@ IGNORED += [
             ({"dns_resolver": "9.9.9.9"}, "dns_resolver"),
             ({"dns_expected": ["192.0.2.1"]}, "dns_expected"),
             ({"dns_match": "exact"}, "dns_match"),
+        )
+    ],
+    (PING, {"connect_to": "203.0.113.7"}, "connect_to", "sends to its target's host"),
+    (PING, {"tls_verify": False}, "tls_verify", "have a certificate"),
+    (PING, {"dns_resolver": "9.9.9.9"}, "dns_resolver", "Only DNS monitors"),
+    (PING, {"ping_count": 10, "timeout_seconds": 5}, "timeout_seconds", "at least 7 s"),
+    *[
+        (base, setting, field, "Only ping monitors")
+        for base in (HTTP, TCP, DNS)
+        for setting, field in (
+            ({"ping_count": 5}, "ping_count"),
+            ({"ping_max_loss_percent": 0}, "ping_max_loss_percent"),
+            ({"ping_max_rtt_ms": 200}, "ping_max_rtt_ms"),
         )
     ],
 ]
@@ -121,6 +135,9 @@ def form_data(monitor: Monitor, **changes: Any) -> dict[str, Any]:
         "connect_to": monitor.connect_to,
         "tls_verify": "true" if monitor.tls_verify else "false",
         "tls_ca_bundle": monitor.tls_ca_bundle,
+        "ping_count": monitor.ping_count,
+        "ping_max_loss_percent": monitor.ping_max_loss_percent,
+        "ping_max_rtt_ms": "" if monitor.ping_max_rtt_ms is None else monitor.ping_max_rtt_ms,
         "tags": "",
     }
     for name, value in changes.items():
@@ -168,8 +185,9 @@ def test_a_valid_head_check_and_a_plain_tcp_check_are_accepted(user):
     monitor_create(owner=user, **HTTP, method="HEAD")
     monitor_create(owner=user, **TCP)
     monitor_create(owner=user, **DNS)
+    monitor_create(owner=user, **PING)
 
-    assert Monitor.objects.count() == 3
+    assert Monitor.objects.count() == 4
 
 
 def test_a_page_read_limit_serves_json_assertions_too(user):
