@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from alerting.selectors import maintenance_periods, monitor_incidents
 from monitors.forms import MonitorForm
 from monitors.models import Monitor
+from monitors.probes.ping import figures_together
 from monitors.selectors import monitors_visible_to
 from monitors.services import monitors_check_now
 from reporting import charts, queries
@@ -145,6 +146,7 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The bars are whole UTC days, the oldest first.
     bars_since = dt.datetime.combine(bars[0].day, dt.time(), tzinfo=dt.UTC) if bars else now
     bars_until = bars_since + dt.timedelta(days=len(bars))
+    checks = queries.recent_checks(monitor_id=monitor.pk, limit=20)
     context = {
         "monitor": monitor,
         "chosen": chosen,
@@ -162,7 +164,9 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         ),
         "windows": windows,
-        "checks": queries.recent_checks(monitor_id=monitor.pk, limit=20),
+        "checks": checks,
+        # Loss and round trip of a ping monitor's recent checks, read from their messages.
+        "ping": figures_together(c.error for c in checks) if monitor.kind == "ping" else None,
         "tls_expires_at": queries.tls_expiry(monitor_id=monitor.pk, now=now),
         "alerting": alerting,
     }

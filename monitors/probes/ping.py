@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,22 @@ class PingFigures:
     min_ms: float | None
     avg_ms: float | None
     max_ms: float | None
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.received
+
+    @property
+    def lost_percent(self) -> float:
+        return 100 * self.lost / self.sent if self.sent else 0.0
+
+    @property
+    def round_trip(self) -> str:
+        """min/avg/max as messages write them, e.g. "0.041/0.052/0.067 ms"; "" when no
+        echo request was answered."""
+        if self.min_ms is None or self.avg_ms is None or self.max_ms is None:
+            return ""
+        return f"{_ms(self.min_ms)}/{_ms(self.avg_ms)}/{_ms(self.max_ms)} ms"
 
 
 async def check_ping(
@@ -164,6 +181,26 @@ def parse(message: str) -> PingFigures | None:
         min_ms=None if low is None else float(low),
         avg_ms=None if mean is None else float(mean),
         max_ms=None if high is None else float(high),
+    )
+
+
+def figures_together(messages: Iterable[str]) -> PingFigures | None:
+    """The figures of several checks as one (the monitor page's recent checks): echo
+    requests sent and answered added up, the lowest and highest round trip, and the
+    mean of every answered one; None when no message holds figures."""
+    read = [figures for figures in map(parse, messages) if figures is not None]
+    if not read:
+        return None
+    answered = [(f.received, f.min_ms, f.avg_ms, f.max_ms) for f in read if f.avg_ms is not None]
+    received = sum(count for count, *_ in answered)
+    return PingFigures(
+        sent=sum(f.sent for f in read),
+        received=sum(f.received for f in read),
+        min_ms=min((low for _, low, _, _ in answered if low is not None), default=None),
+        avg_ms=sum(count * (mean or 0.0) for count, _, mean, _ in answered) / received
+        if received
+        else None,
+        max_ms=max((high for *_, high in answered if high is not None), default=None),
     )
 
 

@@ -13,7 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from monitors.models import Monitor, Tag
+from telemetry.records import CheckResult, FailureKind
 from tests.factories import MonitorFactory, UserFactory
+from tests.reporting.rows import store_results
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +201,7 @@ def test_the_form_marks_each_fields_kinds_so_a_page_shows_the_chosen_kinds_only(
     assert '<p class="kind-field for-dns"><label for="id_dns_resolver">' in page
     assert '<p class="kind-field for-http"><label for="id_json_assertions">' in page
     assert '<p class="kind-field for-http for-tls"><label for="id_tls_verify">' in page
+    assert '<p class="kind-field for-ping"><label for="id_ping_count">' in page
     assert '<p><label for="id_interval_seconds">' in page  # every kind's
 
 
@@ -346,3 +349,57 @@ def test_the_monitor_page_shows_its_tls_trust_and_connect_to(browser, user, fiel
     page = browser.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
 
     assert shown in page
+
+
+def test_a_ping_monitors_page_shows_its_loss_and_round_trip(browser, user, now):
+    ping = MonitorFactory(
+        owner=user, kind="ping", url="ping://router.example.test", ping_max_rtt_ms=150
+    )
+    messages = [
+        (True, None, "0 of 3 echo requests lost (0 %), round trip min/avg/max 10/20/30 ms"),
+        (
+            False,
+            FailureKind.LOSS,
+            "2 of 3 echo requests lost (67 %, over the 50 % allowed), "
+            "round trip min/avg/max 50/50/50 ms",
+        ),
+        (
+            False,
+            FailureKind.TIMEOUT,
+            "3 of 3 echo requests lost (100 %): no echo reply within 10 s",
+        ),
+    ]
+    store_results(
+        [
+            CheckResult(
+                monitor_id=ping.pk,
+                scheduled_at=now - dt.timedelta(minutes=index),
+                started_at=now - dt.timedelta(minutes=index),
+                duration_ms=20,
+                ok=ok,
+                failure=failure,
+                error=message,
+            )
+            for index, (ok, failure, message) in enumerate(messages)
+        ]
+    )
+
+    page = browser.get(f"/dashboard/monitors/{ping.pk}/").content.decode()
+
+    # 9 sent, 4 answered: the mean of the answered ones is (3 * 20 + 50) / 4.
+    assert "<strong>5 of 9</strong> echo requests lost (55.6 %)" in page
+    assert "round trip min/avg/max <strong>10/27.5/50 ms</strong>" in page
+    assert "round trip min/avg/max 10/20/30 ms" in page  # an ok check's own figures
+    assert "<th>Echo requests</th><td>3 per check, 0.2 s apart</td>" in page
+    assert "more than 50 % are lost (all lost: timeout), or the mean round trip is over 150 ms" in (
+        page
+    )
+    assert "Expected status" not in page and "Record type" not in page
+
+
+def test_a_ping_monitor_without_checks_says_so(browser, user):
+    ping = MonitorFactory(owner=user, kind="ping", url="ping://router.example.test")
+
+    page = browser.get(f"/dashboard/monitors/{ping.pk}/").content.decode()
+
+    assert "No echo requests sent yet." in page
