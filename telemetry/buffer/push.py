@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import orjson
 import redis
 
-from core.reachability import unreachable_line
+from core.reachability import unreachable_log
 from telemetry.buffer.spool import spool_claims, spool_dir, spool_write
 from telemetry.buffer.stream import (
     COUNT_FIELD,
@@ -48,14 +48,8 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
         _push_with_retries(entries, results)
     except redis.RedisError as exc:
         path = spool_write(payloads=[payload for payload, _ in entries])
-        log.warning(
-            "%s",
-            unreachable_line(
-                "redis",
-                exc,
-                f"{len(results)} results spooled to {path}, replayed on the next successful push",
-            ),
-        )
+        then = f"{len(results)} results spooled to {path}, replayed on the next successful push"
+        unreachable_log(log, "redis", exc, then)
         return
     try:
         spool_replay()
