@@ -14,6 +14,8 @@ and recording), ``sweep`` (the periodic pass).
 from __future__ import annotations
 
 from alerting.services.delivery import (
+    ATTEMPT_OUTCOMES,
+    ATTEMPTS_KEY,
     DELIVERY_BATCH_SIZE,
     DELIVERY_ROUND_SECONDS,
     channel_health_record,
@@ -26,6 +28,8 @@ from alerting.services.rules import alerts_process
 from alerting.services.sweep import alerts_sweep
 
 __all__ = [
+    "ATTEMPTS_KEY",
+    "ATTEMPT_OUTCOMES",
     "DELIVERY_BATCH_SIZE",
     "DELIVERY_ROUND_SECONDS",
     "Alert",
