@@ -2,7 +2,7 @@
 
 The probe worker's order of calls for one batch of results (``monitors.batch``)::
 
-    buffer_push(results=results)
+    buffer_push(results=results, kinds=kinds)
     changes = monitors_apply_results(results=results)  # opens/closes incidents
     results_applied.send(...)  # -> alerts_process: rules -> Notification rows
 

@@ -83,6 +83,8 @@ def ingest_batch(
         stats_record_ingest(
             client=buffer_client(),
             size=len(rows),
+            stored=stored.stored,
+            duplicates=stored.duplicates,
             oldest_started_ms=min(row[2] for row in rows),
             now=dt.datetime.now(dt.UTC),
         )
