@@ -22,7 +22,8 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# A changed package list installs what it adds, even in a virtualenv made before it.
+$(STAMP): requirements.lock pyproject.toml bin/ensure-system-packages
 	bin/ensure-system-packages
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock

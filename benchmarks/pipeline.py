@@ -449,7 +449,7 @@ def _ingest_totals() -> dict[str, int]:
     from telemetry.buffer import buffer_client
     from telemetry.stats import stats_read
 
-    stats = stats_read(client=buffer_client(), now=dt.datetime.now(dt.UTC))
+    stats = stats_read(client=buffer_client())
     return {
         "ingest_transactions": stats.ingest_transactions_total,
         "ingest_results": stats.ingest_results_total,

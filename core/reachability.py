@@ -4,10 +4,17 @@ Used by ``/healthz``, by ``manage.py preflight`` (which ``make run`` calls befor
 migrating), by ``manage.py`` itself, and by every process that meets a service gone
 away, so that each says so in one line of one form: the service, the URL tried
 (without its password), the error, and what happens next or how to start it.
+
+Each time a process logs that line (``unreachable_log``, and ``manage.py`` when it
+stops on a service) it also counts an outage of that service in Redis, for
+``sentinel_service_outages_total`` on ``/metrics``. That count needs Redis: an outage
+of Redis itself, or one met while Redis is away too, is counted only if Redis answers
+the increment (``core.counters``), which it does not while it is down.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +26,7 @@ from django.conf import settings
 from django.db import connections
 from kombu import Connection
 
+from core.counters import counters_add
 from core.db import MYSQL_UNKNOWN_DATABASE, MYSQL_UNREACHABLE
 from core.redis import redis_client
 
@@ -38,6 +46,8 @@ SERVICE_URL_SETTINGS = {
     "redis": "REDIS_URL",
     "broker": "CELERY_BROKER_URL",
 }
+# Outages each process logged, by service (a field per SERVICE_NAMES key).
+OUTAGES_KEY = "sentinel:counters:outages"
 
 
 def redact_url(url: str) -> str:
@@ -76,6 +86,23 @@ def unreachable_line(service: str, error: BaseException | str, then: str) -> str
     or what to do."""
     text = error if isinstance(error, str) else short_error(error)
     return _unreachable(service, service_url(service), text, then)
+
+
+def unreachable_log(
+    logger: logging.Logger, service: str, error: BaseException | str, then: str
+) -> str:
+    """Log ``unreachable_line`` as a warning on ``logger``, count the outage
+    (``outage_count``) and return the line."""
+    line = unreachable_line(service, error, then)
+    logger.warning("%s", line)
+    outage_count(service)
+    return line
+
+
+def outage_count(service: str) -> bool:
+    """Count one outage of ``service`` in Redis (``OUTAGES_KEY``); False, without
+    raising, if Redis did not answer, so nothing was counted."""
+    return counters_add(key=OUTAGES_KEY, amounts={service: 1})
 
 
 def _unreachable(service: str, url: str, error: str, then: str) -> str:
@@ -141,19 +168,30 @@ def service_states() -> list[ServiceState]:
 def service_error_line(exc: BaseException) -> str | None:
     """One line naming the service behind ``exc`` and how to start it, or None if
     ``exc`` is not a service that cannot be reached."""
-    code = exc.args[0] if isinstance(exc, django.db.OperationalError) and exc.args else None
-    if code in MYSQL_UNREACHABLE:
-        if code == MYSQL_UNKNOWN_DATABASE:
-            return (
-                f"MySQL at {service_url('database')} has no such database yet; 'python manage.py "
-                "ensure_database' (which 'make run' calls) creates it."
-            )
-        return _down("database", exc)
+    if _mysql_code(exc) == MYSQL_UNKNOWN_DATABASE:
+        return (
+            f"MySQL at {service_url('database')} has no such database yet; 'python manage.py "
+            "ensure_database' (which 'make run' calls) creates it."
+        )
+    service = unreachable_service(exc)
+    return None if service is None else _down(service, exc)
+
+
+def unreachable_service(exc: BaseException) -> str | None:
+    """The service ("database", "redis", "broker") that ``exc`` says cannot be
+    reached, or None (a database that does not exist yet is not an outage)."""
+    code = _mysql_code(exc)
+    if code in MYSQL_UNREACHABLE and code != MYSQL_UNKNOWN_DATABASE:
+        return "database"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return _down("redis", exc)
+        return "redis"
     if isinstance(exc, kombu.exceptions.OperationalError):
-        return _down("broker", exc)
+        return "broker"
     return None
+
+
+def _mysql_code(exc: BaseException) -> object:
+    return exc.args[0] if isinstance(exc, django.db.OperationalError) and exc.args else None
 
 
 def _down(service: str, exc: BaseException) -> str:

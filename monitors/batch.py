@@ -47,7 +47,7 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
         # max_connections (151 by default). Reconnecting for the state update is cheap.
         connection.close()
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
-    buffer_push(results=results)
+    buffer_push(results=results, kinds={pk: spec.kind for pk, spec in specs.items()})
     changes = monitors_apply_results(results=results)
     # Alerts are decided where the result is known; deliveries are queued on commit.
     # Should a receiver raise, the alerting sweep still sends down/up alerts within a

@@ -1,38 +1,62 @@
 """``/metrics`` in Prometheus text format, read cheaply on each scrape.
 
-Gauges are computed at scrape time from what is already counted elsewhere (monitor
-status counts by index, the Redis buffer's length), in a registry of our own so that
-nothing is kept in this process between scrapes and several gunicorn workers answer
-alike. A service that is down is reported as a gauge (``sentinel_up``), not a 500.
+Following Prometheus' conventions: what only grows is a counter (``_total``) kept in
+Redis by the processes that count it (``telemetry.stats``, ``core.counters``), never
+reset by the app, so it is monotonic across scrapes, processes and restarts, and
+rates are PromQL's job (``rate(sentinel_checks_total[5m])``); durations are
+histograms in seconds; gauges are the things that go up and down (monitors by status,
+the buffer's depth and age, the rollups' lag, whether a service answered), read at
+scrape time. A registry of our own keeps nothing in this process between scrapes, so
+several gunicorn workers answer alike. A service that is down is reported as a gauge
+(``sentinel_database_up``, ``sentinel_redis_up``), not a 500, and the figures it
+holds are left out rather than reported as zero.
+
+Every metric, and what was renamed or removed, is listed in docs/deploying.md.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import DatabaseError
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from redis.exceptions import RedisError
 
 from alerting.models import Notification
 from alerting.selectors import notification_counts
+from alerting.services import ATTEMPT_OUTCOMES, ATTEMPTS_KEY
+from core.counters import counters_read
+from core.reachability import OUTAGES_KEY, SERVICE_NAMES
 from monitors.models import Monitor
 from reporting import queries
 from telemetry.buffer import buffer_client, buffer_stats
+from telemetry.records import FailureKind
 from telemetry.rollups import rollups_pending
-from telemetry.stats import stats_read
+from telemetry.stats import OK, CheckPathStats, Histogram, stats_read
+
+# Label values exported at 0 before anything is counted, so that a first failure is
+# an increase PromQL sees rather than a new series.
+CHECK_KINDS: tuple[str, ...] = tuple(kind.value for kind in Monitor.SUPPORTED_KINDS)
+CHECK_OUTCOMES: tuple[str, ...] = (OK, *(kind.value for kind in FailureKind))
 
 
 class SentinelCollector(Collector):
     def collect(self) -> Iterator[Metric]:
+        """Every metric, read now (a service that does not answer is skipped)."""
         yield from self._monitors()
         yield from self._buffer()
         yield from self._check_path()
         yield from self._notifications()
+        yield from self._counters()
         if settings.SENTINEL_METRICS_PER_MONITOR:
             yield from self._per_monitor()
 
@@ -84,53 +108,62 @@ class SentinelCollector(Collector):
             "Age of the oldest result waiting in the buffer (0 when empty).",
             value=stats.oldest_age_seconds or 0.0,
         )
-        yield GaugeMetricFamily(
+        yield CounterMetricFamily(
             "sentinel_buffer_dead_letters",
-            "Buffer entries ingest could not store (malformed, unknown monitor).",
+            "Results ingest set aside as dead letters instead of storing them (malformed, "
+            "unknown monitor, refused by MySQL).",
             value=stats.dead_letters,
         )
 
     def _check_path(self) -> Iterator[Metric]:
-        """Fleet-wide rates of the last complete minute (telemetry.stats)."""
+        """Counters and histograms of the probe workers and ingest (telemetry.stats)."""
         try:
-            stats = stats_read(client=buffer_client(), now=dt.datetime.now(dt.UTC))
+            stats = stats_read(client=buffer_client())
         except RedisError:
             return  # sentinel_redis_up already says so
-        figures = (
-            ("sentinel_checks_per_second", "Checks started per second.", stats.checks_per_second),
-            (
-                "sentinel_check_failures_per_second",
-                "Failed checks per second.",
-                stats.failures_per_second,
-            ),
-            (
-                "sentinel_check_start_lag_seconds",
-                "Mean delay from a check's scheduled slot to its start (dispatch lag).",
-                stats.start_lag_seconds,
-            ),
-            (
-                "sentinel_ingest_batch_size",
-                "Results in the last batch ingest committed to MySQL.",
-                stats.ingest_batch_size,
-            ),
-            (
-                "sentinel_ingest_lag_seconds",
-                "From the oldest check of ingest's last batch to its commit.",
-                stats.ingest_lag_seconds,
-            ),
+        yield _checks(stats)
+        durations = HistogramMetricFamily(
+            "sentinel_check_duration_seconds",
+            "Duration of checks, failed ones included (a timeout lasts its timeout).",
+            labels=["kind"],
         )
-        for name, text, value in figures:
-            yield GaugeMetricFamily(name, text, value=value)
-        yield CounterMetricFamily(
-            "sentinel_ingest_transactions",
-            "MySQL transactions ingest committed (one per stored batch).",
-            value=stats.ingest_transactions_total,
+        for kind in sorted({*CHECK_KINDS, *stats.duration_kinds()}):
+            _add_histogram(durations, [kind], stats.duration(kind))
+        yield durations
+        lag = HistogramMetricFamily(
+            "sentinel_check_schedule_lag_seconds",
+            "From a check's scheduled slot to its start (dispatch and probe worker lag).",
         )
-        yield CounterMetricFamily(
-            "sentinel_ingest_results",
-            "Results ingest took from the buffer into those transactions.",
-            value=stats.ingest_results_total,
+        _add_histogram(lag, [], stats.schedule_lag())
+        yield lag
+        yield from _ingest(stats)
+
+    def _counters(self) -> Iterator[Metric]:
+        """Notification attempts and service outages (core.counters)."""
+        try:
+            attempts, outages = counters_read(
+                client=buffer_client(), keys=[ATTEMPTS_KEY, OUTAGES_KEY]
+            )
+        except RedisError:
+            return  # sentinel_redis_up already says so
+        family = CounterMetricFamily(
+            "sentinel_notification_attempts",
+            "Notification send attempts, by what they led to: sent, retrying (failed, "
+            "tried again later), failed (for good).",
+            labels=["outcome"],
         )
+        for outcome in sorted({*ATTEMPT_OUTCOMES, *attempts}):
+            family.add_metric([outcome], attempts.get(outcome, 0))
+        yield family
+        family = CounterMetricFamily(
+            "sentinel_service_outages",
+            "Times a process logged that a service was unreachable (an outage met while "
+            "Redis is away is not counted: the count lives in Redis).",
+            labels=["service"],
+        )
+        for service in sorted({*SERVICE_NAMES, *outages}):
+            family.add_metric([service], outages.get(service, 0))
+        yield family
 
     def _notifications(self) -> Iterator[Metric]:
         try:
@@ -154,7 +187,7 @@ class SentinelCollector(Collector):
             "sentinel_monitor_up", "1 if the monitor is up, 0 if down.", labels=["monitor_id"]
         )
         latency = GaugeMetricFamily(
-            "sentinel_monitor_latency_ms",
+            "sentinel_monitor_latency_seconds",
             "Duration of the monitor's last stored check.",
             labels=["monitor_id"],
         )
@@ -179,10 +212,61 @@ PER_MONITOR_BATCH = 1000
 
 def _add_latencies(family: GaugeMetricFamily, monitors: list[Monitor]) -> None:
     for pk, (duration_ms, _) in queries.last_checks(monitors=monitors).items():
-        family.add_metric([str(pk)], duration_ms)
+        family.add_metric([str(pk)], duration_ms / 1000)
+
+
+def _checks(stats: CheckPathStats) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        "sentinel_checks",
+        "Checks made, by monitor kind and outcome (ok, or the failure kind).",
+        labels=["kind", "outcome"],
+    )
+    counted = stats.checks()
+    for kind, outcome in sorted({*((k, o) for k in CHECK_KINDS for o in CHECK_OUTCOMES), *counted}):
+        family.add_metric([kind, outcome], counted.get((kind, outcome), 0))
+    return family
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:
+    buckets = [(floatToGoString(bound), count) for bound, count in histogram.buckets]
+    family.add_metric(labels, buckets, histogram.sum_seconds)
+
+
+def _ingest(stats: CheckPathStats) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "sentinel_ingest_batch_size",
+        "Results in the last batch ingest committed to MySQL.",
+        value=stats.ingest_batch_size,
+    )
+    yield GaugeMetricFamily(
+        "sentinel_ingest_lag_seconds",
+        "From the oldest check of ingest's last batch to its commit.",
+        value=stats.ingest_lag_seconds,
+    )
+    yield CounterMetricFamily(
+        "sentinel_ingest_transactions",
+        "MySQL transactions ingest committed (one per stored batch).",
+        value=stats.ingest_transactions_total,
+    )
+    yield CounterMetricFamily(
+        "sentinel_ingest_results",
+        "Results ingest took from the buffer into those transactions.",
+        value=stats.ingest_results_total,
+    )
+    yield CounterMetricFamily(
+        "sentinel_ingest_stored_results",
+        "Results ingest inserted into check_result.",
+        value=stats.ingest_stored_total,
+    )
+    yield CounterMetricFamily(
+        "sentinel_ingest_duplicate_results",
+        "Results ingest found stored already (a batch pushed or taken twice), not stored again.",
+        value=stats.ingest_duplicates_total,
+    )
 
 
 def metrics_text() -> bytes:
+    """The whole ``/metrics`` body, in Prometheus' text format."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SentinelCollector())
     return generate_latest(registry)

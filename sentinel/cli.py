@@ -1,5 +1,7 @@
 """``manage.py``'s entry point: Django's command line, with one-line errors for the
-failures an operator meets first (a service not running, a setting mistyped)."""
+failures an operator meets first (a service not running, a setting mistyped). A
+command stopped by a service that cannot be reached counts an outage of it
+(``sentinel_service_outages_total``), as every process that logs one does."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 
 from django.core.exceptions import ImproperlyConfigured
 
-from core.reachability import service_error_line
+from core.reachability import outage_count, service_error_line, unreachable_service
 
 EXIT_SERVICE_DOWN = 3
 EXIT_BAD_SETTINGS = 2
@@ -26,5 +28,8 @@ def main(argv: list[str]) -> int:
         if line is None:
             raise
         print(line, file=sys.stderr)
+        service = unreachable_service(exc)
+        if service is not None:
+            outage_count(service)
         return EXIT_SERVICE_DOWN
     return 0

@@ -1,67 +1,206 @@
-"""Per-minute figures of the check path, kept in Redis for ``/metrics``.
+"""Counters of the check path, kept in Redis for ``/metrics``.
 
-Probe workers count checks, failures and start lag in the same round trip that pushes
-their results (``buffer_push``); ingest records its last batch. Counting in Redis,
-not in each process's memory, makes the figures fleet-wide without Prometheus'
-multi-process mode, and costs one HINCRBY per figure per batch, not per check.
-Minutes are bucketed by the checks' start time and expire after ten minutes.
+Probe workers count their checks by monitor kind and outcome, and add them to two
+histograms (check duration, and schedule lag: from a check's slot to its start), in
+the same round trip that pushes their results (``buffer_push``): one ``HINCRBY`` per
+(kind, outcome), per bucket that moved and per sum, for each batch, never per
+check. Ingest adds its transactions and results to running totals after each commit
+and remembers its last batch (size, lag).
+
+Counting in Redis (``core.counters``) makes the counters fleet-wide and monotonic
+without Prometheus' multi-process mode: nothing here resets them. A histogram is kept
+one field per bucket (not cumulative; the reader adds them up into Prometheus' ``le``
+buckets), each named after its upper bound in ms, so that changing a bound starts
+that bucket from zero rather than counting under a wrong bound.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
+from core.counters import counts_decode
+from telemetry.histogram import BUCKET_BOUNDS_MS
 from telemetry.records import CheckResult
 
-CHECKS_KEY = "sentinel:stats:checks:{minute}"
-INGEST_KEY = "sentinel:stats:ingest"
-# Running totals (never expire): transactions ingest committed and results they stored.
+# Checks by "{kind}:{outcome}" (outcome: "ok" or a FailureKind value).
+CHECKS_KEY = "sentinel:counters:checks"
+# Check durations: "{kind}:{bound_ms}" and "{kind}:inf" per bucket, "{kind}:sum_ms".
+DURATION_KEY = "sentinel:counters:check_duration"
+# Schedule lag: "{bound_ms}" and "inf" per bucket, "sum_us" (microseconds).
+SCHEDULE_LAG_KEY = "sentinel:counters:schedule_lag"
+INGEST_KEY = "sentinel:stats:ingest"  # ingest's last batch (JSON)
+# Running totals (never expire): transactions ingest committed, the results in them,
+# and of those the ones stored and the duplicates (already stored: a replay).
 INGEST_TOTALS_KEY = "sentinel:stats:ingest:totals"
 KEEP_SECONDS = 600
+
+OK = "ok"
+UNKNOWN = "unknown"  # a monitor kind the pusher did not give, a failure without a kind
+# The rollups' latency buckets (telemetry.histogram): one set of bounds for durations.
+DURATION_BOUNDS_MS: tuple[int, ...] = BUCKET_BOUNDS_MS
+# The pipeline's goal is no check more than 2 s late: finer below it than above.
+SCHEDULE_LAG_BOUNDS_MS: tuple[int, ...] = (
+    5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000,
+)  # fmt: skip
+INF_FIELD = "inf"
+SCHEDULE_LAG_FIELDS: tuple[str, ...] = (*map(str, SCHEDULE_LAG_BOUNDS_MS), INF_FIELD)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A histogram as Prometheus exposes it: cumulative counts per upper bound in
+    seconds (the last one ``inf``), and the sum of the observations in seconds."""
+
+    buckets: tuple[tuple[float, int], ...]
+    sum_seconds: float
+
+    @property
+    def count(self) -> int:
+        """How many observations: the ``+Inf`` bucket's count."""
+        return self.buckets[-1][1]
 
 
 @dataclass(frozen=True)
 class CheckPathStats:
-    """The last complete minute of checks, and ingest's last batch."""
+    """Ingest's last batch and running totals, and the probe workers' check counters
+    (raw hash fields; ``checks``, ``duration`` and ``schedule_lag`` read them)."""
 
-    checks_per_second: float
-    failures_per_second: float
-    start_lag_seconds: float  # mean delay from a check's slot to its start
     ingest_batch_size: int
     ingest_lag_seconds: float  # from the oldest check of that batch to its commit
     ingest_transactions_total: int = 0  # MySQL transactions ingest committed, ever
     ingest_results_total: int = 0  # results in those transactions
+    ingest_stored_total: int = 0  # of those, rows inserted into check_result
+    ingest_duplicates_total: int = 0  # of those, results already stored (a replay)
+    check_fields: dict[str, int] = field(default_factory=dict)
+    duration_fields: dict[str, int] = field(default_factory=dict)
+    schedule_lag_fields: dict[str, int] = field(default_factory=dict)
+
+    def checks(self) -> dict[tuple[str, str], int]:
+        """Checks counted, by (monitor kind, outcome)."""
+        checks: dict[tuple[str, str], int] = {}
+        for name, count in self.check_fields.items():
+            kind, _, outcome = name.partition(":")
+            checks[(kind, outcome)] = count
+        return checks
+
+    def duration_kinds(self) -> set[str]:
+        """The monitor kinds that have a duration histogram."""
+        return {name.partition(":")[0] for name in self.duration_fields}
+
+    def duration(self, kind: str) -> Histogram:
+        """The check duration histogram of monitors of ``kind`` (zeros if none)."""
+        prefix = f"{kind}:"
+        fields = {
+            name.removeprefix(prefix): count
+            for name, count in self.duration_fields.items()
+            if name.startswith(prefix)
+        }
+        return _histogram(fields, DURATION_BOUNDS_MS, fields.get("sum_ms", 0) / 1000)
+
+    def schedule_lag(self) -> Histogram:
+        """The schedule lag histogram: from each check's slot to its start."""
+        fields = self.schedule_lag_fields
+        return _histogram(fields, SCHEDULE_LAG_BOUNDS_MS, fields.get("sum_us", 0) / 1e6)
 
 
-def stats_count_checks(pipe: Any, results: Sequence[CheckResult]) -> None:
-    """Add ``results`` to their minutes' counters on ``pipe`` (a Redis pipeline)."""
-    minutes: dict[int, list[int]] = {}
+def _histogram(
+    fields: Mapping[str, int], bounds_ms: Sequence[int], sum_seconds: float
+) -> Histogram:
+    running = 0
+    buckets: list[tuple[float, int]] = []
+    for bound in (*map(str, bounds_ms), INF_FIELD):
+        running += fields.get(bound, 0)
+        buckets.append((float(bound) / 1000, running))
+    return Histogram(tuple(buckets), sum_seconds)
+
+
+def stats_count_checks(pipe: Any, results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
+    """Add ``results`` to the check counters and histograms on ``pipe`` (a Redis
+    pipeline). ``kinds`` maps each result's monitor id to the monitor's kind (a
+    monitor missing from it counts as "unknown")."""
+    if results:
+        _tally_add(pipe, _tally(results, kinds))
+
+
+@dataclass
+class _Tally:
+    """A batch's checks, counted in memory before one HINCRBY per field that moved."""
+
+    checks: dict[tuple[str, str], int]  # (kind, outcome)
+    durations: dict[str, list[int]]  # by kind, per bucket of DURATION_BOUNDS_MS
+    duration_sums_ms: dict[str, int]
+    lags: list[int]  # per bucket of SCHEDULE_LAG_BOUNDS_MS
+    lag_sum_ms: float
+
+
+def _tally(results: Sequence[CheckResult], kinds: Mapping[int, str]) -> _Tally:
+    # Runs for every check a probe worker makes: plain locals, one pass.
+    checks: dict[tuple[str, str], int] = {}
+    durations: dict[str, list[int]] = {}
+    duration_sums: dict[str, int] = {}
+    lags = [0] * len(SCHEDULE_LAG_FIELDS)
+    lag_sum_ms = 0.0
     for result in results:
-        counters = minutes.setdefault(_minute(result.started_at), [0, 0, 0])
-        counters[0] += 1
-        counters[1] += 0 if result.ok else 1
-        lag_ms = (result.started_at - result.scheduled_at).total_seconds() * 1000
-        counters[2] += max(0, round(lag_ms))
-    for minute, (checks, failures, lag_ms) in minutes.items():
-        key = CHECKS_KEY.format(minute=minute)
-        pipe.hincrby(key, "checks", checks)
-        pipe.hincrby(key, "failures", failures)
-        pipe.hincrby(key, "lag_ms", lag_ms)
-        pipe.expire(key, KEEP_SECONDS)
+        kind = kinds.get(result.monitor_id, UNKNOWN)
+        key = (kind, OK if result.ok else (result.failure or UNKNOWN))
+        checks[key] = checks.get(key, 0) + 1
+        counts = durations.get(kind)
+        if counts is None:
+            counts = durations[kind] = [0] * (len(DURATION_BOUNDS_MS) + 1)
+            duration_sums[kind] = 0
+        counts[bisect_left(DURATION_BOUNDS_MS, result.duration_ms)] += 1
+        duration_sums[kind] += result.duration_ms
+        lag_ms = max(0.0, (result.started_at - result.scheduled_at) / _MILLISECOND)
+        lags[bisect_left(SCHEDULE_LAG_BOUNDS_MS, lag_ms)] += 1
+        lag_sum_ms += lag_ms
+    return _Tally(checks, durations, duration_sums, lags, lag_sum_ms)
+
+
+def _tally_add(pipe: Any, tally: _Tally) -> None:
+    for (kind, outcome), count in tally.checks.items():
+        pipe.hincrby(CHECKS_KEY, f"{kind}:{outcome}", count)
+    for kind, counts in tally.durations.items():
+        for name, count in zip(_duration_fields(kind), counts, strict=True):
+            if count:
+                pipe.hincrby(DURATION_KEY, name, count)
+        pipe.hincrby(DURATION_KEY, f"{kind}:sum_ms", tally.duration_sums_ms[kind])
+    for name, count in zip(SCHEDULE_LAG_FIELDS, tally.lags, strict=True):
+        if count:
+            pipe.hincrby(SCHEDULE_LAG_KEY, name, count)
+    pipe.hincrby(SCHEDULE_LAG_KEY, "sum_us", round(tally.lag_sum_ms * 1000))
+
+
+_DURATION_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def _duration_fields(kind: str) -> tuple[str, ...]:
+    names = _DURATION_FIELDS.get(kind)
+    if names is None:
+        bounds = (*map(str, DURATION_BOUNDS_MS), INF_FIELD)
+        names = _DURATION_FIELDS[kind] = tuple(f"{kind}:{bound}" for bound in bounds)
+    return names
 
 
 def stats_record_ingest(
-    *, client: redis.Redis, size: int, oldest_started_ms: int, now: dt.datetime
+    *,
+    client: redis.Redis,
+    size: int,
+    stored: int,
+    duplicates: int,
+    oldest_started_ms: int,
+    now: dt.datetime,
 ) -> None:
     """Remember the size and lag of the batch ingest just committed (one transaction
-    of ``size`` results, the oldest started at ``oldest_started_ms``), and add it to
-    the running totals."""
+    of ``size`` results, ``stored`` of them inserted and ``duplicates`` stored before,
+    the oldest started at ``oldest_started_ms``), and add it to the running totals."""
     if not size:
         return
     lag_s = now.timestamp() - oldest_started_ms / 1000
@@ -70,30 +209,30 @@ def stats_record_ingest(
     pipe.set(INGEST_KEY, json.dumps(record), ex=KEEP_SECONDS)
     pipe.hincrby(INGEST_TOTALS_KEY, "transactions", 1)
     pipe.hincrby(INGEST_TOTALS_KEY, "results", size)
+    if stored:
+        pipe.hincrby(INGEST_TOTALS_KEY, "stored", stored)
+    if duplicates:
+        pipe.hincrby(INGEST_TOTALS_KEY, "duplicates", duplicates)
     pipe.execute()
 
 
-def stats_read(*, client: redis.Redis, now: dt.datetime) -> CheckPathStats:
-    """The figures of the minute before ``now``'s (the last one that is complete)."""
+def stats_read(*, client: redis.Redis) -> CheckPathStats:
+    """Ingest's last batch and totals, and the check counters, in one round trip."""
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(CHECKS_KEY.format(minute=_minute(now) - 1))
     pipe.get(INGEST_KEY)
-    pipe.hgetall(INGEST_TOTALS_KEY)
-    counters, ingest, totals = pipe.execute()
-    checks = int(counters.get(b"checks", 0))
-    failures = int(counters.get(b"failures", 0))
-    lag_ms = int(counters.get(b"lag_ms", 0))
+    for key in (INGEST_TOTALS_KEY, CHECKS_KEY, DURATION_KEY, SCHEDULE_LAG_KEY):
+        pipe.hgetall(key)
+    ingest, *hashes = pipe.execute()
+    totals, checks, durations, lags = (counts_decode(raw) for raw in hashes)
     batch = json.loads(ingest) if ingest else {"size": 0, "lag_s": 0.0}
     return CheckPathStats(
-        checks_per_second=checks / 60,
-        failures_per_second=failures / 60,
-        start_lag_seconds=lag_ms / checks / 1000 if checks else 0.0,
         ingest_batch_size=int(batch["size"]),
         ingest_lag_seconds=float(batch["lag_s"]),
-        ingest_transactions_total=int(totals.get(b"transactions", 0)),
-        ingest_results_total=int(totals.get(b"results", 0)),
+        ingest_transactions_total=totals.get("transactions", 0),
+        ingest_results_total=totals.get("results", 0),
+        ingest_stored_total=totals.get("stored", 0),
+        ingest_duplicates_total=totals.get("duplicates", 0),
+        check_fields=checks,
+        duration_fields=durations,
+        schedule_lag_fields=lags,
     )
-
-
-def _minute(moment: dt.datetime) -> int:
-    return int(moment.timestamp() // 60)

@@ -2,7 +2,7 @@
 
 The probe worker's order of calls for one batch of results (``monitors.batch``)::
 
-    buffer_push(results=results)
+    buffer_push(results=results, kinds=kinds)
     changes = monitors_apply_results(results=results)  # opens/closes incidents
     results_applied.send(...)  # -> alerts_process: rules -> Notification rows
 
@@ -14,6 +14,8 @@ and recording), ``sweep`` (the periodic pass).
 from __future__ import annotations
 
 from alerting.services.delivery import (
+    ATTEMPT_OUTCOMES,
+    ATTEMPTS_KEY,
     DELIVERY_BATCH_SIZE,
     DELIVERY_ROUND_SECONDS,
     channel_health_record,
@@ -26,6 +28,8 @@ from alerting.services.rules import alerts_process
 from alerting.services.sweep import alerts_sweep
 
 __all__ = [
+    "ATTEMPTS_KEY",
+    "ATTEMPT_OUTCOMES",
     "DELIVERY_BATCH_SIZE",
     "DELIVERY_ROUND_SECONDS",
     "Alert",

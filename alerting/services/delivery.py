@@ -2,7 +2,8 @@
 
 A task sends its rows concurrently, one thread each, so a slow or broken channel
 delays nobody else; channels known to be unhealthy get tasks of their own, queued
-last (``notifications.delivery_batches``).
+last (``notifications.delivery_batches``). Each attempt is counted by what it led to
+(sent, retrying, failed) in Redis, for ``sentinel_notification_attempts_total``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from alerting.models import (
     NotificationChannel,
 )
 from alerting.services.notifications import DELIVERY_BATCH_SIZE, Alert, Event, notification_payload
+from core.counters import counters_add
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,11 @@ logger = logging.getLogger(__name__)
 DELIVERY_ROUND_SECONDS = 1.0
 
 Outcome = tuple[Notification, DeliveryError | None]
+
+# Send attempts by what they led to: "sent", "retrying" (failed, tried again later)
+# and "failed" (failed for good); core.counters, read by /metrics.
+ATTEMPTS_KEY = "sentinel:counters:notification_attempts"
+ATTEMPT_OUTCOMES = ("sent", "retrying", "failed")
 
 
 def notifications_deliver(
@@ -148,7 +155,10 @@ def _outcomes_record(
             if _health_needs_update(channel):
                 channel_health_record(channel_id=channel.pk, error=None)
     failed = [(n, error) for n, error in outcomes if error is not None]
-    return _failures_record(failed, final_attempt=final_attempt) if failed else []
+    retries = _failures_record(failed, final_attempt=final_attempt) if failed else []
+    counts = (len(sent), len(retries), len(failed) - len(retries))
+    counters_add(key=ATTEMPTS_KEY, amounts=dict(zip(ATTEMPT_OUTCOMES, counts, strict=True)))
+    return retries
 
 
 def _failures_record(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 import redis
 
-from core.reachability import unreachable_line
+from core.reachability import unreachable_log
 from telemetry.buffer.spool import spool_claims, spool_dir, spool_write
 from telemetry.buffer.stream import (
     COUNT_FIELD,
@@ -29,9 +29,11 @@ log = logging.getLogger(__package__)  # one logger for the package, as before th
 PUSH_BACKOFF_SECONDS = (0.1, 0.4)
 
 
-def buffer_push(*, results: Sequence[CheckResult]) -> None:
+def buffer_push(*, results: Sequence[CheckResult], kinds: Mapping[int, str] | None = None) -> None:
     """Append a batch of results in one round trip (one entry per
-    ``ENTRY_MAX_RESULTS``, and the depth counter, in one MULTI).
+    ``ENTRY_MAX_RESULTS``, and the depth counter, in one MULTI), with the check
+    counters of ``/metrics`` (``telemetry.stats``; ``kinds`` maps monitor ids to
+    monitor kinds, a monitor missing from it counts as "unknown").
 
     Never drops a result: if Redis stays unreachable through the retries, the batch is
     spooled to disk and replayed by the next push that succeeds. Raises only if the
@@ -45,17 +47,11 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
     ]
     entries = [(payload_encode(chunk), len(chunk)) for chunk in chunks]
     try:
-        _push_with_retries(entries, results)
+        _push_with_retries(entries, results, kinds or {})
     except redis.RedisError as exc:
         path = spool_write(payloads=[payload for payload, _ in entries])
-        log.warning(
-            "%s",
-            unreachable_line(
-                "redis",
-                exc,
-                f"{len(results)} results spooled to {path}, replayed on the next successful push",
-            ),
-        )
+        then = f"{len(results)} results spooled to {path}, replayed on the next successful push"
+        unreachable_log(log, "redis", exc, then)
         return
     try:
         spool_replay()
@@ -66,10 +62,12 @@ def buffer_push(*, results: Sequence[CheckResult]) -> None:
 Entries = Sequence[tuple[bytes, int]]  # (payload, how many results it holds)
 
 
-def _push_with_retries(entries: Entries, results: Sequence[CheckResult]) -> None:
+def _push_with_retries(
+    entries: Entries, results: Sequence[CheckResult], kinds: Mapping[int, str]
+) -> None:
     for attempt in range(len(PUSH_BACKOFF_SECONDS) + 1):
         try:
-            _push(entries, results)
+            _push(entries, results, kinds)
             return
         except redis.RedisError:
             if attempt == len(PUSH_BACKOFF_SECONDS):
@@ -77,14 +75,16 @@ def _push_with_retries(entries: Entries, results: Sequence[CheckResult]) -> None
             time.sleep(PUSH_BACKOFF_SECONDS[attempt])
 
 
-def _push(entries: Entries, results: Sequence[CheckResult]) -> None:
+def _push(entries: Entries, results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
     # MULTI: the depth counter moves with the entries, never without them.
     pipe = buffer_client().pipeline(transaction=True)
     for payload, count in entries:
         pipe.xadd(STREAM_KEY, {FIELD: payload, COUNT_FIELD: count})
     pipe.incrby(DEPTH_KEY, sum(count for _, count in entries))
-    # The /metrics counters ride in the same round trip (a spooled batch is not counted).
-    stats_count_checks(pipe, results)
+    # The /metrics counters ride in the same round trip, and in the MULTI: a batch
+    # retried after a lost reply is counted as often as it is pushed. A spooled batch
+    # is not counted (its replay passes no results).
+    stats_count_checks(pipe, results, kinds)
     pipe.execute()
 
 
@@ -104,7 +104,7 @@ def spool_replay() -> int:
     for claimed in spool_claims():
         try:
             entries = [(p, _count(p)) for p in claimed.read_bytes().splitlines() if p]
-            _push(entries, ())
+            _push(entries, (), {})
         except redis.RedisError:
             claimed.rename(claimed.with_name(claimed.name.split(".claimed-")[0]))
             break

@@ -38,8 +38,6 @@ from telemetry.ingest.loop import (
     ingest_drain,
     ingest_forever,
     ingest_periodic,
-    mysql_down_line,
-    redis_down_line,
 )
 from telemetry.ingest.parse import entries_parse
 from telemetry.ingest.store import (
@@ -63,7 +61,5 @@ __all__ = [
     "ingest_forever",
     "ingest_periodic",
     "monitor_deleted",
-    "mysql_down_line",
-    "redis_down_line",
     "rows_store",
 ]

@@ -19,7 +19,7 @@ from django.db import (
     connections,
 )
 
-from core.reachability import unreachable_line
+from core.reachability import SERVICE_NAMES, unreachable_log
 from telemetry.buffer import DeadLetter, Entry, buffer_ack, buffer_client, buffer_take
 from telemetry.ingest.parse import Parsed, entries_parse
 from telemetry.ingest.store import StoreOutcome, rows_store
@@ -33,6 +33,11 @@ log = logging.getLogger(__package__)  # one logger for the package, as before th
 FOLDS_AFTER_DRAIN = 10
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
+# What ingest does while each service is away: the end of its "unreachable" line.
+WHILE_DOWN = {
+    "database": "results stay in the Redis buffer and drain when it is back",
+    "redis": "ingest waits for it",
+}
 
 
 @dataclass
@@ -78,6 +83,8 @@ def ingest_batch(
         stats_record_ingest(
             client=buffer_client(),
             size=len(rows),
+            stored=stored.stored,
+            duplicates=stored.duplicates,
             oldest_started_ms=min(row[2] for row in rows),
             now=dt.datetime.now(dt.UTC),
         )
@@ -175,10 +182,10 @@ def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
             between_batches=lambda: _extend_lock(client, token, ttl),
         )
     except DatabaseError as exc:
-        log.warning(mysql_down_line(exc))
+        unreachable_log(log, "database", exc, WHILE_DOWN["database"])
         return None
     except redis.RedisError as exc:
-        log.warning(redis_down_line(exc))
+        unreachable_log(log, "redis", exc, WHILE_DOWN["redis"])
         return None
     finally:
         _release_lock(client, token)
@@ -201,18 +208,6 @@ def _extend_lock(client: redis.Redis, token: str, ttl: int) -> None:
 def _release_lock(client: redis.Redis, token: str) -> None:
     with contextlib.suppress(redis.RedisError):  # it expires by itself
         client.eval(_RELEASE_LOCK, 1, PERIODIC_LOCK_KEY, token)
-
-
-def mysql_down_line(exc: BaseException) -> str:
-    """One line for the log when MySQL fails under ingest."""
-    return unreachable_line(
-        "database", exc, "results stay in the Redis buffer and drain when it is back"
-    )
-
-
-def redis_down_line(exc: BaseException) -> str:
-    """One line for the log when Redis fails under ingest."""
-    return unreachable_line("redis", exc, "ingest waits for it")
 
 
 def ingest_forever(
@@ -248,10 +243,10 @@ def ingest_forever(
                 folded_at = now
         except DatabaseError as exc:
             connections[using].close()
-            backoff.failed("MySQL", mysql_down_line(exc))
+            backoff.failed("database", exc)
             continue
         except redis.RedisError as exc:
-            backoff.failed("Redis", redis_down_line(exc))
+            backoff.failed("redis", exc)
             continue
         first = False
         backoff.succeeded()
@@ -260,21 +255,22 @@ def ingest_forever(
 
 
 class _Backoff:
-    """Sleeps 0.5 s doubling to 15 s between failed attempts; logs transitions."""
+    """Sleeps 0.5 s doubling to 15 s between failed attempts; logs (and so counts) an
+    outage when it starts, and its end."""
 
     def __init__(self) -> None:
         self.delay = 0.0
-        self.down: str | None = None
+        self.down: str | None = None  # the service away ("database", "redis")
 
-    def failed(self, service: str, line: str) -> None:
+    def failed(self, service: str, exc: BaseException) -> None:
         if self.down != service:
-            log.warning(line)
+            unreachable_log(log, service, exc, WHILE_DOWN[service])
             self.down = service
         self.delay = min(15.0, max(0.5, self.delay * 2))
         time.sleep(self.delay)
 
     def succeeded(self) -> None:
         if self.down:
-            log.info("%s is back; ingest resumes", self.down)
+            log.info("%s is back; ingest resumes", SERVICE_NAMES[self.down])
         self.down = None
         self.delay = 0.0

@@ -25,7 +25,7 @@ from django.db import (
 )
 
 from core.db import MYSQL_LOCAL_INFILE_REFUSED
-from core.reachability import short_error, unreachable_line
+from core.reachability import short_error, unreachable_log
 from telemetry.buffer import buffer_client
 from telemetry.records import WIRE_FIELDS, WireRow
 from telemetry.rollups import rollups_append
@@ -168,15 +168,11 @@ def _bump_monitors_deleted() -> None:
     try:
         buffer_client().incr(MONITORS_DELETED_KEY)
     except redis.RedisError as exc:
-        log.warning(
-            "%s",
-            unreachable_line(
-                "redis",
-                exc,
-                "ingest processes forget the deleted monitor within "
-                f"{KNOWN_MONITORS_MAX_AGE:.0f} s anyway",
-            ),
+        then = (
+            "ingest processes forget the deleted monitor within "
+            f"{KNOWN_MONITORS_MAX_AGE:.0f} s anyway"
         )
+        unreachable_log(log, "redis", exc, then)
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

@@ -309,7 +309,8 @@ def test_metrics_per_monitor_gauges_behind_a_setting(client, history, settings):
     text = client.get("/metrics").content.decode()
 
     assert f'sentinel_monitor_up{{monitor_id="{monitor.pk}"}} 0.0' in text
-    last = f'sentinel_monitor_latency_ms{{monitor_id="{monitor.pk}"}} {results[-1].duration_ms}.0'
+    seconds = results[-1].duration_ms / 1000
+    last = f'sentinel_monitor_latency_seconds{{monitor_id="{monitor.pk}"}} {seconds!r}'
     assert last in text
 
 

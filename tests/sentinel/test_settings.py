@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from core.reachability import redact_url
+from core.reachability import OUTAGES_KEY, redact_url
 from sentinel.env import Env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def test_an_unknown_site_time_zone_is_a_system_check_error():
     assert manage("check", SENTINEL_TIME_ZONE="America/New_York").returncode == 0
 
 
-def test_an_unreachable_database_is_one_line_naming_it_without_the_password():
+def test_an_unreachable_database_is_one_line_naming_it_without_the_password(redis_client):
     result = manage("migrate", DATABASE_URL="mysql://root:hunter2@127.0.0.1:1/sentinel")
 
     assert result.returncode == 3
@@ -125,14 +125,16 @@ def test_an_unreachable_database_is_one_line_naming_it_without_the_password():
     assert lines[0].startswith("MySQL is unreachable at mysql://root:***@127.0.0.1:1/sentinel")
     assert "hunter2" not in result.stderr
     assert "start MariaDB/MySQL" in lines[0]
+    assert redis_client.hgetall(OUTAGES_KEY) == {b"database": b"1"}  # /metrics counts it
 
 
-def test_a_missing_database_says_how_to_create_it():
+def test_a_missing_database_says_how_to_create_it(redis_client):
     result = manage("migrate", DATABASE_URL="mysql://root:@127.0.0.1:3306/sentinel_absent_db")
 
     assert result.returncode == 3
     assert "ensure_database" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert redis_client.hgetall(OUTAGES_KEY) == {}  # not an outage
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ import threading
 import orjson
 import pytest
 from django.core.management import call_command
-from django.db import DataError, connection
+from django.db import DataError, OperationalError, connection
 
+from core.reachability import OUTAGES_KEY
 from telemetry.buffer import (
     DEAD_LETTER_COUNT_KEY,
     DEAD_LETTER_KEY,
@@ -401,6 +402,7 @@ def test_results_stay_in_redis_while_mysql_is_down_and_drain_after(buffer, caplo
         line.startswith("MySQL is unreachable at mysql://") and "stay in the Redis buffer" in line
     )
     assert "Traceback" not in caplog.text
+    assert buffer.hgetall(OUTAGES_KEY) == {b"database": b"1"}  # /metrics counts the line
 
     outcome = ingest_periodic()
 
@@ -408,6 +410,28 @@ def test_results_stay_in_redis_while_mysql_is_down_and_drain_after(buffer, caplo
     assert outcome.stored == 250
     assert count_rows() == 250
     assert buffer_depth() == 0
+
+
+def test_the_ingest_loop_logs_and_counts_an_outage_once_however_long_it_lasts(
+    buffer, monkeypatch, caplog
+):
+    monkeypatch.setattr(ingest_loop.time, "sleep", lambda seconds: None)
+    backoff = ingest_loop._Backoff()
+    down = OperationalError(2003, "Can't connect to server on '127.0.0.1' (111)")
+
+    with caplog.at_level(logging.INFO, logger="telemetry.ingest"):
+        for _ in range(5):
+            backoff.failed("database", down)
+        backoff.succeeded()
+        backoff.failed("database", down)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "telemetry.ingest"]
+    assert [line.split(" at ")[0].split(";")[0] for line in lines] == [
+        "MySQL is unreachable",
+        "MySQL is back",
+        "MySQL is unreachable",
+    ]
+    assert buffer.hgetall(OUTAGES_KEY) == {b"database": b"2"}
 
 
 def test_the_periodic_drain_skips_while_another_holds_the_lock(buffer):

@@ -1,0 +1,59 @@
+"""core.counters and the outage counter: counted in Redis when it answers, never an
+error for the work being counted when it does not."""
+
+from __future__ import annotations
+
+import logging
+
+from core.counters import counters_add, counters_read
+from core.reachability import OUTAGES_KEY, outage_count, unreachable_log
+
+KEY = "sentinel:counters:test"
+
+
+def test_it_adds_to_the_fields_it_is_given_and_skips_zeros(redis_client):
+    assert counters_add(key=KEY, amounts={"a": 2, "b": 0})
+    assert counters_add(key=KEY, amounts={"a": 1, "c": 5})
+
+    assert redis_client.hgetall(KEY) == {b"a": b"3", b"c": b"5"}
+    assert counters_read(client=redis_client, keys=[KEY, "sentinel:counters:none"]) == [
+        {"a": 3, "c": 5},
+        {},
+    ]
+
+
+def test_it_counts_nothing_and_raises_nothing_while_redis_is_away(redis_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    assert counters_add(key=KEY, amounts={"a": 1}) is False
+    assert outage_count("database") is False
+
+
+def test_a_logged_outage_line_counts_an_outage_of_its_service(redis_client, caplog):
+    logger = logging.getLogger("tests.outages")
+    with caplog.at_level(logging.WARNING, logger="tests.outages"):
+        line = unreachable_log(logger, "database", ConnectionError("refused"), "it waits")
+        unreachable_log(logger, "database", "refused", "it waits")
+        unreachable_log(logger, "broker", "refused", "it waits")
+
+    assert line.startswith("MySQL is unreachable at ") and line.endswith("(refused); it waits")
+    assert caplog.records[0].getMessage() == line
+    assert redis_client.hgetall(OUTAGES_KEY) == {b"database": b"2", b"broker": b"1"}
+
+
+def test_an_outage_of_redis_is_counted_only_if_redis_answers_the_count(
+    redis_client, settings, caplog
+):
+    logger = logging.getLogger("tests.outages")
+    working_url = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with caplog.at_level(logging.WARNING, logger="tests.outages"):
+        unreachable_log(logger, "redis", "Connection refused", "it waits")
+    settings.REDIS_URL = working_url
+
+    assert len(caplog.records) == 1  # logged all the same
+    assert redis_client.hgetall(OUTAGES_KEY) == {}
+
+    unreachable_log(logger, "redis", "Timeout reading from socket", "it retries")  # a blip
+
+    assert redis_client.hgetall(OUTAGES_KEY) == {b"redis": b"1"}
