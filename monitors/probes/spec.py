@@ -9,17 +9,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from monitors.models import Monitor
 from monitors.validators import (
     DEFAULT_PAGE_KIB,
     DEFAULT_PING_COUNT,
     DEFAULT_PING_MAX_LOSS_PERCENT,
     parse_status_codes,
 )
-
-if TYPE_CHECKING:
-    from monitors.models import Monitor
 
 
 class JsonAssertion(NamedTuple):
@@ -69,64 +67,38 @@ class ProbeSpec:
         return any(low <= code <= high for low, high in self.expected_status)
 
 
-# The monitor columns a check needs, in the order ``spec_from_row`` takes them. The
-# probe task loads them with ``values_list``: building 100 model instances per batch
-# cost more CPU than the checks' own result handling.
-PROBE_COLUMNS = (
-    "id",
-    "kind",
-    "url",
-    "timeout_seconds",
-    "method",
-    "headers",
-    "body",
-    "expected_status_codes",
-    "keyword",
-    "keyword_mode",
-    "max_body_kib",
-    "json_assertions",
-    "connect_to",
-    "tls_verify",
-    "tls_ca_bundle",
-    "dns_record_type",
-    "dns_resolver",
-    "dns_expected",
-    "dns_match",
-    "ping_count",
-    "ping_max_loss_percent",
-    "ping_max_rtt_ms",
-)
+# The monitor columns a check needs: its id and what is checked (the interval is the
+# dispatcher's). The probe task loads them with ``values_list``: building 100 model
+# instances per batch cost more CPU than the checks' own result handling.
+PROBE_COLUMNS = ("id", *(name for name in Monitor.SCHEDULE_FIELDS if name != "interval_seconds"))
 
 
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
     """A spec from the values of ``PROBE_COLUMNS``, in that order."""
-    pk, kind, url, timeout, method, headers, body, codes, keyword, keyword_mode, *rest = row
-    max_kib, assertions, connect_to, tls_verify, tls_ca_bundle, *rest = rest
-    dns_record_type, dns_resolver, dns_expected, dns_match, *rest = rest
-    ping_count, ping_max_loss_percent, ping_max_rtt_ms = rest
+    v = dict(zip(PROBE_COLUMNS, row, strict=True))
     return ProbeSpec(
-        monitor_id=pk,
-        kind=kind,
-        url=url,
-        timeout_seconds=float(timeout),
-        method=method,
-        headers=dict(headers or {}),
-        body=body,
-        expected_status=status_ranges(codes),
-        keyword=keyword,
-        keyword_must_appear=keyword_mode == "present",
-        max_body_kib=max_kib,
-        json_assertions=json_assertions(assertions),
-        connect_to=connect_to,
-        tls_verify=tls_verify,
-        tls_ca_bundle=tls_ca_bundle,
-        dns_record_type=dns_record_type,
-        dns_resolver=dns_resolver,
-        dns_expected=tuple(dns_expected or ()),
-        dns_match=dns_match,
-        ping_count=ping_count,
-        ping_max_loss_percent=ping_max_loss_percent,
-        ping_max_rtt_ms=ping_max_rtt_ms,
+        monitor_id=v["id"],
+        kind=v["kind"],
+        url=v["url"],
+        timeout_seconds=float(v["timeout_seconds"]),
+        method=v["method"],
+        headers=dict(v["headers"] or {}),
+        body=v["body"],
+        expected_status=status_ranges(v["expected_status_codes"]),
+        keyword=v["keyword"],
+        keyword_must_appear=v["keyword_mode"] == "present",
+        max_body_kib=v["max_body_kib"],
+        json_assertions=json_assertions(v["json_assertions"]),
+        connect_to=v["connect_to"],
+        tls_verify=v["tls_verify"],
+        tls_ca_bundle=v["tls_ca_bundle"],
+        dns_record_type=v["dns_record_type"],
+        dns_resolver=v["dns_resolver"],
+        dns_expected=tuple(v["dns_expected"] or ()),
+        dns_match=v["dns_match"],
+        ping_count=v["ping_count"],
+        ping_max_loss_percent=v["ping_max_loss_percent"],
+        ping_max_rtt_ms=v["ping_max_rtt_ms"],
     )
 
 
