@@ -88,6 +88,11 @@ JSON_DOCUMENTS = {
     "utf-16": ("application/json", codecs.BOM_UTF16_LE + '{"city": "東京"}'.encode("utf-16-le")),
     "html": ("text/html", BODY.encode()),
     "empty": ("application/json", b""),
+    # Over the 64 KiB an encoding is guessed from, with a character across its end.
+    "long-utf-8": (
+        "application/json",
+        ('{"pad": "' + "x" * (64 * 1024 - 10) + 'é", "city": "Zürich"}').encode(),
+    ),
 }
 
 # A page that redirects with each form of Location, and where a browser lands:

@@ -332,8 +332,10 @@ async def _record_refused_chain(
     of all: read the chain again without verifying it (one more handshake, to the same
     address, the guard applied) and record its earliest expiry; say "expired" when it
     is. Bounded by what is left of the check's timeout, at most 5 s."""
-    host = getattr(exc, "host", None) or urlsplit(spec.url).hostname or ""
-    port = getattr(exc, "port", None) or urlsplit(spec.url).port or 443
+    # The hop whose handshake failed (after a redirect, not necessarily the URL's).
+    host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+    if not host or not port:
+        return
     left = min(5.0, spec.timeout_seconds - (time.perf_counter() - began))
     if left <= 0:
         return
@@ -351,10 +353,27 @@ async def _record_refused_chain(
     except (OSError, TimeoutError, ssl.SSLError):
         return
     outcome.note_chain(chain)
-    if chain is not None and chain.expires_at <= dt.datetime.now(dt.UTC):
+    # "Expired" only when that is why it was refused: a chain the server sends may carry
+    # a stale cross-signed certificate while the real reason is another.
+    if chain is not None and _verify_code(exc) == X509_CERT_HAS_EXPIRED:
         outcome.error = (
             f"TLS certificate expired on {chain.expires_at:%Y-%m-%d %H:%M} UTC ({chain.subject})"
         )
+
+
+# OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
+X509_CERT_HAS_EXPIRED = 10
+
+
+def _verify_code(exc: BaseException) -> int | None:
+    error = getattr(exc, "certificate_error", exc)  # aiohttp wraps the ssl error
+    return getattr(error, "verify_code", None)
+
+
+def _refused_at(exc: ssl.SSLCertVerificationError, host: str, port: int) -> None:
+    """Note on a refused handshake which host and port it was, for
+    ``_record_refused_chain`` (aiohttp's own error carries them already)."""
+    exc.host, exc.port = host, port  # type: ignore[attr-defined]
 
 
 def _phases(notes: dict[str, Any], *, sent_at: float, headers_at: float) -> dict[str, float]:
@@ -461,16 +480,20 @@ async def _plain_hop(
         if is_ip_address(host) or connect_to_address(host)
         else (time.perf_counter() - began) * 1000
     )
-    head = await http1.fetch(
-        addresses=addresses,
-        port=port,
-        request=http1.request_bytes(
-            method, url.raw_path_qs or "/", url.host_port_subcomponent or host, headers
-        ),
-        ssl_context=ssl_context if tls else None,
-        server_hostname=host if tls else None,
-        page_for=page_for,
-    )
+    try:
+        head = await http1.fetch(
+            addresses=addresses,
+            port=port,
+            request=http1.request_bytes(
+                method, url.raw_path_qs or "/", url.host_port_subcomponent or host, headers
+            ),
+            ssl_context=ssl_context if tls else None,
+            server_hostname=host if tls else None,
+            page_for=page_for,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        _refused_at(exc, host, port)
+        raise
     return head, dns_ms
 
 
@@ -491,7 +514,11 @@ async def check_socket(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     try:
         if spec.kind == "tls":
             began = time.perf_counter()
-            await writer.start_tls(_ssl_for(spec, context), server_hostname=host)
+            try:
+                await writer.start_tls(_ssl_for(spec, context), server_hostname=host)
+            except ssl.SSLCertVerificationError as exc:
+                _refused_at(exc, host, port)
+                raise
             outcome.phases["tls"] = (time.perf_counter() - began) * 1000
             outcome.note_chain(chain_expiry(writer.get_extra_info("ssl_object")))
     finally:

@@ -31,11 +31,19 @@ CONNECT_TO: ContextVar[tuple[str, str] | None] = ContextVar("connect_to", defaul
 
 
 def connect_to_address(host: str) -> str | None:
-    """The address this check connects to for ``host`` instead of resolving it, if any."""
+    """The address this check connects to for ``host`` instead of resolving it, if any.
+    Host names compare in their ASCII (IDNA) form, whichever form each side has."""
     override = CONNECT_TO.get()
-    if override is not None and override[0].lower() == host.lower():
+    if override is not None and _ascii_host(override[0]) == _ascii_host(host):
         return override[1]
     return None
+
+
+def _ascii_host(host: str) -> str:
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return host.lower()
 
 
 class GuardedConnector(aiohttp.TCPConnector):

@@ -95,7 +95,10 @@ class JsonAssertions:
 
     def _text(self) -> str:
         body = bytes(self._body)
-        codec, skip = page_encoding(self.content_type, body[:SNIFF_BYTES], complete=True)
+        # Complete only when the sample is the whole body: a guess from a 64 KiB prefix
+        # that cuts a character would not be a guess on valid UTF-8.
+        sample = body[:SNIFF_BYTES]
+        codec, skip = page_encoding(self.content_type, sample, complete=len(body) <= SNIFF_BYTES)
         return body[skip:].decode(codec, errors="replace")
 
 

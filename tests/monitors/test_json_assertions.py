@@ -218,3 +218,14 @@ def test_json_equality_converts_nothing(a, b, equal):
 def test_a_body_that_is_not_json_says_where(text, reason):
     with pytest.raises(ValueError, match=reason):
         parse_json(text)
+
+
+@pytest.mark.usefixtures("http_path")
+def test_a_body_longer_than_the_encoding_sample_is_still_read_as_utf_8(target, loopback_policy):
+    result = check(
+        document(target, "long-utf-8"),
+        policy=loopback_policy,
+        assertions=[("city", "==", "Zürich")],
+    )
+
+    assert result.ok, result.error

@@ -188,3 +188,32 @@ def test_the_guard_judges_the_address_connected_to(kind, address, http_path):
 
     assert result.failure == FailureKind.BLOCKED
     assert result.connect_ms is None
+
+
+def test_an_internationalised_host_name_is_checked_on_the_address_given(
+    http_path, vhost, loopback_policy
+):
+    spec = ProbeSpec(
+        monitor_id=1,
+        kind="http",
+        url=f"http://bücher.example:{vhost.port}/vhost/xn--bcher-kva.example",
+        connect_to="127.0.0.1",
+    )
+
+    result = run(spec, policy=loopback_policy)
+
+    assert result.ok, result.error
+
+
+def test_a_refused_certificate_after_a_redirect_is_read_from_that_hop(
+    http_path, target, self_signed_target, loopback_policy
+):
+    landing = self_signed_target.tls_url("/ok")
+    spec = ProbeSpec(monitor_id=1, kind="http", url=target.url(f"/redirect?to={landing}"))
+
+    result = run(spec, policy=loopback_policy)
+
+    assert result.failure == FailureKind.TLS
+    assert result.tls_expires_at is not None  # the self-signed hop's, not the first URL's
+    assert result.tls_expires_at - dt.datetime.now(dt.UTC) < dt.timedelta(days=3)
+    assert "expired" not in result.error  # refused as self-signed, not as expired
