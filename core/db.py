@@ -23,8 +23,9 @@ IN_LIST_MAX = 500
 # MySQL/MariaDB error codes (server and client) that the code reacts to.
 MYSQL_DEADLOCK = 1213
 # "Cannot reach or use the server": connect refused, host unknown, gone away, lost
-# during a query, access denied, unknown database.
-MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013, 1045, 1049})
+# during a query, access denied (an unknown database, 1049, is not an outage: it is
+# created by ensure_database).
+MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013, 1045})
 MYSQL_UNKNOWN_DATABASE = 1049
 # Why a server or client refuses LOAD DATA LOCAL: ER_NOT_ALLOWED_COMMAND (1148),
 # MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED (4166), MySQL 8's

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import django.db
 import kombu.exceptions
+import MySQLdb
 import redis
 from django.conf import settings
 from django.db import connections
@@ -92,7 +93,14 @@ def unreachable_log(
     logger: logging.Logger, service: str, error: BaseException | str, then: str
 ) -> str:
     """Log ``unreachable_line`` as a warning on ``logger``, count the outage
-    (``outage_count``) and return the line."""
+    (``outage_count``) and return the line. An error that does not say the service is
+    out of reach (a deadlock, a lock wait, Redis out of memory) is logged as a failure
+    of the service instead, and is not counted as an outage."""
+    if isinstance(error, BaseException) and _answered(error):
+        text = short_error(error)
+        line = f"{SERVICE_NAMES[service]} at {service_url(service)} failed ({text}); {then}"
+        logger.warning("%s", line)
+        return line
     line = unreachable_line(service, error, then)
     logger.warning("%s", line)
     outage_count(service)
@@ -180,14 +188,24 @@ def service_error_line(exc: BaseException) -> str | None:
 def unreachable_service(exc: BaseException) -> str | None:
     """The service ("database", "redis", "broker") that ``exc`` says cannot be
     reached, or None (a database that does not exist yet is not an outage)."""
-    code = _mysql_code(exc)
-    if code in MYSQL_UNREACHABLE and code != MYSQL_UNKNOWN_DATABASE:
+    if _mysql_code(exc) in MYSQL_UNREACHABLE:
         return "database"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return "redis"
     if isinstance(exc, kombu.exceptions.OperationalError):
         return "broker"
     return None
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether ``exc`` came from a service that answered (MySQL with an error code that
+    is not about reaching it, e.g. a deadlock; Redis with an error reply, e.g. out of
+    memory): a failure, not an outage."""
+    if isinstance(exc, redis.ResponseError):
+        return True
+    if isinstance(exc, django.db.DatabaseError | MySQLdb.Error) and exc.args:
+        return isinstance(exc.args[0], int) and exc.args[0] not in MYSQL_UNREACHABLE
+    return False
 
 
 def _mysql_code(exc: BaseException) -> object:

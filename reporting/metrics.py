@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from alerting.models import Notification
 from alerting.selectors import notification_counts
-from alerting.services import ATTEMPT_OUTCOMES, ATTEMPTS_KEY
+from alerting.services import ATTEMPT_OUTCOMES, ATTEMPTS_KEY, RESENDS_KEY
 from core.counters import counters_read
 from core.reachability import OUTAGES_KEY, SERVICE_NAMES
 from monitors.models import Monitor
@@ -141,8 +141,8 @@ class SentinelCollector(Collector):
     def _counters(self) -> Iterator[Metric]:
         """Notification attempts and service outages (core.counters)."""
         try:
-            attempts, outages = counters_read(
-                client=buffer_client(), keys=[ATTEMPTS_KEY, OUTAGES_KEY]
+            attempts, outages, resends = counters_read(
+                client=buffer_client(), keys=[ATTEMPTS_KEY, OUTAGES_KEY, RESENDS_KEY]
             )
         except RedisError:
             return  # sentinel_redis_up already says so
@@ -164,10 +164,15 @@ class SentinelCollector(Collector):
         for service in sorted({*SERVICE_NAMES, *outages}):
             family.add_metric([service], outages.get(service, 0))
         yield family
+        yield CounterMetricFamily(
+            "sentinel_notification_resends_in_doubt",
+            "Sends handed out again (same delivery id) because a worker died mid-send.",
+            value=resends.get("in_doubt", 0),
+        )
 
     def _notifications(self) -> Iterator[Metric]:
         try:
-            by_status, resends = notification_counts()
+            by_status = notification_counts()
         except DatabaseError:
             return  # sentinel_database_up already says so
         family = GaugeMetricFamily(
@@ -176,11 +181,6 @@ class SentinelCollector(Collector):
         for status in Notification.Status.values:
             family.add_metric([status], by_status.get(status, 0))
         yield family
-        yield CounterMetricFamily(
-            "sentinel_notification_resends_in_doubt",
-            "Sends handed out again (same delivery id) because a worker died mid-send.",
-            value=resends,
-        )
 
     def _per_monitor(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(

@@ -42,6 +42,10 @@ Outcome = tuple[Notification, DeliveryError | None]
 # Send attempts by what they led to: "sent", "retrying" (failed, tried again later)
 # and "failed" (failed for good); core.counters, read by /metrics.
 ATTEMPTS_KEY = "sentinel:counters:notification_attempts"
+# Sends handed out again after their worker died mid-send (field "in_doubt"): counted
+# where it happens, so that the counter never goes down when notification rows are
+# deleted with their monitor.
+RESENDS_KEY = "sentinel:counters:notification_resends"
 ATTEMPT_OUTCOMES = ("sent", "retrying", "failed")
 
 

@@ -21,6 +21,7 @@ from alerting.models import (
     MonitorAlerting,
     Notification,
 )
+from alerting.services.delivery import RESENDS_KEY
 from alerting.services.holds import hold_flapping, hold_maintenance
 from alerting.services.notifications import (
     Alert,
@@ -30,6 +31,7 @@ from alerting.services.notifications import (
     notify,
     queue_deliveries,
 )
+from core.counters import counters_add
 from monitors.models import Incident
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ def notifications_in_doubt_resend(*, now: dt.datetime) -> tuple[int, int]:
             ).values_list("pk", "channel_id")
         )
         transaction.on_commit(partial(queue_deliveries, delivery_batches(ids)))
+        transaction.on_commit(partial(counters_add, key=RESENDS_KEY, amounts={"in_doubt": resent}))
         logger.warning("%d notification(s) in doubt after a worker stopped: sent again", resent)
     return resent, given_up
 

@@ -371,7 +371,7 @@ def test_a_send_that_kills_its_worker_every_time_is_given_up(
 @pytest.mark.django_db
 @pytest.mark.usefixtures("eager_celery")
 def test_metrics_count_sends_in_doubt(
-    receiver, monkeypatch, client, settings, django_capture_on_commit_callbacks
+    receiver, monkeypatch, client, settings, django_capture_on_commit_callbacks, redis_client
 ):
     settings.SENTINEL_METRICS_TOKEN = "scrape-token"
     in_doubt(receiver, monkeypatch, sent=True)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+import redis
+from django.db import OperationalError
+
 from core.counters import counters_add, counters_read
 from core.reachability import OUTAGES_KEY, outage_count, unreachable_log
 
@@ -57,3 +61,22 @@ def test_an_outage_of_redis_is_counted_only_if_redis_answers_the_count(
     unreachable_log(logger, "redis", "Timeout reading from socket", "it retries")  # a blip
 
     assert redis_client.hgetall(OUTAGES_KEY) == {b"redis": b"1"}
+
+
+@pytest.mark.parametrize(
+    ("service", "error"),
+    [
+        ("database", OperationalError(1213, "Deadlock found when trying to get lock")),
+        ("database", OperationalError(1205, "Lock wait timeout exceeded")),
+        ("redis", redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'")),
+    ],
+)
+def test_an_error_from_a_service_that_answered_is_a_failure_not_an_outage(
+    redis_client, caplog, service, error
+):
+    logger = logging.getLogger("tests.outages")
+    with caplog.at_level(logging.WARNING, logger="tests.outages"):
+        line = unreachable_log(logger, service, error, "it retries")
+
+    assert " failed (" in line and "unreachable" not in line
+    assert redis_client.hgetall(OUTAGES_KEY) == {}
