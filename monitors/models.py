@@ -384,6 +384,8 @@ class Monitor(models.Model):
         open incident) when ``enabled`` changed."""
         loaded = self._loaded
         if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
+            if self._state.adding and not self.enabled:
+                self.status = self.Status.PAUSED  # created paused, from any writer
             super().save(*args, **kwargs)
             self._loaded = self._snapshot()
             return

@@ -51,8 +51,6 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
 
     def create(self, validated_data: dict[str, Any]) -> Monitor:
         tags = validated_data.pop("tags", [])
-        if validated_data.get("enabled") is False:
-            validated_data["status"] = Monitor.Status.PAUSED
         try:
             return monitor_create(owner=self.context["request"].user, tags=tags, **validated_data)
         except DjangoValidationError as exc:

@@ -224,7 +224,8 @@ def _rounds(changes: Sequence[StateChange]) -> list[list[StateChange]]:
 def _incidents_open(changes: list[StateChange]) -> dict[int, int]:
     if not changes:
         return {}
-    # INSERT IGNORE: a monitor paused while down and resumed keeps its open incident.
+    # INSERT IGNORE: the monitor's row lock already makes a second open incident
+    # impossible; the unique open_monitor_id is the database's guarantee of it.
     Incident.objects.bulk_create(
         [
             Incident(

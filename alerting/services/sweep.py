@@ -138,9 +138,19 @@ def _missed_alerts(now: dt.datetime) -> list[Alert]:
 
 def _down_rules(monitor_ids: Iterable[int]) -> dict[int, list[int]]:
     rules: dict[int, list[int]] = defaultdict(list)
-    for pk, monitor_id in AlertRule.objects.filter(
-        monitor_id__in=list(monitor_ids), kind=AlertRule.Kind.DOWN, enabled=True
-    ).values_list("pk", "monitor_id"):
+    # Rules with somewhere to send: an alert for a rule without channels leaves no
+    # notification row, so the missed-alert pass would raise it again every minute (and
+    # each time count it as a state change towards flapping).
+    for pk, monitor_id in (
+        AlertRule.objects.filter(
+            monitor_id__in=list(monitor_ids),
+            kind=AlertRule.Kind.DOWN,
+            enabled=True,
+            channels__isnull=False,
+        )
+        .values_list("pk", "monitor_id")
+        .distinct()
+    ):
         rules[monitor_id].append(pk)
     return rules
 

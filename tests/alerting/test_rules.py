@@ -342,3 +342,17 @@ def test_a_weekly_window_holds_the_outage_in_its_local_hour_in_summer_and_winter
         ("down", "sent", ""),
         ("up", "sent", ""),
     ]
+
+
+def test_a_down_rule_without_channels_is_not_raised_again_by_every_sweep(feed, sweep):
+    monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=1)
+    AlertRuleFactory(monitor=monitor, kind=AlertRule.Kind.DOWN)  # nowhere to send
+    feed([check(monitor, 0, False)])
+
+    for minute in (1, 2, 3, 4):
+        sweep(T0 + dt.timedelta(minutes=minute))
+
+    # The outage is one state change, counted once, not once more per sweep.
+    state = MonitorAlerting.objects.get(monitor=monitor)
+    assert state.flapping_since is None and len(state.change_times) == 1
+    assert not Notification.objects.exists()

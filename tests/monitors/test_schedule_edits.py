@@ -98,3 +98,11 @@ def test_saving_enabled_off_pauses_like_the_pause_action(admin_client):
     copy.enabled = True
     copy.save()
     assert Monitor.objects.get(pk=monitor.pk).status == Monitor.Status.PENDING
+
+
+def test_a_monitor_created_disabled_is_paused_whoever_creates_it(user):
+    from monitors.services import monitor_create
+
+    monitor = monitor_create(owner=user, name="Later", url="https://later.example/", enabled=False)
+
+    assert Monitor.objects.get(pk=monitor.pk).status == Monitor.Status.PAUSED

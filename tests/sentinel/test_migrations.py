@@ -129,3 +129,26 @@ def test_maintenance_windows_from_before_time_zones_stay_utc(settings):
         owner_id=owner.pk, name="New", starts_at=STARTED, ends_at=STARTED + dt.timedelta(hours=1)
     )
     assert new.time_zone == "Europe/Berlin"
+
+
+@pytest.mark.django_db(transaction=True)  # migrations commit; the database is flushed after
+def test_monitors_paused_while_down_before_0012_have_their_incident_ended():
+    before = [("monitors", "0011_ping_monitors")]
+    apps = migrate(before)
+    user = apps.get_model("auth", "User").objects.create(username="owner")
+    monitor = apps.get_model("monitors", "Monitor")
+    paused = monitor.objects.create(owner_id=user.pk, name="Paused", url="https://a.example/")
+    running = monitor.objects.create(owner_id=user.pk, name="Down", url="https://b.example/")
+    monitor.objects.filter(pk=paused.pk).update(enabled=False, status="paused")
+    incident = apps.get_model("monitors", "Incident")
+    for m in (paused, running):
+        incident.objects.create(monitor_id=m.pk, started_at=STARTED, open_monitor_id=m.pk)
+
+    after = migrate([("monitors", "0012_paused_monitors_end_their_incidents")])
+
+    rows = {i.monitor_id: i for i in after.get_model("monitors", "Incident").objects.all()}
+    assert (rows[paused.pk].open_monitor_id, rows[paused.pk].end_reason) == (None, "paused")
+    assert rows[paused.pk].ended_at is not None and rows[paused.pk].duration_seconds > 0
+    assert rows[running.pk].open_monitor_id == running.pk  # still down, still open
+    executor = MigrationExecutor(connection)
+    migrate(executor.loader.graph.leaf_nodes())
