@@ -324,7 +324,8 @@ class Monitor(models.Model):
             models.Index(fields=["owner", "status"], name="monitor_owner_status_idx"),
         ]
 
-    _loaded: dict[str, Any] | None = None  # set by from_db and save
+    _loaded: dict[str, Any] | None = None  # see _loaded_values
+    _row: tuple[Any, Any] | None = None  # the row from_db built this instance from
 
     # What a configuration save writes. The live state (status, streaks, last and next
     # check) is written by the probe path, the dispatcher and pause/resume, in bulk;
@@ -382,7 +383,7 @@ class Monitor(models.Model):
         (never the live state it was loaded with), move the next check closer when
         what or how often it is checked changed, and pause or resume it (closing an
         open incident) when ``enabled`` changed."""
-        loaded = self._loaded
+        loaded = self._loaded_values()
         if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
             if self._state.adding and not self.enabled:
                 self.status = self.Status.PAUSED  # created paused, from any writer
@@ -421,10 +422,21 @@ class Monitor(models.Model):
             if name in self.__dict__
         }
 
+    def _loaded_values(self) -> dict[str, Any] | None:
+        """What this instance held of ``SCHEDULE_FIELDS`` and ``enabled`` when it was
+        loaded or last saved; None for one never loaded."""
+        if self._loaded is None and self._row is not None:
+            wanted = {*self.SCHEDULE_FIELDS, "enabled"}
+            names, values = self._row
+            self._loaded = {n: v for n, v in zip(names, values, strict=True) if n in wanted}
+        return self._loaded
+
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Monitor:
         instance = super().from_db(db, field_names, values)
-        instance._loaded = instance._snapshot()  # to tell on save what an edit changed
+        # Kept as loaded, to tell on save what an edit changed; read only then (lists of
+        # monitors load many and save none).
+        instance._row = (field_names, values)
         return instance
 
     def clean(self) -> None:

@@ -10,6 +10,7 @@ it. The chains come from ``SSLObject.get_verified_chain`` / ``get_unverified_cha
 
 from __future__ import annotations
 
+import _ssl
 import datetime as dt
 import functools
 import ssl
@@ -48,13 +49,9 @@ def monitor_ssl_context(*, verify: bool, ca_bundle: str) -> ssl.SSLContext:
     return context
 
 
-@functools.cache
 def unverified_ssl_context() -> ssl.SSLContext:
     """For reading the chain of a server whose certificate did not verify."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+    return monitor_ssl_context(verify=False, ca_bundle="")
 
 
 def chain_expiry(ssl_object: Any) -> ChainExpiry | None:
@@ -64,13 +61,34 @@ def chain_expiry(ssl_object: Any) -> ChainExpiry | None:
     if ssl_object is None:
         return None
     chain = _chain(ssl_object, "get_verified_chain") or _chain(ssl_object, "get_unverified_chain")
-    found: list[ChainExpiry] = []
+    found = []
     for index, certificate in enumerate(chain):
-        info = certificate.get_info()
-        if "notAfter" in info:
-            expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), dt.UTC)
-            found.append(ChainExpiry(expires, subject_text(info.get("subject", ())), index == 0))
+        facts = _expiry_and_subject(certificate)
+        if facts is not None:
+            found.append(ChainExpiry(facts[0], facts[1], index == 0))
     return min(found, key=lambda e: (e.expires_at, not e.leaf)) if found else None
+
+
+# Per certificate (by its DER bytes), not per check: the intermediates and roots of
+# thousands of monitors are the same few, and decoding one (strptime included) cost
+# most of a TLS check's extra time.
+_FACTS: dict[bytes, tuple[dt.datetime, str] | None] = {}
+_FACTS_MAX = 4096
+
+
+def _expiry_and_subject(certificate: Any) -> tuple[dt.datetime, str] | None:
+    der = certificate.public_bytes(_ssl.ENCODING_DER)
+    if der in _FACTS:
+        return _FACTS[der]
+    info = certificate.get_info()
+    facts = None
+    if "notAfter" in info:
+        expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), dt.UTC)
+        facts = (expires, subject_text(info.get("subject", ())))
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    _FACTS[der] = facts
+    return facts
 
 
 def _chain(ssl_object: Any, method: str) -> list[Any]:
