@@ -17,6 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.db import update_from_values
 from monitors import validators as v
 
 # What an HTTP check accepts unless told otherwise.
@@ -55,13 +56,7 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
         paused = Monitor.objects.filter(pk__in=ids, enabled=True).update(
             enabled=False, status=Monitor.Status.PAUSED, updated_at=now
         )
-        for incident in Incident.objects.filter(open_monitor_id__in=ids).only("started_at"):
-            Incident.objects.filter(pk=incident.pk).update(
-                ended_at=now,
-                open_monitor_id=None,
-                end_reason=Incident.EndReason.PAUSED,
-                duration_seconds=max(int((now - incident.started_at).total_seconds()), 0),
-            )
+        incidents_end(ends=[(pk, now) for pk in ids], reason=Incident.EndReason.PAUSED)
         return paused
 
     def resume(self, *, now: dt.datetime | None = None) -> int:
@@ -689,3 +684,19 @@ class Incident(models.Model):
     @property
     def duration(self) -> dt.timedelta | None:
         return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+def incidents_end(*, ends: list[tuple[int, dt.datetime]], reason: str) -> int:
+    """End the open incident of each ``(monitor id, at)`` at ``at``, with ``reason``
+    (``Incident.EndReason``), in one UPDATE ... JOIN; monitors without an open incident
+    are left alone. Returns how many incidents ended. Called under the monitors' row
+    locks (the live state) or by a pause."""
+    return update_from_values(
+        table=Incident._meta.db_table,
+        columns=("monitor_id", "ended_at", "reason"),
+        rows=[(monitor_id, at, reason) for monitor_id, at in ends],
+        on="t.open_monitor_id = v.monitor_id",
+        assignments="t.ended_at = v.ended_at, t.open_monitor_id = NULL, "
+        "t.end_reason = v.reason, "
+        "t.duration_seconds = GREATEST(TIMESTAMPDIFF(SECOND, t.started_at, v.ended_at), 0)",
+    )

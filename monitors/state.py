@@ -23,7 +23,7 @@ from django.db import connection, transaction
 
 from core.db import ascending_chunks, retry_on_deadlock, update_from_values
 from core.time import as_utc
-from monitors.models import Incident, Monitor
+from monitors.models import Incident, Monitor, incidents_end
 from monitors.validators import MAX_CONFIRM_WINDOW
 from telemetry.records import CheckResult
 
@@ -255,16 +255,10 @@ def _incidents_close(changes: list[StateChange]) -> dict[int, int]:
         return {}
     open_ids = _open_incident_ids(c.monitor_id for c in changes)
     to_close = [c for c in changes if c.monitor_id in open_ids]
-    if to_close:
-        update_from_values(
-            table=Incident._meta.db_table,
-            columns=("monitor_id", "ended_at"),
-            rows=[(c.monitor_id, c.result.scheduled_at) for c in to_close],
-            on="t.open_monitor_id = v.monitor_id",
-            assignments="t.ended_at = v.ended_at, t.open_monitor_id = NULL, "
-            "t.end_reason = 'recovered', "
-            "t.duration_seconds = GREATEST(TIMESTAMPDIFF(SECOND, t.started_at, v.ended_at), 0)",
-        )
+    incidents_end(
+        ends=[(c.monitor_id, c.result.scheduled_at) for c in to_close],
+        reason=Incident.EndReason.RECOVERED,
+    )
     return open_ids
 
 
