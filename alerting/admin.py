@@ -26,7 +26,7 @@ from alerting.models import (
 from alerting.selectors import period_text
 from alerting.services import channel_send_test
 from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
-from monitors.admin import MonitorAdmin
+from monitors.admin import MonitorAdmin, ReadOnlyAdmin
 from monitors.models import Monitor
 
 
@@ -49,16 +49,6 @@ class AlertRuleInline(admin.TabularInline):
 
 # The monitor's change page shows its alert rules (the monitors app cannot name them).
 MonitorAdmin.inlines = (*MonitorAdmin.inlines, AlertRuleInline)  # type: ignore[assignment]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the workers: visible, not editable."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class AttemptInline(admin.TabularInline):

@@ -182,7 +182,7 @@ def service_error_line(exc: BaseException) -> str | None:
             "ensure_database' (which 'make run' calls) creates it."
         )
     service = unreachable_service(exc)
-    return None if service is None else _down(service, exc)
+    return None if service is None else service_down_line(service, exc)
 
 
 def unreachable_service(exc: BaseException) -> str | None:
@@ -212,5 +212,7 @@ def _mysql_code(exc: BaseException) -> object:
     return exc.args[0] if isinstance(exc, django.db.OperationalError) and exc.args else None
 
 
-def _down(service: str, exc: BaseException) -> str:
+def service_down_line(service: str, exc: BaseException) -> str:
+    """The terminal line for ``service`` being unreachable with ``exc``: where it was
+    looked for and how to start it (``ServiceState.describe``)."""
     return ServiceState(service, service_url(service), False, short_error(exc)).describe()

@@ -10,6 +10,16 @@ from monitors.models import Incident, Monitor, Tag
 from monitors.services import monitors_check_now, monitors_pause, monitors_resume
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the workers: visible, not editable."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Monitor)
 class MonitorAdmin(admin.ModelAdmin):
     list_display = (
@@ -104,15 +114,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
-    """Written by the workers: visible, not editable."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
+class IncidentAdmin(ReadOnlyAdmin):
     list_display = (
         "monitor",
         "started_at",

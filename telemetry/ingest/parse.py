@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import orjson
 from django.conf import settings
 
+from core.time import to_epoch_ms
 from telemetry.buffer import FIELD, DeadLetter, Entry
 from telemetry.records import WireRow, payload_decode, wire_rows_check
 
@@ -24,7 +25,7 @@ def entries_parse(
 ) -> tuple[Parsed, list[DeadLetter]]:
     """Split entries into valid rows and dead letters (deleted entries are neither):
     an unreadable entry is one dead letter, an invalid row of a readable one another."""
-    now_ms = round((now or dt.datetime.now(dt.UTC)).timestamp() * 1000)
+    now_ms = to_epoch_ms(now or dt.datetime.now(dt.UTC))
     oldest_ms = now_ms - settings.TELEMETRY_RETENTION_DAYS * 86_400_000
     parsed: Parsed = []
     dead: list[DeadLetter] = []

@@ -5,7 +5,6 @@ rows; the primary key makes a replayed result a no-op.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from django.db import (
 
 from core.db import MYSQL_LOCAL_INFILE_REFUSED
 from core.reachability import short_error, unreachable_log
+from core.time import as_utc, to_epoch_ms
 from telemetry.buffer import buffer_client
 from telemetry.records import WIRE_FIELDS, WireRow
 from telemetry.rollups import rollups_append
@@ -175,10 +175,6 @@ def _bump_monitors_deleted() -> None:
         unreachable_log(log, "redis", exc, then)
 
 
-_EPOCH = dt.datetime(1970, 1, 1)
-_MILLISECOND = dt.timedelta(milliseconds=1)
-
-
 def _existing_keys(cursor: Any, keys: list[Key]) -> set[Key]:
     """Keys already stored, locked until commit (the locking read also locks the gaps
     of the missing keys, so a concurrent ingestor cannot insert them meanwhile)."""
@@ -190,7 +186,7 @@ def _existing_keys(cursor: Any, keys: list[Key]) -> set[Key]:
         f"{sql} IN ({placeholders}) FOR UPDATE",  # placeholders only
         [value for m, s in keys for value in (m, datetime_text(s))],
     )
-    return {(int(m), (s - _EPOCH) // _MILLISECOND) for m, s in cursor.fetchall()}
+    return {(int(m), to_epoch_ms(as_utc(s))) for m, s in cursor.fetchall()}
 
 
 def rows_insert(cursor: Any, rows: list[WireRow]) -> int:

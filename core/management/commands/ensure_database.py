@@ -6,7 +6,7 @@ import MySQLdb
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from core.reachability import ServiceState, service_url, short_error
+from core.reachability import service_down_line
 
 
 class Command(BaseCommand):
@@ -26,8 +26,7 @@ class Command(BaseCommand):
                 connect_timeout=5,
             )
         except MySQLdb.OperationalError as exc:
-            state = ServiceState("database", service_url("database"), False, short_error(exc))
-            raise CommandError(state.describe()) from None
+            raise CommandError(service_down_line("database", exc)) from None
         name = db["NAME"].replace("`", "``")
         with conn.cursor() as cursor:
             created = cursor.execute(
