@@ -12,7 +12,7 @@ from alerting.models import (
     MonitorAlerting,
 )
 from alerting.selectors import maintenance_windows_for
-from alerting.services.notifications import Alert, Event, rows_update
+from alerting.services.notifications import Alert, Event, monitors_for, notify, rows_update
 from core.db import lock_in_key_order
 from monitors.models import Monitor
 
@@ -73,3 +73,12 @@ def hold_maintenance(alerts: list[Alert], monitors: dict[int, Monitor]) -> None:
             w.is_active(alert.at) for w in windows.get(alert.monitor_id, ())
         ):
             alert.hold_reason = "maintenance"
+
+
+def alerts_hold_and_notify(alerts: list[Alert]) -> int:
+    """The end of every alert's way: hold what maintenance or flapping holds, then
+    insert the notifications (``notify``); returns how many were queued. Maintenance
+    first: state changes during maintenance do not count as flapping."""
+    monitors = monitors_for(alerts)
+    hold_maintenance(alerts, monitors)
+    return notify(hold_flapping(alerts), monitors)

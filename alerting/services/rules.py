@@ -21,13 +21,11 @@ from alerting.models import (
     AlertRule,
     AlertRuleState,
 )
-from alerting.services.holds import hold_flapping, hold_maintenance
+from alerting.services.holds import alerts_hold_and_notify
 from alerting.services.notifications import (
     DOWN,
     Alert,
     Event,
-    monitors_for,
-    notify,
     rows_update,
 )
 from core.db import lock_in_key_order
@@ -64,11 +62,7 @@ def alerts_process(*, results: Sequence[CheckResult], changes: Sequence[StateCha
         alerts += _rule_alerts(results, rules)
         if not alerts:
             return 0
-        monitors = monitors_for(alerts)
-        # Maintenance first: state changes during maintenance do not count as flapping.
-        hold_maintenance(alerts, monitors)
-        alerts = hold_flapping(alerts)
-        return notify(alerts, monitors)
+        return alerts_hold_and_notify(alerts)
 
 
 def _change_alerts(changes: Sequence[StateChange], rules: list[AlertRule]) -> list[Alert]:

@@ -22,13 +22,11 @@ from alerting.models import (
     Notification,
 )
 from alerting.services.delivery import RESENDS_KEY
-from alerting.services.holds import hold_flapping, hold_maintenance
+from alerting.services.holds import alerts_hold_and_notify
 from alerting.services.notifications import (
     Alert,
     Event,
     delivery_batches,
-    monitors_for,
-    notify,
     queue_deliveries,
 )
 from core.counters import counters_add
@@ -44,10 +42,7 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     with transaction.atomic():
         alerts = _reminder_alerts(now) + _settled_alerts(now) + _missed_alerts(now)
-        monitors = monitors_for(alerts)
-        hold_maintenance(alerts, monitors)
-        alerts = hold_flapping(alerts)
-        queued = notify(alerts, monitors) if alerts else 0
+        queued = alerts_hold_and_notify(alerts) if alerts else 0
     resent, given_up = notifications_in_doubt_resend(now=now)
     return {"queued": queued, "resent_in_doubt": resent, "given_up": given_up}
 
