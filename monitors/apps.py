@@ -11,6 +11,7 @@ class MonitorsConfig(AppConfig):
     def ready(self) -> None:
         # Ingest sits below this app: it is told here which monitors exist and when
         # one is deleted (so that a deleted monitor's late results are dead-lettered).
+        from monitors import receivers  # noqa: F401  (connects the live-state receiver)
         from monitors.models import Monitor
         from monitors.selectors import monitor_ids_existing
         from telemetry.ingest import existing_monitors_register, monitor_deleted

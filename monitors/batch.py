@@ -1,8 +1,7 @@
-"""A probe batch, wired end to end: check -> buffer -> live state -> the news.
+"""A probe batch: check -> buffer. The live state, incidents and alerts follow where
+ingest stores the results (``monitors.receivers``), not here.
 
-The only monitors module that writes to the result buffer; the apps above hear of the
-batch through ``monitors.signals.results_applied`` (alerting evaluates its rules
-there), so monitors imports none of them.
+The only monitors module that writes to the result buffer.
 """
 
 from __future__ import annotations
@@ -19,20 +18,16 @@ from monitors.models import Monitor
 from monitors.probes import check_batch, spec_from_monitor
 from monitors.probes.loop import probe_loop_run
 from monitors.probes.spec import PROBE_COLUMNS, spec_from_row
-from monitors.signals import results_applied
-from monitors.state import StateChange, monitors_apply_results
 from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
 
 
-def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateChange]:
-    """Check a batch of slots, store the results, move the monitors' live state.
+def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[CheckResult]:
+    """Check a batch of slots and push the results to the Redis buffer; returns them.
 
     One query loads the monitors, the checks run concurrently (each starting at its
-    slot), the results go to the Redis buffer in one round trip, and the live state
-    is updated in one transaction, then ``results_applied`` is sent (alert rules).
-    Returns the status changes.
-    Deleted or paused monitors are skipped: their slot no longer stands.
+    slot), the results go to the Redis buffer in one round trip. Deleted or paused
+    monitors are skipped: their slot no longer stands.
     """
     rows = Monitor.objects.filter(pk__in=[pk for pk, _ in slots], enabled=True).values_list(
         *PROBE_COLUMNS
@@ -44,16 +39,11 @@ def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateC
     if not connection.in_atomic_block:
         # The checks take seconds (a hanging target costs its whole timeout): an idle
         # MySQL connection held by every batch in flight capped the probe threads at
-        # max_connections (151 by default). Reconnecting for the state update is cheap.
+        # max_connections (151 by default).
         connection.close()
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
     buffer_push(results=results, kinds={pk: spec.kind for pk, spec in specs.items()})
-    changes = monitors_apply_results(results=results)
-    # Alerts are decided where the result is known; deliveries are queued on commit.
-    # Should a receiver raise, the alerting sweep still sends down/up alerts within a
-    # minute.
-    results_applied.send(sender=Monitor, results=results, changes=changes)
-    return changes
+    return results
 
 
 def check_run_now(*, monitor: Monitor) -> CheckResult:

@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from core.db import update_from_values
+from core.time import to_epoch_ms
 from monitors import validators as v
 
 # What an HTTP check accepts unless told otherwise.
@@ -70,6 +71,9 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
             consecutive_failures=0,
             consecutive_successes=0,
             recent_failures=0,
+            # A fresh start: results from before it are history, not the state's past
+            # (monitors.state rebuilds a late result's state from here at the earliest).
+            state_checkpoints=[[to_epoch_ms(now), Monitor.Status.PENDING.value, 0, 0, 0]],
             updated_at=now,
         )
 
@@ -294,7 +298,7 @@ class Monitor(models.Model):
         help_text="Successful checks in a row before a down monitor is up again.",
     )
 
-    # Live state, written by the probe workers in bulk.
+    # Live state, written by ingest in bulk as it stores the results (monitors.state).
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     next_check_at = models.DateTimeField(default=timezone.now)
@@ -303,6 +307,9 @@ class Monitor(models.Model):
     # The outcomes of the last checks, newest in bit 0, 1 for a failure (at most
     # MAX_CONFIRM_WINDOW bits are kept): what the window rule counts.
     recent_failures = models.PositiveIntegerField(default=0)
+    # Up to two earlier live states, [[slot_ms, status, failures, successes, recent]],
+    # from which a late result is applied in its place (monitors.state).
+    state_checkpoints = models.JSONField(default=list, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -333,6 +340,7 @@ class Monitor(models.Model):
             "consecutive_failures",
             "consecutive_successes",
             "recent_failures",
+            "state_checkpoints",
             "enabled",
         }
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# Sent by ``monitors.batch.checks_run_batch`` once a probe batch's live state (and
-# incidents) committed, with ``results`` (the batch's ``CheckResult`` list) and
-# ``changes`` (its ``StateChange`` list, incidents filled in). Receivers run in the
-# probe worker, in order, and an exception propagates to the probe task; the
-# alerting sweep catches down/up alerts a failed receiver missed within a minute.
+# Sent by ``monitors.receivers`` once ingest's batch moved the live state (and
+# incidents), inside ingest's transaction, with ``results`` (the batch's new
+# ``CheckResult`` list) and ``changes`` (its ``StateChange`` list, incidents filled
+# in). Receivers write in that transaction (alerting: its notification rows, an outbox
+# delivered after commit); an exception rolls the whole batch back, to be taken again.
 results_applied = Signal()

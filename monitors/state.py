@@ -1,14 +1,30 @@
-"""A monitor's live state and incidents, moved forward by check results, in bulk.
+"""A monitor's live state and incidents, moved forward by stored check results, in bulk.
 
-Probe workers call ``monitors_apply_results`` once per batch: one locking SELECT
-and one UPDATE for the whole batch, not one UPDATE per check. The SELECT ... FOR
-UPDATE is what makes a state change happen once: two workers applying results for
-the same monitor queue on its row lock, and the second one sees the first one's
-streaks, so an outage is confirmed (and an incident opened) by exactly one of them.
-Incidents are opened and closed inside that same transaction, under the same row
-locks (``incidents_apply``), so an incident exists exactly when the committed
-status says down. Notifications are alerting's business: ``monitors.batch`` tells it
-through the ``results_applied`` signal.
+Ingest applies a batch's results where it stores them, in the same transaction as the
+rows (``telemetry.signals.results_stored``, received in ``monitors.receivers``): one
+locking SELECT and one UPDATE for the whole batch. The SELECT ... FOR UPDATE is what
+makes a state change happen once: two ingest processes applying results for the same
+monitor queue on its row lock, and the second sees the first one's streaks, so an
+outage is confirmed (and an incident opened) by exactly one of them. Incidents are
+opened and closed under the same row locks (``incidents_apply``), so an incident
+exists exactly when the committed status says down. Notifications are alerting's
+business: the receiver tells it through ``monitors.signals.results_applied``.
+
+**Order.** Results of one monitor are applied in slot order. A result whose slot is
+after the monitor's last applied one moves the state forward, as it comes. A *late*
+result (its slot is at or before the last applied one: a batch that was retried,
+reclaimed from a dead ingest process or replayed from the spool) is applied in its
+place: the state is recomputed from a *checkpoint* (the state as of an earlier slot,
+kept on the monitor row, ``Monitor.state_checkpoints``) over the monitor's stored
+results since then, which now include the late one. So the final state is the one an
+in-order arrival would have given. Two checkpoints are kept, at least
+``LATE_WINDOW_MS`` apart, so a result up to that late is always applied in its place;
+a result later than the oldest checkpoint is stored and counted in reports, but does
+not move the live state (it is older than anything the state can still be rebuilt
+from). A recomputed state changes the status only as a whole: if it differs from the
+status before, that is one change at the result that decided it (an incident opens
+or closes then, and alerts follow); an outage the late result would have made and
+that is already over is history in the results and rollups, not a new incident.
 """
 
 from __future__ import annotations
@@ -19,16 +35,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import orjson
 from django.db import connection, transaction
 
 from core.db import ascending_chunks, retry_on_deadlock, update_from_values
-from core.time import as_utc
+from core.time import as_utc, from_epoch_ms, to_epoch_ms
 from monitors.models import Incident, Monitor, incidents_end
 from monitors.validators import MAX_CONFIRM_WINDOW
-from telemetry.records import CheckResult
+from telemetry.records import CheckResult, FailureKind
 
 # The outcomes kept for the window rule, newest in bit 0 (Monitor.recent_failures).
 RECENT_MASK = (1 << MAX_CONFIRM_WINDOW) - 1
+# How late a result may arrive and still be applied in its place (slot time behind the
+# monitor's last applied check): longer than a retried probe batch, a batch reclaimed
+# from a dead ingest process (TELEMETRY_INGEST_RECLAIM_SECONDS) or a spool replayed
+# after a short Redis outage. The recomputation reads at most two windows of results.
+LATE_WINDOW_MS = 15 * 60 * 1000
+CHECKPOINTS_KEPT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +86,9 @@ class StateChange:
     consecutive_failures: int = 0
     # The incident this change opened (down) or closed (up), if any.
     incident_id: int | None = None
+    # For a change to up: the failed checks of the same batch that kept the monitor down
+    # before it (they count in the incident it closes).
+    failed_while_down: int = 0
 
 
 def state_after(state: LiveState, result: CheckResult) -> LiveState:
@@ -96,53 +122,222 @@ def state_after(state: LiveState, result: CheckResult) -> LiveState:
     return dataclasses.replace(new, status=status)
 
 
-def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChange]:
-    """Apply a batch of results to the monitors' live state; return the status changes.
+def state_replay(
+    state: LiveState, results: Iterable[CheckResult]
+) -> tuple[LiveState, list[StateChange]]:
+    """``state`` moved forward by ``results`` in slot order (pure): the final state and
+    every status change on the way (``incident_id`` unset). What the live state of a
+    monitor must equal, given the state it started from and its stored results."""
+    walked = _walk(state, sorted(results, key=lambda r: r.scheduled_at))
+    return walked.state, walked.changes
 
-    Results for deleted monitors are ignored here (ingest stores or dead-letters
-    them). A result older than the monitor's last applied check arrived late and
-    does not move the streaks.
+
+@dataclass
+class _Walk:
+    state: LiveState
+    changes: list[StateChange]
+    failed_while_down: int  # failed checks that kept a down monitor down since the last change
+
+
+def _walk(state: LiveState, results: Iterable[CheckResult]) -> _Walk:
+    """``state_replay`` over results already in slot order, counting the failures
+    that kept a down monitor down (the open incident's count)."""
+    walk = _Walk(state, [], 0)
+    for result in results:
+        new = state_after(walk.state, result)
+        if new.status != walk.state.status:
+            walk.changes.append(
+                StateChange(
+                    result.monitor_id,
+                    walk.state.status,
+                    new.status,
+                    result,
+                    new.consecutive_failures,
+                    failed_while_down=walk.failed_while_down,
+                )
+            )
+            walk.failed_while_down = 0
+        elif new.status == Monitor.Status.DOWN and not result.ok:
+            walk.failed_while_down += 1
+        walk.state = new
+    return walk
+
+
+def monitors_apply_results(*, results: Sequence[CheckResult]) -> list[StateChange]:
+    """Apply newly stored results to the monitors' live state; return the status changes.
+
+    Call it inside the transaction that stored ``results`` in ``check_result`` (a late
+    result is applied by reading the monitor's stored results back, see the module
+    docstring); ingest does. Results for deleted monitors are ignored here (ingest
+    dead-letters them).
     """
     by_monitor: dict[int, list[CheckResult]] = {}
     for result in sorted(results, key=lambda r: r.scheduled_at):
         by_monitor.setdefault(result.monitor_id, []).append(result)
     if not by_monitor:
         return []
-    # A deadlock victim is rolled back whole (alerts queued on commit too), so applying
-    # the batch again is safe; re-running its checks is not needed.
-    return retry_on_deadlock(lambda: _apply(by_monitor))
+    if connection.in_atomic_block:
+        # Inside ingest's transaction: a deadlock rolls the whole batch back, and
+        # ingest takes it again.
+        return _apply(by_monitor)
+    # A deadlock victim is rolled back whole (alerts queued on commit too), so
+    # applying the batch again is safe.
+    return retry_on_deadlock(lambda: _apply_atomically(by_monitor))
+
+
+def _apply_atomically(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
+    with transaction.atomic():
+        return _apply(by_monitor)
+
+
+# A checkpoint as kept in Monitor.state_checkpoints: the live state once every result
+# up to slot_ms was applied (slot_ms 0: before the first check).
+Checkpoint = tuple[int, str, int, int, int]  # (slot_ms, status, failures, successes, recent)
+
+
+@dataclass
+class _Row:
+    """A monitor's locked live state and checkpoints, as the batch moves them."""
+
+    state: LiveState
+    checkpoints: list[Checkpoint]
+    checkpoints_changed: bool = False
 
 
 def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
-    with transaction.atomic():
-        current = _lock_states(list(by_monitor))  # sorted by ascending_chunks
-        changes: list[StateChange] = []
-        failed_while_down: dict[int, int] = {}
-        updated: dict[int, LiveState] = {}
-        for monitor_id, state in current.items():
-            for result in by_monitor[monitor_id]:
-                if state.last_checked_at and result.scheduled_at <= state.last_checked_at:
-                    continue
-                new = state_after(state, result)
-                if new.status != state.status:
-                    changes.append(
-                        StateChange(
-                            monitor_id, state.status, new.status, result, new.consecutive_failures
-                        )
-                    )
-                elif new.status == Monitor.Status.DOWN and not result.ok:
-                    failed_while_down[monitor_id] = failed_while_down.get(monitor_id, 0) + 1
-                state = new
-            updated[monitor_id] = state
-        _write_states(updated)
-        changes = incidents_apply(changes=changes, failed_while_down=failed_while_down)
-    return changes
+    current = _lock_states(list(by_monitor))  # in ascending id order (core.db)
+    changes: list[StateChange] = []
+    failed_while_down: dict[int, int] = {}
+    for monitor_id, row in current.items():
+        results = by_monitor[monitor_id]
+        last = row.state.last_checked_at
+        late = [r for r in results if last is not None and r.scheduled_at <= last]
+        walk = _replay_late(monitor_id, row, late, results) if late else _forward(row, results)
+        changes += walk.changes
+        if walk.failed_while_down:
+            failed_while_down[monitor_id] = walk.failed_while_down
+    _write_states(current)
+    return incidents_apply(changes=changes, failed_while_down=failed_while_down)
 
 
-def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
-    # Locking in id order keeps two workers (and the dispatcher) from deadlocking on
-    # overlapping batches: ascending chunks of ids, each short enough for MariaDB to
-    # lock along the primary key (core.db).
+def _forward(row: _Row, results: list[CheckResult]) -> _Walk:
+    """Results after the last applied one: the state moves on from where it is."""
+    before = row.state
+    walk = _walk(before, results)
+    row.state = walk.state
+    _checkpoint_push(row, before)
+    return walk
+
+
+def _checkpoint_push(row: _Row, before: LiveState) -> None:
+    """Keep the state as it was before this batch as a checkpoint when the newest one
+    is ``LATE_WINDOW_MS`` older, or there is none. A monitor never checked gets one at
+    slot 0: its stored results are all the history there is."""
+    anchor = 0 if before.last_checked_at is None else to_epoch_ms(before.last_checked_at)
+    if row.checkpoints and anchor - row.checkpoints[-1][0] < LATE_WINDOW_MS:
+        return
+    checkpoint = (
+        anchor,
+        before.status,
+        before.consecutive_failures,
+        before.consecutive_successes,
+        before.recent_failures,
+    )
+    row.checkpoints = [*row.checkpoints, checkpoint][-CHECKPOINTS_KEPT:]
+    row.checkpoints_changed = True
+
+
+def _replay_late(
+    monitor_id: int, row: _Row, late: list[CheckResult], results: list[CheckResult]
+) -> _Walk:
+    """Recompute the state from the newest checkpoint before the earliest late result,
+    over the monitor's stored results since then (this batch's among them)."""
+    earliest = to_epoch_ms(late[0].scheduled_at)
+    usable = [cp for cp in row.checkpoints if cp[0] < earliest]
+    if not usable:
+        # Later than anything the state can be rebuilt from: stored, not applied.
+        return _forward(row, [r for r in results if r not in late])
+    slot_ms, status, failures, successes, recent = usable[-1]
+    start = dataclasses.replace(
+        row.state,
+        status=status,
+        consecutive_failures=failures,
+        consecutive_successes=successes,
+        recent_failures=recent,
+        last_checked_at=from_epoch_ms(slot_ms) if slot_ms else None,
+    )
+    stored = _stored_since(monitor_id, slot_ms)
+    stored_slots = {r.scheduled_at for r in stored}
+    if not any(r.scheduled_at in stored_slots for r in late):
+        # Not stored in this transaction: a replay handed in by a direct caller (ingest
+        # hands in only the rows it inserted). Nothing to rebuild.
+        return _forward(row, [r for r in results if r not in late])
+    # This batch's own results carry what the table does not (the certificate subject).
+    ours = {r.scheduled_at: r for r in results}
+    walk = _walk(start, [ours.get(r.scheduled_at, r) for r in stored])
+    before = row.state
+    # Checkpoints after the late slot describe a history without it.
+    row.checkpoints, row.checkpoints_changed = usable, True
+    row.state = walk.state
+    if walk.state.status == before.status:
+        # Still down: this batch's failures add to the open incident's count.
+        down = walk.state.status == Monitor.Status.DOWN
+        return _Walk(walk.state, [], sum(not r.ok for r in results) if down else 0)
+    # One change, from the status before to the rebuilt one, at the check that decided
+    # it; an outage in between that is over is history in the results, not an incident.
+    decided = walk.changes[-1] if walk.changes else None
+    change = StateChange(
+        monitor_id,
+        before.status,
+        walk.state.status,
+        decided.result if decided else stored[-1],
+        decided.consecutive_failures if decided else walk.state.consecutive_failures,
+    )
+    return _Walk(walk.state, [change], 0)
+
+
+_STORED_COLUMNS = (
+    "scheduled_at, started_at, duration_ms, ok, status_code, failure, error, dns_ms, "
+    "connect_ms, tls_ms, ttfb_ms, tls_expires_at"
+)
+
+
+def _stored_since(monitor_id: int, slot_ms: int) -> list[CheckResult]:
+    """The monitor's stored results after ``slot_ms``, in slot order. A locking read:
+    it sees what other ingest processes committed since this transaction began (the
+    monitor's row lock orders them), not a snapshot from before."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_STORED_COLUMNS} FROM check_result "  # noqa: S608
+            "WHERE monitor_id = %s AND scheduled_at > %s ORDER BY scheduled_at "
+            "LOCK IN SHARE MODE",
+            [monitor_id, from_epoch_ms(slot_ms)],
+        )
+        rows = cursor.fetchall()
+    return [
+        CheckResult(
+            monitor_id=monitor_id,
+            scheduled_at=as_utc(s),
+            started_at=as_utc(st),
+            duration_ms=d,
+            ok=bool(ok),
+            status_code=sc,
+            failure=FailureKind(f) if f else None,
+            error=e,
+            dns_ms=a,
+            connect_ms=b,
+            tls_ms=c,
+            ttfb_ms=t,
+            tls_expires_at=as_utc(x) if x else None,
+        )
+        for s, st, d, ok, sc, f, e, a, b, c, t, x in rows
+    ]
+
+
+def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
+    # Locking in id order keeps two ingest processes (and the dispatcher) from
+    # deadlocking on overlapping batches: ascending chunks of ids, each short enough
+    # for MariaDB to lock along the primary key (core.db).
     # Raw SQL: building this query through the ORM (a 100-id IN, select_for_update)
     # cost more CPU than the rest of the live-state update.
     table = Monitor._meta.db_table
@@ -150,9 +345,9 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
     with connection.cursor() as cursor:
         for chunk in ascending_chunks(monitor_ids):
             cursor.execute(
-                "SELECT id, status, consecutive_failures, consecutive_successes, "  # noqa: S608
-                "last_checked_at, confirm_failures, recover_successes, recent_failures, "
-                "confirm_window, confirm_window_failures "
+                "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
+                "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
+                "recent_failures, confirm_window, confirm_window_failures "
                 f"FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))}) "
                 "ORDER BY id FOR UPDATE",
                 chunk,
@@ -160,31 +355,37 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, LiveState]:
             rows += cursor.fetchall()
     return {
         # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
-        pk: LiveState(status, failures, successes, last and as_utc(last), *rest)
-        for pk, status, failures, successes, last, *rest in rows
+        pk: _Row(
+            LiveState(status, failures, successes, last and as_utc(last), *rest),
+            [tuple(cp) for cp in orjson.loads(checkpoints)] if checkpoints else [],
+        )
+        for pk, checkpoints, status, failures, successes, last, *rest in rows
     }
 
 
-def _write_states(states: dict[int, LiveState]) -> None:
-    """One UPDATE ... JOIN over a derived table of the new values."""
+def _write_states(rows: dict[int, _Row]) -> None:
+    """One UPDATE ... JOIN over a derived table of the new values (checkpoints only
+    where they changed: NULL keeps the stored ones)."""
     update_from_values(
         table=Monitor._meta.db_table,
-        columns=("id", "status", "failures", "successes", "last_checked_at", "recent"),
+        columns=("id", "status", "failures", "successes", "last_checked_at", "recent", "cps"),
         rows=[
             (
                 pk,
-                state.status,
-                state.consecutive_failures,
-                state.consecutive_successes,
-                state.last_checked_at,
-                state.recent_failures,
+                row.state.status,
+                row.state.consecutive_failures,
+                row.state.consecutive_successes,
+                row.state.last_checked_at,
+                row.state.recent_failures,
+                orjson.dumps(row.checkpoints).decode() if row.checkpoints_changed else None,
             )
-            for pk, state in states.items()
+            for pk, row in rows.items()
         ],
         on="t.id = v.id",
         assignments="t.status = v.status, t.consecutive_failures = v.failures, "
         "t.consecutive_successes = v.successes, t.last_checked_at = v.last_checked_at, "
-        "t.recent_failures = v.recent",
+        "t.recent_failures = v.recent, "
+        "t.state_checkpoints = COALESCE(v.cps, t.state_checkpoints)",
     )
 
 
@@ -201,7 +402,10 @@ def incidents_apply(
     out: list[StateChange] = []
     for round_ in _rounds(changes):
         opened = _incidents_open([c for c in round_ if c.new_status == Monitor.Status.DOWN])
-        closed = _incidents_close([c for c in round_ if c.new_status == Monitor.Status.UP])
+        recovered = [c for c in round_ if c.new_status == Monitor.Status.UP]
+        # Counted before the close: a closed incident no longer has an open_monitor_id.
+        _incidents_count_failures({c.monitor_id: c.failed_while_down for c in recovered})
+        closed = _incidents_close(recovered)
         for change in round_:
             found = opened if change.new_status == Monitor.Status.DOWN else closed
             out.append(dataclasses.replace(change, incident_id=found.get(change.monitor_id)))
@@ -263,6 +467,7 @@ def _incidents_close(changes: list[StateChange]) -> dict[int, int]:
 
 
 def _incidents_count_failures(failed_while_down: dict[int, int]) -> None:
+    failed_while_down = {m: n for m, n in failed_while_down.items() if n}
     if not failed_while_down:
         return
     update_from_values(

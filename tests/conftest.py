@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 
 from tests.factories import UserFactory
 
@@ -75,3 +76,27 @@ def probes_queue(settings):
     queue.clear()
     queue.close()
     conn.close()
+
+
+TELEMETRY_TABLES = (
+    "check_result",
+    "check_rollup_hourly",
+    "check_rollup_daily",
+    "check_rollup_pending",
+)
+
+
+@pytest.fixture
+def telemetry_tables(db) -> Iterator[None]:
+    """Empty raw and rollup tables. They are not Django models, so the flush after a
+    transactional test leaves them alone; DELETE (not TRUNCATE, which commits) keeps
+    the ordinary tests inside their transaction."""
+
+    def empty() -> None:
+        with connection.cursor() as cursor:
+            for table in TELEMETRY_TABLES:
+                cursor.execute(f"DELETE FROM {table}")
+
+    empty()
+    yield
+    empty()

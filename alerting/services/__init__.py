@@ -1,8 +1,7 @@
 """Alerting: rules, holds, notifications, delivery and the sweep.
 
-The probe worker's order of calls for one batch of results (``monitors.batch``)::
+The order of calls for one ingest batch, all in its transaction (``monitors.receivers``)::
 
-    buffer_push(results=results, kinds=kinds)
     changes = monitors_apply_results(results=results)  # opens/closes incidents
     results_applied.send(...)  # -> alerts_process: rules -> Notification rows
 

@@ -1,9 +1,9 @@
 """Rules: from a probe batch's results and state changes to alerts.
 
-``alerts_process`` runs in the probe worker right after the batch's live state is
-committed (it hears of it through ``monitors.signals.results_applied``). It is cheap
-when nothing fires (one indexed SELECT of the batch's enabled rules) and never sends
-anything itself: its alerts become ``Notification`` rows, delivered after commit.
+``alerts_process`` runs in ingest's transaction right after the batch's live state moved
+(it hears of it through ``monitors.signals.results_applied``). It is cheap when nothing
+fires (one indexed SELECT of the batch's enabled rules) and never sends anything itself:
+its alerts become ``Notification`` rows (an outbox), delivered after commit.
 """
 
 from __future__ import annotations

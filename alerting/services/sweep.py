@@ -90,10 +90,10 @@ def notifications_in_doubt_resend(*, now: dt.datetime) -> tuple[int, int]:
 def _missed_alerts(now: dt.datetime) -> list[Alert]:
     """Down/up alerts of recent incidents that have no notification at all.
 
-    The probe task can die after ``monitors_apply_results`` committed and before
-    ``alerts_process`` ran; its redelivery then finds the results applied and no
-    change, so only this sweep can notice. The grace period leaves the probe task
-    time to do it itself; if both do, the unique key keeps one row.
+    Ingest writes an incident's notification rows in the transaction that opens or
+    closes it, so this finds only incidents of releases that did it after commit, or
+    whose rule was added after the change. The grace period leaves ingest time to do
+    it itself; if both do, the unique key keeps one row.
     """
     since, grace = now - dt.timedelta(minutes=15), now - dt.timedelta(seconds=30)
     incidents = list(

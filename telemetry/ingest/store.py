@@ -23,12 +23,13 @@ from django.db import (
     transaction,
 )
 
-from core.db import MYSQL_LOCAL_INFILE_REFUSED
+from core.db import MYSQL_LOCAL_INFILE_REFUSED, retry_on_deadlock
 from core.reachability import short_error, unreachable_log
 from core.time import as_utc, to_epoch_ms
 from telemetry.buffer import buffer_client
 from telemetry.records import WIRE_FIELDS, WireRow
 from telemetry.rollups import rollups_append
+from telemetry.signals import results_stored
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
@@ -58,10 +59,12 @@ def rows_store(*, rows: Sequence[WireRow], using: str = "default") -> StoreOutco
     which keys exist, with locks, so the rollups count each check exactly once.
     Raises ``django.db.Error`` when MySQL fails; nothing is then stored.
     """
+    # A deadlock victim (two ingest processes locking the same monitors' live state) is
+    # rolled back whole, so the batch is stored again.
     try:
-        return _store(rows, using=using, locking=False)
+        return retry_on_deadlock(lambda: _store(rows, using=using, locking=False))
     except _PartialReplay:
-        return _store(rows, using=using, locking=True)
+        return retry_on_deadlock(lambda: _store(rows, using=using, locking=True))
 
 
 def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcome:
@@ -94,6 +97,10 @@ def _store(rows: Sequence[WireRow], *, using: str, locking: bool) -> StoreOutcom
                     raise _PartialReplay
                 ordered = []  # the whole batch is a replay
             rollups_append(cursor=cursor, rows=ordered)
+            # The live state, incidents and notification rows of the new results
+            # commit with them (monitors and alerting listen).
+            if ordered:
+                results_stored.send(sender=StoreOutcome, rows=ordered)
         finally:
             cursor.close()
     outcome.unknown_monitors = unknown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 
 from alerting import netguard
-from alerting.services import alerts_process, alerts_sweep
+from alerting.services import alerts_sweep
 from monitors.models import Monitor
-from monitors.state import StateChange, monitors_apply_results
+from monitors.signals import results_applied
+from monitors.state import StateChange
 from sentinel.celery import app
+from telemetry.ingest import rows_store
 from telemetry.records import CheckResult, FailureKind
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -179,16 +182,33 @@ def check(
 
 
 @pytest.fixture
-def feed(django_capture_on_commit_callbacks):
-    """What the probe worker does with a batch: apply the results, then alert."""
+def feed(django_capture_on_commit_callbacks, telemetry_tables):
+    """What ingest does with a batch: store the rows, and in the same transaction move
+    the live state and evaluate the rules (through the signals). Returns the batch's
+    state changes; a result stored before is a replay and changes nothing."""
 
     def run(results: list[CheckResult]) -> list[StateChange]:
-        with django_capture_on_commit_callbacks(execute=True):
-            changes = monitors_apply_results(results=results)
-            alerts_process(results=results, changes=changes)
-        return changes
+        found: list[StateChange] = []
+        with collected(found), django_capture_on_commit_callbacks(execute=True):
+            rows_store(rows=[result.to_wire() for result in results])
+        return found
 
     return run
+
+
+@contextlib.contextmanager
+def collected(into: list[StateChange]) -> Iterator[None]:
+    """Collect the state changes ``results_applied`` announces (in any thread) into ``into``."""
+
+    def collect(*, changes: list[StateChange], **_: Any) -> None:
+        into.extend(changes)
+
+    uid = f"tests-collect-{id(into)}"
+    results_applied.connect(collect, dispatch_uid=uid, weak=False)
+    try:
+        yield
+    finally:
+        results_applied.disconnect(dispatch_uid=uid)
 
 
 @pytest.fixture

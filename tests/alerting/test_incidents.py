@@ -7,8 +7,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from monitors.models import Incident, Monitor
-from monitors.state import monitors_apply_results
-from tests.alerting.conftest import T0, check
+from monitors.state import StateChange, monitors_apply_results
+from telemetry.ingest import rows_store
+from tests.alerting.conftest import T0, check, collected
 from tests.factories import MonitorFactory
 
 
@@ -93,28 +94,31 @@ def test_the_database_refuses_a_second_open_incident():
 # (transaction=True): a row created inside the usual test transaction is invisible
 # to another connection, and the point is two connections racing on the row lock.
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_workers_open_one_incident():
+@pytest.mark.usefixtures("telemetry_tables")
+def test_concurrent_ingest_processes_open_one_incident():
     monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=2)
     monitors_apply_results(results=[check(monitor, 0, False)])
     workers = 6
     barrier = threading.Barrier(workers)
-    changes: list[object] = []
+    changes: list[StateChange] = []
     errors: list[BaseException] = []
 
     def worker(minute: int) -> None:
         try:
             barrier.wait()
-            changes.extend(monitors_apply_results(results=[check(monitor, minute, False)]))
+            # As ingest stores a batch: the row, then the live state, one transaction.
+            rows_store(rows=[check(monitor, minute, False).to_wire()])
         except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
 
     threads = [threading.Thread(target=worker, args=(m,)) for m in range(1, workers + 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with collected(changes):  # the signal is heard from every thread
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     assert errors == []
     assert len(changes) == 1

@@ -98,6 +98,8 @@ def test_per_monitor_thresholds_decide_confirmation_and_recovery():
     assert monitor.status == Monitor.Status.UP
 
 
+# Outside a transaction, as a direct call is; ingest's own retry is tested with ingest.
+@pytest.mark.django_db(transaction=True)
 def test_a_live_state_update_chosen_as_a_deadlock_victim_is_applied_again(monkeypatch):
     from django.db import OperationalError
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from django.db import connection
@@ -9,29 +9,6 @@ from telemetry.buffer import STREAM_KEY
 from telemetry.ingest import StoreOutcome, rows_store
 from telemetry.ingest import store as ingest_store
 from telemetry.records import CheckResult, payload_decode
-
-TELEMETRY_TABLES = (
-    "check_result",
-    "check_rollup_hourly",
-    "check_rollup_daily",
-    "check_rollup_pending",
-)
-
-
-@pytest.fixture
-def telemetry_tables(db) -> Iterator[None]:
-    """Empty raw and rollup tables. They are not Django models, so the flush after a
-    transactional test leaves them alone; DELETE (not TRUNCATE, which commits) keeps
-    the ordinary tests inside their transaction."""
-
-    def empty() -> None:
-        with connection.cursor() as cursor:
-            for table in TELEMETRY_TABLES:
-                cursor.execute(f"DELETE FROM {table}")
-
-    empty()
-    yield
-    empty()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -77,16 +78,29 @@ def test_it_stores_a_batch_in_one_transaction_and_one_statement(
 ):
     settings.TELEMETRY_INGEST_LOAD_DATA = load_data
     monitors = MonitorFactory.create_batch(3)
-    results = make_results(monitors, 1000)
+    # All up: a state change would add the incident's INSERT to the count.
+    results = [
+        dataclasses.replace(r, ok=True, failure=None, error="")
+        for r in make_results(monitors, 1000)
+    ]
     buffer_push(results=results)
-    before = {name: session_status(name) for name in ("Com_commit", "Com_insert", "Com_load")}
+    before = {
+        name: session_status(name)
+        for name in ("Com_commit", "Com_insert", "Com_load", "Com_update_multi")
+    }
 
     outcome = ingest_batch(consumer="test", batch_size=1000)
 
     assert outcome.stored == 1000
     after = {name: session_status(name) - before[name] for name in before}
-    # One LOAD DATA (or INSERT) into check_result, one INSERT of the pending rollup row.
-    assert after == {"Com_commit": 1, "Com_insert": inserts, "Com_load": loads}
+    # One LOAD DATA (or INSERT) into check_result, one INSERT of the pending rollup row,
+    # one UPDATE of the monitors' live state, all in one transaction.
+    assert after == {
+        "Com_commit": 1,
+        "Com_insert": inserts,
+        "Com_load": loads,
+        "Com_update_multi": 1,
+    }
     assert count_rows() == 1000
     assert buffer_depth() == 0
     assert stored_results() == sorted(results, key=lambda r: (r.monitor_id, r.scheduled_at))
