@@ -13,6 +13,7 @@ with a probe batch's live-state lock. So lists are locked in ascending chunks be
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -88,29 +89,62 @@ def update_from_values(
     """Update many rows with one statement: ``UPDATE table t JOIN (values) v ON ...``.
 
     ``rows`` are the values, one tuple per row in ``columns`` order, joined as the
-    derived table ``v`` (``SELECT %s AS col ... UNION ALL ...``); ``on`` and
-    ``assignments`` are SQL over the aliases ``t`` and ``v`` (e.g. ``"t.id = v.id"``,
-    ``"t.status = v.status"``); ``casts`` maps a column to an SQL type where the
-    server must not guess it (``DATETIME(6)`` for a comparison). Returns the number
-    of rows changed.
+    derived table ``v`` (its first row a ``SELECT`` that names the columns, the rest a
+    ``UNION ALL VALUES`` table value constructor); ``on`` and ``assignments`` are SQL
+    over the aliases ``t`` and ``v`` (e.g. ``"t.id = v.id"``, ``"t.status = v.status"``);
+    ``casts`` maps a column to an SQL type where the server must not guess it
+    (``DATETIME(6)`` for a comparison). Returns the number of rows changed.
 
     Only code supplies ``table``, ``columns``, ``on``, ``assignments`` and ``casts``;
-    values always travel as parameters. Django's ``bulk_update`` builds a CASE per
-    field and row instead, which cost more Python than the rest of a probe batch's
-    state update.
+    every value is rendered as an escaped SQL literal by ``sql_literal``. Django's
+    ``bulk_update`` builds a CASE per field and row instead, which cost more Python than
+    the rest of a batch's state update; a ``SELECT ... UNION ALL`` per row, and the
+    driver's own quoting of each parameter, cost MariaDB and Python twice as much as
+    this at ingest's thousand rows a statement.
     """
     if not rows:
         return 0
     casts = casts or {}
-    select = "SELECT " + ", ".join(
-        f"CAST(%s AS {casts[name]}) AS {name}" if name in casts else f"%s AS {name}"
-        for name in columns
-    )
-    values = " UNION ALL ".join([select] * len(rows))
-    params = [value for row in rows for value in row]
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} t JOIN ({values}) v ON {on} SET {assignments}",  # noqa: S608
-            params,
+        literal = _literal_renderer(cursor.connection)
+
+        def row_sql(row: Sequence[Any]) -> list[str]:
+            return [
+                f"CAST({literal(value)} AS {casts[name]})" if name in casts else literal(value)
+                for name, value in zip(columns, row, strict=True)
+            ]
+
+        first = ", ".join(
+            f"{value} AS {name}" for name, value in zip(columns, row_sql(rows[0]), strict=True)
         )
+        rest = ",".join(f"({','.join(row_sql(row))})" for row in rows[1:])
+        values = f"SELECT {first}" + (f" UNION ALL VALUES {rest}" if rest else "")
+        # Names and SQL from code; every value an escaped literal (see the docstring).
+        cursor.execute(f"UPDATE {table} t JOIN ({values}) v ON {on} SET {assignments}")  # noqa: S608
         return int(cursor.rowcount)
+
+
+def _literal_renderer(db_api_connection: Any) -> Callable[[Any], str]:
+    """``sql_literal`` bound to a MySQLdb connection (its escaping follows the
+    connection's character set and SQL mode)."""
+    escape = db_api_connection.string_literal
+    fallback = db_api_connection.literal
+
+    def literal(value: Any) -> str:
+        kind = type(value)
+        if kind is int:
+            return str(value)
+        if value is None:
+            return "NULL"
+        if kind is str:
+            return str(escape(value.encode()).decode())
+        if kind is bool:
+            return "1" if value else "0"
+        if kind is dt.datetime:
+            # Stored as UTC without a zone, as Django stores DateTimeField with USE_TZ.
+            moment = value.astimezone(dt.UTC) if value.tzinfo else value
+            return f"'{moment:%Y-%m-%d %H:%M:%S.%f}'"
+        rendered = fallback(value)
+        return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
+
+    return literal

@@ -46,6 +46,12 @@ from telemetry.records import CheckResult, FailureKind
 
 # The outcomes kept for the window rule, newest in bit 0 (Monitor.recent_failures).
 RECENT_MASK = (1 << MAX_CONFIRM_WINDOW) - 1
+PENDING, UP, DOWN, PAUSED = (
+    Monitor.Status.PENDING,
+    Monitor.Status.UP,
+    Monitor.Status.DOWN,
+    Monitor.Status.PAUSED,
+)
 # How late a result may arrive and still be applied in its place (slot time behind the
 # monitor's last applied check): longer than a retried probe batch, a batch reclaimed
 # from a dead ingest process (TELEMETRY_INGEST_RECLAIM_SECONDS) or a spool replayed
@@ -70,8 +76,17 @@ class LiveState:
         """Whether enough of the last ``confirm_window`` checks failed. The threshold is
         never below ``confirm_failures``: the window rule catches failures that are not
         in a row, it never confirms sooner than the in-a-row rule would."""
-        failed = (self.recent_failures & ((1 << self.confirm_window) - 1)).bit_count()
-        return failed >= max(self.confirm_window_failures, self.confirm_failures)
+        return _window_confirms(
+            self.recent_failures,
+            self.confirm_window,
+            self.confirm_window_failures,
+            self.confirm_failures,
+        )
+
+
+def _window_confirms(recent: int, window: int, window_failures: int, in_a_row: int) -> bool:
+    failed = (recent & ((1 << window) - 1)).bit_count()
+    return failed >= max(window_failures, in_a_row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +112,42 @@ def state_after(state: LiveState, result: CheckResult) -> LiveState:
     Down when ``confirm_failures`` checks in a row failed, or ``confirm_window_failures``
     of the last ``confirm_window`` did (a target failing every other check never
     fails twice in a row); up again after ``recover_successes`` successes in a row,
-    which also clears the recent outcomes the window counts.
+    which also clears the recent outcomes the window counts. Built field by field, not
+    with ``dataclasses.replace``: ingest runs this for every result it stores.
     """
-    failures = 0 if result.ok else state.consecutive_failures + 1
-    successes = state.consecutive_successes + 1 if result.ok else 0
-    recent = ((state.recent_failures << 1) | (not result.ok)) & RECENT_MASK
-    new = dataclasses.replace(
-        state,
-        consecutive_failures=failures,
-        consecutive_successes=successes,
-        last_checked_at=result.scheduled_at,
-        recent_failures=recent,
-    )
-    status = state.status
-    if status != Monitor.Status.PAUSED:
-        if result.ok and (successes >= state.recover_successes or status == Monitor.Status.PENDING):
-            status = Monitor.Status.UP
-        elif not result.ok and (failures >= state.confirm_failures or new.window_confirms()):
-            status = Monitor.Status.DOWN
-    if status == Monitor.Status.UP and state.status != Monitor.Status.UP:
+    ok = result.ok
+    failures = 0 if ok else state.consecutive_failures + 1
+    successes = state.consecutive_successes + 1 if ok else 0
+    recent = ((state.recent_failures << 1) | (not ok)) & RECENT_MASK
+    status = old = state.status
+    if status != PAUSED:
+        if ok and (successes >= state.recover_successes or status == PENDING):
+            status = UP
+        elif not ok and (
+            failures >= state.confirm_failures
+            or _window_confirms(
+                recent,
+                state.confirm_window,
+                state.confirm_window_failures,
+                state.confirm_failures,
+            )
+        ):
+            status = DOWN
+    if status == UP and old != UP:
         # A recovery starts the count afresh: the outage's own failures must not make
         # the first blip after it a new outage.
-        return dataclasses.replace(new, status=status, recent_failures=0)
-    return dataclasses.replace(new, status=status)
+        recent = 0
+    return LiveState(
+        status,
+        failures,
+        successes,
+        result.scheduled_at,
+        state.confirm_failures,
+        state.recover_successes,
+        recent,
+        state.confirm_window,
+        state.confirm_window_failures,
+    )
 
 
 def state_replay(
@@ -303,14 +331,17 @@ _STORED_COLUMNS = (
 
 
 def _stored_since(monitor_id: int, slot_ms: int) -> list[CheckResult]:
-    """The monitor's stored results after ``slot_ms``, in slot order. A locking read:
-    it sees what other ingest processes committed since this transaction began (the
-    monitor's row lock orders them), not a snapshot from before."""
+    """The monitor's stored results after ``slot_ms``, in slot order: this transaction's
+    own and what other ingest processes committed. Connections run READ COMMITTED
+    (Django's default for MySQL), so this plain read sees every batch that applied this
+    monitor's state before us (they committed before we got its row lock); a batch
+    still storing rows of the monitor is not seen, and applies them after us, late. A
+    locking read here deadlocked with such a batch: it waited for that batch's new rows
+    while that batch waited for the monitor's row lock."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_STORED_COLUMNS} FROM check_result "  # noqa: S608
-            "WHERE monitor_id = %s AND scheduled_at > %s ORDER BY scheduled_at "
-            "LOCK IN SHARE MODE",
+            "WHERE monitor_id = %s AND scheduled_at > %s ORDER BY scheduled_at",
             [monitor_id, from_epoch_ms(slot_ms)],
         )
         rows = cursor.fetchall()
@@ -344,13 +375,14 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
     rows = []
     with connection.cursor() as cursor:
         for chunk in ascending_chunks(monitor_ids):
+            # Ids rendered as integers: the driver's quoting of a thousand parameters
+            # cost more than the query.
             cursor.execute(
                 "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
                 "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
                 "recent_failures, confirm_window, confirm_window_failures "
-                f"FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))}) "
-                "ORDER BY id FOR UPDATE",
-                chunk,
+                f"FROM {table} WHERE id IN ({', '.join(str(int(pk)) for pk in chunk)}) "
+                "ORDER BY id FOR UPDATE"
             )
             rows += cursor.fetchall()
     return {
