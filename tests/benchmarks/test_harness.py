@@ -21,8 +21,39 @@ def test_the_bench_environment_never_points_at_the_real_database_or_redis():
         }
     )
 
-    assert env["DATABASE_URL"] == "mysql://root:pw@127.0.0.1:3306/sentinel_bench"
-    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/14"
+    assert env["DATABASE_URL"] == f"mysql://root:pw@127.0.0.1:3306/{runtime.BENCH_DATABASE}"
+    assert env["REDIS_URL"] == f"redis://127.0.0.1:6379/{runtime.BENCH_REDIS_DB}"
+    assert runtime.BENCH_DATABASE != "sentinel" and runtime.BENCH_REDIS_DB != 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        ({}, "sentinel_bench 14 sentinel_bench sentinel_bench"),
+        (
+            {"BENCH_DATABASE": "b_own", "BENCH_REDIS_DB": "10", "BENCH_VHOST": "v_own"},
+            "b_own 10 v_own b_own",
+        ),
+    ],
+)
+def test_the_bench_names_default_to_sentinel_bench_and_can_be_a_runs_own(overrides, names):
+    # A fresh interpreter: the names are read once, when benchmarks.runtime is imported.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")} | overrides
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from benchmarks import runtime as r; "
+            "print(r.BENCH_DATABASE, r.BENCH_REDIS_DB, r.BENCH_VHOST, r.LOCK_NAME)",
+        ],
+        cwd=runtime.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert shown.stdout.split() == names.split()
 
 
 def test_stop_all_ends_every_process_group_it_started():
