@@ -70,6 +70,16 @@ GOALS = (
     Goal("retention.drop_partition_s", "DROP PARTITION of a day < 1 s", lambda v: v < 1),
     Goal("crash.lost", "no results lost after kill -9", lambda v: v == 0),
     Goal("crash.duplicated", "no results duplicated after kill -9", lambda v: v == 0),
+    Goal(
+        "crash.state_mismatches",
+        "after kill -9: live state = a replay of the rows, every monitor",
+        lambda v: v == 0,
+    ),
+    Goal(
+        "crash.incident_mismatches",
+        "after kill -9: incidents = a replay of the rows, every monitor",
+        lambda v: v == 0,
+    ),
     Goal("alerting.notify_latency_p99_s", "notification p99 < 10 s", lambda v: v < 10),
     Goal("alerting.flapping_notifications", "flapping: <= 3 notifications", lambda v: v <= 3),
     Goal(
