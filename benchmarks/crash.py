@@ -42,9 +42,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from benchmarks import _telemetry as t
 
@@ -256,7 +256,7 @@ def _live_states(monitor_ids: list[int]) -> dict[int, LiveState]:
     from monitors.models import Monitor
     from monitors.state import LiveState
 
-    rows = Monitor.objects.filter(pk__in=monitor_ids).values_list(
+    rows: Iterable[tuple[Any, ...]] = Monitor.objects.filter(pk__in=monitor_ids).values_list(
         # LiveState's field order.
         "pk", "status", "consecutive_failures", "consecutive_successes", "last_checked_at",
         "confirm_failures", "recover_successes", "recent_failures", "confirm_window",
@@ -279,9 +279,9 @@ def _incidents(monitor_ids: list[int]) -> dict[int, Incidents]:
     from monitors.models import Incident
 
     found: dict[int, Incidents] = {}
-    rows = Incident.objects.filter(monitor_id__in=monitor_ids).order_by("started_at", "pk")
-    for monitor_id, *times in rows.values_list("monitor_id", "started_at", "ended_at"):
-        found.setdefault(monitor_id, []).append((times[0], times[1]))
+    incidents = Incident.objects.filter(monitor_id__in=monitor_ids).order_by("started_at", "pk")
+    for incident in incidents.only("monitor_id", "started_at", "ended_at"):
+        found.setdefault(incident.monitor_id, []).append((incident.started_at, incident.ended_at))
     return found
 
 
