@@ -61,6 +61,7 @@ GOALS = (
         "<= 1 MySQL transaction per 1,000 results",
         lambda v: v <= 1,
     ),
+    Goal("pipeline.result_to_mysql_p99_s", "result to MySQL p99 <= 5 s", lambda v: v <= 5),
     Goal("ingest.load_data_ratio", "ingest >= 60% of LOAD DATA", lambda v: v >= 0.6),
     Goal("dashboard.series_30d_p95_ms", "30-day series p95 < 50 ms", lambda v: v < 50),
     Goal("dashboard.uptime_30d_p95_ms", "30-day uptime p95 < 50 ms", lambda v: v < 50),
@@ -81,6 +82,11 @@ GOALS = (
         lambda v: v == 0,
     ),
     Goal("alerting.notify_latency_p99_s", "notification p99 < 10 s", lambda v: v < 10),
+    Goal(
+        "alerting.notify_latency_under_pipeline_p99_s",
+        "notification p99 <= 2 s with the 100k pipeline running",
+        lambda v: v <= 2,
+    ),
     Goal("alerting.flapping_notifications", "flapping: <= 3 notifications", lambda v: v <= 3),
     Goal(
         "alerting.duplicates",
