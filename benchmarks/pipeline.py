@@ -62,6 +62,8 @@ class Seen:
 def run(*, quick: bool, report: dict[str, object]) -> None:
     monitors = int(os.environ.get("BENCH_PIPELINE_MONITORS", 2_000 if quick else 100_000))
     window_s = int(os.environ.get("BENCH_PIPELINE_SECONDS", 40 if quick else 180))
+    fleet = int(os.environ.get("BENCH_PIPELINE_FLEET_MONITORS", 4_000 if quick else 200_000))
+    fleet_window_s = int(os.environ.get("BENCH_PIPELINE_FLEET_SECONDS", 15 if quick else 120))
     _django()
     with farm_running(processes=1) as (farm, farm_pids):
         report.update(
@@ -72,7 +74,7 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         )  # fmt: skip
         report["pipeline.load_average_1m"] = round(os.getloadavg()[0], 2)
         if os.environ.get("BENCH_PIPELINE_NO_BASELINE") != "1":  # a scale sweep skips it
-            # A rate, so the quick run measures it over less time (the 3-minute budget).
+            # A rate, so the quick run measures it over less time (the quick run's time budget).
             baseline_s = min(window_s, QUICK_BASELINE_S) if quick else window_s
             runtime.stage(
                 f"pipeline: baseline, one process with requests, same farm, {baseline_s} s"
@@ -80,6 +82,24 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
             report["baseline.naive_loop_checks_per_second"] = naive_loop(
                 farm, monitors=monitors, seconds=baseline_s
             )
+    if fleet:
+        # The largest fleet asked for (benchmarks.__main__ derives the largest that held).
+        with farm_running(processes=1) as (farm, farm_pids):
+            figures = measure(farm, farm_pids, monitors=fleet, window_s=fleet_window_s, quick=quick)
+        report.update({f"{FLEET}.{key}": figures[f"pipeline.{key}"] for key in FLEET_KEYS})
+
+
+# The second run's keys (``pipeline.fleet_200k.<key>``): what judges a fleet, and what
+# it cost. Its monitors, window and CPU tell the rest.
+FLEET = "pipeline.fleet_200k"
+FLEET_KEYS = (
+    "monitors", "window_s", "warmup_s", "probe_workers", "expected_checks", "checks",
+    "checks_per_second", "schedule_lag_p50_s", "schedule_lag_p99_s", "schedule_lag_max_s",
+    "skipped_checks", "duplicate_checks", "results_ingested_twice", "stream_reader_missed",
+    "wrong_outcomes", "busiest_second_over_mean", "buffer_drained",
+    "mysql_transactions_per_1000_results", "result_to_mysql_p99_s",
+    "cpu_percent_of_a_core", "probe_cpu_ms_per_check", "rss_mb",
+)  # fmt: skip
 
 
 def measure(
@@ -813,11 +833,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--monitors", type=int)
     parser.add_argument("--seconds", type=int)
+    parser.add_argument("--fleet-monitors", type=int, help="the second run (0: none)")
     args = parser.parse_args(argv)
     if args.monitors:
         os.environ["BENCH_PIPELINE_MONITORS"] = str(args.monitors)
     if args.seconds:
         os.environ["BENCH_PIPELINE_SECONDS"] = str(args.seconds)
+    if args.fleet_monitors is not None:
+        os.environ["BENCH_PIPELINE_FLEET_MONITORS"] = str(args.fleet_monitors)
     report: dict[str, object] = {}
     try:
         run(quick=args.quick, report=report)
