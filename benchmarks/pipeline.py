@@ -9,8 +9,13 @@ checked once, on time, with the outcome the farm's path is known to produce. MyS
 primary key keeps one row per slot, so duplicates are counted on the stream, which a
 reader follows as results arrive (see ``StreamReader``).
 
-Run alone: ``python -m benchmarks.pipeline [--quick] [--monitors N]`` (uses the
-environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are).
+Two runs (``measure``): the reference (100,000 monitors, ``pipeline.*``; the alerting
+latency is measured beside it after its window) and a larger fleet (200,000,
+``pipeline.fleet_200k.*``), from which the harness derives
+``pipeline.largest_fleet_per_minute``.
+
+Run alone: ``python -m benchmarks.pipeline [--quick] [--monitors N] [--fleet-monitors
+N]`` (uses the environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are).
 """
 
 from __future__ import annotations
