@@ -60,9 +60,11 @@ def make_results(
     seed: int = 4,
     offset: int = 0,
     start: dt.datetime | None = None,
+    outages: bool = False,
 ) -> list:
     """``count`` results as the probe workers produce them: every monitor once a
-    minute, in scheduling order, 5% failures, latencies spread like real sites."""
+    minute, in scheduling order, 5% failures, latencies spread like real sites; with
+    ``outages``, some monitors also fail long enough to be confirmed (``in_outage``)."""
     from telemetry.records import CheckResult, FailureKind
 
     rng = random.Random(seed + offset)
@@ -70,7 +72,7 @@ def make_results(
     results = []
     per_minute = len(monitor_ids)
     for n in range(offset, offset + count):
-        ok = rng.random() > 0.05
+        ok = rng.random() > 0.05 and not (outages and in_outage(n % per_minute, n // per_minute))
         scheduled = start + dt.timedelta(minutes=n // per_minute, milliseconds=n % per_minute)
         duration = int(rng.lognormvariate(5, 0.8)) if ok else 10_000
         results.append(
@@ -90,6 +92,16 @@ def make_results(
             )
         )
     return results
+
+
+def in_outage(index: int, minute: int) -> bool:
+    """Whether the ``index``-th monitor fails on purpose in ``minute``: every tenth is down
+    for 3 checks of every 20 minutes (an incident opens and closes), and the fifth of
+    every ten fails from minute 7 of every 20 to its end (an incident still open after
+    the last result, whether 10 minutes or 100 are made)."""
+    if index % 10 == 0:
+        return minute % 20 in (2, 3, 4)
+    return index % 10 == 5 and minute % 20 >= 7
 
 
 def results_start() -> dt.datetime:

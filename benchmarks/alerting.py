@@ -20,13 +20,21 @@ which a receiver drops by it) / ``alerting.duplicates`` (any other repeat: the g
 0) / ``alerting.interrupted`` (rows left in the retired at-most-once state: 0), after
 kill -9 of the worker mid-send, a new worker, and the sweep after the lease.
 
-Run alone: ``python -m benchmarks.alerting [--quick]`` (uses your DATABASE_URL etc.), or
-with ``--bench-env`` beside a running pipeline scenario (benchmarks/README.md).
+``--beside-pipeline`` runs the latency part alone (``alerting.notify_latency_under_
+pipeline_*``, the same 20 new outages a second); the pipeline scenario starts it this
+way while its monitors run, after its measured window.
+
+Run alone: ``python -m benchmarks.alerting [--quick] [--beside-pipeline] [--output
+FILE]`` (uses your DATABASE_URL etc.), or with ``--bench-env`` beside a running pipeline
+scenario (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -35,6 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from benchmarks import runtime
@@ -98,21 +107,41 @@ class Receiver:
 
 
 def run(*, quick: bool, report: dict[str, object]) -> None:
+    with _rig() as (owner, receiver, workers):
+        count = 200 if quick else 1000
+        _latency(owner, receiver, name="steady", monitors=count, batch_every_s=5.0, report=report)
+        _latency(owner, receiver, name="burst", monitors=count, batch_every_s=0, report=report)
+        _flapping(owner, receiver, report=report)
+        workers.append(
+            _redelivery(owner, receiver, workers[-1], count=40 if quick else 200, report=report)
+        )
+
+
+def run_beside_pipeline(*, quick: bool, report: dict[str, object]) -> None:
+    """The latency of outages confirmed at 20 a second, while a pipeline runs."""
+    with _rig() as (owner, receiver, _):
+        count = 200 if quick else 1000
+        _latency(
+            owner, receiver, name="under_pipeline", monitors=count, batch_every_s=5.0, report=report
+        )
+
+
+@contextlib.contextmanager
+def _rig() -> Iterator[tuple[Any, Receiver, list[Any]]]:
+    """The benchmark's user, the webhook receiver and an alerts worker (the list of the
+    workers started; every one is stopped at the end)."""
     import django
 
     django.setup()
     owner = _fresh_owner()
     receiver = Receiver()
     _purge_alerts_queue()
-    worker = _start_worker()
+    workers = [_start_worker()]
     try:
-        count = 200 if quick else 1000
-        _latency(owner, receiver, name="steady", monitors=count, batch_every_s=5.0, report=report)
-        _latency(owner, receiver, name="burst", monitors=count, batch_every_s=0, report=report)
-        _flapping(owner, receiver, report=report)
-        worker = _redelivery(owner, receiver, worker, count=40 if quick else 200, report=report)
+        yield owner, receiver, workers
     finally:
-        runtime.stop(worker)
+        for worker in workers:
+            runtime.stop(worker)
         receiver.server.shutdown()
 
 
@@ -169,9 +198,14 @@ def _setup_monitors(
     owner: Any, receiver: Receiver, prefix: str, count: int, **fields: Any
 ) -> list[Any]:
     """``count`` monitors, each with a down rule and its own webhook channel."""
+    from django.utils import timezone
+
     from alerting.models import AlertRule, NotificationChannel
     from monitors.models import Monitor
 
+    # Never due: beside a running pipeline, Beat would dispatch them, and real checks
+    # of the unreachable URL would confirm outages before the benchmark's results do.
+    later = timezone.now() + dt.timedelta(days=1)
     Monitor.objects.bulk_create(
         [
             Monitor(
@@ -179,6 +213,7 @@ def _setup_monitors(
                 name=f"{prefix}-{i}",
                 url=f"http://127.0.0.1:9/{i}",
                 status=Monitor.Status.UP,
+                next_check_at=later,
                 **fields,
             )
             for i in range(count)
@@ -365,15 +400,25 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
-if __name__ == "__main__":
-    import json
-
-    if "--bench-env" in sys.argv:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="the alerting scenario on its own")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--bench-env", action="store_true", help="the harness's database, Redis db and vhost"
+    )
+    parser.add_argument(
+        "--beside-pipeline", action="store_true", help="only the latency, as a pipeline runs"
+    )
+    parser.add_argument("--output", type=Path, help="write the figures there, not to stdout")
+    args = parser.parse_args(argv)
+    if args.bench_env:
         # The harness's database, Redis db and vhost, without its lock: to measure
         # alerting while `python -m benchmarks --only pipeline` runs 100,000 monitors.
         os.environ.update(runtime.bench_environment(dict(os.environ)))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
     os.environ["SENTINEL_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+    # Stopped by the pipeline scenario (a timeout): stop the alerts worker too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     import django
     from django.core.management import call_command
 
@@ -381,7 +426,17 @@ if __name__ == "__main__":
     call_command("migrate", verbosity=0)
     figures: dict[str, object] = {}
     try:
-        run(quick="--quick" in sys.argv, report=figures)
+        scenario = run_beside_pipeline if args.beside_pipeline else run
+        scenario(quick=args.quick, report=figures)
     finally:
         runtime.stop_all()
-    print(json.dumps(figures, indent=2))
+    text = json.dumps(figures, indent=2)
+    if args.output:
+        args.output.write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

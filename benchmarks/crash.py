@@ -17,11 +17,24 @@ over the raw rows, after the final drain has folded the pending deltas
 (``crash.rollup_pending_after``: results whose deltas are still unfolded, 0).
 ``crash.kills`` says how many times the process was killed.
 
+Live state and incidents: the monitors start from a new monitor's state (pending, no
+streaks, no incidents), and some fail long enough to be confirmed
+(``_telemetry.in_outage``), so incidents open and close. After the final drain, each
+monitor's live state in ``monitors_monitor`` (status, streaks, last check, recent
+outcomes) and its incidents (started_at and ended_at of each) are compared with a
+replay of its stored rows in slot order (``monitors.state.state_replay``):
+``crash.state_mismatches`` and ``crash.incident_mismatches`` count the monitors that
+differ (goal 0), ``crash.incidents_replayed`` says how many incidents the replay opens.
+A batch reclaimed after a kill lands after later slots of the same monitors: exactly
+what this check is for, so no monitor is left out.
+
 Run alone: ``python -m benchmarks.crash [--quick]`` with DATABASE_URL/REDIS_URL set.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -29,10 +42,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from benchmarks import _telemetry as t
+
+if TYPE_CHECKING:  # Django's apps load only once the scenario has set Django up
+    from monitors.state import LiveState, StateChange
+    from telemetry.records import CheckResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RECLAIM_SECONDS = 2
@@ -45,10 +63,12 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     total = 10_000 if quick else 1_000_000
     monitors = t.ensure_monitors(1_000 if quick else 10_000)
     t.empty_telemetry()
+    _reset_live_state(monitors)
     start = t.results_start()
     chunk = 50_000
     for offset in range(0, total, chunk):
-        t.push_all(t.make_results(monitors, min(chunk, total - offset), offset=offset, start=start))
+        size = min(chunk, total - offset)
+        t.push_all(t.make_results(monitors, size, offset=offset, start=start, outages=True))
     print(f"crash: {buffer_depth():,} results in the buffer")
 
     env = {
@@ -89,10 +109,14 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
         _sum_checks("check_rollup_hourly") - rows, _sum_checks("check_rollup_daily") - rows, 0
     )
     report["crash.rollup_mismatches"] = _rollup_mismatches()
+    report.update(_replay_report(monitors))
     print(
         f"  drained in {seconds:.0f} s with {kills} kills: {rows:,} rows, "
         f"lost {report['crash.lost']}, duplicated {report['crash.duplicated']}, "
-        f"rollup mismatches {report['crash.rollup_mismatches']}"
+        f"rollup mismatches {report['crash.rollup_mismatches']}; against a replay of the "
+        f"rows ({report['crash.incidents_replayed']} incidents), live state differs for "
+        f"{report['crash.state_mismatches']} monitors, incidents for "
+        f"{report['crash.incident_mismatches']}"
     )
     t.empty_telemetry()
 
@@ -145,6 +169,147 @@ def _rollup_mismatches() -> int:
             "AND c.scheduled_at < r.hour_start + INTERVAL 1 HOUR)"
         )
         return missing + int(cursor.fetchone()[0])
+
+
+# --- live state and incidents against a replay of the rows ------------------------
+
+Incidents = list[tuple[dt.datetime, dt.datetime | None]]  # (started_at, ended_at), by start
+
+
+class Verdict(NamedTuple):
+    state_differs: bool
+    incidents_differ: bool
+    incidents_replayed: int
+
+
+def replay_mismatch(
+    *, start: LiveState, rows: Sequence[CheckResult], state: LiveState, incidents: Incidents
+) -> Verdict:
+    """Whether one monitor's stored live state and incidents differ from a replay of its
+    stored ``rows`` from ``start`` (a new monitor's state with its settings)."""
+    from monitors.state import state_replay
+
+    expected, changes = state_replay(start, rows)
+    replayed = incidents_from(changes)
+    return Verdict(
+        _live_fields(expected) != _live_fields(state), replayed != sorted(incidents), len(replayed)
+    )
+
+
+def incidents_from(changes: Sequence[StateChange]) -> Incidents:
+    """The incidents that status changes make: a change to down opens one at its result's
+    slot, the next change to up ends it there (``monitors.state.incidents_apply``)."""
+    incidents: Incidents = []
+    for change in changes:
+        if change.new_status == "down":
+            incidents.append((change.result.scheduled_at, None))
+        elif change.new_status == "up" and incidents and incidents[-1][1] is None:
+            incidents[-1] = (incidents[-1][0], change.result.scheduled_at)
+    return incidents
+
+
+def _live_fields(state: LiveState) -> tuple[object, ...]:
+    return (
+        state.status,
+        state.consecutive_failures,
+        state.consecutive_successes,
+        state.last_checked_at,
+        state.recent_failures,
+    )
+
+
+def _reset_live_state(monitor_ids: list[int]) -> None:
+    """A new monitor's state and no incidents (earlier scenarios may have moved them), so
+    a replay of the rows from that state is what the monitors must hold afterwards."""
+    from monitors.models import Incident, Monitor
+
+    Incident.objects.filter(monitor_id__in=monitor_ids).delete()
+    Monitor.objects.filter(pk__in=monitor_ids).update(
+        status=Monitor.Status.PENDING,
+        consecutive_failures=0,
+        consecutive_successes=0,
+        last_checked_at=None,
+        recent_failures=0,
+    )
+
+
+def _replay_report(monitor_ids: list[int]) -> dict[str, int]:
+    live = _live_states(monitor_ids)
+    incidents = _incidents(monitor_ids)
+    verdicts = [
+        replay_mismatch(
+            start=_new_state(live[monitor_id]),
+            rows=rows,
+            state=live[monitor_id],
+            incidents=incidents.get(monitor_id, []),
+        )
+        for monitor_id, rows in _rows_of_each(monitor_ids)
+    ]
+    return {
+        "crash.state_mismatches": sum(v.state_differs for v in verdicts),
+        "crash.incident_mismatches": sum(v.incidents_differ for v in verdicts),
+        "crash.incidents_replayed": sum(v.incidents_replayed for v in verdicts),
+    }
+
+
+def _live_states(monitor_ids: list[int]) -> dict[int, LiveState]:
+    from monitors.models import Monitor
+    from monitors.state import LiveState
+
+    rows: Iterable[tuple[Any, ...]] = Monitor.objects.filter(pk__in=monitor_ids).values_list(
+        # LiveState's field order.
+        "pk", "status", "consecutive_failures", "consecutive_successes", "last_checked_at",
+        "confirm_failures", "recover_successes", "recent_failures", "confirm_window",
+        "confirm_window_failures",
+    )  # fmt: skip
+    return {pk: LiveState(*fields) for pk, *fields in rows}
+
+
+def _new_state(state: LiveState) -> LiveState:
+    """A new monitor's state, with the settings of ``state``."""
+    from monitors.state import LiveState
+
+    return LiveState(
+        "pending", 0, 0, None, state.confirm_failures, state.recover_successes, 0,
+        state.confirm_window, state.confirm_window_failures,
+    )  # fmt: skip
+
+
+def _incidents(monitor_ids: list[int]) -> dict[int, Incidents]:
+    from monitors.models import Incident
+
+    found: dict[int, Incidents] = {}
+    incidents = Incident.objects.filter(monitor_id__in=monitor_ids).order_by("started_at", "pk")
+    for incident in incidents.only("monitor_id", "started_at", "ended_at"):
+        found.setdefault(incident.monitor_id, []).append((incident.started_at, incident.ended_at))
+    return found
+
+
+def _rows_of_each(monitor_ids: list[int]) -> Iterator[tuple[int, list[CheckResult]]]:
+    """Every monitor's stored rows in slot order, monitor by monitor (read as a stream:
+    a million rows), and an empty list for a monitor without any."""
+    import MySQLdb.cursors
+
+    from core.time import as_utc
+    from telemetry.records import CheckResult
+
+    left = set(monitor_ids)
+    conn = t.raw_connection()
+    try:
+        cursor = conn.cursor(MySQLdb.cursors.SSCursor)
+        # The slot and the outcome are all that moves the state.
+        cursor.execute("SELECT monitor_id, scheduled_at, ok FROM check_result ORDER BY 1, 2")
+        stream = itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(10_000), ()))
+        for monitor_id, rows in itertools.groupby(stream, key=lambda row: row[0]):
+            if monitor_id not in left:
+                continue
+            left.discard(monitor_id)
+            results = [CheckResult(m, as_utc(at), as_utc(at), 0, bool(ok)) for m, at, ok in rows]
+            yield monitor_id, results
+    finally:
+        conn.close()
+    for monitor_id in sorted(left):
+        yield monitor_id, []
 
 
 if __name__ == "__main__":

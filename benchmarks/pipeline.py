@@ -9,19 +9,29 @@ checked once, on time, with the outcome the farm's path is known to produce. MyS
 primary key keeps one row per slot, so duplicates are counted on the stream, which a
 reader follows as results arrive (see ``StreamReader``).
 
-Run alone: ``python -m benchmarks.pipeline [--quick] [--monitors N]`` (uses the
-environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are).
+Two runs (``measure``): the reference (100,000 monitors, ``pipeline.*``; the alerting
+latency is measured beside it after its window) and a larger fleet (200,000,
+``pipeline.fleet_200k.*``), from which the harness derives
+``pipeline.largest_fleet_per_minute``.
+
+Run alone: ``python -m benchmarks.pipeline [--quick] [--monitors N] [--fleet-monitors
+N]`` (uses the environment's DATABASE_URL, REDIS_URL and CELERY_BROKER_URL as they are).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import math
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,70 +67,19 @@ class Seen:
 def run(*, quick: bool, report: dict[str, object]) -> None:
     monitors = int(os.environ.get("BENCH_PIPELINE_MONITORS", 2_000 if quick else 100_000))
     window_s = int(os.environ.get("BENCH_PIPELINE_SECONDS", 40 if quick else 180))
-    probe_processes = int(os.environ.get("BENCH_PROBE_PROCESSES", 2))
-    probe_threads = int(os.environ.get("BENCH_PROBE_THREADS", 16 if quick else 128))
-    warmup_s = int(os.environ.get("BENCH_PIPELINE_WARMUP_S", WARMUP_S))
+    fleet = int(os.environ.get("BENCH_PIPELINE_FLEET_MONITORS", 4_000 if quick else 200_000))
+    fleet_window_s = int(os.environ.get("BENCH_PIPELINE_FLEET_SECONDS", 15 if quick else 120))
     _django()
-    runtime.stage(
-        f"pipeline: {monitors} monitors at {INTERVAL_S} s, window {window_s} s, "
-        f"{probe_processes} probe workers x {probe_threads} threads"
-    )
     with farm_running(processes=1) as (farm, farm_pids):
-        ids = _create_monitors(farm, monitors)
-        _purge_queues()
-        processes = _start_pipeline(probe_processes, probe_threads)
-        ingest = runtime.spawn(runtime.manage_args("ingest"), env=dict(os.environ))
-        reader = StreamReader(set(ids))
-        reader.start()
-        watcher = MysqlWatcher(reader)
-        watcher.start()
-        _wait_for_workers(processes)
-        # Beat only now: a dispatch before the workers listen would measure their
-        # start-up (its batches wait, then arrive at once), not the pipeline.
-        processes["beat"] = _start_beat()
-        kick_ms = _now_ms()
-        _kick_dispatch()
-        window = (kick_ms + warmup_s * 1000, kick_ms + (warmup_s + window_s) * 1000)
-        runtime.stage("pipeline: first dispatch sent; Beat sends the next ones every minute")
-        _sleep_until(window[0] / 1000, progress=reader)
-        everything = {**processes, "ingest": ingest}
-        cpu_before = cpu_sample(everything, farm_pids)
-        mysql_before = _mysql_counters(ids)
-        _sleep_until(window[1] / 1000, progress=reader)
-        cpu_after = cpu_sample(everything, farm_pids)
-        time.sleep(SETTLE_S)
-        for child in processes.values():
-            runtime.stop(child)
-        drained = _wait_for_drain(ingest, watcher)
-        mysql_after = _mysql_counters(ids)
-        reader.stop()
-        watcher.stop()
-        runtime.stop(ingest)
-        _disable_monitors()
-        stored = _stored_results(ids, window)
-        if dump := os.environ.get("BENCH_PIPELINE_DUMP"):
-            # For digging into a bad figure: one line per result seen on the stream.
-            Path(dump).write_text(
-                "".join(
-                    f"{x.monitor_id},{x.scheduled_ms},{x.started_ms},{x.ok},{x.failure}\n"
-                    for x in reader.seen
-                )
+        report.update(
+            measure(
+                farm, farm_pids, monitors=monitors, window_s=window_s, quick=quick,
+                beside=lambda: alerting_beside(quick=quick),
             )
-        _fill_report(
-            report, ids=ids, stored=stored, streamed=reader.seen, window=window, monitors=monitors
-        )
-        _fill_mysql_report(
-            report, before=mysql_before, after=mysql_after, watcher=watcher, drained=drained
-        )
-        report["pipeline.cpu_percent_of_a_core"] = cpu_percent(
-            cpu_before, cpu_after, seconds=window_s
-        )
-        report.update(cpu_per_check(report))
-        report["pipeline.probe_workers"] = f"{probe_processes} x {probe_threads} threads"
-        report["pipeline.warmup_s"] = warmup_s
+        )  # fmt: skip
         report["pipeline.load_average_1m"] = round(os.getloadavg()[0], 2)
         if os.environ.get("BENCH_PIPELINE_NO_BASELINE") != "1":  # a scale sweep skips it
-            # A rate, so the quick run measures it over less time (the 3-minute budget).
+            # A rate, so the quick run measures it over less time (the quick run's time budget).
             baseline_s = min(window_s, QUICK_BASELINE_S) if quick else window_s
             runtime.stage(
                 f"pipeline: baseline, one process with requests, same farm, {baseline_s} s"
@@ -128,6 +87,113 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
             report["baseline.naive_loop_checks_per_second"] = naive_loop(
                 farm, monitors=monitors, seconds=baseline_s
             )
+    if fleet:
+        # The largest fleet asked for (benchmarks.__main__ derives the largest that held).
+        with farm_running(processes=1) as (farm, farm_pids):
+            figures = measure(farm, farm_pids, monitors=fleet, window_s=fleet_window_s, quick=quick)
+        report.update({f"{FLEET}.{key}": figures[f"pipeline.{key}"] for key in FLEET_KEYS})
+
+
+# The second run's keys (``pipeline.fleet_200k.<key>``): what judges a fleet, and what
+# it cost. Its monitors, window and CPU tell the rest.
+FLEET = "pipeline.fleet_200k"
+FLEET_KEYS = (
+    "monitors", "window_s", "warmup_s", "probe_workers", "expected_checks", "checks",
+    "checks_per_second", "schedule_lag_p50_s", "schedule_lag_p99_s", "schedule_lag_max_s",
+    "skipped_checks", "duplicate_checks", "results_ingested_twice", "stream_reader_missed",
+    "wrong_outcomes", "busiest_second_over_mean", "buffer_drained",
+    "mysql_transactions_per_1000_results", "result_to_mysql_p99_s",
+    "cpu_percent_of_a_core", "probe_cpu_ms_per_check", "rss_mb",
+)  # fmt: skip
+
+
+def measure(
+    farm: Farm,
+    farm_pids: list[int],
+    *,
+    monitors: int,
+    window_s: int,
+    quick: bool,
+    beside: Callable[[], dict[str, object]] | None = None,
+) -> dict[str, object]:
+    """One run of ``monitors`` monitors at 60 s; its figures under ``pipeline.*`` keys.
+
+    ``beside`` runs after the window and the settle, with the whole pipeline still
+    running at its rate; its figures are added. The window's figures never include
+    it: CPU, memory and the MySQL counters are read before it starts, and results
+    completed after the window are not timed to MySQL.
+    """
+    probe_processes = int(os.environ.get("BENCH_PROBE_PROCESSES", 2))
+    probe_threads = int(os.environ.get("BENCH_PROBE_THREADS", 16 if quick else 128))
+    warmup_s = int(os.environ.get("BENCH_PIPELINE_WARMUP_S", WARMUP_S))
+    report: dict[str, object] = {}
+    runtime.stage(
+        f"pipeline: {monitors} monitors at {INTERVAL_S} s, window {window_s} s, "
+        f"{probe_processes} probe workers x {probe_threads} threads"
+    )
+    ids = _create_monitors(farm, monitors)
+    _purge_queues()
+    processes = _start_pipeline(probe_processes, probe_threads)
+    ingest = runtime.spawn(runtime.manage_args("ingest"), env=dict(os.environ))
+    reader = StreamReader(set(ids))
+    reader.start()
+    watcher = MysqlWatcher(reader)
+    watcher.start()
+    _wait_for_workers(processes)
+    # Beat only now: a dispatch before the workers listen would measure their
+    # start-up (its batches wait, then arrive at once), not the pipeline.
+    processes["beat"] = _start_beat()
+    everything = {**processes, "ingest": ingest}
+    memory = MemoryWatcher(everything, farm_pids)
+    memory.start()
+    kick_ms = _now_ms()
+    _kick_dispatch()
+    window = (kick_ms + warmup_s * 1000, kick_ms + (warmup_s + window_s) * 1000)
+    runtime.stage("pipeline: first dispatch sent; Beat sends the next ones every minute")
+    _sleep_until(window[0] / 1000, progress=reader)
+    cpu_before = cpu_sample(everything, farm_pids)
+    mysql_before = _mysql_counters(ids)
+    _sleep_until(window[1] / 1000, progress=reader)
+    cpu_after = cpu_sample(everything, farm_pids)
+    watcher.completed_before_ms = window[1]
+    time.sleep(SETTLE_S)
+    mysql_steady = _mysql_counters(ids)
+    memory.stop()
+    if beside is not None:
+        report.update(beside())
+    for child in processes.values():
+        runtime.stop(child)
+    drained = _wait_for_drain(ingest, watcher)
+    mysql_after = _mysql_counters(ids)
+    reader.stop()
+    watcher.stop()
+    runtime.stop(ingest)
+    _disable_monitors()
+    stored = _stored_results(ids, window)
+    if dump := os.environ.get("BENCH_PIPELINE_DUMP"):
+        # For digging into a bad figure: one line per result seen on the stream.
+        Path(dump).write_text(
+            "".join(
+                f"{x.monitor_id},{x.scheduled_ms},{x.started_ms},{x.ok},{x.failure}\n"
+                for x in reader.seen
+            )
+        )
+    _fill_report(
+        report, ids=ids, stored=stored, streamed=reader.seen, window=window, monitors=monitors
+    )
+    _fill_mysql_report(
+        report,
+        counters=(mysql_before, mysql_steady, mysql_after),
+        watcher=watcher,
+        drained=drained,
+    )
+    report["pipeline.cpu_percent_of_a_core"] = cpu_percent(cpu_before, cpu_after, seconds=window_s)
+    report.update(cpu_per_check(report))
+    report["pipeline.rss_mb"] = memory.peaks_mib()
+    runtime.stage(f"  pipeline.rss_mb = {report['pipeline.rss_mb']}")
+    report["pipeline.probe_workers"] = f"{probe_processes} x {probe_threads} threads"
+    report["pipeline.warmup_s"] = warmup_s
+    return report
 
 
 QUICK_BASELINE_S = 15
@@ -352,6 +418,8 @@ class MysqlWatcher(threading.Thread):
         self.pending: dict[tuple[int, int], tuple[int, int]] = {}
         self.delays: list[float] = []  # seconds from completion to visible in MySQL
         self.from_stream: list[float] = []  # seconds from the stream to visible in MySQL
+        # Results completed from then on are not timed (the run goes on after its window).
+        self.completed_before_ms = math.inf
         self._taken = 0
         self._stopping = threading.Event()
 
@@ -369,10 +437,11 @@ class MysqlWatcher(threading.Thread):
 
         seen = self.reader.seen
         for s in seen[self._taken : len(seen)]:
-            self.pending[(s.monitor_id, s.scheduled_ms)] = (
-                s.started_ms + s.duration_ms,
-                s.streamed_ms,
-            )
+            if s.started_ms + s.duration_ms < self.completed_before_ms:
+                self.pending[(s.monitor_id, s.scheduled_ms)] = (
+                    s.started_ms + s.duration_ms,
+                    s.streamed_ms,
+                )
         self._taken = len(seen)
         if not self.pending:
             return
@@ -540,25 +609,29 @@ def _fill_report(
 def _fill_mysql_report(
     report: dict[str, object],
     *,
-    before: dict[str, int],
-    after: dict[str, int],
+    counters: tuple[dict[str, int], dict[str, int], dict[str, int]],
     watcher: MysqlWatcher,
     drained: bool,
 ) -> None:
     """Transactions per 1,000 stored results, and result-to-MySQL delay.
 
-    Com_commit counts COMMIT statements (ingest's one per batch, the probe batches'
-    live-state updates, dispatch's, Beat's);
-    Handler_commit also counts every autocommitted statement, reads included. Both are
-    SERVER-WIDE: on a shared server they include everything else it does meanwhile
-    (other databases' tests and benchmarks), so on a busy machine the figure is an
-    upper bound for the pipeline, never flattering it.
+    ``counters`` are read at the window's start, at its end plus the settle (the
+    pipeline still running at its rate, nothing else started yet) and after the drain.
+    Transactions and rows are counted between the first two: a steady stretch of the
+    pipeline alone, whatever runs beside it afterwards. Com_commit counts COMMIT
+    statements (ingest's one per batch, the probe batches' live-state updates,
+    dispatch's, Beat's); Handler_commit also counts every autocommitted statement,
+    reads included. Both are SERVER-WIDE: on a shared server they include everything
+    else it does meanwhile (other databases' tests and benchmarks), so on a busy
+    machine the figure is an upper bound for the pipeline, never flattering it.
     """
-    rows = after["rows"] - before["rows"]
-    ingest_txns = after["ingest_transactions"] - before["ingest_transactions"]
-    ingest_results = after["ingest_results"] - before["ingest_results"]
-    commits = after["Com_commit"] - before["Com_commit"]
-    handler = after["Handler_commit"] - before["Handler_commit"]
+    before, steady, after = counters
+    rows = steady["rows"] - before["rows"]
+    ingest_txns = steady["ingest_transactions"] - before["ingest_transactions"]
+    ingest_results = steady["ingest_results"] - before["ingest_results"]
+    commits = steady["Com_commit"] - before["Com_commit"]
+    handler = steady["Handler_commit"] - before["Handler_commit"]
+    taken_to_drain = after["ingest_results"] - before["ingest_results"]
     report.update(
         {
             "pipeline.buffer_drained": drained,
@@ -566,7 +639,7 @@ def _fill_mysql_report(
             # Every result ingest took from the window's start to the drain, minus the
             # rows they added: a slot checked twice or a result pushed twice. Unlike
             # duplicate_checks (the stream reader's count) it cannot miss an entry.
-            "pipeline.results_ingested_twice": ingest_results - rows,
+            "pipeline.results_ingested_twice": taken_to_drain - (after["rows"] - before["rows"]),
             "pipeline.mysql_com_commit": commits,
             "pipeline.mysql_handler_commit": handler,
             "pipeline.mysql_transactions_per_1000_results": (
@@ -603,9 +676,12 @@ def _outcome_right(seen: Seen, path: int) -> bool:
     return seen.ok == b.expect_ok and seen.failure == b.expect_failure
 
 
-# --- CPU per process, from /proc (psutil is not installed) ------------------------
+# --- CPU and memory per process, from /proc (psutil is not installed) -------------
 
 TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+MIB = 1 << 20
+MEMORY_EVERY_S = 1.0
 SERVICES = {
     "MariaDB": ("mariadbd", "mysqld"),
     "RabbitMQ": ("beam.smp",),
@@ -613,27 +689,75 @@ SERVICES = {
 }
 
 
-def cpu_sample(processes: dict[str, Any], farm_pids: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by each process group we started and each service."""
+@dataclass(slots=True)
+class Usage:
+    cpu_s: float = 0.0  # CPU seconds used so far
+    rss_bytes: int = 0  # resident now
+
+
+def usage_by_role(processes: dict[str, Any], farm_pids: list[int]) -> dict[str, Usage]:
+    """CPU and resident memory of each role: each process group we started (a worker
+    and its pool), the farm, each service; summed over the role's processes."""
     groups = {child.pid: name for name, child in processes.items()}
     groups.update({pid: "target farm" for pid in farm_pids})
-    totals: dict[str, float] = {}
+    roles: dict[str, Usage] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         comm = text[text.index("(") + 1 : text.rindex(")")]
-        values = text[text.rindex(")") + 2 :].split()
-        pgrp, used = int(values[2]), (int(values[11]) + int(values[12])) / TICKS
-        pid = int(stat.parent.name)
+        values = text[text.rindex(")") + 2 :].split()  # fields 3, 4, ... of proc(5)
+        pid, pgrp = int(stat.parent.name), int(values[2])
         name = groups.get(pgrp) or groups.get(pid)
         if name is None:
             name = next((svc for svc, comms in SERVICES.items() if comm in comms), None)
         if name is not None:
-            totals[name] = totals.get(name, 0.0) + used
+            role = roles.setdefault(name, Usage())
+            role.cpu_s += (int(values[11]) + int(values[12])) / TICKS
+            role.rss_bytes += int(values[21]) * PAGE_BYTES
+    return roles
+
+
+def cpu_sample(processes: dict[str, Any], farm_pids: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by each process group we started and each service."""
+    totals = {name: role.cpu_s for name, role in usage_by_role(processes, farm_pids).items()}
     totals["whole machine (all processes)"] = _machine_busy_seconds()
-    return dict(totals)
+    return totals
+
+
+class MemoryWatcher(threading.Thread):
+    """The peak resident memory of each role, and of all of them together, sampled every
+    ``MEMORY_EVERY_S``. Resident as the kernel counts it (``/proc/<pid>/stat``): a page
+    shared by processes of one role counts once per process."""
+
+    def __init__(self, processes: dict[str, Any], farm_pids: list[int]) -> None:
+        super().__init__(name="memory-watcher", daemon=True)
+        self.processes, self.farm_pids = processes, farm_pids
+        self.peaks: dict[str, int] = {}
+        self.peak_total = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.sample()
+            if self._stopping.wait(MEMORY_EVERY_S):
+                return
+
+    def sample(self) -> None:
+        now = {k: v.rss_bytes for k, v in usage_by_role(self.processes, self.farm_pids).items()}
+        for name, rss in now.items():
+            self.peaks[name] = max(self.peaks.get(name, 0), rss)
+        self.peak_total = max(self.peak_total, sum(now.values()))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(10)
+
+    def peaks_mib(self) -> dict[str, float]:
+        """MiB per role, and ``total``: the most the roles held at one moment."""
+        peaks = {name: round(rss / MIB, 1) for name, rss in sorted(self.peaks.items())}
+        return {**peaks, "total": round(self.peak_total / MIB, 1)}
 
 
 def _machine_busy_seconds() -> float:
@@ -662,6 +786,33 @@ def cpu_per_check(report: dict[str, object]) -> dict[str, float]:
     }
 
 
+# --- alerting beside the pipeline ------------------------------------------------
+
+ALERTING_TIMEOUT_S = 600
+
+
+def alerting_beside(*, quick: bool) -> dict[str, object]:
+    """Notification latency while the pipeline runs: the alerting scenario's steady
+    latency run, in a process of its own (``python -m benchmarks.alerting
+    --beside-pipeline``) so that its work does not slow this process's stream reader;
+    its keys are ``alerting.notify_latency_under_pipeline_*``."""
+    runtime.stage("pipeline: notification latency with the pipeline running")
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "alerting.json"
+        command = [sys.executable, "-m", "benchmarks.alerting", "--beside-pipeline"]
+        command += ["--output", str(output), *(["--quick"] if quick else [])]
+        child = runtime.spawn(command, env=dict(os.environ), quiet=False)
+        try:
+            code: int | None = child.wait(timeout=ALERTING_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None  # stopped below; it stops its alerts worker on SIGTERM
+        runtime.stop(child)
+        if code != 0 or not output.exists():
+            return {"pipeline.alerting_beside.error": f"{' '.join(command[1:4])}: exit {code}"}
+        figures: dict[str, object] = json.loads(output.read_text())
+        return figures
+
+
 # --- the baseline -----------------------------------------------------------------
 
 
@@ -682,17 +833,19 @@ def naive_loop(farm: Farm, *, monitors: int, seconds: float) -> float:
 
 def main(argv: list[str]) -> int:
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description="the pipeline scenario on its own")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--monitors", type=int)
     parser.add_argument("--seconds", type=int)
+    parser.add_argument("--fleet-monitors", type=int, help="the second run (0: none)")
     args = parser.parse_args(argv)
     if args.monitors:
         os.environ["BENCH_PIPELINE_MONITORS"] = str(args.monitors)
     if args.seconds:
         os.environ["BENCH_PIPELINE_SECONDS"] = str(args.seconds)
+    if args.fleet_monitors is not None:
+        os.environ["BENCH_PIPELINE_FLEET_MONITORS"] = str(args.fleet_monitors)
     report: dict[str, object] = {}
     try:
         run(quick=args.quick, report=report)

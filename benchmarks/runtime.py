@@ -23,10 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 from telemetry import histogram
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "sentinel_bench"
-BENCH_REDIS_DB = 14
-BENCH_VHOST = "sentinel_bench"
-LOCK_NAME = "sentinel_bench"
+# Another run on the same servers (a colleague's branch) can take names of its own.
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "sentinel_bench")
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
+BENCH_VHOST = os.environ.get("BENCH_VHOST", "sentinel_bench")
+# Runs with the same names would drain each other's buffer; runs with their own do not.
+LOCK_NAME = BENCH_DATABASE
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -146,9 +148,10 @@ def stage(message: str) -> None:
 
 @contextlib.contextmanager
 def bench_lock(*, wait_seconds: int = 3600) -> Iterator[None]:
-    """Hold a named lock on the MySQL server for the whole run: every run shares the
-    bench database, Redis db and vhost of that server, and two at once (a second
-    terminal, the test suite's quick scenarios) would drain each other's buffer."""
+    """Hold a named lock on the MySQL server for the whole run: runs with the same bench
+    database (and so, unless overridden together, Redis db and vhost) on that server
+    would drain each other's buffer (a second terminal, the test suite's quick
+    scenarios). The lock is named after the database."""
     import MySQLdb
     from django.db import connection
 

@@ -509,3 +509,30 @@ def _incidents_count_failures(failed_while_down: dict[int, int]) -> None:
         on="t.open_monitor_id = v.monitor_id",
         assignments="t.checks_failed = t.checks_failed + v.failures",
     )
+
+
+def state_replay(
+    state: LiveState, results: Iterable[CheckResult]
+) -> tuple[LiveState, list[StateChange]]:
+    """The live state after ``results``, applied once each in slot order from ``state``,
+    and the status changes on the way (pure).
+
+    What the stored rows say the live state must be, whatever order they arrived in:
+    from a new monitor's state (pending, no streaks, never checked), the replay of all
+    its rows is what applying results must have given. A change to down opens an
+    incident at its result's slot and a change to up closes it there. Results at or
+    before ``state.last_checked_at`` are skipped, as a late result is when applied.
+    """
+    changes: list[StateChange] = []
+    for result in sorted(results, key=lambda r: r.scheduled_at):
+        if state.last_checked_at and result.scheduled_at <= state.last_checked_at:
+            continue
+        new = state_after(state, result)
+        if new.status != state.status:
+            changes.append(
+                StateChange(
+                    result.monitor_id, state.status, new.status, result, new.consecutive_failures
+                )
+            )
+        state = new
+    return state, changes

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from benchmarks import runtime
-from benchmarks.__main__ import GOALS, derive, markdown
+from benchmarks.__main__ import GOALS, derive, largest_fleet, markdown
 
 
 def test_the_bench_environment_never_points_at_the_real_database_or_redis():
@@ -21,8 +21,39 @@ def test_the_bench_environment_never_points_at_the_real_database_or_redis():
         }
     )
 
-    assert env["DATABASE_URL"] == "mysql://root:pw@127.0.0.1:3306/sentinel_bench"
-    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/14"
+    assert env["DATABASE_URL"] == f"mysql://root:pw@127.0.0.1:3306/{runtime.BENCH_DATABASE}"
+    assert env["REDIS_URL"] == f"redis://127.0.0.1:6379/{runtime.BENCH_REDIS_DB}"
+    assert runtime.BENCH_DATABASE != "sentinel" and runtime.BENCH_REDIS_DB != 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        ({}, "sentinel_bench 14 sentinel_bench sentinel_bench"),
+        (
+            {"BENCH_DATABASE": "b_own", "BENCH_REDIS_DB": "10", "BENCH_VHOST": "v_own"},
+            "b_own 10 v_own b_own",
+        ),
+    ],
+)
+def test_the_bench_names_default_to_sentinel_bench_and_can_be_a_runs_own(overrides, names):
+    # A fresh interpreter: the names are read once, when benchmarks.runtime is imported.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")} | overrides
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from benchmarks import runtime as r; "
+            "print(r.BENCH_DATABASE, r.BENCH_REDIS_DB, r.BENCH_VHOST, r.LOCK_NAME)",
+        ],
+        cwd=runtime.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert shown.stdout.split() == names.split()
 
 
 def test_stop_all_ends_every_process_group_it_started():
@@ -74,6 +105,42 @@ def test_goals_are_judged_and_missed_goals_are_shown_plainly():
     assert "| ingest.load_data_ratio | 0.333 | ingest >= 60% of LOAD DATA | **NO** |" in table
     assert "Not measured in this run:" in table
     assert len({goal.key for goal in GOALS}) == len(GOALS)
+
+
+def fleet(monitors: int, **figures: float) -> dict[str, float]:
+    return {"monitors": monitors, "schedule_lag_p99_s": 0.2, "skipped_checks": 0,
+            "duplicate_checks": 0, "wrong_outcomes": 0} | figures  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reference", "larger", "largest"),
+    [
+        (fleet(100_000), fleet(200_000), 200_000),
+        (fleet(100_000), fleet(200_000, schedule_lag_p99_s=2.4), 100_000),
+        (fleet(100_000), fleet(200_000, skipped_checks=3), 100_000),
+        (fleet(100_000), fleet(200_000, duplicate_checks=1), 100_000),
+        (fleet(100_000, wrong_outcomes=1), fleet(200_000, wrong_outcomes=2), 0),
+        (fleet(100_000), None, 100_000),  # no second run
+        (fleet(100_000, skipped_checks=1), fleet(200_000), 200_000),
+    ],
+)
+def test_the_largest_fleet_is_the_largest_run_that_met_every_fleet_goal(reference, larger, largest):
+    report: dict[str, Any] = {f"pipeline.{k}": v for k, v in reference.items()}
+    report |= {f"pipeline.fleet_200k.{k}": v for k, v in (larger or {}).items()}
+
+    derive(report)
+
+    assert largest_fleet(report) == report["pipeline.largest_fleet_per_minute"] == largest
+    assert report["goals"]["pipeline.largest_fleet_per_minute"]["met"] is (largest >= 200_000)
+
+
+def test_without_a_pipeline_run_the_largest_fleet_is_not_measured():
+    report: dict[str, Any] = {"crash.lost": 0}
+
+    derive(report)
+
+    assert "pipeline.largest_fleet_per_minute" not in report
+    assert report["goals"]["pipeline.largest_fleet_per_minute"]["met"] is None
 
 
 def test_the_quick_harness_runs_real_scenarios_end_to_end(tmp_path):

@@ -7,7 +7,7 @@ from django.db import connection
 
 from core.db import IN_LIST_MAX, ascending_chunks
 from monitors.models import Monitor
-from monitors.state import monitors_apply_results
+from monitors.state import LiveState, monitors_apply_results, state_replay
 from telemetry.records import CheckResult, FailureKind
 from tests.factories import MonitorFactory
 
@@ -206,3 +206,34 @@ def test_a_recovery_starts_the_count_afresh():
 
     # Down (two in a row), up again, then one blip: the outage's failures no longer count.
     assert outcomes(monitor, "FFPF") == ["up", "down", "up", "up"]
+
+
+def test_a_replay_of_the_rows_in_any_order_gives_what_applying_them_in_order_gave():
+    monitor = MonitorFactory()
+    rows = [result(monitor, m, ok=mark == "P") for m, mark in enumerate("FPFFPFPFPPFF")]
+    applied = [change for row in rows for change in monitors_apply_results(results=[row])]
+
+    state, changes = state_replay(LiveState("pending", 0, 0, None), reversed(rows))
+
+    monitor.refresh_from_db()
+    assert state == LiveState(
+        monitor.status,
+        monitor.consecutive_failures,
+        monitor.consecutive_successes,
+        monitor.last_checked_at,
+        recent_failures=monitor.recent_failures,
+    )
+    assert [(c.new_status, c.result.scheduled_at) for c in changes] == [
+        (c.new_status, c.result.scheduled_at) for c in applied
+    ]
+    assert [c.new_status for c in changes] == ["up", "down", "up", "down"]
+
+
+def test_a_replay_skips_results_at_or_before_the_last_check():
+    monitor = MonitorFactory.build(pk=7)
+    start = LiveState("up", 0, 3, T0 + dt.timedelta(minutes=1))
+
+    state, changes = state_replay(start, [result(monitor, m, ok=False) for m in (0, 1, 2)])
+
+    assert (state.consecutive_failures, state.last_checked_at) == (1, T0 + dt.timedelta(minutes=2))
+    assert changes == []
