@@ -153,10 +153,21 @@ def state_after(state: LiveState, result: CheckResult) -> LiveState:
 def state_replay(
     state: LiveState, results: Iterable[CheckResult]
 ) -> tuple[LiveState, list[StateChange]]:
-    """``state`` moved forward by ``results`` in slot order (pure): the final state and
-    every status change on the way (``incident_id`` unset). What the live state of a
-    monitor must equal, given the state it started from and its stored results."""
-    walked = _walk(state, sorted(results, key=lambda r: r.scheduled_at))
+    """``state`` moved forward by ``results`` in slot order, once each (pure): the final
+    state and every status change on the way (``incident_id`` unset). Results at or
+    before ``state.last_checked_at`` are skipped, as a replay is.
+
+    What the stored rows say the live state must be, whatever order they arrived in:
+    from a new monitor's state (pending, no streaks, never checked) the replay of all
+    its rows is what applying them must have given; a change to down opens an incident
+    at its result's slot and a change to up closes it there.
+    """
+    last = state.last_checked_at
+    ordered = sorted(
+        (r for r in results if last is None or r.scheduled_at > last),
+        key=lambda r: r.scheduled_at,
+    )
+    walked = _walk(state, ordered)
     return walked.state, walked.changes
 
 
@@ -509,30 +520,3 @@ def _incidents_count_failures(failed_while_down: dict[int, int]) -> None:
         on="t.open_monitor_id = v.monitor_id",
         assignments="t.checks_failed = t.checks_failed + v.failures",
     )
-
-
-def state_replay(
-    state: LiveState, results: Iterable[CheckResult]
-) -> tuple[LiveState, list[StateChange]]:
-    """The live state after ``results``, applied once each in slot order from ``state``,
-    and the status changes on the way (pure).
-
-    What the stored rows say the live state must be, whatever order they arrived in:
-    from a new monitor's state (pending, no streaks, never checked), the replay of all
-    its rows is what applying results must have given. A change to down opens an
-    incident at its result's slot and a change to up closes it there. Results at or
-    before ``state.last_checked_at`` are skipped, as a late result is when applied.
-    """
-    changes: list[StateChange] = []
-    for result in sorted(results, key=lambda r: r.scheduled_at):
-        if state.last_checked_at and result.scheduled_at <= state.last_checked_at:
-            continue
-        new = state_after(state, result)
-        if new.status != state.status:
-            changes.append(
-                StateChange(
-                    result.monitor_id, state.status, new.status, result, new.consecutive_failures
-                )
-            )
-        state = new
-    return state, changes
