@@ -32,6 +32,7 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
             "started_at",
             "ended_at",
             "duration_seconds",
+            "end_reason",
             "first_failure_kind",
             "first_failure_message",
             "checks_failed",

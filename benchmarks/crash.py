@@ -230,6 +230,7 @@ def _reset_live_state(monitor_ids: list[int]) -> None:
         consecutive_successes=0,
         last_checked_at=None,
         recent_failures=0,
+        state_checkpoints=[],
     )
 
 
@@ -279,7 +280,13 @@ def _incidents(monitor_ids: list[int]) -> dict[int, Incidents]:
     from monitors.models import Incident
 
     found: dict[int, Incidents] = {}
-    incidents = Incident.objects.filter(monitor_id__in=monitor_ids).order_by("started_at", "pk")
+    # An incident late results showed was never confirmed stays as the record of its
+    # alerts, ended with the reason "revised"; the history of the rows has no such one.
+    incidents = (
+        Incident.objects.filter(monitor_id__in=monitor_ids)
+        .exclude(end_reason=Incident.EndReason.REVISED)
+        .order_by("started_at", "pk")
+    )
     for incident in incidents.only("monitor_id", "started_at", "ended_at"):
         found.setdefault(incident.monitor_id, []).append((incident.started_at, incident.ended_at))
     return found

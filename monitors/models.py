@@ -663,9 +663,11 @@ class Incident(models.Model):
     class EndReason(models.TextChoices):
         RECOVERED = "recovered", "recovered"
         PAUSED = "paused", "monitor paused"
+        REVISED = "revised", "revised by late results"
 
     # Why it ended: the recovering check, or the monitor paused while down (no
-    # recovery was seen, so no "up again" alert is sent for it).
+    # recovery was seen, so no "up again" alert is sent for it), or results that arrived
+    # late showed the outage was never confirmed (monitors.state; ended at its start).
     end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True, default="")
     reminders_sent = models.PositiveIntegerField(default=0)
     last_reminder_at = models.DateTimeField(null=True, blank=True)

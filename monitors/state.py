@@ -21,10 +21,9 @@ in-order arrival would have given. Two checkpoints are kept, at least
 ``LATE_WINDOW_MS`` apart, so a result up to that late is always applied in its place;
 a result later than the oldest checkpoint is stored and counted in reports, but does
 not move the live state (it is older than anything the state can still be rebuilt
-from). A recomputed state changes the status only as a whole: if it differs from the
-status before, that is one change at the result that decided it (an incident opens
-or closes then, and alerts follow); an outage the late result would have made and
-that is already over is history in the results and rollups, not a new incident.
+from). The incidents since the checkpoint are made to match the rebuilt history
+(``_incidents_rebuild``); alerts follow the status as a whole: if it differs from the
+status before, that is one change at the result that decided it.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 
 import orjson
 from django.db import connection, transaction
+from django.db.models import Q
 
 from core.db import ascending_chunks, retry_on_deadlock, update_from_values
 from core.time import as_utc, from_epoch_ms, to_epoch_ms
@@ -176,6 +176,16 @@ class _Walk:
     state: LiveState
     changes: list[StateChange]
     failed_while_down: int  # failed checks that kept a down monitor down since the last change
+    # A late result's rebuild: the checkpoint it started from and every change on the
+    # way, from which the monitor's incidents since are made right (``_incidents_rebuild``).
+    rebuild: _Rebuild | None = None
+
+
+@dataclass(frozen=True)
+class _Rebuild:
+    since: dt.datetime | None  # the checkpoint's slot (None: before the first check)
+    start: LiveState
+    changes: list[StateChange]
 
 
 def _walk(state: LiveState, results: Iterable[CheckResult]) -> _Walk:
@@ -247,16 +257,20 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     current = _lock_states(list(by_monitor))  # in ascending id order (core.db)
     changes: list[StateChange] = []
     failed_while_down: dict[int, int] = {}
+    rebuilt: list[StateChange] = []
     for monitor_id, row in current.items():
         results = by_monitor[monitor_id]
         last = row.state.last_checked_at
         late = [r for r in results if last is not None and r.scheduled_at <= last]
         walk = _replay_late(monitor_id, row, late, results) if late else _forward(row, results)
+        if walk.rebuild:
+            rebuilt += _incidents_rebuild(monitor_id, walk.rebuild, walk.changes)
+            continue
         changes += walk.changes
         if walk.failed_while_down:
             failed_while_down[monitor_id] = walk.failed_while_down
     _write_states(current)
-    return incidents_apply(changes=changes, failed_while_down=failed_while_down)
+    return rebuilt + incidents_apply(changes=changes, failed_while_down=failed_while_down)
 
 
 def _forward(row: _Row, results: list[CheckResult]) -> _Walk:
@@ -318,12 +332,11 @@ def _replay_late(
     # Checkpoints after the late slot describe a history without it.
     row.checkpoints, row.checkpoints_changed = usable, True
     row.state = walk.state
+    rebuild = _Rebuild(start.last_checked_at, start, walk.changes)
     if walk.state.status == before.status:
-        # Still down: this batch's failures add to the open incident's count.
-        down = walk.state.status == Monitor.Status.DOWN
-        return _Walk(walk.state, [], sum(not r.ok for r in results) if down else 0)
-    # One change, from the status before to the rebuilt one, at the check that decided
-    # it; an outage in between that is over is history in the results, not an incident.
+        return _Walk(walk.state, [], 0, rebuild)
+    # One change for alerting, from the status before to the rebuilt one, at the check
+    # that decided it.
     decided = walk.changes[-1] if walk.changes else None
     change = StateChange(
         monitor_id,
@@ -332,7 +345,101 @@ def _replay_late(
         decided.result if decided else stored[-1],
         decided.consecutive_failures if decided else walk.state.consecutive_failures,
     )
-    return _Walk(walk.state, [change], 0)
+    return _Walk(walk.state, [change], 0, rebuild)
+
+
+def _incidents_rebuild(
+    monitor_id: int, rebuild: _Rebuild, changes: list[StateChange]
+) -> list[StateChange]:
+    """Make the monitor's incidents since the checkpoint what the rebuilt history says.
+
+    An incident that history still has keeps its row (its end moved if need be); one
+    that the late result shows was never confirmed ends at its start with the reason
+    "revised" (its alerts went out; the row stays as the record of them); one history
+    now has and the table lacks is created, without alerts of its own when it is over.
+    ``changes`` is the alerting change of the batch (at most one, the status before to
+    the rebuilt status); it is returned with the incident it opened or closed.
+    """
+    wanted = _incidents_wanted(rebuild)
+    stored = list(
+        Incident.objects.filter(monitor_id=monitor_id)
+        .filter(
+            _since_q(rebuild.since, "started_at")
+            | Q(ended_at__isnull=True)
+            | _since_q(rebuild.since, "ended_at")
+        )
+        .order_by("started_at", "pk")
+    )
+    was_open = next((i.pk for i in stored if i.ended_at is None), None)
+    by_start = {started: end for started, end in wanted}
+    keep_open: Incident | None = None
+    for incident in stored:
+        if rebuild.since is not None and incident.started_at <= rebuild.since:
+            # Open at the checkpoint: it lasts until the first recovery since.
+            end = wanted[0][1] if wanted and wanted[0][0] is None else None
+            if rebuild.start.status != Monitor.Status.DOWN:
+                continue  # not ours to judge: the checkpoint says it had ended
+        elif incident.started_at in by_start:
+            end = by_start.pop(incident.started_at)
+        else:
+            _incident_end(incident, incident.started_at, Incident.EndReason.REVISED)
+            continue
+        if end is None:
+            keep_open = incident
+        else:
+            _incident_end(incident, end, Incident.EndReason.RECOVERED)
+    for started, end in by_start.items():
+        if started is None:
+            continue
+        opening = next(c for c in rebuild.changes if c.result.scheduled_at == started)
+        incident = Incident(
+            monitor_id=monitor_id,
+            started_at=started,
+            first_failure_kind=opening.result.failure.value if opening.result.failure else "",
+            first_failure_message=opening.result.error[:200],
+            checks_failed=max(opening.consecutive_failures, 1),
+        )
+        if end is None:
+            keep_open = incident
+        else:
+            _incident_end(incident, end, Incident.EndReason.RECOVERED)
+    if keep_open is not None:
+        # Last, once every other row has given up the monitor's one open slot.
+        keep_open.ended_at, keep_open.end_reason, keep_open.duration_seconds = None, "", None
+        keep_open.open_monitor_id = monitor_id
+        keep_open.save()
+    now_open = keep_open.pk if keep_open is not None else None
+    return [
+        dataclasses.replace(
+            change, incident_id=now_open if change.new_status == Monitor.Status.DOWN else was_open
+        )
+        for change in changes
+    ]
+
+
+def _incidents_wanted(rebuild: _Rebuild) -> list[tuple[dt.datetime | None, dt.datetime | None]]:
+    """``(started_at, ended_at)`` of the incidents the rebuilt history has since the
+    checkpoint, ``started_at`` None for the one open at the checkpoint."""
+    wanted: list[tuple[dt.datetime | None, dt.datetime | None]] = []
+    if rebuild.start.status == Monitor.Status.DOWN:
+        wanted.append((None, None))
+    for change in rebuild.changes:
+        at = change.result.scheduled_at
+        if change.new_status == Monitor.Status.DOWN:
+            wanted.append((at, None))
+        elif change.new_status == Monitor.Status.UP and wanted and wanted[-1][1] is None:
+            wanted[-1] = (wanted[-1][0], at)
+    return wanted
+
+
+def _since_q(since: dt.datetime | None, field: str) -> Q:
+    return Q(**{f"{field}__isnull": False}) if since is None else Q(**{f"{field}__gt": since})
+
+
+def _incident_end(incident: Incident, at: dt.datetime, reason: str) -> None:
+    incident.ended_at, incident.end_reason, incident.open_monitor_id = at, reason, None
+    incident.duration_seconds = max(int((at - incident.started_at).total_seconds()), 0)
+    incident.save()
 
 
 _STORED_COLUMNS = (

@@ -97,7 +97,7 @@ def test_the_database_refuses_a_second_open_incident():
 @pytest.mark.usefixtures("telemetry_tables")
 def test_concurrent_ingest_processes_open_one_incident():
     monitor = MonitorFactory(status=Monitor.Status.UP, confirm_failures=2)
-    monitors_apply_results(results=[check(monitor, 0, False)])
+    rows_store(rows=[check(monitor, 0, False).to_wire()])
     workers = 6
     barrier = threading.Barrier(workers)
     changes: list[StateChange] = []
@@ -121,13 +121,16 @@ def test_concurrent_ingest_processes_open_one_incident():
             thread.join()
 
     assert errors == []
-    assert len(changes) == 1
-    incident = Incident.objects.get()
+    assert len(changes) == 1  # one "down", whichever order the workers got the lock in
     monitor.refresh_from_db()
-    assert monitor.status == Monitor.Status.DOWN
-    # Results that lost the race to a later one are late and skipped; every applied
-    # failure is counted once, whichever order the workers got the lock in.
-    assert incident.checks_failed == monitor.consecutive_failures >= 2
+    assert (monitor.status, monitor.consecutive_failures) == (Monitor.Status.DOWN, 7)
+    # Results that lost the race to a later one are applied in their place: the history
+    # has one outage, confirmed by minute 1. An incident opened earlier by a later slot
+    # is ended as revised (its alert went out; the row records it).
+    incidents = Incident.objects.exclude(end_reason=Incident.EndReason.REVISED)
+    [incident] = incidents
+    assert (incident.started_at, incident.ended_at) == (T0 + dt.timedelta(minutes=1), None)
+    assert Incident.objects.filter(ended_at=None).count() == 1
 
 
 @pytest.mark.django_db
@@ -145,6 +148,7 @@ def test_the_api_lists_your_incidents_newest_first(client, user, other_user):
     assert [i["monitor"] for i in everything] == [mine.pk, mine.pk]
     assert [i["ended_at"] is None for i in everything] == [True, False]
     assert everything[1]["duration_seconds"] == 60
+    assert [i["end_reason"] for i in everything] == ["", "recovered"]
     assert len(still_open) == 1 and still_open[0]["first_failure_kind"] == "status"
     assert bad.status_code == 400
 

@@ -13,16 +13,19 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.db.models import QuerySet
 
 from alerting.models import Notification
 from alerting.services import holds
+from benchmarks.crash import incidents_from
 from monitors import state as live_state
 from monitors.models import Incident, Monitor
+from monitors.state import StateChange
 from telemetry.buffer import buffer_depth, buffer_push
 from telemetry.ingest import ingest_batch
 from telemetry.ingest import store as ingest_store
 from telemetry.records import CheckResult
-from tests.alerting.conftest import T0, check
+from tests.alerting.conftest import T0, check, collected
 from tests.factories import AlertRuleFactory, MonitorFactory, WebhookChannelFactory
 from tests.telemetry.conftest import store
 
@@ -47,12 +50,9 @@ def live(monitor: Monitor) -> tuple:
     )
 
 
-def incidents(monitor: Monitor) -> list[tuple]:
-    return list(
-        Incident.objects.filter(monitor=monitor)
-        .order_by("started_at")
-        .values_list("started_at", "ended_at", "checks_failed")
-    )
+def incidents(of: Monitor | QuerySet[Incident]) -> list[tuple]:
+    found = Incident.objects.filter(monitor=of) if isinstance(of, Monitor) else of
+    return list(found.order_by("started_at").values_list("started_at", "ended_at", "checks_failed"))
 
 
 def with_down_rule(monitor: Monitor) -> None:
@@ -66,12 +66,12 @@ def test_ingest_moves_the_live_state_and_opens_and_closes_incidents():
     store(checks(monitor, "PFF"))
     assert live(monitor)[:3] == (Monitor.Status.DOWN, 2, 0)
     [(started, ended, failed)] = incidents(monitor)
-    assert (started, ended, failed) == (T0 + dt.timedelta(minutes=2), None, 2)
+    assert (started, ended, failed) == (at(2), None, 2)
 
     store([check(monitor, 3, False), check(monitor, 4, True)])
     assert live(monitor)[:3] == (Monitor.Status.UP, 0, 1)
     [(_, ended, failed)] = incidents(monitor)
-    assert (ended, failed) == (T0 + dt.timedelta(minutes=4), 3)
+    assert (ended, failed) == (at(4), 3)
 
 
 def test_a_replayed_batch_changes_nothing(django_capture_on_commit_callbacks):
@@ -108,22 +108,52 @@ def test_out_of_order_and_late_results_end_where_in_order_ones_do(seed):
     )
 
 
-def test_a_late_result_that_changes_the_status_opens_one_incident_at_the_deciding_check():
+def test_late_results_rebuild_the_incidents_the_history_has():
     monitor = MonitorFactory()
     store([check(monitor, 0, True), check(monitor, 1, False)])
     store([check(monitor, 3, True)])  # minute 2 is late
     assert live(monitor)[0] == Monitor.Status.UP
 
-    store([check(monitor, 2, False)])  # 1 and 2 failed in a row, then 3 recovered
+    changes = store_changes([check(monitor, 2, False)])  # 1 and 2 failed, 3 recovered
 
+    assert changes == []  # up before, up after: nothing to alert
     assert live(monitor)[:3] == (Monitor.Status.UP, 0, 1)
-    assert incidents(monitor) == []  # an outage already over is history, not an incident
+    assert incidents(monitor) == [(at(2), at(3), 2)]
 
     store([check(monitor, 5, False)])
-    store([check(monitor, 4, False)])  # late again: 4 and 5 failed in a row
+    [change] = store_changes([check(monitor, 4, False)])  # late again: 4 and 5 failed
+    assert (change.old_status, change.new_status) == ("up", "down")
     assert live(monitor)[:2] == (Monitor.Status.DOWN, 2)
-    [(started, ended, _)] = incidents(monitor)
-    assert (started, ended) == (T0 + dt.timedelta(minutes=5), None)
+    assert incidents(monitor)[-1][:2] == (at(5), None)
+    assert change.incident_id == Incident.objects.get(monitor=monitor, ended_at=None).pk
+
+
+def test_an_incident_late_results_show_was_never_confirmed_is_revised_and_announced_up():
+    monitor = MonitorFactory()
+    store([check(monitor, 0, True), check(monitor, 1, False)])
+    [down] = store_changes([check(monitor, 3, False)])  # 1 and 3 in a row, so far
+    assert down.new_status == Monitor.Status.DOWN
+
+    [up] = store_changes([check(monitor, 2, True)])  # 1 failed, 2 passed, 3 failed
+
+    assert (up.new_status, up.incident_id) == (Monitor.Status.UP, down.incident_id)
+    assert live(monitor)[:2] == (Monitor.Status.UP, 1)
+    assert down.incident_id is not None
+    incident = Incident.objects.get(pk=down.incident_id)
+    assert (incident.ended_at, incident.end_reason) == (at(3), Incident.EndReason.REVISED)
+    assert incident.open_monitor_id is None
+
+
+def at(minute: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minute)
+
+
+def store_changes(results: list[CheckResult]) -> list[StateChange]:
+    """Store a batch as ingest does; the state changes it announced."""
+    found: list[StateChange] = []
+    with collected(found):
+        store(results)
+    return found
 
 
 def test_a_result_later_than_every_checkpoint_is_stored_but_does_not_move_the_state():
@@ -223,7 +253,7 @@ def test_two_ingest_processes_on_the_same_monitors_never_deadlock_or_double_an_i
 
     assert errors == []
     for monitor in monitors:
-        expected, _ = live_state.state_replay(
+        expected, changes = live_state.state_replay(
             live_state.LiveState(Monitor.Status.PENDING, 0, 0, None),
             checks(monitor, marks[monitor.pk]),
         )
@@ -238,3 +268,5 @@ def test_two_ingest_processes_on_the_same_monitors_never_deadlock_or_double_an_i
         assert Incident.objects.filter(monitor=monitor, ended_at=None).count() == (
             status == Monitor.Status.DOWN
         )
+        kept = [i[:2] for i in incidents(monitor.incidents.exclude(end_reason="revised"))]
+        assert kept == incidents_from(changes)
