@@ -1,59 +1,88 @@
-"""A probe batch, wired end to end: check -> buffer -> live state -> the news.
+"""A probe batch, wired end to end: the specs its message carries -> checks -> the buffer.
 
-The only monitors module that writes to the result buffer; the apps above hear of the
-batch through ``monitors.signals.results_applied`` (alerting evaluates its rules
-there), so monitors imports none of them.
+The only monitors module that writes to the result buffer. A probe batch touches no
+database: what to check comes with the message (``monitors.slots``), the results go to
+the Redis buffer, and ingest, which stores them, moves the monitors' live state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 from django.db import connection
 from django.utils import timezone
 
+from core.db import database_configured
 from core.netpolicy import TargetPolicy
+from core.time import from_epoch_ms
 from monitors.models import Monitor
-from monitors.probes import check_batch, spec_from_monitor
+from monitors.probes import ProbeSpec, check_batch, spec_from_monitor
 from monitors.probes.loop import probe_loop_run
-from monitors.probes.spec import PROBE_COLUMNS, spec_from_row
-from monitors.signals import results_applied
-from monitors.state import StateChange, monitors_apply_results
+from monitors.probes.spec import spec_from_row
+from monitors.slots import PROBE_COLUMNS, Slot, spec_row
 from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
 
+log = logging.getLogger(__name__)
 
-def checks_run_batch(*, slots: Sequence[tuple[int, dt.datetime]]) -> list[StateChange]:
-    """Check a batch of slots, store the results, move the monitors' live state.
+Item = tuple[ProbeSpec, dt.datetime]
 
-    One query loads the monitors, the checks run concurrently (each starting at its
-    slot), the results go to the Redis buffer in one round trip, and the live state
-    is updated in one transaction, then ``results_applied`` is sent (alert rules).
-    Returns the status changes.
-    Deleted or paused monitors are skipped: their slot no longer stands.
+
+def checks_run_batch(*, slots: Sequence[Slot]) -> list[CheckResult]:
+    """Check a batch of slots and push the results to the buffer.
+
+    The checks run concurrently (each starting at its slot) and the results go to the
+    Redis buffer in one round trip. Returns them. Slots of a version 1 message carry
+    no spec: see ``_specs_of_old_slots``.
     """
-    rows = Monitor.objects.filter(pk__in=[pk for pk, _ in slots], enabled=True).values_list(
-        *PROBE_COLUMNS
-    )
-    specs = {row[0]: spec_from_row(row) for row in rows}
-    items = [(specs[pk], scheduled_at) for pk, scheduled_at in slots if pk in specs]
+    specs = _specs(slots)
+    items = [
+        (specs[s.monitor_id], from_epoch_ms(s.scheduled_ms)) for s in slots if s.monitor_id in specs
+    ]
     if not items:
         return []
-    if not connection.in_atomic_block:
-        # The checks take seconds (a hanging target costs its whole timeout): an idle
-        # MySQL connection held by every batch in flight capped the probe threads at
-        # max_connections (151 by default). Reconnecting for the state update is cheap.
-        connection.close()
     results = probe_loop_run(check_batch(items, policy=TargetPolicy.from_settings()))
-    buffer_push(results=results, kinds={pk: spec.kind for pk, spec in specs.items()})
-    changes = monitors_apply_results(results=results)
-    # Alerts are decided where the result is known; deliveries are queued on commit.
-    # Should a receiver raise, the alerting sweep still sends down/up alerts within a
-    # minute.
-    results_applied.send(sender=Monitor, results=results, changes=changes)
-    return changes
+    buffer_push(results=results, kinds={spec.monitor_id: spec.kind for spec, _ in items})
+    return results
+
+
+def _specs(slots: Sequence[Slot]) -> dict[int, ProbeSpec]:
+    specs: dict[int, ProbeSpec] = {}
+    for slot in slots:
+        if slot.spec is not None:
+            specs[slot.monitor_id] = spec_from_row(spec_row(slot.monitor_id, slot.spec))
+    old = [slot.monitor_id for slot in slots if slot.spec is None]
+    if old:
+        specs.update(_specs_of_old_slots(old))
+    return specs
+
+
+def _specs_of_old_slots(monitor_ids: list[int]) -> dict[int, ProbeSpec]:
+    """The specs of slots that came in a version 1 message (queued by a dispatcher
+    older than this worker, during an upgrade), which carried none.
+
+    With a database configured they are read from it, as version 1 workers did
+    (deleted and paused monitors are skipped: their slot no longer stands). A probe
+    worker without one drops the slots with one log line: their monitors' next slots,
+    sent by the new dispatcher, go ahead as planned, so each loses one check.
+    """
+    if not database_configured():
+        log.warning(
+            "dropped %d slots of an old-form probe message: it carries no specs and this "
+            "worker has no database to read them from",
+            len(monitor_ids),
+        )
+        return {}
+    rows = Monitor.objects.filter(pk__in=monitor_ids, enabled=True).values_list(*PROBE_COLUMNS)
+    specs = {row[0]: spec_from_row(row) for row in rows}
+    if not connection.in_atomic_block:
+        # The checks take seconds: an idle connection held by every batch in flight
+        # capped the probe threads at max_connections (151 by default).
+        connection.close()
+    return specs
 
 
 def check_run_now(*, monitor: Monitor) -> CheckResult:

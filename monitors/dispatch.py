@@ -2,9 +2,9 @@
 
 Celery Beat runs ``dispatch_due`` once a minute (the schedule is installed by
 migration ``0003_dispatch_schedule``). It never checks anything itself: it hands
-out *slots* (monitor id + scheduled time) in batches over RabbitMQ, each batch
-sent with an ETA at the start of its second, and the probe workers start each
-check at its exact slot.
+out *slots* (monitor id + scheduled time, and what to check: ``monitors.slots``) in
+batches over RabbitMQ, each batch sent with an ETA at the start of its second, and
+the probe workers start each check at its exact slot.
 
 Three properties, and what gives them:
 
@@ -12,7 +12,9 @@ Three properties, and what gives them:
   ``next_check_at`` past the slot with a conditional UPDATE, under a row lock, in
   one transaction per chunk. A second dispatcher (or a retried task, or a restarted
   Beat) blocks on the lock, then no longer finds the row due. Slots are published
-  only after the claim commits; a slot whose publish fails is handed back.
+  only after the claim commits; a slot whose publish fails is handed back. The
+  claim reads what each slot's check needs in the same locking statements, so a
+  probe worker checks the monitor as it was when its slot was claimed.
 - **No thundering herd.** Every monitor has a stable phase within its interval
   (``monitor_phase_ms``: Fibonacci hashing of the id, which spreads consecutive
   ids evenly), and its slots are phase-aligned, so a minute's checks start evenly
@@ -37,6 +39,7 @@ from django.utils import timezone
 from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
 from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
+from monitors.slots import SPEC_COLUMNS, Slot, message_encode, spec_encode
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +59,7 @@ CLAIM_CHUNK = 1000
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000
 
-Publisher = Callable[[Sequence["Slot"]], None]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Slot:
-    """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms)."""
-
-    scheduled_ms: int
-    monitor_id: int
+Publisher = Callable[[Sequence[Slot]], None]
 
 
 @dataclass
@@ -234,20 +229,20 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         # Lock by primary key only, in id order; the due conditions are checked on the
         # locked rows. A filter on (enabled, next_check_at) could make InnoDB lock through
         # monitor_due_idx in time order, which two dispatchers may cross.
+        # What each check needs is read in the same statements: the spec a probe worker
+        # gets is the monitor as it is when its slot is claimed.
         locked = lock_in_key_order(
-            Monitor.objects.values_list("pk", "enabled", "next_check_at", "interval_seconds"),
+            Monitor.objects.values_list(
+                "pk", "enabled", "next_check_at", "interval_seconds", *SPEC_COLUMNS
+            ),
             "pk",
             ids,
         )
-        rows = [
-            (pk, next_check_at, interval)
-            for pk, enabled, next_check_at, interval in locked
-            if enabled and next_check_at < horizon
-        ]
+        rows = [row for row in locked if row[1] and row[2] < horizon]
         moves: list[tuple[int, dt.datetime, int]] = []
         slots: list[Slot] = []
         realigned = 0
-        for pk, next_check_at, interval in rows:
+        for pk, _enabled, next_check_at, interval, *spec_values in rows:
             slot, following = plan_slot(
                 monitor_id=pk,
                 interval_seconds=interval,
@@ -261,7 +256,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 realigned += 1
             else:
                 moves.append((pk, next_check_at, following))
-                slots.append(Slot(slot, pk))
+                slots.append(Slot(slot, pk, spec_encode(spec_values)))
         _move_next_checks(moves)
     return sorted(slots), realigned
 
@@ -337,9 +332,11 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
         with app.producer_or_acquire() as producer:
             for batch in slot_batches(slots, batch_size=batch_size):
                 start = from_epoch_ms(batch[0].scheduled_ms // 1000 * 1000)
+                args, kwargs = message_encode(batch)
                 app.send_task(
                     PROBE_TASK,
-                    args=[[[slot.monitor_id, slot.scheduled_ms] for slot in batch]],
+                    args=args,
+                    kwargs=kwargs,
                     # Early batches go now; the others wait in the worker for their second.
                     eta=start if start > now else None,
                     # A backlog never replays stale slots: a late batch is dropped and

@@ -18,6 +18,7 @@ from core.time import to_epoch_ms as to_ms
 from monitors import dispatch
 from monitors.dispatch import Slot, dispatch_due, monitor_phase_ms
 from monitors.models import Monitor
+from monitors.slots import message_decode
 from tests.factories import MonitorFactory, UserFactory
 
 MINUTE = dt.timedelta(minutes=1)
@@ -291,6 +292,26 @@ def test_it_publishes_batches_to_the_probes_queue_with_eta_and_expiry(settings):
             seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS
         )
         assert message.properties["delivery_mode"] == 2  # persistent
+
+
+@pytest.mark.django_db
+def test_each_published_slot_carries_what_its_check_needs(probes_queue):
+    now = timezone.now()
+    ids = make_monitors(3, next_check_at=now + dt.timedelta(seconds=30), keyword="up")
+
+    dispatch_due(now=now, batch_size=2)
+
+    messages = probes_queue()
+    sent = [
+        slot
+        for m in messages
+        for slot in message_decode(
+            *m.payload[0], version=m.payload[1]["v"], specs=m.payload[1]["specs"]
+        )
+    ]
+    assert {slot.monitor_id: slot.spec for slot in sent} == {
+        pk: {"url": f"http://127.0.0.1:9/{n}", "keyword": "up"} for n, pk in enumerate(ids)
+    }
 
 
 @pytest.mark.django_db(transaction=True)
