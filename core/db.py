@@ -63,8 +63,8 @@ def lock_in_key_order(
 
 
 def database_configured(using: str = "default") -> bool:
-    """Whether this process has a database (a process without one runs on a backend
-    whose vendor is ``NO_DATABASE_VENDOR``)."""
+    """Whether this process has a database: a probe worker without ``DATABASE_URL``
+    runs on ``core.nodatabase``, which refuses every query."""
     return connections[using].vendor != NO_DATABASE_VENDOR
 
 
