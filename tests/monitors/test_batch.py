@@ -14,6 +14,7 @@ from monitors import batch
 from monitors.models import Monitor
 from monitors.slots import Slot, message_encode
 from monitors.tasks import probe_check_batch
+from telemetry.buffer import STREAM_KEY
 from telemetry.records import FailureKind
 from tests.factories import MonitorFactory
 from tests.telemetry.conftest import buffered_results
@@ -81,3 +82,30 @@ def test_an_old_form_message_is_dropped_with_one_line_where_there_is_no_database
     assert buffered_results(buffer) == []
     [line] = [r.getMessage() for r in caplog.records if r.name == "monitors.batch"]
     assert line.startswith("dropped 2 slots of an old-form probe message")
+
+
+def test_results_are_pushed_as_their_checks_finish_not_with_the_slowest(
+    target, buffer, monkeypatch
+):
+    pushes: list[tuple[float, list[int]]] = []
+    push = batch.buffer_push
+
+    def recording(*, results, kinds):
+        pushes.append((time.monotonic(), [r.monitor_id for r in results]))
+        push(results=results, kinds=kinds)
+
+    monkeypatch.setattr(batch, "buffer_push", recording)
+    slot = to_ms(timezone.now())
+    began = time.monotonic()
+
+    batch.checks_run_batch(
+        slots=[
+            Slot(slot, 1, {"url": target.url("/ok")}),
+            Slot(slot, 2, {"url": target.url("/hang"), "timeout_seconds": 2}),
+        ]
+    )
+
+    [(fast_at, fast), (slow_at, slow)] = [(at, ids) for at, ids in pushes if ids]
+    assert fast == [1] and fast_at - began < 1.0  # within PUSH_EVERY_SECONDS of its end
+    assert slow == [2] and slow_at - began >= 2.0  # its 2 s timeout
+    assert buffer.xlen(STREAM_KEY) == 2  # one entry (one round trip) per push
