@@ -360,11 +360,10 @@ TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spo
 SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
     "SENTINEL_DISPATCH_HORIZON_SECONDS", 70, minimum=60, maximum=120
 )
-# Monitor ids per probe task. A message costs ~1 ms of broker work, so one per
-# check caps a 2-core box near 900 checks/s; batches take that off the table. 250
-# rather than 100: each batch commits its monitors' live state once, so at 100,000
-# monitors a minute it halved the MySQL transactions (12.9 -> 6.9 per 1,000 results)
-# and cut probe CPU a little (0.46 -> 0.43 ms a check), lag unchanged (CHANGELOG.md).
+# Slots per probe task. A message costs ~1 ms of broker work, so one per check caps a
+# 2-core box near 900 checks/s; batches take that off the table. 250 rather than 100:
+# when each batch committed its monitors' live state, it halved the MySQL transactions
+# at 100,000 monitors a minute and cut probe CPU a little, lag unchanged (CHANGELOG.md).
 SENTINEL_PROBE_BATCH_SIZE = env.int("SENTINEL_PROBE_BATCH_SIZE", 250, minimum=1, maximum=1000)
 # A probe batch still queued this long after its second is dropped, not run late.
 SENTINEL_PROBE_EXPIRE_SECONDS = env.int("SENTINEL_PROBE_EXPIRE_SECONDS", 45, minimum=5, maximum=600)
