@@ -56,7 +56,7 @@ CATCH_UP_SPREAD_MS = 60_000
 # per 100,000 slots (0.1 per 1,000; it was 1 per 1,000). Lock time: a chunk's rows stay
 # locked until its commit, and ingest locks the same rows FOR UPDATE (in id order) to
 # apply their live state, so a claim delays an ingest batch that meets one of its rows.
-# A claim of 10,000 held its locks 0.45-0.5 s on the 2-core benchmark machine (20
+# A claim of 10,000 held its locks 0.45-0.6 s on the 2-core benchmark machine (20
 # locking reads of 500 with the probe columns, planning, 10 UPDATEs of 1,000, the
 # commit), against 0.04 s for 1,000; only the monitors whose previous result is being
 # stored while their next slot is claimed meet it, about one chunk a minute. 20,000
