@@ -196,8 +196,9 @@ def database_of_a_process(env: dict[str, str]) -> list[str]:
     return result.stdout.splitlines()
 
 
-def test_a_probe_worker_without_database_url_has_no_database():
-    lines = database_of_a_process(without_database_settings(SENTINEL_ROLE="probe"))
+@pytest.mark.parametrize("unset", [{}, {"DATABASE_URL": ""}], ids=["unset", "empty"])
+def test_a_probe_worker_without_database_url_has_no_database(unset):
+    lines = database_of_a_process(without_database_settings(SENTINEL_ROLE="probe", **unset))
 
     assert lines[0].split() == ["none"]
     assert lines[1] == (
