@@ -288,7 +288,7 @@ def _purge_queues() -> None:
 def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
     celery = [sys.executable, "-m", "celery", "-A", "sentinel"]
     env = dict(os.environ)
-    probe_env = {**env, "DATABASE_CONN_MAX_AGE": "0"}  # threads: no idle connection each
+    probe_env = runtime.probe_worker_environment()
     processes = {
         "dispatch worker": runtime.spawn(
             [

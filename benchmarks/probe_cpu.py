@@ -63,13 +63,13 @@ def run(
 ) -> dict[str, Any]:
     _django()
     with farm_running(processes=1) as (farm, farm_pids):
-        ids = _create_monitors(farm, rate * 10, keyword_1mib=keyword_1mib)
+        monitors = _create_monitors(farm, rate * 10, keyword_1mib=keyword_1mib)
         worker = runtime.spawn(
             [sys.executable, "-m", "celery", "-A", "sentinel", "worker", "--queues", "probes",
              "--pool", "threads", "--concurrency", str(threads), "--without-gossip",
              "--without-mingle", "--hostname", f"probe-cpu-{os.getpid()}@%h",
              "--loglevel", "WARNING"],
-            env={**os.environ, "DATABASE_CONN_MAX_AGE": "0"},
+            env=runtime.probe_worker_environment(),
             quiet=False,
         )  # fmt: skip
         _purge_probes()
@@ -78,7 +78,7 @@ def run(
         spy = None
         try:
             window = (start + WARMUP_S, start + WARMUP_S + seconds)
-            spy = _publish_and_measure(ids, rate, start, window, worker, farm_pids, profile)
+            spy = _publish_and_measure(monitors, rate, start, window, worker, farm_pids, profile)
         finally:
             runtime.stop(worker)
         report = {
@@ -91,10 +91,14 @@ def run(
         return report
 
 
-def _create_monitors(farm: Farm, count: int, *, keyword_1mib: bool) -> list[int]:
+def _create_monitors(
+    farm: Farm, count: int, *, keyword_1mib: bool
+) -> list[tuple[int, dict[str, Any]]]:
+    """The monitors made, as (id, spec): the probe worker reads no database."""
     from django.contrib.auth.models import User
 
     from monitors.models import Monitor
+    from monitors.slots import SPEC_COLUMNS, spec_encode
 
     owner, _ = User.objects.get_or_create(username=OWNER)
     Monitor.objects.filter(owner=owner).delete()
@@ -111,7 +115,8 @@ def _create_monitors(farm: Farm, count: int, *, keyword_1mib: bool) -> list[int]
         ),
         batch_size=2000,
     )
-    return list(Monitor.objects.filter(owner=owner).values_list("pk", flat=True))
+    rows = Monitor.objects.filter(owner=owner).values_list("pk", *SPEC_COLUMNS)
+    return [(pk, spec_encode(values)) for pk, *values in rows]
 
 
 def _purge_probes() -> None:
@@ -124,7 +129,7 @@ def _purge_probes() -> None:
 
 
 def _publish_and_measure(
-    ids: list[int],
+    monitors: list[tuple[int, dict[str, Any]]],
     rate: int,
     start: float,
     window: tuple[float, float],
@@ -143,7 +148,8 @@ def _publish_and_measure(
     while second < window[1]:
         slots = []
         for i in range(rate):
-            slots.append(Slot(second * 1000 + i * 1000 // rate, ids[n % len(ids)]))
+            pk, spec = monitors[n % len(monitors)]
+            slots.append(Slot(second * 1000 + i * 1000 // rate, pk, spec))
             n += 1
         publish(slots)
         while time.time() < second:  # one second ahead, like the dispatcher's lead

@@ -95,6 +95,12 @@ def spawn(
     return child
 
 
+def probe_worker_environment() -> dict[str, str]:
+    """This environment as a probe worker's is in production: no database at all."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    return {**kept, "SENTINEL_ROLE": "probe"}
+
+
 def manage_args(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "manage.py"), *args]
 

@@ -34,6 +34,9 @@ MYSQL_UNKNOWN_DATABASE = 1049
 # CR_LOAD_DATA_LOCAL_INFILE_REJECTED (2068).
 MYSQL_LOCAL_INFILE_REFUSED = frozenset({1148, 4166, 3948, 2068})
 
+# The vendor of core.nodatabase, the backend of a process without a database.
+NO_DATABASE_VENDOR = "none"
+
 # A transaction chosen as a deadlock victim is run again, this many times in all.
 DEADLOCK_ATTEMPTS = 3
 
@@ -58,6 +61,12 @@ def lock_in_key_order(
     for chunk in ascending_chunks(keys):
         rows += queryset.select_for_update().filter(**{f"{field}__in": chunk}).order_by(field)
     return rows
+
+
+def database_configured(using: str = "default") -> bool:
+    """Whether this process has a database: a probe worker without ``DATABASE_URL``
+    runs on ``core.nodatabase``, which refuses every query."""
+    return connections[using].vendor != NO_DATABASE_VENDOR
 
 
 def retry_on_deadlock(work: Callable[[], T], *, attempts: int = DEADLOCK_ATTEMPTS) -> T:

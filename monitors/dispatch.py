@@ -2,9 +2,9 @@
 
 Celery Beat runs ``dispatch_due`` once a minute (the schedule is installed by
 migration ``0003_dispatch_schedule``). It never checks anything itself: it hands
-out *slots* (monitor id + scheduled time) in batches over RabbitMQ, each batch
-sent with an ETA at the start of its second, and the probe workers start each
-check at its exact slot.
+out *slots* (monitor id + scheduled time, and what to check: ``monitors.slots``) in
+batches over RabbitMQ, each batch sent with an ETA at the start of its second, and
+the probe workers start each check at its exact slot.
 
 Three properties, and what gives them:
 
@@ -12,7 +12,9 @@ Three properties, and what gives them:
   ``next_check_at`` past the slot with a conditional UPDATE, under a row lock, in
   one transaction per chunk. A second dispatcher (or a retried task, or a restarted
   Beat) blocks on the lock, then no longer finds the row due. Slots are published
-  only after the claim commits; a slot whose publish fails is handed back.
+  only after the claim commits; a slot whose publish fails is handed back. The
+  claim reads what each slot's check needs in the same locking statements, so a
+  probe worker checks the monitor as it was when its slot was claimed.
 - **No thundering herd.** Every monitor has a stable phase within its interval
   (``monitor_phase_ms``: Fibonacci hashing of the id, which spreads consecutive
   ids evenly), and its slots are phase-aligned, so a minute's checks start evenly
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from celery import current_app
@@ -37,6 +39,7 @@ from django.utils import timezone
 from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
 from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
+from monitors.slots import SPEC_COLUMNS, Slot, message_encode, spec_encode
 
 logger = logging.getLogger(__name__)
 
@@ -48,23 +51,32 @@ PHI_FRACTION = 0.6180339887498949
 LATE_GRACE_MS = 5_000
 # Missed monitors are spread over at most this long, whatever their interval.
 CATCH_UP_SPREAD_MS = 60_000
-# Rows claimed per transaction: bounds lock time and the size of the UPDATE. Locked in
-# ascending statements of core.db's size (one statement of 1,000 once locked out of
-# id order and deadlocked with a probe batch).
-CLAIM_CHUNK = 1000
+# Rows claimed per transaction. Commits: at 100,000 monitors a minute the whole server
+# may commit about once per 1,000 results, most of it ingest's, so the claim takes 10
+# per 100,000 slots (0.1 per 1,000; it was 1 per 1,000). Lock time: a chunk's rows stay
+# locked until its commit, and ingest locks the same rows FOR UPDATE (in id order) to
+# apply their live state, so a claim delays an ingest batch that meets one of its rows.
+# A claim of 10,000 held its locks 0.45-0.6 s on the 2-core benchmark machine (20
+# locking reads of 500 with the probe columns, planning, 10 UPDATEs of 1,000, the
+# commit), against 0.04 s for 1,000; only the monitors whose previous result is being
+# stored while their next slot is claimed meet it, about one chunk a minute. 20,000
+# would halve the commits again for twice the wait. Within a chunk, rows are locked in
+# ascending statements of core.db's size: one statement of 1,000 once locked out of id
+# order and deadlocked with a probe batch, and ascending order across the whole
+# transaction is what keeps it from deadlocking with ingest.
+CLAIM_CHUNK = 10_000
+# While a chunk's first slot is due within SEND_AHEAD_MS (a cold start, a dispatch
+# that runs late), chunks are this small, so the first seconds are on the wire after
+# a short claim rather than a long one. In steady state the first slot of a dispatch
+# is 10 s ahead (the horizon's lead) and every chunk is a CLAIM_CHUNK.
+CLAIM_SOON_CHUNK = 1000
+# Rows moved per UPDATE ... JOIN statement of a claim.
+CLAIM_UPDATE_ROWS = 1000
 # Due monitors read per selection (ids, times and intervals only; a few MB). A minute
 # of 100,000 monitors is one selection, so its slots can be claimed in time order.
 SELECT_LIMIT = 250_000
 
-Publisher = Callable[[Sequence["Slot"]], None]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Slot:
-    """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms)."""
-
-    scheduled_ms: int
-    monitor_id: int
+Publisher = Callable[[Sequence[Slot]], None]
 
 
 @dataclass
@@ -137,8 +149,8 @@ def dispatch_due(
     report = DispatchReport()
     held: list[Slot] = []
     try:
-        while chunks := _select_due(horizon=horizon, now_ms=now_ms):
-            for due_ids in chunks:
+        while planned := _select_due(horizon=horizon, now_ms=now_ms):
+            for due_ids in _claim_chunks(planned):
                 slots, realigned = monitors_claim(
                     monitor_ids=due_ids, now_ms=now_ms, horizon=horizon
                 )
@@ -183,8 +195,8 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
     return rest
 
 
-def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[list[int]]:
-    """The due monitors, in chunks of CLAIM_CHUNK ids, in the order of their planned slots.
+def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[tuple[int, int]]:
+    """The due monitors as ``(planned slot, id)``, in the order of their planned slots.
 
     Claiming in slot order (not id or next_check_at order) matters after a cold start:
     when every monitor is overdue at once their catch-up slots are spread over the next
@@ -197,7 +209,7 @@ def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[list[int]]:
     rows = Monitor.objects.filter(enabled=True, next_check_at__lt=horizon).values_list(
         "pk", "next_check_at", "interval_seconds"
     )[:SELECT_LIMIT]
-    planned = sorted(
+    return sorted(
         (
             plan_slot(
                 monitor_id=pk,
@@ -209,8 +221,18 @@ def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[list[int]]:
         )
         for pk, next_check_at, interval in rows
     )
-    ids = [pk for _, pk in planned]
-    return [ids[i : i + CLAIM_CHUNK] for i in range(0, len(ids), CLAIM_CHUNK)]
+
+
+def _claim_chunks(planned: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
+    """The ids of ``planned`` in chunks to claim, in slot order: CLAIM_CHUNK ids each, or
+    CLAIM_SOON_CHUNK while a chunk's first slot is due within SEND_AHEAD_MS. Lazily, so
+    each chunk is sized against the clock when its turn comes."""
+    start = 0
+    while start < len(planned):
+        soon = planned[start][0] < to_epoch_ms(timezone.now()) + SEND_AHEAD_MS
+        size = min(CLAIM_CHUNK, CLAIM_SOON_CHUNK) if soon else CLAIM_CHUNK
+        yield [pk for _, pk in planned[start : start + size]]
+        start += size
 
 
 def monitors_claim(
@@ -234,20 +256,20 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         # Lock by primary key only, in id order; the due conditions are checked on the
         # locked rows. A filter on (enabled, next_check_at) could make InnoDB lock through
         # monitor_due_idx in time order, which two dispatchers may cross.
+        # What each check needs is read in the same statements: the spec a probe worker
+        # gets is the monitor as it is when its slot is claimed.
         locked = lock_in_key_order(
-            Monitor.objects.values_list("pk", "enabled", "next_check_at", "interval_seconds"),
+            Monitor.objects.values_list(
+                "pk", "enabled", "next_check_at", "interval_seconds", *SPEC_COLUMNS
+            ),
             "pk",
             ids,
         )
-        rows = [
-            (pk, next_check_at, interval)
-            for pk, enabled, next_check_at, interval in locked
-            if enabled and next_check_at < horizon
-        ]
+        rows = [row for row in locked if row[1] and row[2] < horizon]
         moves: list[tuple[int, dt.datetime, int]] = []
         slots: list[Slot] = []
         realigned = 0
-        for pk, next_check_at, interval in rows:
+        for pk, _enabled, next_check_at, interval, *spec_values in rows:
             slot, following = plan_slot(
                 monitor_id=pk,
                 interval_seconds=interval,
@@ -261,8 +283,9 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 realigned += 1
             else:
                 moves.append((pk, next_check_at, following))
-                slots.append(Slot(slot, pk))
-        _move_next_checks(moves)
+                slots.append(Slot(slot, pk, spec_encode(spec_values)))
+        for offset in range(0, len(moves), CLAIM_UPDATE_ROWS):
+            _move_next_checks(moves[offset : offset + CLAIM_UPDATE_ROWS])
     return sorted(slots), realigned
 
 
@@ -337,9 +360,11 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
         with app.producer_or_acquire() as producer:
             for batch in slot_batches(slots, batch_size=batch_size):
                 start = from_epoch_ms(batch[0].scheduled_ms // 1000 * 1000)
+                args, kwargs = message_encode(batch)
                 app.send_task(
                     PROBE_TASK,
-                    args=[[[slot.monitor_id, slot.scheduled_ms] for slot in batch]],
+                    args=args,
+                    kwargs=kwargs,
                     # Early batches go now; the others wait in the worker for their second.
                     eta=start if start > now else None,
                     # A backlog never replays stale slots: a late batch is dropped and

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.time import to_epoch_ms
-from monitors.dispatch import Slot, probe_batches_publisher
+from monitors.dispatch import probe_batches_publisher
 from monitors.models import Monitor, Tag
+from monitors.slots import SPEC_COLUMNS, Slot, spec_encode
 
 # What owners may set on a monitor, through the API or the dashboard form (tags and
 # enabled are handled apart: they are not plain columns or change the state).
@@ -72,11 +73,9 @@ def monitors_check_now(*, monitor_ids: Sequence[int]) -> int:
     slot; it is published to the probe queue after the surrounding transaction
     commits, and the result shows within seconds.
     """
-    ids = list(
-        Monitor.objects.filter(pk__in=monitor_ids, enabled=True).values_list("pk", flat=True)
-    )
+    rows = Monitor.objects.filter(pk__in=monitor_ids, enabled=True).values_list("pk", *SPEC_COLUMNS)
     now_ms = to_epoch_ms(timezone.now())
-    slots = [Slot(now_ms, pk) for pk in ids]
+    slots = [Slot(now_ms, pk, spec_encode(values)) for pk, *values in rows]
     publish = probe_batches_publisher(batch_size=settings.SENTINEL_PROBE_BATCH_SIZE)
     transaction.on_commit(lambda: publish(slots))
     return len(slots)

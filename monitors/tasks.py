@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from celery import Task, shared_task
 from celery.exceptions import Reject
 from django.db import InterfaceError, OperationalError
 
-from core.time import from_epoch_ms
 from monitors.batch import checks_run_batch
 from monitors.dispatch import dispatch_due
+from monitors.slots import message_decode
 
 # Services that may come back in seconds: worth a retry, not a dead letter yet.
 TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
@@ -33,15 +35,18 @@ def dispatch_due_task() -> None:
     name="monitors.probes.check_batch",
     ignore_result=True,
     # A rerun re-checks the batch; results carry their slot, so storing them twice
-    # is a no-op in ingest and in the live state (older-or-equal slots are ignored).
+    # is a no-op in ingest (and for the live state ingest moves).
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=PROBE_RETRIES,
 )
-def probe_check_batch(self: Task, slots: list[list[int]]) -> None:
-    """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``."""
+def probe_check_batch(
+    self: Task, slots: list[list[int]], v: int = 1, specs: list[dict[str, Any]] | None = None
+) -> None:
+    """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``; ``v`` and ``specs``: the
+    message version and what each slot's check needs (``monitors.slots``)."""
     try:
-        checks_run_batch(slots=[(int(pk), from_epoch_ms(int(ms))) for pk, ms in slots])
+        checks_run_batch(slots=message_decode(slots, version=v, specs=specs))
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= PROBE_RETRIES:
             # Rejected without requeue: RabbitMQ moves it to the dead-letter queue.

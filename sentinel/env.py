@@ -80,6 +80,16 @@ class Env:
             )
         return number
 
+    def choice(
+        self, name: builtins.str, default: builtins.str, *, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
+        value = self.raw(name)
+        if value is None or value.strip() == "":
+            return default
+        if value.strip() not in choices:
+            raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+        return value.strip()
+
     def list(
         self, name: builtins.str, default: builtins.list[builtins.str]
     ) -> builtins.list[builtins.str]:

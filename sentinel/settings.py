@@ -81,19 +81,34 @@ TEMPLATES = [
 
 # --- Services -------------------------------------------------------------------
 
-DATABASE_URL = env.str("DATABASE_URL", "mysql://root:@127.0.0.1:3306/sentinel")
-DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
-DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"].update(
-    {
-        "charset": "utf8mb4",
-        # Fail fast with a clear message rather than hang when the server is away.
-        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, maximum=120),
-    }
+# What this process is: "all" may run anything (web, workers, Beat, ingest); "probe" is a
+# probe worker, which needs only RabbitMQ and the Redis buffer. A probe worker without a
+# DATABASE_URL (unset or empty) has no database at all (core.nodatabase: anything that
+# tries one fails, naming these settings). Any other process without DATABASE_URL uses
+# the development database below, and where there is none manage.py says so in one line
+# naming DATABASE_URL (core.reachability).
+SENTINEL_ROLE = env.choice("SENTINEL_ROLE", "all", choices=("all", "probe"))
+HAS_DATABASE = SENTINEL_ROLE != "probe" or bool(env.raw("DATABASE_URL"))
+DATABASE_URL = (
+    env.str("DATABASE_URL", "mysql://root:@127.0.0.1:3306/sentinel") if HAS_DATABASE else ""
 )
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=3600)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+if HAS_DATABASE:
+    DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "charset": "utf8mb4",
+            # Fail fast with a clear message rather than hang when the server is away.
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, maximum=120),
+        }
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int(
+        "DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=3600
+    )
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+else:
+    DATABASES = {"default": {"ENGINE": "core.nodatabase"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -325,7 +340,7 @@ TELEMETRY_INGEST_LINGER_MS = env.int("TELEMETRY_INGEST_LINGER_MS", 1000, minimum
 # MySQL you trust, over TLS across a network (MySQL's own advice for LOCAL). False:
 # INSERT only, and connections do not offer local files at all.
 TELEMETRY_INGEST_LOAD_DATA = env.bool("TELEMETRY_INGEST_LOAD_DATA", True)
-if TELEMETRY_INGEST_LOAD_DATA:
+if TELEMETRY_INGEST_LOAD_DATA and HAS_DATABASE:
     DATABASES["default"]["OPTIONS"]["local_infile"] = 1
 # While ingest is busy, rollups are folded from the pending deltas at least this often
 # (an idle ingest folds at once): the rollups' lag, traded against rollup writes.
@@ -345,11 +360,10 @@ TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spo
 SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
     "SENTINEL_DISPATCH_HORIZON_SECONDS", 70, minimum=60, maximum=120
 )
-# Monitor ids per probe task. A message costs ~1 ms of broker work, so one per
-# check caps a 2-core box near 900 checks/s; batches take that off the table. 250
-# rather than 100: each batch commits its monitors' live state once, so at 100,000
-# monitors a minute it halved the MySQL transactions (12.9 -> 6.9 per 1,000 results)
-# and cut probe CPU a little (0.46 -> 0.43 ms a check), lag unchanged (CHANGELOG.md).
+# Slots per probe task. A message costs ~1 ms of broker work, so one per check caps a
+# 2-core box near 900 checks/s; batches take that off the table. 250 rather than 100:
+# when each batch committed its monitors' live state, it halved the MySQL transactions
+# at 100,000 monitors a minute and cut probe CPU a little, lag unchanged (CHANGELOG.md).
 SENTINEL_PROBE_BATCH_SIZE = env.int("SENTINEL_PROBE_BATCH_SIZE", 250, minimum=1, maximum=1000)
 # A probe batch still queued this long after its second is dropped, not run late.
 SENTINEL_PROBE_EXPIRE_SECONDS = env.int("SENTINEL_PROBE_EXPIRE_SECONDS", 45, minimum=5, maximum=600)

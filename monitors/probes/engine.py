@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,10 +103,13 @@ async def check_batch(
     ssl_context: ssl.SSLContext | None = None,
     wait_for_slot: bool = True,
     plain_http: bool = True,
+    on_result: Callable[[CheckResult], object] | None = None,
 ) -> list[CheckResult]:
     """Check every ``(spec, scheduled_at)`` concurrently, each starting at its slot.
 
-    Results come back in the order of ``items``. Never raises for a target's fault.
+    Results come back in the order of ``items``, and each is also handed to
+    ``on_result`` as soon as its check ends (on the loop: it must not block). Never
+    raises for a target's fault.
     """
     if not items:
         return []
@@ -123,14 +126,16 @@ async def check_batch(
         cookie_jar=aiohttp.DummyCookieJar(),
     ) as session:
         context = ProbeContext(policy, resolver, ssl_context, session, plain_http)
-        return list(
-            await asyncio.gather(
-                *(
-                    check_one(spec, scheduled_at, context=context, wait_for_slot=wait_for_slot)
-                    for spec, scheduled_at in items
-                )
+
+        async def check(spec: ProbeSpec, scheduled_at: dt.datetime) -> CheckResult:
+            result = await check_one(
+                spec, scheduled_at, context=context, wait_for_slot=wait_for_slot
             )
-        )
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(check(spec, at) for spec, at in items)))
 
 
 async def check_one(

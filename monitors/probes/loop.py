@@ -1,10 +1,10 @@
 """One asyncio event loop per worker process, shared by every probe batch.
 
-The probe worker runs Celery's threads pool: each task thread loads its monitors,
-hands the batch to this loop and waits. One loop doing all the network work beats
-one loop per task thread: with dozens of loops the threads fight over the GIL and
-a check that should take 20 ms waits seconds for its turn (measured: ~5 ms of CPU
-per check with 32 loops, ~1 ms with one).
+The probe worker runs Celery's threads pool: each task thread hands its batch to this
+loop and pushes the results to the buffer as the loop finishes them. One loop doing all
+the network work beats one loop per task thread: with dozens of loops the threads fight
+over the GIL and a check that should take 20 ms waits seconds for its turn (measured:
+~5 ms of CPU per check with 32 loops, ~1 ms with one).
 
 The loop is uvloop's (libuv, in C) rather than asyncio's own: the loop's share of a
 check's CPU (selector, timers, transports) was about a sixth with asyncio's.

@@ -1,7 +1,8 @@
 """What one check needs to know about its monitor, detached from the ORM.
 
 The probe engine works on these plain records so that it can be tested, and run
-from a management command, without Celery and without the database.
+from a management command, without Celery and without the database. A probe worker
+builds them from the specs its messages carry (``monitors.slots``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from monitors.models import Monitor
+from monitors.slots import PROBE_COLUMNS
 from monitors.validators import (
     DEFAULT_PAGE_KIB,
     DEFAULT_PING_COUNT,
@@ -67,14 +69,9 @@ class ProbeSpec:
         return any(low <= code <= high for low, high in self.expected_status)
 
 
-# The monitor columns a check needs: its id and what is checked (the interval is the
-# dispatcher's). The probe task loads them with ``values_list``: building 100 model
-# instances per batch cost more CPU than the checks' own result handling.
-PROBE_COLUMNS = ("id", *(name for name in Monitor.SCHEDULE_FIELDS if name != "interval_seconds"))
-
-
 def spec_from_row(row: Sequence[Any]) -> ProbeSpec:
-    """A spec from the values of ``PROBE_COLUMNS``, in that order."""
+    """A spec from the values of ``PROBE_COLUMNS``, in that order: a row of the monitor
+    table, or a slot's spec as it travels (``monitors.slots.spec_row``)."""
     v = dict(zip(PROBE_COLUMNS, row, strict=True))
     return ProbeSpec(
         monitor_id=v["id"],

@@ -13,12 +13,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu import Connection
 
+from core.db import IN_LIST_MAX
 from core.time import from_epoch_ms as from_ms
 from core.time import to_epoch_ms as to_ms
 from monitors import dispatch
 from monitors.dispatch import Slot, dispatch_due, monitor_phase_ms
 from monitors.models import Monitor
+from monitors.slots import message_decode
 from tests.factories import MonitorFactory, UserFactory
+from tests.telemetry.conftest import session_status
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -293,6 +296,26 @@ def test_it_publishes_batches_to_the_probes_queue_with_eta_and_expiry(settings):
         assert message.properties["delivery_mode"] == 2  # persistent
 
 
+@pytest.mark.django_db
+def test_each_published_slot_carries_what_its_check_needs(probes_queue):
+    now = timezone.now()
+    ids = make_monitors(3, next_check_at=now + dt.timedelta(seconds=30), keyword="up")
+
+    dispatch_due(now=now, batch_size=2)
+
+    messages = probes_queue()
+    sent = [
+        slot
+        for m in messages
+        for slot in message_decode(
+            *m.payload[0], version=m.payload[1]["v"], specs=m.payload[1]["specs"]
+        )
+    ]
+    assert {slot.monitor_id: slot.spec for slot in sent} == {
+        pk: {"url": f"http://127.0.0.1:9/{n}", "keyword": "up"} for n, pk in enumerate(ids)
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_dispatchers_never_claim_a_slot_twice(monkeypatch):
     # Committed rows and two real connections: the claim's row locks are what is tested.
@@ -387,7 +410,10 @@ def test_a_claim_locks_its_chunk_of_monitors_along_the_primary_key():
         dispatch._claim(ids, now_ms=to_ms(horizon), horizon=horizon)
 
     locking = [q["sql"] for q in queries.captured_queries if q["sql"].endswith("FOR UPDATE")]
-    assert len(locking) == 2  # one transaction, two ascending statements of 500
+    # One transaction, ascending statements of 500.
+    assert len(locking) == dispatch.CLAIM_CHUNK // IN_LIST_MAX
+    firsts = [int(sql.split(" IN (")[1].split(",")[0]) for sql in locking]
+    assert firsts == sorted(firsts)
     for sql in locking:
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN {sql}")
@@ -396,3 +422,41 @@ def test_a_claim_locks_its_chunk_of_monitors_along_the_primary_key():
         assert [(p["table"], p["key"], p["type"]) for p in plans] == [
             (Monitor._meta.db_table, "PRIMARY", "range")
         ]
+
+
+# Commits only happen outside the test's own transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_commits_once_per_claim_chunk(monkeypatch):
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 1000)
+    now = minute_start() + 2 * MINUTE  # every slot well ahead of the wall clock
+    make_monitors(2500, next_check_at=now + dt.timedelta(seconds=30))  # one slot each
+    collect = Collect()
+
+    before = session_status("Com_commit")
+    report = dispatch_due(now=now, horizon_seconds=60, publish=collect)
+    commits = session_status("Com_commit") - before
+
+    assert report.claimed == len(collect.slots) == 2500
+    assert commits == 3  # 1,000 + 1,000 + 500: at 10,000 a chunk, 0.1 per 1,000 slots
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slots_due_within_seconds_are_claimed_in_small_chunks_first(monkeypatch):
+    # A cold start: the first seconds must not wait for a long claim.
+    monkeypatch.setattr(dispatch, "CLAIM_SOON_CHUNK", 100)
+    now = timezone.now()
+    make_monitors(1200, next_check_at=now - 3 * MINUTE)
+    sizes: list[int] = []
+    claim = dispatch.monitors_claim
+
+    def spy(**kwargs):
+        sizes.append(len(kwargs["monitor_ids"]))
+        return claim(**kwargs)
+
+    monkeypatch.setattr(dispatch, "monitors_claim", spy)
+
+    dispatch_due(now=now, horizon_seconds=60, publish=Collect())
+
+    # Catch-up slots spread over the minute from now: those of the first 5 s (about
+    # 100) in small chunks, the rest in one.
+    assert sizes[0] == 100 and sizes[-1] > 900 and sum(sizes) == 1200

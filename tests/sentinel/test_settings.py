@@ -160,3 +160,91 @@ def test_preflight_names_an_unreachable_service(variable, url, name):
     assert len(lines) == 1, result.stderr
     assert name in lines[0]
     assert "pw" not in lines[0].replace("***", "")
+
+
+def without_database_settings(**env: str) -> dict[str, str]:
+    """This process's environment without DATABASE_URL and friends, plus ``env``."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    return {**kept, **env}
+
+
+DATABASE_OF_A_PROCESS = """
+import django
+django.setup()
+from django.conf import settings
+from django.db import connection
+from monitors.models import Monitor
+print(connection.vendor, settings.DATABASES["default"].get("NAME", ""))
+try:
+    Monitor.objects.count()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def database_of_a_process(env: dict[str, str]) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", DATABASE_OF_A_PROCESS],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "sentinel.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("unset", [{}, {"DATABASE_URL": ""}], ids=["unset", "empty"])
+def test_a_probe_worker_without_database_url_has_no_database(unset):
+    lines = database_of_a_process(without_database_settings(SENTINEL_ROLE="probe", **unset))
+
+    assert lines[0].split() == ["none"]
+    assert lines[1] == (
+        "ImproperlyConfigured This process has no database (SENTINEL_ROLE=probe without "
+        "DATABASE_URL): a probe worker needs only RabbitMQ and the Redis buffer. Set "
+        "DATABASE_URL to give it one."
+    )
+
+
+def test_other_processes_without_database_url_keep_the_development_database():
+    lines = database_of_a_process(without_database_settings())
+
+    assert lines[0] == "mysql sentinel"  # and where it is not running, one line says so
+
+
+def test_a_probe_worker_given_a_database_url_uses_it():
+    url = "mysql://root:@127.0.0.1:3306/sentinel_elsewhere"
+    lines = database_of_a_process(
+        without_database_settings(SENTINEL_ROLE="probe", DATABASE_URL=url)
+    )
+
+    assert lines[0] == "mysql sentinel_elsewhere"
+
+
+def test_a_command_that_needs_the_database_names_the_settings_on_a_probe_worker():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate"],
+        cwd=ROOT,
+        env=without_database_settings(SENTINEL_ROLE="probe"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "Configuration error: This process has no database (SENTINEL_ROLE=probe without "
+        "DATABASE_URL)"
+    )
+
+
+def test_an_unknown_role_is_one_clear_line():
+    result = manage("check", SENTINEL_ROLE="probes")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Configuration error: SENTINEL_ROLE='probes' is not one of all, probe."
+    )

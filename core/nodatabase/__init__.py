@@ -1,0 +1,1 @@
+"""The database backend of a process that has none (see ``base``)."""
