@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -18,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from alerting.models import (
     AlertRule,
@@ -25,6 +27,7 @@ from alerting.models import (
     Notification,
 )
 from core.db import update_from_values
+from core.reachability import unreachable_log
 from monitors.models import Incident, Monitor
 from telemetry.records import CheckResult
 
@@ -32,6 +35,8 @@ from telemetry.records import CheckResult
 # and the bookkeeping are a few statements per batch, not per notification, and the
 # sends of a batch run side by side, each in its own thread.
 DELIVERY_BATCH_SIZE = 10
+
+logger = logging.getLogger(__name__)
 
 Event = Notification.Event
 DOWN, UP = Monitor.Status.DOWN, Monitor.Status.UP
@@ -157,11 +162,20 @@ def delivery_queue_register(queue: DeliveryQueue) -> None:
 
 
 def queue_deliveries(batches: list[list[int]]) -> None:
-    """Queue a delivery task per batch of notification ids (``delivery_batches``)."""
+    """Queue a delivery task per batch of notification ids (``delivery_batches``).
+
+    Runs after the commit that wrote the rows (an outbox): if RabbitMQ is away it logs
+    one line and returns, the rows stay ``pending`` and the sweep queues them again
+    (``notifications_pending_requeue``), so the transaction that wrote them (ingest's)
+    never fails for it."""
     if _delivery_queue is None:
         raise ImproperlyConfigured("alerting.tasks is not loaded: nothing queues deliveries")
-    for notification_ids in batches:
-        _delivery_queue(notification_ids)
+    try:
+        for notification_ids in batches:
+            _delivery_queue(notification_ids)
+    except (KombuOperationalError, OSError) as exc:
+        then = "the notifications stay pending; the alerting sweep queues them when it is back"
+        unreachable_log(logger, "broker", exc, then)
 
 
 def notification_payload(

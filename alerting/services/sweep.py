@@ -1,5 +1,6 @@
-"""The sweep, every minute: reminders while down, the end of flapping, alerts the
-probe task died before raising, and sends a killed worker left claimed.
+"""The sweep, every minute: reminders while down, the end of flapping, alerts an
+incident has none of, sends a killed worker left claimed, and notifications whose
+queueing failed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,36 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         alerts = _reminder_alerts(now) + _settled_alerts(now) + _missed_alerts(now)
         queued = alerts_hold_and_notify(alerts) if alerts else 0
     resent, given_up = notifications_in_doubt_resend(now=now)
-    return {"queued": queued, "resent_in_doubt": resent, "given_up": given_up}
+    requeued = notifications_pending_requeue(now=now)
+    return {
+        "queued": queued,
+        "resent_in_doubt": resent,
+        "given_up": given_up,
+        "requeued": requeued,
+    }
+
+
+# A pending notification this old was never picked up: its queueing after the commit
+# that wrote it failed (RabbitMQ away) or its task was lost. Well past the time a
+# healthy alerts worker takes to claim a burst.
+PENDING_REQUEUE_AFTER = dt.timedelta(seconds=60)
+
+
+def notifications_pending_requeue(*, now: dt.datetime) -> int:
+    """Queue again the notifications left ``pending`` longer than PENDING_REQUEUE_AFTER;
+    returns how many. The outbox's other half: rows commit with the state change that
+    called for them, and a delivery is queued after commit; should that queueing fail,
+    this sends them within a minute or two of the broker's return. Queueing one twice is
+    harmless: delivery claims a row before sending it."""
+    ids = list(
+        Notification.objects.filter(
+            status=Notification.Status.PENDING, created_at__lt=now - PENDING_REQUEUE_AFTER
+        ).values_list("pk", "channel_id")[:10_000]
+    )
+    if ids:
+        queue_deliveries(delivery_batches(ids))
+        logger.warning("%d notification(s) never queued for delivery: queued now", len(ids))
+    return len(ids)
 
 
 def notifications_in_doubt_resend(*, now: dt.datetime) -> tuple[int, int]:
