@@ -150,12 +150,17 @@ def _store_alone(rows: list, *, load_data: bool) -> float:
 
 
 def _sql_rows(rows: list) -> list[list]:
-    """Wire rows with their epoch-millisecond times as DATETIME(3) text."""
+    """Wire rows cut to check_result's columns, their epoch-millisecond times as
+    DATETIME(3) text."""
+    from telemetry.ingest import COLUMNS
     from telemetry.ingest.store import datetime_text
 
     times = {1, 2, 12}  # scheduled_at, started_at, tls_expires_at
     return [
-        [datetime_text(v) if i in times and v is not None else v for i, v in enumerate(row)]
+        [
+            datetime_text(v) if i in times and v is not None else v
+            for i, v in enumerate(row[: len(COLUMNS)])
+        ]
         for row in rows
     ]
 

@@ -27,12 +27,12 @@ from core.db import MYSQL_LOCAL_INFILE_REFUSED
 from core.reachability import short_error, unreachable_log
 from core.time import as_utc, to_epoch_ms
 from telemetry.buffer import buffer_client
-from telemetry.records import WIRE_FIELDS, WireRow
+from telemetry.records import STORED_FIELDS, WireRow
 from telemetry.rollups import rollups_append
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
-COLUMNS = WIRE_FIELDS  # check_result's columns, in the order of a wire row
+COLUMNS = STORED_FIELDS  # check_result's columns: a wire row's first elements, in order
 
 Key = tuple[int, int]  # (monitor_id, scheduled_at in epoch ms): the idempotency key
 
@@ -256,9 +256,10 @@ def _scratch_file() -> IO[bytes]:
 
 
 def _tsv(rows: list[WireRow]) -> bytes:
-    """The rows as LOAD DATA reads them: tab-separated, \\N for NULL. Rows are
-    checked (``wire_rows_check``): ints are ints and the failure kind is a known
-    word, so only the error text can hold a character to escape."""
+    """The rows as LOAD DATA reads them: tab-separated, \\N for NULL, the columns
+    only (not the subject). Rows are checked (``wire_rows_decode``): ints are ints
+    and the failure kind is a known word, so only the error text can hold a
+    character to escape."""
     text = datetime_text
     return "".join(
         [
@@ -266,7 +267,7 @@ def _tsv(rows: list[WireRow]) -> bytes:
             f"{_N if f is None else f}\t{_tsv_text(e)}\t{_N if a is None else a}\t"
             f"{_N if b is None else b}\t{_N if c is None else c}\t{_N if t is None else t}\t"
             f"{_N if x is None else text(x)}\n"
-            for m, s, st, d, ok, sc, f, e, a, b, c, t, x in rows
+            for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject in rows
         ]
     ).encode()
 
@@ -290,7 +291,7 @@ def _insert_values(cursor: Any, rows: list[WireRow]) -> int:
         f"({m},'{text(s)}','{text(st)}',{d},{1 if ok else 0},{_sql_int(sc)},"
         f"{'NULL' if f is None else repr(f)},{escape(e.encode()).decode()},{_sql_int(a)},"
         f"{_sql_int(b)},{_sql_int(c)},{_sql_int(t)},{'NULL' if x is None else repr(text(x))})"
-        for m, s, st, d, ok, sc, f, e, a, b, c, t, x in rows
+        for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject in rows
     )
     # Every value above is an int, a formatted datetime or an escaped string literal.
     sql = f"INSERT IGNORE INTO check_result ({', '.join(COLUMNS)}) VALUES {values}"  # noqa: S608

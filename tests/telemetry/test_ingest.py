@@ -27,7 +27,7 @@ from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
 from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_periodic
 from telemetry.ingest import loop as ingest_loop
 from telemetry.ingest import store as ingest_store
-from telemetry.records import WIRE_FIELDS, CheckResult, FailureKind, payload_encode
+from telemetry.records import STORED_FIELDS, WIRE_FIELDS, CheckResult, FailureKind, payload_encode
 from telemetry.rollups import ROLLUP_COLUMNS, rollups_fold
 from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import session_status, snapshot, store
@@ -95,7 +95,7 @@ def test_it_stores_a_batch_in_one_transaction_and_one_statement(
 
 def stored_results():
     """check_result's rows as results, in primary key order."""
-    columns = ", ".join(WIRE_FIELDS)
+    columns = ", ".join(STORED_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM check_result ORDER BY monitor_id, scheduled_at")
         rows = cursor.fetchall()
@@ -103,7 +103,7 @@ def stored_results():
         CheckResult(
             **{
                 name: value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) else value
-                for name, value in zip(WIRE_FIELDS, row, strict=True)
+                for name, value in zip(STORED_FIELDS, row, strict=True)
             }
             | {"ok": bool(row[4]), "failure": row[6] and FailureKind(row[6])}
         )
@@ -121,6 +121,28 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(buffer):
     assert ingest_batch(consumer="test").stored == 1
 
     assert stored_results() == [result]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("load_data", [True, False])
+def test_rows_with_and_without_the_expiring_subject_are_stored_without_it(
+    buffer, settings, load_data
+):
+    settings.TELEMETRY_INGEST_LOAD_DATA = load_data
+    monitor = MonitorFactory()
+    with_subject, earlier = make_results([monitor], 2)
+    with_subject = CheckResultFactory(
+        **{name: getattr(with_subject, name) for name in STORED_FIELDS},
+        tls_expiring_subject="CN=Test Intermediate CA",
+    )
+    # One entry as this release writes it, one of 13-element rows as earlier ones did.
+    buffer_push(results=[with_subject])
+    buffer.xadd(STREAM_KEY, {"r": orjson.dumps([earlier.to_wire()[:13]]), "n": 1})
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (2, 0)
+    assert stored_results() == sorted([with_subject, earlier], key=lambda r: r.scheduled_at)
 
 
 @pytest.mark.django_db(transaction=True)
