@@ -526,11 +526,11 @@ def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatc
     good, poison = MonitorFactory.create_batch(2)
     original = ingest_store.rows_insert
 
-    def refuse_poison(cursor, rows):
+    def refuse_poison(cursor, rows, **kwargs):
         # Stands in for a value the server rejects that parsing let through.
         if any(row[0] == poison.id for row in rows):
             raise DataError(1264, "Out of range value for column 'duration_ms'")
-        return original(cursor, rows)
+        return original(cursor, rows, **kwargs)
 
     monkeypatch.setattr(ingest_store, "rows_insert", refuse_poison)
     buffer_push(results=[*make_results([good], 4), CheckResultFactory(monitor_id=poison.id)])
