@@ -24,7 +24,7 @@ from telemetry.buffer import (
     buffer_take,
 )
 from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
-from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_periodic
+from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_drain, ingest_periodic
 from telemetry.ingest import loop as ingest_loop
 from telemetry.ingest import store as ingest_store
 from telemetry.records import STORED_FIELDS, WIRE_FIELDS, CheckResult, FailureKind, payload_encode
@@ -303,6 +303,85 @@ def test_a_crash_at_any_step_loses_nothing_and_stores_nothing_twice(
     assert outcome.reclaimed == 500
     assert count_rows() == 500
     assert buffer_depth() == 0
+    assert_rollups_match_raw_rows()
+
+
+@pytest.mark.django_db(transaction=True)  # a crash must be tested across real commits
+@pytest.mark.parametrize(
+    ("step", "module", "target"),
+    [
+        # The second batch, taken ahead on the helper thread while the first is stored.
+        ("take ahead", ingest_loop, "entries_parse"),
+        # The second batch's rows inserted, not committed; the third taken ahead.
+        ("insert", ingest_store, "rollups_append"),
+        # The second batch committed, not acknowledged; the third taken ahead.
+        ("commit", ingest_loop, "buffer_ack"),
+    ],
+)
+def test_a_crash_in_the_pipelined_drain_loses_nothing_and_stores_nothing_twice(
+    buffer, monkeypatch, step, module, target
+):
+    monitors = MonitorFactory.create_batch(3)
+    results = make_results(monitors, 500)
+    for offset in range(0, 500, 100):  # five probe batches: five batches of 100
+        buffer_push(results=results[offset : offset + 100])
+    original = getattr(module, target)
+    calls: list[int] = []
+
+    def crash_the_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash(step)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, target, crash_the_second_time)
+    with pytest.raises(Crash):
+        ingest_drain(consumer="dies", max_seconds=60, batch_size=100)
+    monkeypatch.setattr(module, target, original)
+    assert count_rows() == (100 if step != "commit" else 200)
+    # Nothing taken is lost: what the crash left is pending for the consumer.
+    assert buffer_depth() == 400
+
+    outcome = ingest_drain(consumer="dies", max_seconds=60, batch_size=100)  # restarted
+
+    assert outcome.stored == (400 if step != "commit" else 300)
+    assert count_rows() == 500
+    assert buffer_depth() == 0 and buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+    assert stored_results() == sorted(results, key=lambda r: (r.monitor_id, r.scheduled_at))
+    assert_rollups_match_raw_rows()
+
+
+def test_a_drain_stopped_by_its_deadline_leaves_nothing_taken_and_unstored(buffer):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 300)
+    for offset in range(0, 300, 100):
+        buffer_push(results=results[offset : offset + 100])
+
+    outcome = ingest_drain(consumer="periodic", max_seconds=0, batch_size=100)
+
+    assert (outcome.taken, outcome.stored) == (100, 100)
+    assert buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+    assert buffer_depth() == 200
+
+
+def test_the_drain_stores_the_batches_in_order_one_transaction_each(buffer, monkeypatch):
+    monitors = MonitorFactory.create_batch(2)
+    results = make_results(monitors, 400)
+    for offset in range(0, 400, 100):
+        buffer_push(results=results[offset : offset + 100])
+    original = ingest_store.rows_store
+    stored: list[int] = []
+
+    def one_transaction(**kwargs):
+        stored.append(min(row[1] for row in kwargs["rows"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(ingest_loop, "rows_store", one_transaction)
+
+    outcome = ingest_drain(consumer="test", max_seconds=60, batch_size=100)
+
+    assert outcome.stored == 400 and len(stored) == 4
+    assert stored == sorted(stored)  # taken ahead, stored in the order taken
     assert_rollups_match_raw_rows()
 
 
