@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import orjson
+from django.conf import settings
 from django.db import connections, transaction
 
 from telemetry.histogram import BUCKET_COLUMNS, bucket_index
@@ -45,9 +46,9 @@ ROLLUP_COLUMNS = (
 )
 # Positions in a delta's value list (ROLLUP_COLUMNS order).
 CHECKS, FAILURES, LATENCY_SUM, LATENCY_MIN, LATENCY_MAX, FIRST_BUCKET = range(6)
-# Pending rows folded per transaction: at 1,000 results a batch, up to 500,000
-# results; a few MB of deltas in memory.
-FOLD_MAX_PENDING = 500
+# Results folded per transaction, about (whole pending rows, one per ingest batch):
+# their checks are some 100 MB of Python objects while they are added up.
+FOLD_MAX_RESULTS = 500_000
 # Rollup rows per upsert statement: about 100 bytes each, well under MariaDB's
 # default 16 MB max_allowed_packet.
 UPSERT_CHUNK = 5_000
@@ -99,9 +100,12 @@ def rollups_append(*, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
     )
 
 
-def rollups_fold(*, using: str = "default", max_pending: int = FOLD_MAX_PENDING) -> int:
+def rollups_fold(*, using: str = "default", max_pending: int | None = None) -> int:
     """Fold up to ``max_pending`` pending deltas into both rollup tables, in one
-    transaction; returns how many results they covered (0: nothing was pending)."""
+    transaction; returns how many results they covered (0: nothing was pending). By
+    default as many as hold about ``FOLD_MAX_RESULTS`` results at ingest's batch size."""
+    if max_pending is None:
+        max_pending = max(1, FOLD_MAX_RESULTS // settings.TELEMETRY_INGEST_BATCH_SIZE)
     connection = connections[using]
     with transaction.atomic(using=using), connection.wrap_database_errors:
         cursor = connection.connection.cursor()

@@ -32,7 +32,7 @@ from telemetry.stats import stats_record_ingest
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
-# Folds (of up to FOLD_MAX_PENDING batches each) after a drain that emptied the buffer.
+# Folds (of up to FOLD_MAX_RESULTS results each) after a drain that emptied the buffer.
 FOLDS_AFTER_DRAIN = 10
 # The loop waits this long on an empty stream before it looks again (and folds).
 IDLE_BLOCK_MS = 1000
