@@ -9,7 +9,6 @@ import logging
 import operator
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,6 +21,7 @@ from django.db import (
     connections,
 )
 
+from core.prefetch import prefetched
 from core.reachability import SERVICE_NAMES, unreachable_log
 from telemetry.buffer import DeadLetter, Entry, buffer_ack, buffer_client, buffer_take
 from telemetry.ingest.parse import Parsed, entries_parse
@@ -208,29 +208,42 @@ def _batches(
 
     Only the taking runs ahead, so crash safety is ``ingest_batch``'s: each batch is
     stored in its own transaction on this thread's connection and acknowledged after
-    its commit, in order. ``keep_going(batch)``, asked before a batch is stored,
-    says whether to take another. Every batch taken is stored before this ends,
-    unless an error ends it (or the caller stops iterating): then the take in flight
-    is waited for, and what it took stays pending for this consumer, whose next take
-    of its own pending entries (the first of every run) gets it back.
+    its commit, in order. ``keep_going(batch)``, asked as a batch is handed over to be
+    stored, says whether to take another. Every batch taken is stored before this
+    ends, unless an error ends it (or the caller stops iterating): then the take in
+    flight is waited for, and what it took stays pending for this consumer, whose next
+    take of its own pending entries (the first of every run) gets it back.
     """
-    take = functools.partial(
-        _batch_take,
+    takes = _takes(
         consumer=consumer,
         count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
         block_ms=block_ms,
         linger_ms=linger_ms,
+        reclaim=reclaim,
+        keep_going=keep_going,
     )
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-take") as helper:
-        taken = take(reclaim=reclaim)
-        while True:
-            # Taking ahead skips this consumer's pending entries: they are `taken`.
-            go_on = keep_going(taken)
-            ahead = helper.submit(take, reclaim=None, own_pending=False) if go_on else None
-            yield _batch_store(taken, using=using)
-            if ahead is None:
-                return
-            taken = ahead.result()
+    for taken in prefetched(takes, name="ingest-take"):
+        yield _batch_store(taken, using=using)
+
+
+def _takes(
+    *,
+    consumer: str,
+    count: int,
+    block_ms: int | None,
+    linger_ms: int,
+    reclaim: bool | None,
+    keep_going: Callable[[_Taken], bool],
+) -> Iterator[_Taken]:
+    take = functools.partial(
+        _batch_take, consumer=consumer, count=count, block_ms=block_ms, linger_ms=linger_ms
+    )
+    taken = take(reclaim=reclaim)
+    yield taken
+    while keep_going(taken):
+        # This consumer's own pending entries are the batch being stored: skip them.
+        taken = take(reclaim=None, own_pending=False)
+        yield taken
 
 
 def ingest_drain(
