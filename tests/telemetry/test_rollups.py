@@ -95,16 +95,16 @@ def test_the_deltas_count_successful_latencies_only():
 def test_a_fold_that_dies_before_commit_leaves_everything_pending(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
     store(make_results(monitors, 200))
-    upsert = rollups._upsert
-    calls: list[int] = []
+    upserts = rollups._upserts
+    died: list[bool] = []
 
-    def dies_after_the_hourly_upsert(*args, **kwargs):
-        calls.append(args[1])
-        upsert(*args, **kwargs)
-        if len(calls) == 1:
+    def dies_after_the_hourly_upsert(table, *args):
+        if table == "check_rollup_daily" and not died:  # made while the hourly one runs
+            died.append(True)
             raise Crash
+        yield from upserts(table, *args)
 
-    monkeypatch.setattr(rollups, "_upsert", dies_after_the_hourly_upsert)
+    monkeypatch.setattr(rollups, "_upserts", dies_after_the_hourly_upsert)
     with pytest.raises(Crash):
         rollups_fold()
 
@@ -119,15 +119,16 @@ def test_two_folds_at_once_never_fold_a_delta_twice(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
     store(make_results(monitors, 100, seed=1))
     holding, release = threading.Event(), threading.Event()
-    upsert = rollups._upsert
+    merge = rollups._merge_pending
 
-    def slow_upsert(*args, **kwargs):
+    def slow_merge(payloads):
+        # The first fold holds its pending rows locked (read FOR UPDATE) meanwhile.
         if threading.current_thread().name == "first-fold":
             holding.set()
             release.wait(10)
-        upsert(*args, **kwargs)
+        return merge(payloads)
 
-    monkeypatch.setattr(rollups, "_upsert", slow_upsert)
+    monkeypatch.setattr(rollups, "_merge_pending", slow_merge)
     folded = []
 
     def first_fold():
