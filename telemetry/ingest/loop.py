@@ -27,7 +27,7 @@ from telemetry.buffer import DeadLetter, Entry, buffer_ack, buffer_client, buffe
 from telemetry.ingest.parse import Parsed, entries_parse
 from telemetry.ingest.store import Rendered, StoreOutcome, rows_render, rows_store
 from telemetry.records import WireRow
-from telemetry.rollups import rollups_fold
+from telemetry.rollups import rollups_fold, rollups_premerge
 from telemetry.stats import stats_record_ingest
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
@@ -241,6 +241,9 @@ def _takes(
     taken = take(reclaim=reclaim)
     yield taken
     while keep_going(taken):
+        # The batches before the one being stored are committed: add up their rollup
+        # deltas while MySQL works, so that the fold need not.
+        rollups_premerge()
         # This consumer's own pending entries are the batch being stored: skip them.
         taken = take(reclaim=None, own_pending=False)
         yield taken

@@ -5,13 +5,13 @@ import datetime as dt
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from telemetry import rollups
 from telemetry.buffer import buffer_push
 from telemetry.ingest import ingest_batch, ingest_drain, ingest_forever
 from telemetry.ingest import loop as ingest_loop
-from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending
+from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending, rollups_premerge
 from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import store
 from tests.telemetry.test_ingest import assert_rollups_match_raw_rows, count_rows, make_results
@@ -40,6 +40,58 @@ def test_it_keeps_the_deltas_pending_until_a_fold(buffer):
 
     assert rollups_fold() == 300
     assert rollups_pending()[:2] == (0, 0)
+    assert_rollups_match_raw_rows()
+
+
+def test_a_fold_uses_the_sums_added_up_ahead_and_adds_up_only_the_rest(buffer, monkeypatch):
+    monitors = MonitorFactory.create_batch(3)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(2):
+        store(make_results(monitors, 100, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()  # the two batches stored so far, as ingest's helper thread does
+    store(make_results(monitors, 100, seed=9, start=start - dt.timedelta(hours=12)))
+    added_up: list[int] = []
+    merge = rollups._merge_pending
+
+    def counting_merge(payloads, into=None):
+        payloads = list(payloads)
+        added_up.append(len(payloads))
+        return merge(payloads, into)
+
+    monkeypatch.setattr(rollups, "_merge_pending", counting_merge)
+
+    assert rollups_fold() == 300
+
+    assert added_up == [1]  # the third batch only
+    assert_rollups_match_raw_rows()
+
+
+@pytest.mark.django_db(transaction=True)  # the failed batch must really roll back
+def test_deltas_added_up_ahead_of_a_batch_that_rolled_back_are_never_folded(buffer):
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    store(make_results(monitors, 100, seed=1, start=start))
+    with pytest.raises(Crash), transaction.atomic():
+        store(make_results(monitors, 100, seed=2, start=start - dt.timedelta(hours=6)))
+        raise Crash  # after its deltas were appended: the batch's transaction fails
+    rollups_premerge()
+
+    assert rollups_fold() == 100
+
+    assert count_rows() == 100
+    assert_rollups_match_raw_rows()
+
+
+def test_sums_added_up_ahead_of_a_fold_that_takes_part_of_them_are_not_used(buffer):
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(3):
+        store(make_results(monitors, 50, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()
+
+    assert rollups_fold(max_pending=1) == 50  # one pending row of three
+    assert rollups_fold() == 100
+
     assert_rollups_match_raw_rows()
 
 
