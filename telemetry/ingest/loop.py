@@ -1,4 +1,5 @@
-"""The batch (take, parse, store, ack), the drain and the long-lived loop."""
+"""The batch (take, parse, store, ack), the drain and the long-lived loop; the last two
+take each batch on a helper thread while the one before is stored (``_batches``)."""
 
 from __future__ import annotations
 
@@ -72,10 +73,10 @@ def ingest_batch(
     in Redis and the next call for this consumer takes it again."""
     taken = _batch_take(
         consumer=consumer,
-        count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
+        batch_size=batch_size,
         block_ms=block_ms,
-        reclaim=reclaim,
         linger_ms=linger_ms,
+        reclaim=reclaim,
     )
     return _batch_store(taken, using=using)
 
@@ -99,7 +100,7 @@ class _Taken:
 def _batch_take(
     *,
     consumer: str,
-    count: int,
+    batch_size: int | None,
     block_ms: int | None,
     reclaim: bool | None,
     linger_ms: int,
@@ -110,7 +111,7 @@ def _batch_take(
     stored."""
     entries, reclaimed = buffer_take(
         consumer=consumer,
-        count=count,
+        count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
         block_ms=block_ms,
         reclaim=reclaim,
         linger_ms=linger_ms,
@@ -214,30 +215,24 @@ def _batches(
     flight is waited for, and what it took stays pending for this consumer, whose next
     take of its own pending entries (the first of every run) gets it back.
     """
-    takes = _takes(
+    take = functools.partial(
+        _batch_take,
         consumer=consumer,
-        count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
+        batch_size=batch_size,
         block_ms=block_ms,
         linger_ms=linger_ms,
-        reclaim=reclaim,
-        keep_going=keep_going,
     )
+    takes = _takes(take, reclaim=reclaim, keep_going=keep_going)
     for taken in prefetched(takes, name="ingest-take"):
         yield _batch_store(taken, using=using)
 
 
 def _takes(
-    *,
-    consumer: str,
-    count: int,
-    block_ms: int | None,
-    linger_ms: int,
-    reclaim: bool | None,
-    keep_going: Callable[[_Taken], bool],
+    take: Callable[..., _Taken], *, reclaim: bool | None, keep_going: Callable[[_Taken], bool]
 ) -> Iterator[_Taken]:
-    take = functools.partial(
-        _batch_take, consumer=consumer, count=count, block_ms=block_ms, linger_ms=linger_ms
-    )
+    """Batches taken one after another by ``take`` (``_batch_take``), the first with
+    this consumer's own pending entries, until ``keep_going`` says stop (``_batches``
+    runs this on its helper thread)."""
     taken = take(reclaim=reclaim)
     yield taken
     while keep_going(taken):
