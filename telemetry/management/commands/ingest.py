@@ -56,10 +56,10 @@ class Command(BaseCommand):
             total = ingest_drain(consumer=consumer, max_seconds=float("inf"), batch_size=batch_size)
         else:
             stopping: list[bool] = []
-            # Finish the batch in hand on SIGTERM/SIGINT, then exit.
+            # Finish the batches in hand on SIGTERM/SIGINT, then exit.
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stopping.append(True))
-            self.stdout.write(f"ingest: consumer {consumer}, Ctrl-C stops after the batch")
+            self.stdout.write(f"ingest: consumer {consumer}, Ctrl-C stops after the batches taken")
             total = ingest_forever(
                 consumer=consumer, batch_size=batch_size, should_stop=lambda: bool(stopping)
             )
