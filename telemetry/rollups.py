@@ -99,7 +99,7 @@ def rollups_append(*, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         return
     checks = [[r[0], r[1] // 3_600_000 * 3600, r[3] if r[4] else -1] for r in rows]
     payload = orjson.dumps(checks)
-    _premerged.appended(payload, len(rows))
+    _premerged.note(payload, len(rows))
     cursor.execute(
         "INSERT INTO check_rollup_pending (results, deltas) VALUES (%s, %s)",
         [len(rows), payload],
@@ -191,40 +191,44 @@ class _Premerged:
     is among the pending rows the fold took (it adds up the others then), so a
     payload whose transaction rolled back, or rows another process's fold took, only
     make it start over. Dropped, too, past ``FOLD_MAX_RESULTS``: no fold takes more.
+
+    Two locks: noting an append (inside ingest's transaction) never waits for the
+    adding up, which holds only ``_summing``.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._reset()
-
-    def _reset(self) -> None:
-        self.appended_payloads: list[bytes] = []  # appended, not yet added up
+        self._appending = threading.Lock()  # appended, results, too_many
+        self._summing = threading.Lock()  # summed, deltas
+        self.appended: list[bytes] = []  # appended, not yet added up
+        self.results = 0  # in all of them, summed or not
+        self.too_many = False
         self.summed: Counter[bytes] = Counter()  # added up into `deltas`
         self.deltas: Deltas = {}
-        self.results = 0
 
-    def appended(self, payload: bytes, results: int) -> None:
-        with self._lock:
-            if self.results + results > FOLD_MAX_RESULTS:
-                self._reset()
-            self.appended_payloads.append(payload)
+    def note(self, payload: bytes, results: int) -> None:
+        with self._appending:
+            self.appended.append(payload)
             self.results += results
+            self.too_many = self.too_many or self.results > FOLD_MAX_RESULTS
 
     def merge_appended(self) -> None:
-        with self._lock:
-            if self.appended_payloads:
-                _merge_pending(self.appended_payloads, into=self.deltas)
-                self.summed.update(self.appended_payloads)
-                self.appended_payloads = []
+        with self._summing:
+            with self._appending:
+                appended, self.appended = self.appended, []
+                too_many = self.too_many
+            if appended and not too_many:
+                _merge_pending(appended, into=self.deltas)
+                self.summed.update(appended)
 
     def take(self, payloads: list[bytes]) -> Deltas | None:
         """The sum of ``payloads`` (a fold's pending rows) if it was made ahead, but
         for payloads appended since, which are added now; None if it was not. Starts
         over either way: the fold consumes the rows."""
-        with self._lock:
-            summed, deltas = self.summed, self.deltas
-            self._reset()
-        if not summed:
+        with self._summing, self._appending:
+            summed, deltas, too_many = self.summed, self.deltas, self.too_many
+            self.appended, self.results, self.too_many = [], 0, False
+            self.summed, self.deltas = Counter(), {}
+        if not summed or too_many:
             return None
         rest = Counter(payloads)
         rest.subtract(summed)

@@ -95,6 +95,19 @@ def test_sums_added_up_ahead_of_a_fold_that_takes_part_of_them_are_not_used(buff
     assert_rollups_match_raw_rows()
 
 
+def test_more_deltas_than_a_fold_takes_are_not_added_up_ahead(buffer, monkeypatch):
+    monkeypatch.setattr(rollups, "FOLD_MAX_RESULTS", 120)
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(3):
+        store(make_results(monitors, 50, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()
+
+    assert rollups._premerged.deltas == {}
+    assert rollups_fold(max_pending=3) == 150
+    assert_rollups_match_raw_rows()
+
+
 def test_it_writes_each_monitor_hour_once_for_many_batches(buffer):
     monitor = MonitorFactory()
     start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
