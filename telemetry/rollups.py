@@ -20,6 +20,10 @@ deadlocking.
 
 Freshness: rollups trail the raw rows by at most ``TELEMETRY_ROLLUP_FOLD_SECONDS``
 while ingest is busy; an idle ingest loop folds at once.
+
+Speed: ingest's helper thread adds up the deltas it appended ahead of the fold
+(``rollups_premerge``; used only for pending rows with exactly those contents), and
+the fold renders each upsert while MySQL runs the one before.
 """
 
 from __future__ import annotations
@@ -179,8 +183,8 @@ def _merge_pending(payloads: Iterable[bytes], into: Deltas | None = None) -> Del
 def rollups_premerge() -> None:
     """Add up, ahead of the fold, the deltas this process appended since the last fold:
     for a thread with nothing better to do (ingest's take-ahead thread, between
-    takes). A fold that then takes those pending rows skips adding them up, the Python
-    half of its time."""
+    takes). A fold that then takes those pending rows skips adding them up, most of
+    its Python work."""
     _premerged.merge_appended()
 
 
