@@ -9,7 +9,7 @@ decides whether to go on (a deadline, a stop signal) decides before making the n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
@@ -18,7 +18,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def prefetched(items: Iterable[T], *, name: str) -> Iterator[T]:
+def prefetched(items: Iterable[T], *, name: str) -> Generator[T, None, None]:
     """The items of ``items``, in order, each made (``next``) on a helper thread named
     ``name`` while the caller works on the one before.
 
