@@ -145,6 +145,23 @@ def test_rows_with_and_without_the_expiring_subject_are_stored_without_it(
     assert stored_results() == sorted([with_subject, earlier], key=lambda r: r.scheduled_at)
 
 
+def test_a_bad_row_of_a_probe_batch_is_set_apart_naming_its_field_and_the_rest_stored(buffer):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 4)
+    rows = [result.to_wire() for result in results]
+    rows[1][WIRE_FIELDS.index("tls_expiring_subject")] = {"CN": "x"}
+    rows[2][WIRE_FIELDS.index("duration_ms")] = True
+    buffer.xadd(STREAM_KEY, {"r": orjson.dumps(rows), "n": 4})
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (2, 2)
+    reasons = sorted(json.loads(item)["reason"] for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1))
+    assert reasons[0].startswith("duration_ms must be an integer from 0 to 4294967295")
+    assert reasons[1].startswith("tls_expiring_subject must be a string")
+    assert count_rows() == 2 and buffer_depth() == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_failure_kind_is_stored_as_it_was(buffer):
     monitor = MonitorFactory()
