@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import logging
 import operator
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ log = logging.getLogger(__package__)  # one logger for the package, as before th
 FOLDS_AFTER_DRAIN = 10
 # The loop waits this long on an empty stream before it looks again (and folds).
 IDLE_BLOCK_MS = 1000
+# The take-ahead thread waits at most this long for the batch being stored to go to
+# MySQL before it takes the next (see _takes).
+SEND_WAIT_SECONDS = 0.05
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
 # What ingest does while each service is away: the end of its "unreachable" line.
@@ -105,10 +109,11 @@ def _batch_take(
     reclaim: bool | None,
     linger_ms: int,
     own_pending: bool = True,
+    on_send: Callable[[], None] | None = None,
 ) -> _Taken:
-    """Take and parse a batch, and render its file for LOAD DATA: all the Python work
-    that needs no database, so the pipeline can do it while the batch before is
-    stored."""
+    """Take and parse a batch, and render its file for LOAD DATA (``on_send``: see
+    ``Rendered``): all the Python work that needs no database, so the pipeline can do
+    it while the batch before is stored."""
     entries, reclaimed = buffer_take(
         consumer=consumer,
         count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
@@ -124,7 +129,7 @@ def _batch_take(
     # the file rendered here is the one it sends (unless it drops rows: duplicates,
     # unknown monitors).
     rows = sorted((row for _, entry_rows in parsed for row in entry_rows), key=_KEY)
-    return _Taken(entries, reclaimed, parsed, dead, rows, rows_render(rows))
+    return _Taken(entries, reclaimed, parsed, dead, rows, rows_render(rows, on_send=on_send))
 
 
 _KEY = operator.itemgetter(0, 1)  # (monitor_id, scheduled_at): check_result's key
@@ -215,20 +220,26 @@ def _batches(
     flight is waited for, and what it took stays pending for this consumer, whose next
     take of its own pending entries (the first of every run) gets it back.
     """
+    sending = threading.Event()  # set as a batch's file goes to MySQL
     take = functools.partial(
         _batch_take,
         consumer=consumer,
         batch_size=batch_size,
         block_ms=block_ms,
         linger_ms=linger_ms,
+        on_send=sending.set,
     )
-    takes = _takes(take, reclaim=reclaim, keep_going=keep_going)
+    takes = _takes(take, reclaim=reclaim, keep_going=keep_going, sending=sending)
     for taken in prefetched(takes, name="ingest-take"):
         yield _batch_store(taken, using=using)
 
 
 def _takes(
-    take: Callable[..., _Taken], *, reclaim: bool | None, keep_going: Callable[[_Taken], bool]
+    take: Callable[..., _Taken],
+    *,
+    reclaim: bool | None,
+    keep_going: Callable[[_Taken], bool],
+    sending: threading.Event,
 ) -> Iterator[_Taken]:
     """Batches taken one after another by ``take`` (``_batch_take``), the first with
     this consumer's own pending entries, until ``keep_going`` says stop (``_batches``
@@ -236,6 +247,13 @@ def _takes(
     taken = take(reclaim=reclaim)
     yield taken
     while keep_going(taken):
+        # Wait until the batch handed over is being sent to MySQL: the storing thread's
+        # Python before it (the transaction's start, the checks of the batch) then runs
+        # alone, instead of sharing the GIL with this thread while MySQL idles (a tenth
+        # of a drain's time). A batch that never gets that far waits out the limit.
+        if taken.rendered is not None:
+            sending.wait(SEND_WAIT_SECONDS)
+            sending.clear()
         # The batches before the one being stored are committed: add up their rollup
         # deltas while MySQL works, so that the fold need not.
         rollups_premerge()

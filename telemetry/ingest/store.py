@@ -247,6 +247,8 @@ def _load_data(cursor: Any, rows: list[WireRow], rendered: Rendered | None) -> i
     scratch.truncate()
     scratch.write(rendered.tsv if rendered and rendered.renders(rows) else _tsv(rows))
     scratch.flush()
+    if rendered and rendered.on_send:
+        rendered.on_send()
     # The client library opens the path and sends the file: /dev/fd/N is this
     # process's own descriptor, so no other process can read or swap the data.
     cursor.execute(_LOAD_DATA, [f"/dev/fd/{scratch.fileno()}"])
@@ -268,21 +270,26 @@ def _scratch_file() -> IO[bytes]:
 
 @dataclass(frozen=True)
 class Rendered:
-    """Rows rendered as LOAD DATA's file ahead of their transaction (``rows_render``)."""
+    """Rows rendered as LOAD DATA's file ahead of their transaction (``rows_render``).
+    ``on_send`` is called as the file is sent, when MySQL takes over and the storing
+    thread waits without the GIL (ingest's helper thread starts its work then)."""
 
     rows: Sequence[WireRow]
     tsv: bytes
+    on_send: Callable[[], None] | None = None
 
     def renders(self, rows: Sequence[WireRow]) -> bool:
         """Whether this is the file of exactly ``rows`` (the same rows, in order)."""
         return len(rows) == len(self.rows) and all(map(operator.is_, rows, self.rows))
 
 
-def rows_render(rows: Sequence[WireRow]) -> Rendered | None:
+def rows_render(
+    rows: Sequence[WireRow], *, on_send: Callable[[], None] | None = None
+) -> Rendered | None:
     """``rows`` (checked, in primary key order, each key once) as LOAD DATA's file,
     for ``rows_store`` to send without rendering it inside the transaction; None
     where ingest inserts instead (``TELEMETRY_INGEST_LOAD_DATA``, or refused)."""
-    return Rendered(rows, _tsv(rows)) if rows and _load_data_allowed() else None
+    return Rendered(rows, _tsv(rows), on_send) if rows and _load_data_allowed() else None
 
 
 def _tsv(rows: Sequence[WireRow]) -> bytes:

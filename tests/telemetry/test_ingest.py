@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import threading
+import time
 
 import orjson
 import pytest
@@ -400,6 +401,34 @@ def test_the_drain_stores_the_batches_in_order_one_transaction_each(buffer, monk
     assert outcome.stored == 400 and len(stored) == 4
     assert stored == sorted(stored)  # taken ahead, stored in the order taken
     assert_rollups_match_raw_rows()
+
+
+def test_the_next_batch_is_taken_once_the_batch_before_goes_to_mysql(buffer, monkeypatch):
+    # Before that, the storing thread's Python would share the GIL with the take.
+    monitors = MonitorFactory.create_batch(2)
+    results = make_results(monitors, 400)
+    for offset in range(0, 400, 100):
+        buffer_push(results=results[offset : offset + 100])
+    events: list[str] = []
+    take, load = ingest_loop._batch_take, ingest_store._load_data
+
+    def taking(**kwargs):
+        events.append("take")
+        return take(**kwargs)
+
+    def loading(*args):
+        events.append("load")
+        return load(*args)
+
+    monkeypatch.setattr(ingest_loop, "_batch_take", taking)
+    monkeypatch.setattr(ingest_store, "_load_data", loading)
+    monkeypatch.setattr(ingest_loop, "SEND_WAIT_SECONDS", 5)  # a wait never ends by itself
+    started = time.monotonic()
+
+    assert ingest_drain(consumer="test", max_seconds=60, batch_size=100).stored == 400
+
+    assert events == ["take", "load"] * 4 + ["take"]  # the last take finds nothing
+    assert time.monotonic() - started < 5  # each wait ended when its batch was sent
 
 
 def test_two_consumers_never_take_the_same_entry(buffer):
