@@ -28,7 +28,8 @@ which inserts nothing and appends no delta.
 The drain and the long-lived loop run the steps as a pipeline: while batch N is
 stored and acknowledged (3, 4) on the caller's thread and database connection, a
 helper thread takes and parses batch N+1 (1, 2), on the other core while MySQL works
-(``core.prefetch``). Only taking runs ahead: every batch is still stored in its own
+(``core.prefetch``); it starts when batch N's file goes to MySQL, so that the storing
+thread's Python before that does not share the GIL with it. Only taking runs ahead: every batch is still stored in its own
 transaction, and acknowledged after its commit, in the order taken. So a crash still
 loses nothing and stores nothing twice: a batch taken ahead is pending for this
 consumer like any taken batch, and the next run of the consumer takes its own
