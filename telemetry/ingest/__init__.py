@@ -29,13 +29,13 @@ The drain and the long-lived loop run the steps as a pipeline: while batch N is
 stored and acknowledged (3, 4) on the caller's thread and database connection, a
 helper thread takes and parses batch N+1 (1, 2), on the other core while MySQL works
 (``core.prefetch``); it starts when batch N's file goes to MySQL, so that the storing
-thread's Python before that does not share the GIL with it. Only taking runs ahead: every batch is still stored in its own
-transaction, and acknowledged after its commit, in the order taken. So a crash still
-loses nothing and stores nothing twice: a batch taken ahead is pending for this
-consumer like any taken batch, and the next run of the consumer takes its own
-pending entries first (or another consumer reclaims them). A take ahead skips the
-consumer's own pending entries (they are batch N), and a drain or loop that ends
-normally stores every batch it took.
+thread's Python before that does not share the GIL with it. Only taking runs ahead:
+every batch is still stored in its own transaction, and acknowledged after its
+commit, in the order taken. So a crash still loses nothing and stores nothing twice:
+a batch taken ahead is pending for this consumer like any taken batch, and the next
+run of the consumer takes its own pending entries first (or another consumer
+reclaims them). A take ahead skips the consumer's own pending entries (they are
+batch N), and a drain or loop that ends normally stores every batch it took.
 
 The deltas reach the hourly and daily rollups through ``telemetry.rollups.rollups_fold``,
 which the drain runs when it ends and the long-lived loop runs when the buffer is
