@@ -14,8 +14,9 @@ The same results go three ways into an empty ``check_result``:
 and, to show where the time goes: the real path with two ``manage.py ingest``
 processes in parallel; ingest's own store alone (rendering plus LOAD DATA, or plus
 the INSERT it falls back to, 1,000 rows a transaction, no Redis, no parsing, no
-rollups); and LOAD DATA of prepared files 1,000 rows a transaction, ingest's
-transaction size.
+rollups); and LOAD DATA of prepared files 1,000 rows a transaction (ingest's
+transaction size until ``TELEMETRY_INGEST_BATCH_SIZE`` became 10,000; the real path
+uses the setting).
 
 Keys: ``ingest.rows_per_second``, ``ingest.row_by_row_rows_per_second``,
 ``ingest.load_data_rows_per_second``, ``ingest.transactions_per_1000_results``
@@ -150,12 +151,17 @@ def _store_alone(rows: list, *, load_data: bool) -> float:
 
 
 def _sql_rows(rows: list) -> list[list]:
-    """Wire rows with their epoch-millisecond times as DATETIME(3) text."""
+    """Wire rows cut to check_result's columns, their epoch-millisecond times as
+    DATETIME(3) text."""
+    from telemetry.ingest import COLUMNS
     from telemetry.ingest.store import datetime_text
 
     times = {1, 2, 12}  # scheduled_at, started_at, tls_expires_at
     return [
-        [datetime_text(v) if i in times and v is not None else v for i, v in enumerate(row)]
+        [
+            datetime_text(v) if i in times and v is not None else v
+            for i, v in enumerate(row[: len(COLUMNS)])
+        ]
         for row in rows
     ]
 

@@ -2,10 +2,14 @@
 
 A plain dataclass, not a Django model: millions of them pass through the Redis
 buffer an hour. A buffer entry carries a probe batch's results as one JSON array of
-"wire rows": lists in check_result's column order, times as integer epoch
-milliseconds. Ingest checks each row strictly (``wire_rows_check``) so that a
-malformed one becomes a dead letter instead of garbage in MySQL, and stores the rows
-without building a ``CheckResult`` for each.
+"wire rows": lists in ``WIRE_FIELDS`` order (check_result's columns, then
+``tls_expiring_subject``, which is not a column), times as integer epoch
+milliseconds. A row of the first 13 elements only, from a release before the
+subject, is still read (subject ""). Ingest decodes and checks an entry in one pass
+of msgspec's C decoder against each element's type and column range
+(``wire_rows_decode``), so that a malformed row becomes a dead letter instead of
+garbage in MySQL, and stores the rows (tuples) without building a ``CheckResult``
+for each.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 
 from core.time import from_epoch_ms, to_epoch_ms
 
 MAX_ERROR_LENGTH = 200
+MAX_SUBJECT_LENGTH = 200
 
 
 class FailureKind(StrEnum):
@@ -76,10 +82,11 @@ class CheckResult:
     # intermediate that expires first): for the alert, not stored (not a column).
     tls_expiring_subject: str = field(default="", compare=False, metadata={"stored": False})
 
-    def to_wire(self) -> WireRow:
-        """The result as the buffer carries it: a list in ``WIRE_FIELDS`` order, times
-        as integer epoch milliseconds. Not ``dataclasses.astuple``, which deep-copies
-        every value, and this runs for every check a probe worker makes."""
+    def to_wire(self) -> list[Any]:
+        """The result as the buffer carries it: a list in ``WIRE_FIELDS`` order (all
+        14, the subject "" when there is none), times as integer epoch milliseconds.
+        Not ``dataclasses.astuple``, which deep-copies every value, and this runs for
+        every check a probe worker makes."""
         return [
             self.monitor_id,
             to_epoch_ms(self.scheduled_at),
@@ -94,12 +101,14 @@ class CheckResult:
             self.tls_ms,
             self.ttfb_ms,
             None if self.tls_expires_at is None else to_epoch_ms(self.tls_expires_at),
+            self.tls_expiring_subject[:MAX_SUBJECT_LENGTH],
         ]
 
     @classmethod
-    def from_wire(cls, row: WireRow) -> CheckResult:
-        """The result a checked wire row describes (see ``wire_rows_check``)."""
-        m, s, st, d, ok, sc, f, e, a, b, c, t, x = row
+    def from_wire(cls, row: Sequence[Any]) -> CheckResult:
+        """The result a checked wire row describes (see ``wire_rows_decode``); a row
+        of 13 elements has no subject."""
+        m, s, st, d, ok, sc, f, e, a, b, c, t, x, *subject = row
         return cls(
             monitor_id=m,
             scheduled_at=from_epoch_ms(s),
@@ -114,10 +123,13 @@ class CheckResult:
             tls_ms=c,
             ttfb_ms=t,
             tls_expires_at=None if x is None else from_epoch_ms(x),
+            tls_expiring_subject=subject[0] if subject else "",
         )
 
 
-WireRow = list[Any]  # one result in WIRE_FIELDS order, as the buffer carries it
+# A checked row: a tuple of the WIRE_LENGTH elements in WIRE_FIELDS order (ingest's
+# rows), or a list as ``to_wire`` returns it.
+WireRow = Sequence[Any]
 
 # Column limits of check_result (telemetry/migrations/sql/0001_check_result.sql):
 # INSERT IGNORE and LOAD DATA would clip an out-of-range value to a warning.
@@ -149,53 +161,78 @@ def payload_decode(raw: bytes) -> list[Any]:
         keys = data.keys()
         if not (keys >= REQUIRED_FIELDS and keys <= KNOWN_FIELDS):
             _raise_for_fields(keys)
-        return [[data.get(name, "" if name == "error" else None) for name in WIRE_FIELDS]]
+        return [[data.get(name, "" if name in TEXT_FIELDS else None) for name in WIRE_FIELDS]]
     raise ValueError("not a JSON array of results")
 
 
-def wire_rows_check(
-    rows: list[Any], *, oldest_ms: int, newest_ms: int
+def wire_rows_decode(
+    raw: bytes, *, oldest_ms: int, newest_ms: int
 ) -> tuple[list[WireRow], list[tuple[Any, str]]]:
-    """Split wire rows into the valid ones and (row, reason) for the others.
+    """The valid wire rows of one buffer entry, as tuples of ``WIRE_LENGTH``, and
+    (row, reason) for the others; ``ValueError`` says why the whole entry is
+    unreadable.
 
-    Valid: every field of the type and range its column takes, the failure kind
-    known, and the slot within ``[oldest_ms, newest_ms]`` (the stored window). Ingest
-    checks tens of thousands a second, so the common case is one boolean expression
-    per row; ``_wire_row_problem`` explains a row that fails it.
+    Valid: every element of the type and range its column takes, the failure kind
+    known, the texts within their length, and the slot within ``[oldest_ms,
+    newest_ms]`` (the stored window). The common case is one typed decode in C and
+    a min and max of the slots; an entry that fails it (a bad row, a long text, a
+    13-element row among 14, the named form) is checked row by row
+    (``wire_rows_check``), so its good rows are still stored.
     """
+    for width, decoder in _ENTRY_DECODERS:
+        try:
+            rows: list[Any] = decoder.decode(raw)
+        except msgspec.MsgspecError:
+            continue
+        if width < WIRE_LENGTH:
+            rows = [(*row, "") for row in rows]
+        scheduled = [row[1] for row in rows]
+        if not scheduled or (oldest_ms <= min(scheduled) and max(scheduled) <= newest_ms):
+            return rows, []
+        return wire_rows_check(rows, oldest_ms=oldest_ms, newest_ms=newest_ms)
+    return wire_rows_check(payload_decode(raw), oldest_ms=oldest_ms, newest_ms=newest_ms)
+
+
+def wire_rows_check(
+    rows: Sequence[Any], *, oldest_ms: int, newest_ms: int
+) -> tuple[list[WireRow], list[tuple[Any, str]]]:
+    """Split decoded wire rows into the valid ones (as ``wire_rows_decode`` returns
+    them, texts clipped to their length) and (row, reason) for the others."""
     good: list[WireRow] = []
     bad: list[tuple[Any, str]] = []
     for row in rows:
-        if type(row) is list and len(row) == WIRE_LENGTH:
-            m, s, st, d, ok, sc, f, e, a, b, c, t, x = row
-            # type() rather than isinstance(): bool is an int subclass; True is no id.
-            if (
-                type(m) is int and 0 < m <= BIGINT_MAX
-                and type(s) is int and oldest_ms <= s <= newest_ms
-                and type(st) is int and 0 <= st <= DATETIME_MAX_MS
-                and type(d) is int and 0 <= d <= INT_UNSIGNED_MAX
-                and type(ok) is bool
-                and (sc is None or (type(sc) is int and 0 <= sc <= SMALLINT_UNSIGNED_MAX))
-                and (f is None or f in FAILURE_VALUES)
-                and type(e) is str
-                and (a is None or (type(a) is int and 0 <= a <= INT_UNSIGNED_MAX))
-                and (b is None or (type(b) is int and 0 <= b <= INT_UNSIGNED_MAX))
-                and (c is None or (type(c) is int and 0 <= c <= INT_UNSIGNED_MAX))
-                and (t is None or (type(t) is int and 0 <= t <= INT_UNSIGNED_MAX))
-                and (x is None or (type(x) is int and 0 <= x <= DATETIME_MAX_MS))
-            ):  # fmt: skip
-                if len(e) > MAX_ERROR_LENGTH:
-                    row[7] = e[:MAX_ERROR_LENGTH]
-                good.append(row)
-                continue
-        bad.append((row, _wire_row_problem(row, oldest_ms=oldest_ms, newest_ms=newest_ms)))
+        checked, refusal = _row_check(row)
+        if checked is not None and oldest_ms <= checked[1] <= newest_ms:
+            good.append(checked)
+            continue
+        why = _wire_row_problem(row, oldest_ms=oldest_ms, newest_ms=newest_ms)
+        bad.append((row, why or refusal))
     return good, bad
 
 
+def _row_check(row: Any) -> tuple[tuple[Any, ...] | None, str]:
+    """The row as a checked tuple of ``WIRE_LENGTH`` (None if it is not one), and
+    msgspec's refusal."""
+    if type(row) not in (list, tuple) or len(row) not in (STORED_LENGTH, WIRE_LENGTH):
+        return None, ""
+    row = list(row)
+    for index, limit in _CLIPPED:  # a producer that did not clip them
+        if index < len(row) and type(row[index]) is str and len(row[index]) > limit:
+            row[index] = row[index][:limit]
+    try:
+        checked = msgspec.convert(row, _ROW_TYPES[len(row)])
+    except msgspec.ValidationError as exc:
+        return None, str(exc)
+    return (*checked, "") if len(checked) < WIRE_LENGTH else checked, ""
+
+
 def _wire_row_problem(row: Any, *, oldest_ms: int, newest_ms: int) -> str:
-    if type(row) is not list or len(row) != WIRE_LENGTH:
-        return f"not a list of the {WIRE_LENGTH} result fields"
-    values = dict(zip(WIRE_FIELDS, row, strict=True))
+    if type(row) not in (list, tuple) or len(row) not in (STORED_LENGTH, WIRE_LENGTH):
+        return (
+            f"not a list of the {STORED_LENGTH} result fields "
+            f"(or {WIRE_LENGTH}, with tls_expiring_subject)"
+        )
+    values = dict(zip(WIRE_FIELDS, row, strict=False))
     for name, low, high in WIRE_INTS:
         value = values[name]
         if value is None and name not in REQUIRED_FIELDS:
@@ -206,15 +243,16 @@ def _wire_row_problem(row: Any, *, oldest_ms: int, newest_ms: int) -> str:
         return f"ok must be true or false, got {values['ok']!r}"
     if values["failure"] is not None and values["failure"] not in FAILURE_VALUES:
         return f"unknown failure kind {values['failure']!r}"
-    if type(values["error"]) is not str:
-        return f"error must be a string, got {values['error']!r}"
+    for name in TEXT_FIELDS:
+        if type(values.get(name, "")) is not str:
+            return f"{name} must be a string, got {values[name]!r}"
     scheduled = values["scheduled_at"]
     if not oldest_ms <= scheduled <= newest_ms:
         return (
             f"scheduled_at {from_epoch_ms(scheduled).isoformat()} is outside the stored "
             "window (the retention period, at most a day ahead)"
         )
-    return "invalid"  # unreachable while the two checks agree
+    return ""  # msgspec's refusal says it (checks that agree leave nothing here)
 
 
 def _raise_for_fields(keys: Any) -> None:
@@ -224,11 +262,16 @@ def _raise_for_fields(keys: Any) -> None:
     raise ValueError(f"unknown fields: {', '.join(sorted(keys - KNOWN_FIELDS))}")
 
 
-# check_result's column order: every field but the ones marked not stored.
-WIRE_FIELDS = tuple(f.name for f in fields(CheckResult) if f.metadata.get("stored", True))
+# A wire row's elements: every field of CheckResult, check_result's columns first
+# (STORED_FIELDS, in column order), then those marked not stored.
+WIRE_FIELDS = tuple(f.name for f in fields(CheckResult))
+STORED_FIELDS = tuple(f.name for f in fields(CheckResult) if f.metadata.get("stored", True))
+assert WIRE_FIELDS[: len(STORED_FIELDS)] == STORED_FIELDS, "stored fields come first"
 WIRE_LENGTH = len(WIRE_FIELDS)
+STORED_LENGTH = len(STORED_FIELDS)
 KNOWN_FIELDS = frozenset(WIRE_FIELDS)
 REQUIRED_FIELDS = frozenset({"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"})
+TEXT_FIELDS = ("error", "tls_expiring_subject")
 WIRE_INTS = (
     ("monitor_id", 1, BIGINT_MAX),
     ("scheduled_at", 0, DATETIME_MAX_MS),
@@ -240,4 +283,34 @@ WIRE_INTS = (
     ("tls_ms", 0, INT_UNSIGNED_MAX),
     ("ttfb_ms", 0, INT_UNSIGNED_MAX),
     ("tls_expires_at", 0, DATETIME_MAX_MS),
+)
+_TEXT_LIMITS = {"error": MAX_ERROR_LENGTH, "tls_expiring_subject": MAX_SUBJECT_LENGTH}
+_CLIPPED = tuple((WIRE_FIELDS.index(name), limit) for name, limit in _TEXT_LIMITS.items())
+
+
+def _element_type(name: str) -> Any:
+    """The msgspec type of one element: its column's type and range (``WIRE_INTS``);
+    strict, so true is no integer and 1 is no boolean."""
+    for int_name, low, high in WIRE_INTS:
+        if name == int_name:
+            ranged = Annotated[int, msgspec.Meta(ge=low, le=high)]
+            return ranged if name in REQUIRED_FIELDS else ranged | None
+    if name == "ok":
+        return bool
+    if name == "failure":
+        kinds: Any = Literal.__getitem__(tuple(sorted(FAILURE_VALUES)))
+        return kinds | None
+    return Annotated[str, msgspec.Meta(max_length=_TEXT_LIMITS[name])]
+
+
+# The types are built from the tables above at import (so mypy sees them as values):
+# tuple[...] of each element's type, for rows of 14 elements and of 13.
+_ROW_TYPES: dict[int, Any] = {
+    width: tuple.__class_getitem__(tuple(_element_type(name) for name in WIRE_FIELDS[:width]))
+    for width in (WIRE_LENGTH, STORED_LENGTH)
+}
+# An entry of rows of all 14 elements, then one of 13 (a release before the subject).
+_ENTRY_DECODERS = tuple(
+    (width, msgspec.json.Decoder(list.__class_getitem__(_ROW_TYPES[width])))
+    for width in (WIRE_LENGTH, STORED_LENGTH)
 )

@@ -96,6 +96,7 @@ def buffer_take(
     block_ms: int | None = None,
     reclaim: bool | None = None,
     linger_ms: int = 0,
+    own_pending: bool = True,
 ) -> tuple[list[Entry], int]:
     """Take entries holding up to about ``count`` results for ``consumer`` (whole
     entries, so a batch may pass ``count`` by part of one); returns (entries,
@@ -105,13 +106,17 @@ def buffer_take(
     True forces it (start-up), False skips it. Once new entries arrive, keep taking
     for up to ``linger_ms`` until they hold ``count`` results: a trickle of results
     becomes a few large transactions instead of many small ones.
+    ``own_pending=False`` skips this consumer's own pending entries: the caller
+    holds them (a batch being stored while the next is taken).
     """
     client = buffer_client()
     _ensure_group(client)
-    # This consumer's own pending entries are what it took before: one batch or two.
-    own = _entries(client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=count))
-    if own:
-        return own, 0
+    # This consumer's own pending entries are what it took before: up to two batches
+    # (one being stored, the next taken ahead).
+    if own_pending:
+        own = _entries(client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=count))
+        if own:
+            return own, 0
     # Entries hold up to ENTRY_MAX_RESULTS results: ask for as many as cannot hold
     # much more than ``count``, then for more by the size of those that came.
     first = max(1, math.ceil(count / ENTRY_MAX_RESULTS))

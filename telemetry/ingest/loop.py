@@ -1,13 +1,17 @@
-"""The batch (take, parse, store, ack), the drain and the long-lived loop."""
+"""The batch (take, parse, store, ack), the drain and the long-lived loop; the last two
+take each batch on a helper thread while the one before is stored (``_batches``)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
+import operator
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import orjson
 import redis
@@ -19,18 +23,24 @@ from django.db import (
     connections,
 )
 
+from core.prefetch import prefetched
 from core.reachability import SERVICE_NAMES, unreachable_log
 from telemetry.buffer import DeadLetter, Entry, buffer_ack, buffer_client, buffer_take
 from telemetry.ingest.parse import Parsed, entries_parse
-from telemetry.ingest.store import StoreOutcome, rows_store
+from telemetry.ingest.store import Rendered, StoreOutcome, rows_render, rows_store
 from telemetry.records import WireRow
-from telemetry.rollups import rollups_fold
+from telemetry.rollups import rollups_fold, rollups_premerge
 from telemetry.stats import stats_record_ingest
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
-# Folds (of up to FOLD_MAX_PENDING batches each) after a drain that emptied the buffer.
+# Folds (of up to FOLD_MAX_RESULTS results each) after a drain that emptied the buffer.
 FOLDS_AFTER_DRAIN = 10
+# The loop waits this long on an empty stream before it looks again (and folds).
+IDLE_BLOCK_MS = 1000
+# The take-ahead thread waits at most this long for the batch being stored to go to
+# MySQL before it takes the next (see _takes).
+SEND_WAIT_SECONDS = 0.05
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
 # What ingest does while each service is away: the end of its "unreachable" line.
@@ -65,46 +75,99 @@ def ingest_batch(
     """Take, parse, store and acknowledge one batch. Raises ``django.db.Error`` if
     MySQL fails and ``redis.RedisError`` if Redis does; the batch then stays pending
     in Redis and the next call for this consumer takes it again."""
-    count = batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE
-    entries, reclaimed = buffer_take(
-        consumer=consumer, count=count, block_ms=block_ms, reclaim=reclaim, linger_ms=linger_ms
+    taken = _batch_take(
+        consumer=consumer,
+        batch_size=batch_size,
+        block_ms=block_ms,
+        linger_ms=linger_ms,
+        reclaim=reclaim,
     )
-    outcome = BatchOutcome(taken=sum(e.count for e in entries), reclaimed=reclaimed)
+    return _batch_store(taken, using=using)
+
+
+@dataclass
+class _Taken:
+    """A batch taken from the buffer and parsed: what its transaction needs."""
+
+    entries: list[Entry]
+    reclaimed: int
+    parsed: Parsed = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    rows: list[WireRow] = field(default_factory=list)  # parsed's rows, in key order
+    rendered: Rendered | None = None  # rows as LOAD DATA's file
+
+    @property
+    def results(self) -> int:
+        return sum(entry.count for entry in self.entries)
+
+
+def _batch_take(
+    *,
+    consumer: str,
+    batch_size: int | None,
+    block_ms: int | None,
+    reclaim: bool | None,
+    linger_ms: int,
+    own_pending: bool = True,
+    on_send: Callable[[], None] | None = None,
+) -> _Taken:
+    """Take and parse a batch, and render its file for LOAD DATA (``on_send``: see
+    ``Rendered``): all the Python work that needs no database, so the pipeline can do
+    it while the batch before is stored."""
+    entries, reclaimed = buffer_take(
+        consumer=consumer,
+        count=batch_size or settings.TELEMETRY_INGEST_BATCH_SIZE,
+        block_ms=block_ms,
+        reclaim=reclaim,
+        linger_ms=linger_ms,
+        own_pending=own_pending,
+    )
     if not entries:
-        return outcome
+        return _Taken(entries, reclaimed)
     parsed, dead = entries_parse(entries=entries)
-    rows = [row for _, entry_rows in parsed for row in entry_rows]
-    stored, more_dead = _store_or_isolate(parsed, rows, using=using)
-    dead += more_dead
+    # In key order, as the store inserts them: its own sort then finds them sorted, and
+    # the file rendered here is the one it sends (unless it drops rows: duplicates,
+    # unknown monitors).
+    rows = sorted((row for _, entry_rows in parsed for row in entry_rows), key=_KEY)
+    return _Taken(entries, reclaimed, parsed, dead, rows, rows_render(rows, on_send=on_send))
+
+
+_KEY = operator.itemgetter(0, 1)  # (monitor_id, scheduled_at): check_result's key
+
+
+def _batch_store(taken: _Taken, *, using: str) -> BatchOutcome:
+    """Store a taken batch in one transaction, then acknowledge its entries."""
+    outcome = BatchOutcome(taken=taken.results, reclaimed=taken.reclaimed)
+    if not taken.entries:
+        return outcome
+    stored, more_dead = _store_or_isolate(taken, using=using)
+    dead = taken.dead + more_dead
     outcome.stored, outcome.duplicates = stored.stored, stored.duplicates
     outcome.dead_letters = len(dead)
-    buffer_ack(entries=entries, dead_letters=dead)
-    if rows:
+    buffer_ack(entries=taken.entries, dead_letters=dead)
+    if taken.rows:
         stats_record_ingest(
             client=buffer_client(),
-            size=len(rows),
+            size=len(taken.rows),
             stored=stored.stored,
             duplicates=stored.duplicates,
-            oldest_started_ms=min(row[2] for row in rows),
+            oldest_started_ms=min(row[2] for row in taken.rows),
             now=dt.datetime.now(dt.UTC),
         )
     return outcome
 
 
-def _store_or_isolate(
-    parsed: Parsed, rows: list[WireRow], *, using: str
-) -> tuple[StoreOutcome, list[DeadLetter]]:
-    """Store the batch (``rows``: the rows of ``parsed``); results for unknown monitors
-    become dead letters. If MySQL refuses the data itself (not its availability), store
-    one by one and dead-letter the refused ones, so one bad result cannot block the
-    buffer."""
+def _store_or_isolate(taken: _Taken, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
+    """Store the batch; results for unknown monitors become dead letters. If MySQL
+    refuses the data itself (not its availability), store one by one and dead-letter
+    the refused ones, so one bad result cannot block the buffer."""
     try:
-        outcome = rows_store(rows=rows, using=using)
+        outcome = rows_store(rows=taken.rows, using=using, rendered=taken.rendered)
     except (DataError, IntegrityError):
-        return _store_one_by_one(parsed, using=using)
+        return _store_one_by_one(taken.parsed, using=using)
     dead = [
         _unknown_monitor_letter(entry, row)
-        for entry, entry_rows in parsed
+        for entry, entry_rows in taken.parsed
         for row in entry_rows
         if row[0] in outcome.unknown_monitors
     ]
@@ -134,6 +197,71 @@ def _store_one_by_one(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list
     return total, dead
 
 
+def _batches(
+    *,
+    consumer: str,
+    batch_size: int | None,
+    block_ms: int | None,
+    linger_ms: int,
+    reclaim: bool | None,
+    keep_going: Callable[[_Taken], bool],
+    using: str,
+) -> Iterator[BatchOutcome]:
+    """Store batch after batch, yielding each one's outcome once it is committed and
+    acknowledged, while a helper thread takes and parses the next one: MySQL works on
+    one batch (LOAD DATA and COMMIT run without the GIL) while Python works on the
+    next, on the other core.
+
+    Only the taking runs ahead, so crash safety is ``ingest_batch``'s: each batch is
+    stored in its own transaction on this thread's connection and acknowledged after
+    its commit, in order. ``keep_going(batch)``, asked as a batch is handed over to be
+    stored, says whether to take another. Every batch taken is stored before this
+    ends, unless an error ends it (or the caller stops iterating): then the take in
+    flight is waited for, and what it took stays pending for this consumer, whose next
+    take of its own pending entries (the first of every run) gets it back.
+    """
+    sending = threading.Event()  # set as a batch's file goes to MySQL
+    take = functools.partial(
+        _batch_take,
+        consumer=consumer,
+        batch_size=batch_size,
+        block_ms=block_ms,
+        linger_ms=linger_ms,
+        on_send=sending.set,
+    )
+    takes = _takes(take, reclaim=reclaim, keep_going=keep_going, sending=sending)
+    for taken in prefetched(takes, name="ingest-take"):
+        yield _batch_store(taken, using=using)
+
+
+def _takes(
+    take: Callable[..., _Taken],
+    *,
+    reclaim: bool | None,
+    keep_going: Callable[[_Taken], bool],
+    sending: threading.Event,
+) -> Iterator[_Taken]:
+    """Batches taken one after another by ``take`` (``_batch_take``), the first with
+    this consumer's own pending entries, until ``keep_going`` says stop (``_batches``
+    runs this on its helper thread)."""
+    taken = take(reclaim=reclaim)
+    yield taken
+    while keep_going(taken):
+        # Wait until the batch handed over is being sent to MySQL: the storing thread's
+        # Python before it (the transaction's start, the checks of the batch) then runs
+        # alone, instead of sharing the GIL with this thread while MySQL idles (a tenth
+        # of a drain's time). A batch that never gets that far waits out the limit.
+        if taken.rendered is not None:
+            sending.wait(SEND_WAIT_SECONDS)
+            sending.clear()
+        # The batches before the one being stored are committed: add up their rollup
+        # deltas while MySQL works, so that the fold need not.
+        rollups_premerge()
+        # This consumer's own pending entries are the batch being stored: skip them.
+        taken = take(reclaim=None, own_pending=False)
+        yield taken
+
+
 def ingest_drain(
     *,
     consumer: str,
@@ -146,20 +274,23 @@ def ingest_drain(
     fold the rollup deltas (all of them when the buffer was emptied)."""
     deadline = time.monotonic() + max_seconds
     total = BatchOutcome()
-    first = True
-    while True:
-        outcome = ingest_batch(
-            consumer=consumer, batch_size=batch_size, reclaim=first or None, using=using
-        )
-        first = False
+    emptied = False
+    for outcome in _batches(
+        consumer=consumer,
+        batch_size=batch_size,
+        block_ms=None,
+        linger_ms=0,
+        reclaim=True,
+        keep_going=lambda taken: taken.results > 0 and time.monotonic() < deadline,
+        using=using,
+    ):
         total.add(outcome)
-        if outcome.taken == 0 or time.monotonic() >= deadline:
-            break
-        if between_batches:
+        emptied = outcome.taken == 0
+        if between_batches and not emptied:
             between_batches()
     # Emptied the buffer: fold what is pending (bounded, as other ingestors may keep
     # appending); stopped by the deadline: one fold, the next drain does the rest.
-    for _ in range(FOLDS_AFTER_DRAIN if outcome.taken == 0 else 1):
+    for _ in range(FOLDS_AFTER_DRAIN if emptied else 1):
         if not rollups_fold(using=using):
             break
     return total
@@ -217,40 +348,44 @@ def ingest_forever(
     should_stop: Callable[[], bool] = lambda: False,
     using: str = "default",
 ) -> BatchOutcome:
-    """The long-lived loop of ``manage.py ingest``: batches as fast as they come,
-    blocking on the stream when it is empty, backing off while MySQL or Redis is
-    down (one log line when an outage starts, one when it ends)."""
+    """The long-lived loop of ``manage.py ingest``: batches as fast as they come
+    (each taken while the one before is stored), blocking on the stream when it is
+    empty, backing off while MySQL or Redis is down (one log line when an outage
+    starts, one when it ends). ``should_stop`` is asked before each batch is stored:
+    the batches in hand (that one, and the next if it was already being taken) are
+    stored before the loop returns."""
     total = BatchOutcome()
     backoff = _Backoff()
-    first = True
+    reclaim: bool | None = True  # at start-up; then every few seconds
     folded_at = time.monotonic()
     while not should_stop():
         try:
             connections[using].close_if_unusable_or_obsolete()
-            outcome = ingest_batch(
+            for outcome in _batches(
                 consumer=consumer,
                 batch_size=batch_size,
-                block_ms=1000,
-                reclaim=first or None,
+                block_ms=IDLE_BLOCK_MS,
                 linger_ms=settings.TELEMETRY_INGEST_LINGER_MS,
+                reclaim=reclaim,
+                keep_going=lambda _: not should_stop(),
                 using=using,
-            )
-            # Fold while idle, or at least every TELEMETRY_ROLLUP_FOLD_SECONDS when busy:
-            # the longer the interval, the more checks each rollup write carries.
-            now = time.monotonic()
-            if outcome.taken == 0 or now - folded_at >= settings.TELEMETRY_ROLLUP_FOLD_SECONDS:
-                rollups_fold(using=using)
-                folded_at = now
+            ):
+                reclaim = None
+                backoff.succeeded()
+                total.add(outcome)
+                # Fold while idle, or at least every TELEMETRY_ROLLUP_FOLD_SECONDS when
+                # busy: the longer the interval, the more checks each rollup write
+                # carries. The next batch is being taken meanwhile.
+                now = time.monotonic()
+                if outcome.taken == 0 or now - folded_at >= settings.TELEMETRY_ROLLUP_FOLD_SECONDS:
+                    rollups_fold(using=using)
+                    folded_at = now
+                connections[using].close_if_unusable_or_obsolete()
         except DatabaseError as exc:
             connections[using].close()
             backoff.failed("database", exc)
-            continue
         except redis.RedisError as exc:
             backoff.failed("redis", exc)
-            continue
-        first = False
-        backoff.succeeded()
-        total.add(outcome)
     return total
 
 

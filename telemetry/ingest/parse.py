@@ -12,7 +12,7 @@ from django.conf import settings
 
 from core.time import to_epoch_ms
 from telemetry.buffer import FIELD, DeadLetter, Entry
-from telemetry.records import WireRow, payload_decode, wire_rows_check
+from telemetry.records import WireRow, wire_rows_decode
 
 # A result scheduled further ahead than this is a broken clock, not a check.
 MAX_FUTURE_MS = 24 * 3600 * 1000
@@ -35,11 +35,12 @@ def entries_parse(
         try:
             if not entry.raw:
                 raise ValueError(f"entry has no {FIELD.decode()!r} field")
-            rows = payload_decode(entry.raw)
+            good, bad = wire_rows_decode(
+                entry.raw, oldest_ms=oldest_ms, newest_ms=now_ms + MAX_FUTURE_MS
+            )
         except ValueError as exc:
             dead.append(DeadLetter(entry.entry_id, str(exc), entry.raw))
             continue
-        good, bad = wire_rows_check(rows, oldest_ms=oldest_ms, newest_ms=now_ms + MAX_FUTURE_MS)
         dead += [DeadLetter(entry.entry_id, why, orjson.dumps(row)) for row, why in bad]
         if good:
             parsed.append((entry, good))

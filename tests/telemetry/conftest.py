@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import pytest
 from django.db import connection
 
+from telemetry import rollups
 from telemetry.buffer import STREAM_KEY
 from telemetry.ingest import StoreOutcome, rows_store
 from telemetry.ingest import store as ingest_store
@@ -12,11 +13,13 @@ from telemetry.records import CheckResult, payload_decode
 
 
 @pytest.fixture
-def buffer(redis_client, settings, tmp_path):
+def buffer(redis_client, settings, tmp_path, monkeypatch):
     """The result stream in the tests' Redis database, with a private spool; ingest
-    starts each test knowing no monitors (the ids of another test's database rows)."""
+    starts each test knowing no monitors (the ids of another test's database rows)
+    and no rollup deltas added up ahead (another test's)."""
     settings.TELEMETRY_SPOOL_DIR = str(tmp_path / "spool")
     ingest_store._known_monitors.clear()
+    monkeypatch.setattr(rollups, "_premerged", rollups._Premerged())
     return redis_client
 
 

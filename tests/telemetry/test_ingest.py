@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import threading
+import time
 
 import orjson
 import pytest
@@ -25,10 +26,10 @@ from telemetry.buffer import (
     buffer_take,
 )
 from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
-from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_periodic
+from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_drain, ingest_periodic
 from telemetry.ingest import loop as ingest_loop
 from telemetry.ingest import store as ingest_store
-from telemetry.records import WIRE_FIELDS, CheckResult, FailureKind, payload_encode
+from telemetry.records import STORED_FIELDS, WIRE_FIELDS, CheckResult, FailureKind, payload_encode
 from telemetry.rollups import ROLLUP_COLUMNS, rollups_fold
 from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import session_status, snapshot, store
@@ -109,7 +110,7 @@ def test_it_stores_a_batch_in_one_transaction_and_one_statement(
 
 def stored_results():
     """check_result's rows as results, in primary key order."""
-    columns = ", ".join(WIRE_FIELDS)
+    columns = ", ".join(STORED_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM check_result ORDER BY monitor_id, scheduled_at")
         rows = cursor.fetchall()
@@ -117,7 +118,7 @@ def stored_results():
         CheckResult(
             **{
                 name: value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) else value
-                for name, value in zip(WIRE_FIELDS, row, strict=True)
+                for name, value in zip(STORED_FIELDS, row, strict=True)
             }
             | {"ok": bool(row[4]), "failure": row[6] and FailureKind(row[6])}
         )
@@ -135,6 +136,45 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(buffer):
     assert ingest_batch(consumer="test").stored == 1
 
     assert stored_results() == [result]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("load_data", [True, False])
+def test_rows_with_and_without_the_expiring_subject_are_stored_without_it(
+    buffer, settings, load_data
+):
+    settings.TELEMETRY_INGEST_LOAD_DATA = load_data
+    monitor = MonitorFactory()
+    with_subject, earlier = make_results([monitor], 2)
+    with_subject = CheckResultFactory(
+        **{name: getattr(with_subject, name) for name in STORED_FIELDS},
+        tls_expiring_subject="CN=Test Intermediate CA",
+    )
+    # One entry as this release writes it, one of 13-element rows as earlier ones did.
+    buffer_push(results=[with_subject])
+    buffer.xadd(STREAM_KEY, {"r": orjson.dumps([earlier.to_wire()[:13]]), "n": 1})
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (2, 0)
+    assert stored_results() == sorted([with_subject, earlier], key=lambda r: r.scheduled_at)
+
+
+def test_a_bad_row_of_a_probe_batch_is_set_apart_naming_its_field_and_the_rest_stored(buffer):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 4)
+    rows = [result.to_wire() for result in results]
+    rows[1][WIRE_FIELDS.index("tls_expiring_subject")] = {"CN": "x"}
+    rows[2][WIRE_FIELDS.index("duration_ms")] = True
+    buffer.xadd(STREAM_KEY, {"r": orjson.dumps(rows), "n": 4})
+
+    outcome = ingest_batch(consumer="test")
+
+    assert (outcome.stored, outcome.dead_letters) == (2, 2)
+    reasons = sorted(json.loads(item)["reason"] for item in buffer.lrange(DEAD_LETTER_KEY, 0, -1))
+    assert reasons[0].startswith("duration_ms must be an integer from 0 to 4294967295")
+    assert reasons[1].startswith("tls_expiring_subject must be a string")
+    assert count_rows() == 2 and buffer_depth() == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -296,6 +336,113 @@ def test_a_crash_at_any_step_loses_nothing_and_stores_nothing_twice(
     assert count_rows() == 500
     assert buffer_depth() == 0
     assert_rollups_match_raw_rows()
+
+
+@pytest.mark.django_db(transaction=True)  # a crash must be tested across real commits
+@pytest.mark.parametrize(
+    ("step", "module", "target"),
+    [
+        # The second batch, taken ahead on the helper thread while the first is stored.
+        ("take ahead", ingest_loop, "entries_parse"),
+        # The second batch's rows inserted, not committed; the third taken ahead.
+        ("insert", ingest_store, "rollups_append"),
+        # The second batch committed, not acknowledged; the third taken ahead.
+        ("commit", ingest_loop, "buffer_ack"),
+    ],
+)
+def test_a_crash_in_the_pipelined_drain_loses_nothing_and_stores_nothing_twice(
+    buffer, monkeypatch, step, module, target
+):
+    monitors = MonitorFactory.create_batch(3)
+    results = make_results(monitors, 500)
+    for offset in range(0, 500, 100):  # five probe batches: five batches of 100
+        buffer_push(results=results[offset : offset + 100])
+    original = getattr(module, target)
+    calls: list[int] = []
+
+    def crash_the_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash(step)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, target, crash_the_second_time)
+    with pytest.raises(Crash):
+        ingest_drain(consumer="dies", max_seconds=60, batch_size=100)
+    monkeypatch.setattr(module, target, original)
+    assert count_rows() == (100 if step != "commit" else 200)
+    # Nothing taken is lost: what the crash left is pending for the consumer.
+    assert buffer_depth() == 400
+
+    outcome = ingest_drain(consumer="dies", max_seconds=60, batch_size=100)  # restarted
+
+    assert outcome.stored == (400 if step != "commit" else 300)
+    assert count_rows() == 500
+    assert buffer_depth() == 0 and buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+    assert stored_results() == sorted(results, key=lambda r: (r.monitor_id, r.scheduled_at))
+    assert_rollups_match_raw_rows()
+
+
+def test_a_drain_stopped_by_its_deadline_leaves_nothing_taken_and_unstored(buffer):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 300)
+    for offset in range(0, 300, 100):
+        buffer_push(results=results[offset : offset + 100])
+
+    outcome = ingest_drain(consumer="periodic", max_seconds=0, batch_size=100)
+
+    assert (outcome.taken, outcome.stored) == (100, 100)
+    assert buffer.xpending(STREAM_KEY, GROUP)["pending"] == 0
+    assert buffer_depth() == 200
+
+
+def test_the_drain_stores_the_batches_in_order_one_transaction_each(buffer, monkeypatch):
+    monitors = MonitorFactory.create_batch(2)
+    results = make_results(monitors, 400)
+    for offset in range(0, 400, 100):
+        buffer_push(results=results[offset : offset + 100])
+    original = ingest_store.rows_store
+    stored: list[int] = []
+
+    def one_transaction(**kwargs):
+        stored.append(min(row[1] for row in kwargs["rows"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(ingest_loop, "rows_store", one_transaction)
+
+    outcome = ingest_drain(consumer="test", max_seconds=60, batch_size=100)
+
+    assert outcome.stored == 400 and len(stored) == 4
+    assert stored == sorted(stored)  # taken ahead, stored in the order taken
+    assert_rollups_match_raw_rows()
+
+
+def test_the_next_batch_is_taken_once_the_batch_before_goes_to_mysql(buffer, monkeypatch):
+    # Before that, the storing thread's Python would share the GIL with the take.
+    monitors = MonitorFactory.create_batch(2)
+    results = make_results(monitors, 400)
+    for offset in range(0, 400, 100):
+        buffer_push(results=results[offset : offset + 100])
+    events: list[str] = []
+    take, load = ingest_loop._batch_take, ingest_store._load_data
+
+    def taking(**kwargs):
+        events.append("take")
+        return take(**kwargs)
+
+    def loading(*args):
+        events.append("load")
+        return load(*args)
+
+    monkeypatch.setattr(ingest_loop, "_batch_take", taking)
+    monkeypatch.setattr(ingest_store, "_load_data", loading)
+    monkeypatch.setattr(ingest_loop, "SEND_WAIT_SECONDS", 5)  # a wait never ends by itself
+    started = time.monotonic()
+
+    assert ingest_drain(consumer="test", max_seconds=60, batch_size=100).stored == 400
+
+    assert events == ["take", "load"] * 4 + ["take"]  # the last take finds nothing
+    assert time.monotonic() - started < 5  # each wait ended when its batch was sent
 
 
 def test_two_consumers_never_take_the_same_entry(buffer):
@@ -518,11 +665,11 @@ def test_a_result_mysql_refuses_is_isolated_and_dead_lettered(buffer, monkeypatc
     good, poison = MonitorFactory.create_batch(2)
     original = ingest_store.rows_insert
 
-    def refuse_poison(cursor, rows):
+    def refuse_poison(cursor, rows, **kwargs):
         # Stands in for a value the server rejects that parsing let through.
         if any(row[0] == poison.id for row in rows):
             raise DataError(1264, "Out of range value for column 'duration_ms'")
-        return original(cursor, rows)
+        return original(cursor, rows, **kwargs)
 
     monkeypatch.setattr(ingest_store, "rows_insert", refuse_poison)
     buffer_push(results=[*make_results([good], 4), CheckResultFactory(monitor_id=poison.id)])

@@ -3,9 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import orjson
 import pytest
 
 from telemetry.records import (
+    STORED_FIELDS,
     WIRE_FIELDS,
     CheckResult,
     FailureKind,
@@ -13,6 +15,7 @@ from telemetry.records import (
     payload_encode,
     to_epoch_ms,
     wire_rows_check,
+    wire_rows_decode,
 )
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0, 123000, tzinfo=dt.UTC)
@@ -43,6 +46,11 @@ def check(rows, *, now_ms=None):
     return wire_rows_check(rows, oldest_ms=now_ms - 86_400_000, newest_ms=now_ms + 86_400_000)
 
 
+def decode(raw: bytes, *, now_ms=None):
+    now_ms = now_ms or to_epoch_ms(NOW)
+    return wire_rows_decode(raw, oldest_ms=now_ms - 86_400_000, newest_ms=now_ms + 86_400_000)
+
+
 def test_a_result_survives_the_round_trip_through_the_buffer_format():
     results = [make(), make(monitor_id=8, ok=True, failure=None, error="", tls_expires_at=None)]
 
@@ -51,6 +59,62 @@ def test_a_result_survives_the_round_trip_through_the_buffer_format():
     good, bad = check(rows)
     assert bad == []
     assert [CheckResult.from_wire(row) for row in good] == results
+
+
+def test_an_entry_decodes_to_the_checked_rows_as_tuples():
+    results = [make(), make(monitor_id=8, ok=True, failure=None, error="", tls_expires_at=None)]
+
+    good, bad = decode(payload_encode(results))
+
+    assert bad == []
+    assert good == [tuple(result.to_wire()) for result in results]
+    assert [CheckResult.from_wire(row) for row in good] == results
+
+
+def test_the_expiring_certificates_subject_travels_as_the_14th_element():
+    result = make(tls_expiring_subject="CN=Test Intermediate CA")
+
+    [row] = payload_decode(payload_encode([result]))
+    [good], _ = decode(payload_encode([result]))
+
+    assert len(WIRE_FIELDS) == 14 and WIRE_FIELDS[-1] == "tls_expiring_subject"
+    assert row[-1] == "CN=Test Intermediate CA" and good[-1] == row[-1]
+    assert CheckResult.from_wire(good).tls_expiring_subject == "CN=Test Intermediate CA"
+    # Written always, "" when the server's own certificate sets the expiry.
+    assert make().to_wire()[-1] == ""
+
+
+def test_the_subject_is_not_a_column_of_check_result():
+    assert "tls_expiring_subject" not in STORED_FIELDS
+    assert WIRE_FIELDS[:13] == STORED_FIELDS
+
+
+def test_rows_of_13_elements_from_earlier_releases_are_still_read_without_a_subject():
+    rows = [make(monitor_id=n).to_wire()[:13] for n in (1, 2)]
+
+    good, bad = decode(orjson.dumps(rows))
+
+    assert bad == []
+    assert [row[-1] for row in good] == ["", ""] and all(len(row) == 14 for row in good)
+    assert CheckResult.from_wire(rows[0]) == make(monitor_id=1)
+
+
+def test_rows_of_13_and_14_elements_in_one_entry_are_all_read():
+    rows = [make(monitor_id=1).to_wire()[:13], make(monitor_id=2).to_wire()]
+
+    good, bad = decode(orjson.dumps(rows))
+
+    assert bad == [] and [row[0] for row in good] == [1, 2]
+
+
+def test_a_long_subject_is_cut_to_200_characters_like_an_error():
+    assert len(make(tls_expiring_subject="x" * 500).to_wire()[-1]) == 200
+    row = make().to_wire()
+    row[-1] = "y" * 500  # a producer that does not cut it
+
+    [good], bad = decode(orjson.dumps([row]))
+
+    assert bad == [] and good[-1] == "y" * 200
 
 
 def test_a_result_in_the_named_form_of_earlier_releases_is_still_read():
@@ -74,6 +138,7 @@ def test_long_errors_are_cut_to_200_characters():
     assert len(row[7]) == 200
     row[7] = "y" * 500  # a producer that does not cut them
     assert len(check([row])[0][0][7]) == 200
+    assert len(decode(orjson.dumps([row]))[0][0][7]) == 200
 
 
 @pytest.mark.parametrize(
@@ -88,6 +153,14 @@ def test_long_errors_are_cut_to_200_characters():
 def test_an_unreadable_entry_raises_value_error_saying_what_is_wrong(raw, message):
     with pytest.raises(ValueError, match=message):
         payload_decode(raw)
+    with pytest.raises(ValueError, match=message):
+        decode(raw if isinstance(raw, bytes) else raw.encode())
+
+
+def test_an_entry_in_the_named_form_decodes_to_one_checked_row():
+    good, bad = decode(json.dumps(make_named()).encode())
+
+    assert bad == [] and [CheckResult.from_wire(row) for row in good] == [make()]
 
 
 def with_field(name, value):
@@ -96,7 +169,7 @@ def with_field(name, value):
     return row
 
 
-@pytest.mark.parametrize(
+MALFORMED = pytest.mark.parametrize(
     ("row", "message"),
     [
         ([1, 2], "not a list of the 13 result fields"),
@@ -112,13 +185,33 @@ def with_field(name, value):
         (with_field("error", None), "error must be a string"),
         (with_field("tls_expires_at", 10**16), "tls_expires_at must be an integer"),
         (with_field("scheduled_at", 1000), "outside the stored window"),
+        (with_field("scheduled_at", to_epoch_ms(NOW) + 2 * 86_400_000), "outside the stored"),
+        (with_field("tls_expiring_subject", 5), "tls_expiring_subject must be a string"),
+        (with_field("ok", None), "ok must be true or false"),
+        (with_field("started_at", None), "started_at must be an integer"),
+        ([*make().to_wire(), "extra"], "not a list of the 13 result fields"),
     ],
 )
+
+
+@MALFORMED
 def test_a_malformed_row_is_set_apart_with_the_reason(row, message):
     good_row = make(monitor_id=9).to_wire()
 
     good, bad = check([good_row, row])
 
-    assert good == [good_row]
+    assert good == [tuple(good_row)]  # checked rows are tuples
     [(refused, reason)] = bad
     assert refused == row and message in reason
+
+
+@MALFORMED
+def test_a_malformed_row_of_an_entry_is_set_apart_and_its_good_rows_kept(row, message):
+    good_rows = [make(monitor_id=9).to_wire(), make(monitor_id=10).to_wire()]
+
+    good, bad = decode(orjson.dumps([good_rows[0], row, good_rows[1]]))
+
+    assert good == [tuple(r) for r in good_rows]
+    [(refused, reason)] = bad
+    # The dead letter keeps the row as it came.
+    assert orjson.dumps(refused) == orjson.dumps(row) and message in reason

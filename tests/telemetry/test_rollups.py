@@ -5,13 +5,13 @@ import datetime as dt
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from telemetry import rollups
 from telemetry.buffer import buffer_push
 from telemetry.ingest import ingest_batch, ingest_drain, ingest_forever
 from telemetry.ingest import loop as ingest_loop
-from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending
+from telemetry.rollups import rollup_deltas, rollups_fold, rollups_pending, rollups_premerge
 from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import store
 from tests.telemetry.test_ingest import assert_rollups_match_raw_rows, count_rows, make_results
@@ -40,6 +40,71 @@ def test_it_keeps_the_deltas_pending_until_a_fold(buffer):
 
     assert rollups_fold() == 300
     assert rollups_pending()[:2] == (0, 0)
+    assert_rollups_match_raw_rows()
+
+
+def test_a_fold_uses_the_sums_added_up_ahead_and_adds_up_only_the_rest(buffer, monkeypatch):
+    monitors = MonitorFactory.create_batch(3)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(2):
+        store(make_results(monitors, 100, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()  # the two batches stored so far, as ingest's helper thread does
+    store(make_results(monitors, 100, seed=9, start=start - dt.timedelta(hours=12)))
+    added_up: list[int] = []
+    merge = rollups._merge_pending
+
+    def counting_merge(payloads, into=None):
+        payloads = list(payloads)
+        added_up.append(len(payloads))
+        return merge(payloads, into)
+
+    monkeypatch.setattr(rollups, "_merge_pending", counting_merge)
+
+    assert rollups_fold() == 300
+
+    assert added_up == [1]  # the third batch only
+    assert_rollups_match_raw_rows()
+
+
+@pytest.mark.django_db(transaction=True)  # the failed batch must really roll back
+def test_deltas_added_up_ahead_of_a_batch_that_rolled_back_are_never_folded(buffer):
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    store(make_results(monitors, 100, seed=1, start=start))
+    with pytest.raises(Crash), transaction.atomic():
+        store(make_results(monitors, 100, seed=2, start=start - dt.timedelta(hours=6)))
+        raise Crash  # after its deltas were appended: the batch's transaction fails
+    rollups_premerge()
+
+    assert rollups_fold() == 100
+
+    assert count_rows() == 100
+    assert_rollups_match_raw_rows()
+
+
+def test_sums_added_up_ahead_of_a_fold_that_takes_part_of_them_are_not_used(buffer):
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(3):
+        store(make_results(monitors, 50, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()
+
+    assert rollups_fold(max_pending=1) == 50  # one pending row of three
+    assert rollups_fold() == 100
+
+    assert_rollups_match_raw_rows()
+
+
+def test_more_deltas_than_a_fold_takes_are_not_added_up_ahead(buffer, monkeypatch):
+    monkeypatch.setattr(rollups, "FOLD_MAX_RESULTS", 120)
+    monitors = MonitorFactory.create_batch(2)
+    start = dt.datetime.now(dt.UTC)
+    for n in range(3):
+        store(make_results(monitors, 50, seed=n, start=start - dt.timedelta(hours=5 * n)))
+    rollups_premerge()
+
+    assert rollups._premerged.deltas == {}
+    assert rollups_fold(max_pending=3) == 150
     assert_rollups_match_raw_rows()
 
 
@@ -95,16 +160,16 @@ def test_the_deltas_count_successful_latencies_only():
 def test_a_fold_that_dies_before_commit_leaves_everything_pending(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
     store(make_results(monitors, 200))
-    upsert = rollups._upsert
-    calls: list[int] = []
+    upserts = rollups._upserts
+    died: list[bool] = []
 
-    def dies_after_the_hourly_upsert(*args, **kwargs):
-        calls.append(args[1])
-        upsert(*args, **kwargs)
-        if len(calls) == 1:
+    def dies_after_the_hourly_upsert(table, *args):
+        if table == "check_rollup_daily" and not died:  # made while the hourly one runs
+            died.append(True)
             raise Crash
+        yield from upserts(table, *args)
 
-    monkeypatch.setattr(rollups, "_upsert", dies_after_the_hourly_upsert)
+    monkeypatch.setattr(rollups, "_upserts", dies_after_the_hourly_upsert)
     with pytest.raises(Crash):
         rollups_fold()
 
@@ -119,15 +184,16 @@ def test_two_folds_at_once_never_fold_a_delta_twice(buffer, monkeypatch):
     monitors = MonitorFactory.create_batch(2)
     store(make_results(monitors, 100, seed=1))
     holding, release = threading.Event(), threading.Event()
-    upsert = rollups._upsert
+    merge = rollups._merge_pending
 
-    def slow_upsert(*args, **kwargs):
+    def slow_merge(payloads):
+        # The first fold holds its pending rows locked (read FOR UPDATE) meanwhile.
         if threading.current_thread().name == "first-fold":
             holding.set()
             release.wait(10)
-        upsert(*args, **kwargs)
+        return merge(payloads)
 
-    monkeypatch.setattr(rollups, "_upsert", slow_upsert)
+    monkeypatch.setattr(rollups, "_merge_pending", slow_merge)
     folded = []
 
     def first_fold():
@@ -177,17 +243,19 @@ def test_the_ingest_loop_folds_as_soon_as_the_buffer_is_idle(buffer, settings, m
         calls.append(1)
         return len(batches) >= 2 or len(calls) > 5  # never spin on a failing loop
 
-    original = ingest_loop.ingest_batch
+    original = ingest_loop._batch_store
 
-    def counting_batch(**kwargs):
-        outcome = original(**{**kwargs, "block_ms": 10})
+    def counting_batch(taken, **kwargs):
+        outcome = original(taken, **kwargs)
         batches.append(outcome.taken)
         return outcome
 
-    monkeypatch.setattr(ingest_loop, "ingest_batch", counting_batch)
+    monkeypatch.setattr(ingest_loop, "IDLE_BLOCK_MS", 10)
+    monkeypatch.setattr(ingest_loop, "_batch_store", counting_batch)
     ingest_forever(consumer="loop", should_stop=stop_after_an_empty_take)
 
-    assert batches == [50, 0]
+    # The batch taken ahead when it was told to stop (an empty one) is stored too.
+    assert batches[:2] == [50, 0] and set(batches[2:]) <= {0}
     assert rollups_pending()[:2] == (0, 0)
     assert hourly_checks(monitors[0].id) == 25
 
