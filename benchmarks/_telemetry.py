@@ -111,7 +111,11 @@ def results_start() -> dt.datetime:
 
 
 def empty_telemetry() -> None:
-    """Empty the raw and rollup tables (TRUNCATE keeps the partitions) and the buffer."""
+    """Empty the raw and rollup tables (TRUNCATE keeps the partitions) and the buffer,
+    and give every monitor a new monitor's live state and no incidents: the state is
+    what the stored results made it, and with them gone every result pushed again
+    would be a late one (``monitors.state``), rebuilt from the rows one monitor at a
+    time instead of applied as it comes."""
     from django.db import connection
 
     from telemetry.buffer import DEAD_LETTER_COUNT_KEY, DEAD_LETTER_KEY, STREAM_KEY, buffer_client
@@ -121,6 +125,25 @@ def empty_telemetry() -> None:
         for table in TABLES:
             cursor.execute(f"TRUNCATE TABLE {table}")
     buffer_client().delete(STREAM_KEY, DEAD_LETTER_KEY, DEAD_LETTER_COUNT_KEY, PERIODIC_LOCK_KEY)
+    live_state_reset()
+
+
+def live_state_reset(monitor_ids: Sequence[int] | None = None) -> None:
+    """A new monitor's live state and no incidents for ``monitor_ids`` (all: None)."""
+    from monitors.models import Incident, Monitor
+
+    monitors = Monitor.objects.all()
+    if monitor_ids is not None:
+        monitors = monitors.filter(pk__in=monitor_ids)
+    Incident.objects.filter(monitor__in=monitors).delete()
+    monitors.update(
+        status=Monitor.Status.PENDING,
+        consecutive_failures=0,
+        consecutive_successes=0,
+        last_checked_at=None,
+        recent_failures=0,
+        state_checkpoints=[],
+    )
 
 
 def push_all(results: Sequence, *, chunk: int = 5000) -> float:

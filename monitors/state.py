@@ -514,11 +514,12 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
 
 
 def _write_states(rows: dict[int, _Row]) -> None:
-    """One UPDATE ... JOIN over a derived table of the new values (checkpoints only
-    where they changed: NULL keeps the stored ones)."""
+    """One UPDATE ... JOIN over a derived table of the new values, and one more for the
+    checkpoints that changed (a monitor's every 15 minutes or so): kept out of the first,
+    whose every row would otherwise carry its monitor's checkpoints back."""
     update_from_values(
         table=Monitor._meta.db_table,
-        columns=("id", "status", "failures", "successes", "last_checked_at", "recent", "cps"),
+        columns=("id", "status", "failures", "successes", "last_checked_at", "recent"),
         rows=[
             (
                 pk,
@@ -527,15 +528,24 @@ def _write_states(rows: dict[int, _Row]) -> None:
                 row.state.consecutive_successes,
                 row.state.last_checked_at,
                 row.state.recent_failures,
-                orjson.dumps(row.checkpoints).decode() if row.checkpoints_changed else None,
             )
             for pk, row in rows.items()
         ],
         on="t.id = v.id",
         assignments="t.status = v.status, t.consecutive_failures = v.failures, "
         "t.consecutive_successes = v.successes, t.last_checked_at = v.last_checked_at, "
-        "t.recent_failures = v.recent, "
-        "t.state_checkpoints = COALESCE(v.cps, t.state_checkpoints)",
+        "t.recent_failures = v.recent",
+    )
+    update_from_values(
+        table=Monitor._meta.db_table,
+        columns=("id", "checkpoints"),
+        rows=[
+            (pk, orjson.dumps(row.checkpoints).decode())
+            for pk, row in rows.items()
+            if row.checkpoints_changed
+        ],
+        on="t.id = v.id",
+        assignments="t.state_checkpoints = v.checkpoints",
     )
 
 

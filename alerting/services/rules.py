@@ -13,8 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 
 from alerting import latency
 from alerting.models import (
@@ -45,24 +44,44 @@ def alerts_process(*, results: Sequence[CheckResult], changes: Sequence[StateCha
     changed_ids = {c.monitor_id for c in changes if c.incident_id is not None}
     if not monitor_ids and not changed_ids:
         return 0
-    # Down rules only matter for monitors that changed (rare); latency and TLS rules
-    # for every result. In the usual batch this reads no rows at all.
-    rules = list(
-        AlertRule.objects.filter(enabled=True)
-        .filter(
-            Q(monitor_id__in=monitor_ids, kind__in=STATEFUL_KINDS)
-            | Q(monitor_id__in=changed_ids, kind=AlertRule.Kind.DOWN)
-        )
-        .only("id", "monitor_id", "kind", "threshold", "consecutive_checks", "window_minutes")
-    )
-    if not rules:
+    rule_ids = _rules_that_can_fire(monitor_ids, changed_ids)
+    if not rule_ids:
         return 0
+    rules = list(
+        AlertRule.objects.filter(pk__in=rule_ids).only(
+            "id", "monitor_id", "kind", "threshold", "consecutive_checks", "window_minutes"
+        )
+    )
     with transaction.atomic():
         alerts = _change_alerts(changes, rules)
         alerts += _rule_alerts(results, rules)
         if not alerts:
             return 0
         return alerts_hold_and_notify(alerts)
+
+
+def _rules_that_can_fire(monitor_ids: set[int], changed_ids: set[int]) -> list[int]:
+    """Ids of the enabled rules that can fire for this batch: down rules of monitors
+    that changed (rare), latency and TLS rules of every monitor of the batch. In the
+    usual batch none. Raw SQL with the ids written as integers: an ingest batch has
+    up to 10,000 monitors, and the ORM's parameter for each cost more than the query
+    (the foreign key's index on monitor_id serves both lookups)."""
+    table = AlertRule._meta.db_table
+    parts = []
+    if monitor_ids:
+        kinds = ", ".join(f"'{kind.value}'" for kind in STATEFUL_KINDS)
+        parts.append(
+            f"SELECT id FROM {table} WHERE enabled AND kind IN ({kinds}) "  # noqa: S608
+            f"AND monitor_id IN ({', '.join(str(int(m)) for m in monitor_ids)})"
+        )
+    if changed_ids:
+        parts.append(
+            f"SELECT id FROM {table} WHERE enabled AND kind = 'down' "  # noqa: S608
+            f"AND monitor_id IN ({', '.join(str(int(m)) for m in changed_ids)})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ".join(parts))
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def _change_alerts(changes: Sequence[StateChange], rules: list[AlertRule]) -> list[Alert]:
