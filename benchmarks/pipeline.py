@@ -320,7 +320,7 @@ def _start_pipeline(probe_processes: int, probe_threads: int) -> dict[str, Any]:
 def _start_beat() -> Any:
     return runtime.spawn(
         [sys.executable, "-m", "celery", "-A", "sentinel", "beat",
-         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+         "--scheduler", "sentinel.beat:Scheduler",
          "--schedule", "/dev/null", "--loglevel", "WARNING"],
         env=dict(os.environ),
     )  # fmt: skip

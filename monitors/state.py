@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Q
 
 from core.db import ascending_chunks, retry_on_deadlock, update_from_values
 from core.time import as_utc, from_epoch_ms, to_epoch_ms
@@ -258,13 +257,29 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     changes: list[StateChange] = []
     failed_while_down: dict[int, int] = {}
     rebuilt: list[StateChange] = []
+    late: dict[int, list[CheckResult]] = {}
+    for monitor_id, row in current.items():
+        last = row.state.last_checked_at
+        if last is not None:
+            late[monitor_id] = [r for r in by_monitor[monitor_id] if r.scheduled_at <= last]
+    # One read for every late monitor's stored results, not one per monitor: a batch
+    # reclaimed from a dead ingest process is late for all its monitors at once.
+    since = {m: cp[0] for m, rs in late.items() if (cp := _checkpoint_before(current[m], rs))}
+    stored = _stored_since(since)
+    incidents = _incidents_since(since)
     for monitor_id, row in current.items():
         results = by_monitor[monitor_id]
-        last = row.state.last_checked_at
-        late = [r for r in results if last is not None and r.scheduled_at <= last]
-        walk = _replay_late(monitor_id, row, late, results) if late else _forward(row, results)
+        walk = (
+            _replay_late(monitor_id, row, late[monitor_id], results, stored.get(monitor_id, []))
+            if late.get(monitor_id)
+            else _forward(row, results)
+        )
         if walk.rebuild:
-            rebuilt += _incidents_rebuild(monitor_id, walk.rebuild, walk.changes)
+            # Most late results change nothing: no change on the way, no incident since.
+            if walk.rebuild.changes or walk.changes or incidents.get(monitor_id):
+                rebuilt += _incidents_rebuild(
+                    monitor_id, walk.rebuild, walk.changes, incidents.get(monitor_id, [])
+                )
             continue
         changes += walk.changes
         if walk.failed_while_down:
@@ -300,17 +315,29 @@ def _checkpoint_push(row: _Row, before: LiveState) -> None:
     row.checkpoints_changed = True
 
 
-def _replay_late(
-    monitor_id: int, row: _Row, late: list[CheckResult], results: list[CheckResult]
-) -> _Walk:
-    """Recompute the state from the newest checkpoint before the earliest late result,
-    over the monitor's stored results since then (this batch's among them)."""
+def _checkpoint_before(row: _Row, late: list[CheckResult]) -> Checkpoint | None:
+    """The newest checkpoint before the earliest of ``late`` (none: too late)."""
+    if not late:
+        return None
     earliest = to_epoch_ms(late[0].scheduled_at)
     usable = [cp for cp in row.checkpoints if cp[0] < earliest]
-    if not usable:
+    return usable[-1] if usable else None
+
+
+def _replay_late(
+    monitor_id: int,
+    row: _Row,
+    late: list[CheckResult],
+    results: list[CheckResult],
+    stored: list[CheckResult],
+) -> _Walk:
+    """Recompute the state from the newest checkpoint before the earliest late result,
+    over the monitor's stored results since then (``stored``, this batch's among them)."""
+    checkpoint = _checkpoint_before(row, late)
+    if checkpoint is None:
         # Later than anything the state can be rebuilt from: stored, not applied.
         return _forward(row, [r for r in results if r not in late])
-    slot_ms, status, failures, successes, recent = usable[-1]
+    slot_ms, status, failures, successes, recent = checkpoint
     start = dataclasses.replace(
         row.state,
         status=status,
@@ -319,7 +346,6 @@ def _replay_late(
         recent_failures=recent,
         last_checked_at=from_epoch_ms(slot_ms) if slot_ms else None,
     )
-    stored = _stored_since(monitor_id, slot_ms)
     stored_slots = {r.scheduled_at for r in stored}
     if not any(r.scheduled_at in stored_slots for r in late):
         # Not stored in this transaction: a replay handed in by a direct caller (ingest
@@ -330,7 +356,8 @@ def _replay_late(
     walk = _walk(start, [ours.get(r.scheduled_at, r) for r in stored])
     before = row.state
     # Checkpoints after the late slot describe a history without it.
-    row.checkpoints, row.checkpoints_changed = usable, True
+    row.checkpoints = [cp for cp in row.checkpoints if cp[0] <= slot_ms]
+    row.checkpoints_changed = True
     row.state = walk.state
     rebuild = _Rebuild(start.last_checked_at, start, walk.changes)
     if walk.state.status == before.status:
@@ -349,7 +376,7 @@ def _replay_late(
 
 
 def _incidents_rebuild(
-    monitor_id: int, rebuild: _Rebuild, changes: list[StateChange]
+    monitor_id: int, rebuild: _Rebuild, changes: list[StateChange], stored: list[Incident]
 ) -> list[StateChange]:
     """Make the monitor's incidents since the checkpoint what the rebuilt history says.
 
@@ -359,17 +386,10 @@ def _incidents_rebuild(
     now has and the table lacks is created, without alerts of its own when it is over.
     ``changes`` is the alerting change of the batch (at most one, the status before to
     the rebuilt status); it is returned with the incident it opened or closed.
+    ``stored``: the monitor's incidents open at or begun or ended after the checkpoint
+    (``_incidents_since``).
     """
     wanted = _incidents_wanted(rebuild)
-    stored = list(
-        Incident.objects.filter(monitor_id=monitor_id)
-        .filter(
-            _since_q(rebuild.since, "started_at")
-            | Q(ended_at__isnull=True)
-            | _since_q(rebuild.since, "ended_at")
-        )
-        .order_by("started_at", "pk")
-    )
     was_open = next((i.pk for i in stored if i.ended_at is None), None)
     by_start = {started: end for started, end in wanted}
     keep_open: Incident | None = None
@@ -432,8 +452,29 @@ def _incidents_wanted(rebuild: _Rebuild) -> list[tuple[dt.datetime | None, dt.da
     return wanted
 
 
-def _since_q(since: dt.datetime | None, field: str) -> Q:
-    return Q(**{f"{field}__isnull": False}) if since is None else Q(**{f"{field}__gt": since})
+def _incidents_since(since: dict[int, int]) -> dict[int, list[Incident]]:
+    """Each monitor's incidents open, begun or ended after its slot in ``since`` (monitor
+    id -> epoch ms), oldest first. Raw SQL, a range of incident_monitor_started_idx per
+    monitor, one statement per chunk: the ORM took longer to build the condition for a
+    chunk than MariaDB to answer it. Usually none."""
+    table = Incident._meta.db_table
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for chunk in ascending_chunks(since):
+            each = "(monitor_id = %s AND (ended_at IS NULL OR started_at > %s OR ended_at > %s))"
+            params: list[int | dt.datetime] = []
+            for monitor_id in chunk:
+                at = from_epoch_ms(since[monitor_id])
+                params += [monitor_id, at, at]
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE {' OR '.join([each] * len(chunk))}",  # noqa: S608
+                params,
+            )
+            ids += [pk for (pk,) in cursor.fetchall()]
+    found: dict[int, list[Incident]] = {}
+    for incident in Incident.objects.filter(pk__in=ids).order_by("started_at", "pk"):
+        found.setdefault(incident.monitor_id, []).append(incident)
+    return found
 
 
 def _incident_end(incident: Incident, at: dt.datetime, reason: str) -> None:
@@ -448,39 +489,44 @@ _STORED_COLUMNS = (
 )
 
 
-def _stored_since(monitor_id: int, slot_ms: int) -> list[CheckResult]:
-    """The monitor's stored results after ``slot_ms``, in slot order: this transaction's
-    own and what other ingest processes committed. Connections run READ COMMITTED
-    (Django's default for MySQL), so this plain read sees every batch that applied this
-    monitor's state before us (they committed before we got its row lock); a batch
-    still storing rows of the monitor is not seen, and applies them after us, late. A
-    locking read here deadlocked with such a batch: it waited for that batch's new rows
-    while that batch waited for the monitor's row lock."""
+def _stored_since(since: dict[int, int]) -> dict[int, list[CheckResult]]:
+    """Each monitor's stored results after its slot in ``since`` (monitor id -> epoch
+    ms), in slot order: this transaction's own and what other ingest processes
+    committed. One read per chunk of monitors, a primary-key range each.
+
+    Connections run READ COMMITTED (Django's default for MySQL), so this plain read sees
+    every batch that applied a monitor's state before us (they committed before we got
+    its row lock); a batch still storing rows of the monitor is not seen, and applies
+    them after us, late. A locking read here deadlocked with such a batch: it waited for
+    that batch's new rows while that batch waited for the monitor's row lock."""
+    found: dict[int, list[CheckResult]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_STORED_COLUMNS} FROM check_result "  # noqa: S608
-            "WHERE monitor_id = %s AND scheduled_at > %s ORDER BY scheduled_at",
-            [monitor_id, from_epoch_ms(slot_ms)],
-        )
-        rows = cursor.fetchall()
-    return [
-        CheckResult(
-            monitor_id=monitor_id,
-            scheduled_at=as_utc(s),
-            started_at=as_utc(st),
-            duration_ms=d,
-            ok=bool(ok),
-            status_code=sc,
-            failure=FailureKind(f) if f else None,
-            error=e,
-            dns_ms=a,
-            connect_ms=b,
-            tls_ms=c,
-            ttfb_ms=t,
-            tls_expires_at=as_utc(x) if x else None,
-        )
-        for s, st, d, ok, sc, f, e, a, b, c, t, x in rows
-    ]
+        for chunk in ascending_chunks(since):
+            ranges = " OR ".join(["(monitor_id = %s AND scheduled_at > %s)"] * len(chunk))
+            cursor.execute(
+                f"SELECT monitor_id, {_STORED_COLUMNS} FROM check_result "  # noqa: S608
+                f"WHERE {ranges} ORDER BY monitor_id, scheduled_at",
+                [v for m in chunk for v in (m, from_epoch_ms(since[m]))],
+            )
+            for m, s, st, d, ok, sc, f, e, a, b, c, t, x in cursor.fetchall():
+                found.setdefault(m, []).append(
+                    CheckResult(
+                        monitor_id=m,
+                        scheduled_at=as_utc(s),
+                        started_at=as_utc(st),
+                        duration_ms=d,
+                        ok=bool(ok),
+                        status_code=sc,
+                        failure=FailureKind(f) if f else None,
+                        error=e,
+                        dns_ms=a,
+                        connect_ms=b,
+                        tls_ms=c,
+                        ttfb_ms=t,
+                        tls_expires_at=as_utc(x) if x else None,
+                    )
+                )
+    return found
 
 
 def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:

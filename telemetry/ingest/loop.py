@@ -25,7 +25,14 @@ from django.db import (
 
 from core.prefetch import prefetched
 from core.reachability import SERVICE_NAMES, unreachable_log
-from telemetry.buffer import DeadLetter, Entry, buffer_ack, buffer_client, buffer_take
+from telemetry.buffer import (
+    DeadLetter,
+    Entry,
+    buffer_ack,
+    buffer_client,
+    buffer_depth,
+    buffer_take,
+)
 from telemetry.ingest.parse import Parsed, entries_parse
 from telemetry.ingest.store import Rendered, StoreOutcome, rows_render, rows_store
 from telemetry.records import WireRow
@@ -43,6 +50,13 @@ IDLE_BLOCK_MS = 1000
 SEND_WAIT_SECONDS = 0.05
 PERIODIC_CONSUMER = "periodic"
 PERIODIC_LOCK_KEY = "sentinel:ingest:periodic-lock"
+# Set (with a short expiry) by every running ``manage.py ingest`` loop as it works: the
+# periodic drain leaves the buffer to it while the backlog is under a batch. Two
+# consumers on one stream halve each other's batches, and a drain took its batches
+# without a linger: at 100,000 monitors a minute the drain's small transactions were
+# most of the server's commits.
+LOOP_ALIVE_KEY = "sentinel:ingest:loop-alive"
+LOOP_ALIVE_SECONDS = 15
 # What ingest does while each service is away: the end of its "unreachable" line.
 WHILE_DOWN = {
     "database": "results stay in the Redis buffer and drain when it is back",
@@ -279,7 +293,9 @@ def ingest_drain(
         consumer=consumer,
         batch_size=batch_size,
         block_ms=None,
-        linger_ms=0,
+        # As the loop does: results keep arriving while a drain works, and without a
+        # linger each batch held only what came during the one before.
+        linger_ms=settings.TELEMETRY_INGEST_LINGER_MS,
         reclaim=True,
         keep_going=lambda taken: taken.results > 0 and time.monotonic() < deadline,
         using=using,
@@ -303,6 +319,13 @@ def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
     client = buffer_client()
     token = f"{time.time_ns()}"
     ttl = int(max_seconds) + 30
+    try:
+        if client.exists(LOOP_ALIVE_KEY) and buffer_depth() < settings.TELEMETRY_INGEST_BATCH_SIZE:
+            log.debug("ingest: a manage.py ingest loop keeps up; periodic drain skipped")
+            return None
+    except redis.RedisError as exc:
+        unreachable_log(log, "redis", exc, WHILE_DOWN["redis"])
+        return None
     if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
         log.debug("ingest: another periodic drain is running; skipped")
         return None
@@ -373,6 +396,7 @@ def ingest_forever(
                 reclaim = None
                 backoff.succeeded()
                 total.add(outcome)
+                buffer_client().set(LOOP_ALIVE_KEY, consumer, ex=LOOP_ALIVE_SECONDS)
                 # Fold while idle, or at least every TELEMETRY_ROLLUP_FOLD_SECONDS when
                 # busy: the longer the interval, the more checks each rollup write
                 # carries. The next batch is being taken meanwhile.

@@ -26,7 +26,13 @@ from telemetry.buffer import (
     buffer_take,
 )
 from telemetry.histogram import BUCKET_BOUNDS_MS, BUCKET_COLUMNS
-from telemetry.ingest import PERIODIC_LOCK_KEY, ingest_batch, ingest_drain, ingest_periodic
+from telemetry.ingest import (
+    PERIODIC_LOCK_KEY,
+    ingest_batch,
+    ingest_drain,
+    ingest_forever,
+    ingest_periodic,
+)
 from telemetry.ingest import loop as ingest_loop
 from telemetry.ingest import store as ingest_store
 from telemetry.records import STORED_FIELDS, WIRE_FIELDS, CheckResult, FailureKind, payload_encode
@@ -705,3 +711,36 @@ def test_it_stores_what_it_has_when_the_linger_runs_out(buffer):
     outcome = ingest_batch(consumer="lingers", batch_size=1000, block_ms=100, linger_ms=200)
 
     assert outcome.stored == 5
+
+
+def test_the_periodic_drain_leaves_the_buffer_to_a_running_ingest_loop_unless_it_falls_behind(
+    buffer, settings
+):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 50))
+    buffer.set(ingest_loop.LOOP_ALIVE_KEY, "ingest-1", ex=ingest_loop.LOOP_ALIVE_SECONDS)
+
+    assert ingest_periodic() is None  # the loop keeps up: no second consumer
+    assert buffer_depth() == 50
+
+    settings.TELEMETRY_INGEST_BATCH_SIZE = 40  # a backlog of more than a batch
+    outcome = ingest_periodic()
+
+    assert outcome is not None and outcome.stored == 50
+    assert buffer_depth() == 0
+
+
+# The loop recycles its connection between batches, which the test transaction would
+# not survive.
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_loop_says_it_is_alive_while_it_works(buffer, monkeypatch):
+    monitor = MonitorFactory()
+    buffer_push(results=make_results([monitor], 20))
+    monkeypatch.setattr(ingest_loop, "IDLE_BLOCK_MS", 10)
+    asked = iter(range(3))
+
+    ingest_forever(consumer="loop", should_stop=lambda: next(asked, None) is None)
+
+    assert buffer.get(ingest_loop.LOOP_ALIVE_KEY) == b"loop"
+    assert 0 < buffer.ttl(ingest_loop.LOOP_ALIVE_KEY) <= ingest_loop.LOOP_ALIVE_SECONDS
+    assert count_rows() == 20
