@@ -51,6 +51,13 @@ def ascending_chunks(keys: Iterable[int], *, size: int = IN_LIST_MAX) -> Iterato
         yield ordered[offset : offset + size]
 
 
+def sql_ids(ids: Iterable[int]) -> str:
+    """``ids`` as the inside of an SQL ``IN (...)`` list, e.g. ``"3,7,12"``. Each goes
+    through ``int()``, so nothing but digits reaches the SQL; for lists of thousands,
+    where the driver's quoting of one parameter per id cost more than the query."""
+    return ",".join(str(int(pk)) for pk in ids)
+
+
 def lock_in_key_order(
     queryset: models.QuerySet[Any, Row], field: str, keys: Iterable[int]
 ) -> list[Row]:

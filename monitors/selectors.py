@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
+from core.db import sql_ids
 from monitors.models import Monitor, MonitorQuerySet
 
 Q = TypeVar("Q", bound=models.QuerySet[Any])
@@ -39,6 +40,6 @@ def monitor_ids_existing(cursor: Any, monitor_ids: set[int]) -> set[int]:
     if not monitor_ids:
         return set()
     # Only ints and a model's table name are formatted into the SQL.
-    ids = ",".join(str(int(pk)) for pk in monitor_ids)
+    ids = sql_ids(monitor_ids)
     cursor.execute(f"SELECT id FROM {Monitor._meta.db_table} WHERE id IN ({ids})")  # noqa: S608
     return {row[0] for row in cursor.fetchall()}

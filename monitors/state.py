@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import orjson
 from django.db import connection, transaction
 
-from core.db import ascending_chunks, retry_on_deadlock, update_from_values
+from core.db import ascending_chunks, retry_on_deadlock, sql_ids, update_from_values
 from core.time import as_utc, from_epoch_ms, to_epoch_ms
 from monitors.models import Incident, Monitor, incidents_end
 from monitors.validators import MAX_CONFIRM_WINDOW
@@ -545,7 +545,7 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
                 "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
                 "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
                 "recent_failures, confirm_window, confirm_window_failures "
-                f"FROM {table} WHERE id IN ({', '.join(str(int(pk)) for pk in chunk)}) "
+                f"FROM {table} WHERE id IN ({sql_ids(chunk)}) "
                 "ORDER BY id FOR UPDATE"
             )
             rows += cursor.fetchall()

@@ -27,7 +27,7 @@ from alerting.services.notifications import (
     Event,
     rows_update,
 )
-from core.db import lock_in_key_order
+from core.db import lock_in_key_order, sql_ids
 from monitors.state import StateChange
 from telemetry.records import CheckResult
 
@@ -72,12 +72,12 @@ def _rules_that_can_fire(monitor_ids: set[int], changed_ids: set[int]) -> list[i
         kinds = ", ".join(f"'{kind.value}'" for kind in STATEFUL_KINDS)
         parts.append(
             f"SELECT id FROM {table} WHERE enabled AND kind IN ({kinds}) "  # noqa: S608
-            f"AND monitor_id IN ({', '.join(str(int(m)) for m in monitor_ids)})"
+            f"AND monitor_id IN ({sql_ids(monitor_ids)})"
         )
     if changed_ids:
         parts.append(
             f"SELECT id FROM {table} WHERE enabled AND kind = 'down' "  # noqa: S608
-            f"AND monitor_id IN ({', '.join(str(int(m)) for m in changed_ids)})"
+            f"AND monitor_id IN ({sql_ids(changed_ids)})"
         )
     with connection.cursor() as cursor:
         cursor.execute(" UNION ".join(parts))
