@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -25,6 +26,13 @@ from monitors.models import Incident, Monitor, Tag
 logger = logging.getLogger(__name__)
 
 WEEK = dt.timedelta(days=7)
+
+
+def _port_or_none(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:  # a port that is no number: shown as no port
+        return None
 
 
 class NotificationChannel(models.Model):
@@ -68,6 +76,46 @@ class NotificationChannel(models.Model):
             self._clean_value(value)
         except ValidationError as exc:
             raise ValidationError({"config": exc.messages}) from exc
+
+    # Config keys whose values are secrets or hold one (a Slack or Apprise URL is its
+    # own token; a webhook URL often carries one in its path or query).
+    SECRET_KEYS = ("url", "secret")
+
+    @property
+    def target(self) -> str:
+        """Where the channel sends, with nothing secret in it: an email address, or a
+        URL's scheme and host only (``https://hooks.slack.com/…``)."""
+        config = self.config if isinstance(self.config, dict) else {}
+        if self.kind == self.Kind.EMAIL:
+            return str(config.get("address", ""))
+        parts = urlsplit(str(config.get("url", "")))
+        if self.kind == self.Kind.APPRISE or not parts.hostname:
+            return f"{parts.scheme}://…" if parts.scheme else ""
+        port = f":{parts.port}" if _port_or_none(parts) else ""
+        return f"{parts.scheme}://{parts.hostname}{port}/…"
+
+    @property
+    def has_secret(self) -> bool:
+        """Whether a webhook signs its requests (a ``secret`` is stored)."""
+        config = self.config if isinstance(self.config, dict) else {}
+        return bool(config.get("secret"))
+
+    def redact(self, text: str) -> str:
+        """``text`` (a delivery error, say) with every secret of this channel's config
+        replaced by ``***``: the secret, the URL and its path and query, which an HTTP
+        client's error message repeats."""
+        config = self.config if isinstance(self.config, dict) else {}
+        pieces: set[str] = set()
+        for key in self.SECRET_KEYS:
+            value = config.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            parts = urlsplit(value)
+            pieces.update({value, parts.path, parts.query, parts.netloc.rpartition("@")[0]})
+        # Longest first, so that a URL goes whole before its path; a bare "/" is no secret.
+        for piece in sorted((p for p in pieces if len(p) > 1), key=len, reverse=True):
+            text = text.replace(piece, "***")
+        return text
 
     def _clean_value(self, value: str) -> None:
         if self.kind == self.Kind.EMAIL:

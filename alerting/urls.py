@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerting import api
+from alerting.api import legacy as api
 
 app_name = "alerting"
 

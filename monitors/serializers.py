@@ -8,16 +8,21 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from monitors.models import Monitor
+from monitors.models import Monitor, Tag
+from monitors.selectors import monitors_visible_to
 from monitors.services import (
     MONITOR_EDITABLE_FIELDS,
     monitor_create,
     monitor_update,
+    monitors_check_now,
     monitors_pause,
     monitors_resume,
 )
 
 WRITABLE_FIELDS = MONITOR_EDITABLE_FIELDS
+MAX_TAGS = 20
+# The most monitors one bulk request acts on: one UPDATE or one publish of that many.
+MAX_BULK_IDS = 1000
 
 
 def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -32,9 +37,15 @@ def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 
 class TagListField(serializers.ListField):
-    """Tag names in, tag names out (the model holds Tag rows)."""
+    """Tag names in, tag names out (the model holds Tag rows): a monitor's tags, a
+    maintenance window's."""
 
     child = serializers.SlugField(max_length=50)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_TAGS)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
 
     def to_representation(self, data: Any) -> list[str]:
         # prefetch_related("tags") in the view keeps this from being a query per row.
@@ -42,7 +53,7 @@ class TagListField(serializers.ListField):
 
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
-    tags = TagListField(required=False, max_length=20)
+    tags = TagListField()
 
     class Meta:
         model = Monitor
@@ -70,3 +81,64 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             action(monitor_ids=[monitor.pk])
             monitor.refresh_from_db()
         return monitor
+
+
+class TagSerializer(serializers.ModelSerializer[Tag]):
+    """A tag (a global label) and how many of the caller's monitors carry it."""
+
+    monitors = serializers.IntegerField(
+        source="monitor_count", read_only=True, help_text="Your monitors with this tag."
+    )
+
+    class Meta:
+        model = Tag
+        fields = ("id", "name", "monitors")
+        read_only_fields = fields
+
+
+class MonitorBulkSerializer(serializers.Serializer[Any]):
+    """``{"action": "pause" | "resume" | "check_now", "ids": [...]}``: one action on
+    many of the caller's monitors, through the same services as the admin and the
+    dashboard. An id the caller may not see is refused like one that does not exist."""
+
+    ACTIONS = {
+        "pause": monitors_pause,
+        "resume": monitors_resume,
+        "check_now": monitors_check_now,
+    }
+
+    action = serializers.ChoiceField(choices=sorted(ACTIONS))
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=MAX_BULK_IDS,
+        help_text=f"Monitor ids, 1 to {MAX_BULK_IDS}.",
+    )
+
+    def validate_ids(self, value: list[int]) -> list[int]:
+        wanted = sorted(set(value))
+        visible = monitors_visible_to(self.context["request"].user).filter(pk__in=wanted)
+        missing = sorted(set(wanted) - set(visible.values_list("pk", flat=True)))
+        if missing:
+            shown = ", ".join(str(pk) for pk in missing[:10])
+            raise serializers.ValidationError(f"No monitor with id {shown}; nothing was done.")
+        return wanted
+
+    def save(self, **kwargs: Any) -> dict[str, Any]:
+        """Run the action; ``{"action", "ids", "changed"}`` where ``changed`` counts the
+        monitors paused, resumed or queued for a check (paused ones are not checked)."""
+        action, ids = self.validated_data["action"], self.validated_data["ids"]
+        return {"action": action, "ids": ids, "changed": self.ACTIONS[action](monitor_ids=ids)}
+
+
+class MonitorBulkResultSerializer(serializers.Serializer[Any]):
+    action = serializers.CharField()
+    ids = serializers.ListField(child=serializers.IntegerField())
+    changed = serializers.IntegerField(
+        help_text="Monitors paused (were running), resumed (were paused) or queued for a "
+        "check now (enabled ones)."
+    )
+
+
+class CheckNowResultSerializer(serializers.Serializer[Any]):
+    queued = serializers.IntegerField(help_text="1, or 0 for a paused monitor (not checked).")

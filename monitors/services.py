@@ -47,11 +47,16 @@ def monitor_update(
 
 
 def monitor_set_tags(*, monitor: Monitor, names: Iterable[str]) -> None:
+    monitor.tags.set(tags_get_or_create(names=names))
+
+
+def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
+    """The tags named (trimmed, lower-cased, created as needed), in name order; raises
+    ValidationError naming the bad name before creating any."""
     wanted = sorted({name.strip().lower() for name in names if name.strip()})
     for name in wanted:
         Tag(name=name).clean_fields()
-    tags = [Tag.objects.get_or_create(name=name)[0] for name in wanted]
-    monitor.tags.set(tags)
+    return [Tag.objects.get_or_create(name=name)[0] for name in wanted]
 
 
 def monitors_pause(*, monitor_ids: Sequence[int]) -> int:

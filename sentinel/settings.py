@@ -197,14 +197,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["reporting.api.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "reporting.api.pagination.MonitorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One kind of page for every list (raw results alone are keyset-paged).
+    "DEFAULT_PAGINATION_CLASS": "reporting.api.pagination.PagePagination",
+    # Documents every error answer of every endpoint (reporting/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "reporting.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "reporting.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON in as well as out: another body is a 415, as the schema says.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "UptimeSentinel API",
-    "DESCRIPTION": "Monitors, their check results, uptime and latency. "
-    "Authenticate with `Authorization: Token <key>` (make a key with "
+    "DESCRIPTION": "Monitors, their check results, uptime and latency, tags, alert rules, "
+    "notification channels, maintenance windows and incidents. Authenticate with "
+    "`Authorization: Token <key>` (make a key with "
     "`python manage.py drf_create_token <user>`) or the dashboard's session.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

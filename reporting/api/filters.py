@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import django_filters  # type: ignore[import-untyped]  # no stubs published
 
-from monitors.models import Monitor
+from monitors.models import Monitor, Tag
 
 
 class MonitorFilter(django_filters.FilterSet):
@@ -15,3 +15,13 @@ class MonitorFilter(django_filters.FilterSet):
     class Meta:
         model = Monitor
         fields = ["status", "kind", "tag"]
+
+
+class TagFilter(django_filters.FilterSet):
+    """``?name=shop``."""
+
+    name = django_filters.CharFilter(max_length=50)
+
+    class Meta:
+        model = Tag
+        fields = ["name"]

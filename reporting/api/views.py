@@ -9,19 +9,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monitors.models import Monitor
+from monitors.models import Monitor, Tag
 from monitors.selectors import monitors_visible_to
+from monitors.serializers import (
+    CheckNowResultSerializer,
+    MonitorBulkResultSerializer,
+    MonitorBulkSerializer,
+    TagSerializer,
+)
+from monitors.services import monitors_check_now
 from reporting import cache, queries
-from reporting.api.filters import MonitorFilter
+from reporting.api.filters import MonitorFilter, TagFilter
 from reporting.api.params import ResultsParams, SeriesParams, StatsParams
 from reporting.api.serializers import (
     CheckRowSerializer,
@@ -48,6 +55,27 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
     def get_queryset(self) -> QuerySet[Monitor]:
         return monitors_visible_to(self.request.user).prefetch_related("tags").order_by("id")
+
+    @extend_schema(
+        summary="Check this monitor now, outside its schedule",
+        request=None,
+        responses={202: CheckNowResultSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="check-now")
+    def check_now(self, request: Request, pk: str | None = None) -> Response:
+        queued = monitors_check_now(monitor_ids=[self.get_object().pk])
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Pause, resume or check now many of your monitors at once",
+        request=MonitorBulkSerializer,
+        responses={200: MonitorBulkResultSerializer},
+    )
+    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    def bulk(self, request: Request) -> Response:
+        serializer = MonitorBulkSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        return Response(MonitorBulkResultSerializer(serializer.save()).data)
 
     @extend_schema(
         summary="Raw check results, newest first (cursor pagination)",
@@ -119,6 +147,23 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
             compute=lambda: _series(monitor, bucket, since, until),
         )
         return Response(data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the tags on your monitors"),
+    retrieve=extend_schema(summary="Get a tag"),
+)
+class TagViewSet(viewsets.ReadOnlyModelViewSet[Tag]):
+    """Tags are labels shared by all users (set through a monitor's or a window's
+    ``tags``); each user sees those on their own monitors, with how many carry it."""
+
+    serializer_class = TagSerializer
+    filterset_class = TagFilter
+
+    def get_queryset(self) -> QuerySet[Tag]:
+        # The count is taken over the same join as the filter: your monitors only.
+        mine = Tag.objects.filter(monitors__in=monitors_visible_to(self.request.user))
+        return mine.annotate(monitor_count=Count("monitors")).order_by("name")
 
 
 def _stats(monitor: Monitor, window: str, now: dt.datetime) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Alerting endpoints of the API (the rest of /api/v1/ is the reporting app's)."""
+"""The two alerting endpoints from before the alerting resources had routes of their
+own, kept for existing scripts and marked deprecated in the schema:
+``/alerting/incidents`` (now ``/incidents/``, paged) and ``/alerting/channels/<id>/test``
+(now ``/channels/<id>/test/``)."""
 
 from __future__ import annotations
 
@@ -6,38 +9,16 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerting.models import Notification, NotificationChannel
-from alerting.services import channel_send_test
+from alerting.api.serializers import IncidentSerializer, TestNotificationSerializer
+from alerting.api.views import channel_test_response
+from alerting.models import NotificationChannel
 from monitors.models import Incident
 from monitors.selectors import visible_to
-
-
-class TestNotificationSerializer(serializers.ModelSerializer[Notification]):
-    class Meta:
-        model = Notification
-        fields = ("id", "channel", "event", "status", "attempts", "error", "created_at", "sent_at")
-
-
-class IncidentSerializer(serializers.ModelSerializer[Incident]):
-    class Meta:
-        model = Incident
-        fields = (
-            "id",
-            "monitor",
-            "started_at",
-            "ended_at",
-            "duration_seconds",
-            "end_reason",
-            "first_failure_kind",
-            "first_failure_message",
-            "checks_failed",
-        )
-
 
 MAX_INCIDENTS = 200
 
@@ -50,7 +31,12 @@ class IncidentListParams(serializers.Serializer[Any]):
     )
 
 
-@extend_schema(parameters=[IncidentListParams], responses=IncidentSerializer(many=True))
+@extend_schema(
+    parameters=[IncidentListParams],
+    responses=IncidentSerializer(many=True),
+    deprecated=True,
+    summary="Incidents, newest first, not paged (use /api/v1/incidents/)",
+)
 @api_view(["GET"])
 def incident_list(request: Request) -> Response:
     """The incidents of the monitors you may see, newest first; ``?monitor=<id>``,
@@ -70,14 +56,11 @@ def incident_list(request: Request) -> Response:
 @extend_schema(
     request=None,
     responses={200: TestNotificationSerializer, 502: TestNotificationSerializer},
+    deprecated=True,
+    summary="Send a test notification now (use /api/v1/channels/{id}/test/)",
 )
 @api_view(["POST"])
 def channel_test(request: Request, pk: int) -> Response:
     """Send a test notification through one of your channels now; says whether it went."""
     channel = get_object_or_404(visible_to(request.user, NotificationChannel.objects.all()), pk=pk)
-    notification = channel_send_test(channel=channel)
-    sent = notification.status == Notification.Status.SENT
-    return Response(
-        TestNotificationSerializer(notification).data,
-        status=status.HTTP_200_OK if sent else status.HTTP_502_BAD_GATEWAY,
-    )
+    return channel_test_response(channel)
