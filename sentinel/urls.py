@@ -9,6 +9,7 @@ from sentinel import views
 
 admin.site.site_header = "UptimeSentinel operators"
 admin.site.site_title = "UptimeSentinel"
+handler404 = views.not_found
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),

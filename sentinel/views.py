@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import redis
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -34,3 +35,11 @@ def _buffer() -> dict[str, object]:
         return buffer_stats().as_dict()
     except redis.RedisError as exc:
         return {"error": short_error(exc)}
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A path that matches no URL: JSON under the API, as its other errors are (the
+    OpenAPI document says so), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

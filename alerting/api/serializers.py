@@ -172,6 +172,13 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer[MaintenanceWindow]
 
 
 class IncidentSerializer(serializers.ModelSerializer[Incident]):
+    end_reason = serializers.ChoiceField(
+        choices=Incident.EndReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it ended; empty while open.",
+    )
+
     class Meta:
         model = Incident
         fields = (
