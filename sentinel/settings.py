@@ -381,6 +381,9 @@ SENTINEL_PROBE_EXPIRE_SECONDS = env.int("SENTINEL_PROBE_EXPIRE_SECONDS", 45, min
 
 # API requests per token (or per signed-in user) and period: "N/second|minute|hour|day".
 SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
+# Requests that check monitors now (check-now, a bulk check_now), per token or user,
+# on top of SENTINEL_API_RATE: each makes the probes connect to targets at once.
+SENTINEL_API_CHECK_NOW_RATE = env.str("SENTINEL_API_CHECK_NOW_RATE", "30/minute")
 # Seconds a stats or series answer is served from Redis; never longer than the
 # monitor's own interval, so a new check shows within one interval.
 SENTINEL_REPORT_CACHE_SECONDS = env.int(

@@ -12,7 +12,7 @@ the same way everywhere, each with its body:
 | 404 | an id you may not see, or a page past the end | operations with a path id or pages |
 | 409 | a write that collides with a concurrent one | POST, PATCH |
 | 415 | a body that is not JSON | operations with a body |
-| 429 | over the rate (``SENTINEL_API_RATE``), with ``Retry-After`` | every operation |
+| 429 | over a rate (``SENTINEL_API_RATE``, ``..._CHECK_NOW_RATE``), with ``Retry-After`` | all |
 
 The bodies are what ``reporting.api.errors.exception_handler`` answers: ``{"detail":
 "..."}``, and for a 400 an object of field names to their messages.

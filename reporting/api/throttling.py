@@ -20,9 +20,10 @@ class TokenRateThrottle(SimpleRateThrottle):
     """
 
     scope = "api"
+    setting = "SENTINEL_API_RATE"
 
     def get_rate(self) -> str:
-        return str(settings.SENTINEL_API_RATE)
+        return str(getattr(settings, self.setting))
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         if isinstance(request.auth, Token):
@@ -32,3 +33,20 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = f"addr:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class CheckNowRateThrottle(TokenRateThrottle):
+    """A second, smaller budget for requests that check monitors now (one monitor's
+    check-now, a bulk ``check_now``): each makes the probe workers connect to targets
+    at once, outside their schedule, so the general rate would let one token turn the
+    server into a load generator. ``SENTINEL_API_CHECK_NOW_RATE``, per token or user."""
+
+    scope = "check_now"
+    setting = "SENTINEL_API_CHECK_NOW_RATE"
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if getattr(view, "action", None) == "bulk":
+            data = request.data
+            if not isinstance(data, dict) or data.get("action") != "check_now":
+                return True  # pause and resume make no checks
+        return super().allow_request(request, view)

@@ -38,6 +38,7 @@ from reporting.api.serializers import (
     SeriesSerializer,
     StatsSerializer,
 )
+from reporting.api.throttling import CheckNowRateThrottle, TokenRateThrottle
 
 
 @extend_schema_view(
@@ -61,7 +62,12 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         request=None,
         responses={202: CheckNowResultSerializer},
     )
-    @action(detail=True, methods=["post"], url_path="check-now")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="check-now",
+        throttle_classes=[TokenRateThrottle, CheckNowRateThrottle],
+    )
     def check_now(self, request: Request, pk: str | None = None) -> Response:
         queued = monitors_check_now(monitor_ids=[self.get_object().pk])
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
@@ -71,7 +77,13 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         request=MonitorBulkSerializer,
         responses={200: MonitorBulkResultSerializer},
     )
-    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    @action(
+        detail=False,
+        methods=["post"],
+        filterset_class=None,
+        pagination_class=None,
+        throttle_classes=[TokenRateThrottle, CheckNowRateThrottle],
+    )
     def bulk(self, request: Request) -> Response:
         serializer = MonitorBulkSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)

@@ -156,3 +156,22 @@ def test_each_token_has_its_own_budget(user, other_user, settings):
     assert first.get("/api/v1/tags/").status_code == 200
     assert first.get("/api/v1/tags/").status_code == 429
     assert second.get("/api/v1/tags/").status_code == 200
+
+
+def test_checks_now_have_a_budget_of_their_own(api, user, settings):
+    settings.SENTINEL_API_CHECK_NOW_RATE = "2/minute"
+    monitor = MonitorFactory(owner=user)
+    check_all = {"action": "check_now", "ids": [monitor.pk]}
+    pause = {"action": "pause", "ids": [monitor.pk]}
+
+    codes = [
+        api.post(f"/api/v1/monitors/{monitor.pk}/check-now/").status_code,
+        api.post("/api/v1/monitors/bulk/", check_all, format="json").status_code,
+        api.post("/api/v1/monitors/bulk/", check_all, format="json").status_code,
+        api.post(f"/api/v1/monitors/{monitor.pk}/check-now/").status_code,
+    ]
+    paused = api.post("/api/v1/monitors/bulk/", pause, format="json")
+
+    assert codes == [202, 200, 429, 429]
+    assert paused.status_code == 200  # pausing makes no checks
+    assert api.get("/api/v1/monitors/").status_code == 200

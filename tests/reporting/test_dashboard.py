@@ -326,13 +326,15 @@ def test_anonymous_users_are_sent_to_login_not_shown_an_error(db):
     assert Client().get("/").status_code == 302
 
 
-def test_a_malformed_api_rate_is_a_system_check_error(settings):
+@pytest.mark.parametrize("name", ["SENTINEL_API_RATE", "SENTINEL_API_CHECK_NOW_RATE"])
+def test_a_malformed_api_rate_is_a_system_check_error(settings, name):
     from reporting.checks import check_api_rate
 
-    settings.SENTINEL_API_RATE = "lots"
+    setattr(settings, name, "lots")
 
-    assert [error.id for error in check_api_rate(None)] == ["reporting.E001"]
-    settings.SENTINEL_API_RATE = "20/second"
+    [error] = check_api_rate(None)
+    assert error.id == "reporting.E001" and name in error.msg
+    setattr(settings, name, "20/second")
     assert check_api_rate(None) == []
 
 

@@ -62,7 +62,7 @@ def _connection_kept():
 def owned(_connection_kept, user, redis_client, settings):
     """The test user's token and one object of each resource, all with ``KNOWN_ID``;
     a rate no run reaches (429 is documented, and tested in test_api_actions)."""
-    settings.SENTINEL_API_RATE = "100000/minute"
+    settings.SENTINEL_API_RATE = settings.SENTINEL_API_CHECK_NOW_RATE = "100000/minute"
     monitor = Monitor.objects.create(
         pk=KNOWN_ID, owner=user, name="shop", url="http://127.0.0.1:9/health"
     )
