@@ -10,6 +10,7 @@ the same way everywhere, each with its body:
 | 401 | no or bad credentials | every operation |
 | 403 | a session's unsafe request without its CSRF token | POST, PATCH, DELETE |
 | 404 | an id you may not see, or a page past the end | operations with a path id or pages |
+| 406 | an ``Accept`` header that allows no JSON | every operation |
 | 409 | a write that collides with a concurrent one | POST, PATCH |
 | 415 | a body that is not JSON | operations with a body |
 | 429 | over a rate (``SENTINEL_API_RATE``, ``..._CHECK_NOW_RATE``), with ``Retry-After`` | all |
@@ -66,6 +67,7 @@ DESCRIPTIONS = {
     "403": "Forbidden: a session's unsafe request without its CSRF token.",
     "404": "Not found: no such object among those you may see (another owner's object "
     "is not found either), or a page past the end.",
+    "406": "Not acceptable: the Accept header allows no JSON, the only answer there is.",
     "409": "Conflict with a concurrent change; nothing was saved. Try again.",
     "415": "The body is not JSON (send Content-Type: application/json).",
     "429": "Too many requests for this token or user; wait Retry-After seconds.",
@@ -89,7 +91,7 @@ class AutoSchema(openapi.AutoSchema):
     def _error_codes(self, operation: dict[str, Any]) -> list[str]:
         locations = {parameter["in"] for parameter in operation.get("parameters", [])}
         has_body = "requestBody" in operation
-        codes = ["401", "429"]
+        codes = ["401", "406", "429"]
         if has_body or "query" in locations:
             codes.append("400")
         if "path" in locations or self._is_paged():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
@@ -427,3 +428,18 @@ def test_every_list_is_paged_the_same_way(api, user, resource):
 @pytest.mark.parametrize("resource", ["channels", "rules", "maintenance-windows", "incidents"])
 def test_signed_out_callers_get_a_401(db, resource):
     assert APIClient().get(f"/api/v1/{resource}/").status_code == 401
+
+
+def test_the_api_refuses_a_rule_with_the_admins_words(api, user):
+    """The admin's form and the API run the same model validation, so the same bad rule
+    gets the same message."""
+    monitor = MonitorFactory(owner=user)
+    with pytest.raises(ValidationError) as refused:
+        AlertRule(monitor=monitor, kind="down", threshold=101).full_clean()
+    expected = refused.value.message_dict["threshold"]
+
+    response = api.post(
+        "/api/v1/rules/", {"monitor": monitor.pk, "kind": "down", "threshold": 101}, format="json"
+    )
+
+    assert response.json()["threshold"] == expected

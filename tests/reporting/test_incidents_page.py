@@ -64,7 +64,7 @@ def test_it_shows_an_open_and_a_closed_incident_newest_first(browser, user):
     assert section.index("got 503") < section.index("no answer in 10 s")
     assert "ongoing" in section and "12 min" in section and ">7<" in section
     assert "1 h 5 min" in section and ">33<" in section
-    assert f"/api/v1/alerting/incidents?monitor={monitor.pk}" in section
+    assert f"/api/v1/incidents/?monitor={monitor.pk}" in section
 
 
 def test_it_never_shows_another_users_incidents(browser, user, other_user):

@@ -137,7 +137,7 @@ def test_every_operation_documents_its_error_answers():
     assert len(operations) > 30
     for path, method, operation in operations:
         codes = set(operation["responses"])
-        assert {"401", "429"} <= codes, (method, path)
+        assert {"401", "406", "429"} <= codes, (method, path)
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         if "{id}" in path:
             assert "404" in codes, (method, path)
@@ -146,6 +146,14 @@ def test_every_operation_documents_its_error_answers():
             assert list(operation["requestBody"]["content"]) == ["application/json"]
         if method == "delete":
             assert "403" in codes
+
+
+@pytest.mark.django_db
+def test_an_accept_header_without_json_is_a_406(user, redis_client):
+    response = token_client(user).get("/api/v1/monitors/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 406
+    assert "detail" in response.json()
 
 
 @pytest.mark.django_db
