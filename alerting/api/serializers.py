@@ -205,4 +205,5 @@ class TestNotificationSerializer(serializers.ModelSerializer[Notification]):
         fields = ("id", "channel", "event", "status", "attempts", "error", "created_at", "sent_at")
 
     def get_error(self, notification: Notification) -> str:
+        # Delivery masks errors before storing them; rows stored before it did may not be.
         return notification.channel.redact(notification.error)

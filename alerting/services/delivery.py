@@ -103,6 +103,9 @@ def _send_one(notification: Notification) -> Outcome:
             delivery_id=str(notification.pk),
         )
     except DeliveryError as exc:
+        # An HTTP client's message repeats the URL, which is a credential (a Slack or
+        # Apprise URL is its own token): masked before it is stored, logged or shown.
+        exc.message = notification.channel.redact(exc.message)
         return notification, exc
     return notification, None
 
