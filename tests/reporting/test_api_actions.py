@@ -4,8 +4,10 @@ same services as the admin and the dashboard, tags, and throttling."""
 from __future__ import annotations
 
 import pytest
+from django.db import IntegrityError
 
 from monitors.models import Incident, Monitor
+from reporting.api.errors import exception_handler
 from tests.api_clients import token_client
 from tests.factories import MonitorFactory
 
@@ -175,3 +177,10 @@ def test_checks_now_have_a_budget_of_their_own(api, user, settings):
     assert codes == [202, 200, 429, 429]
     assert paused.status_code == 200  # pausing makes no checks
     assert api.get("/api/v1/monitors/").status_code == 200
+
+
+def test_a_write_that_collides_with_another_is_a_409_not_a_500():
+    response = exception_handler(IntegrityError(1062, "Duplicate entry"), {})
+
+    assert response is not None and response.status_code == 409
+    assert "Try again" in response.data["detail"]
