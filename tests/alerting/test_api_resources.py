@@ -263,6 +263,7 @@ def test_rules_are_changed_filtered_and_deleted(api, user):
     by_kind = api.get("/api/v1/rules/?kind=latency").json()["results"]
 
     assert changed.status_code == 200 and changed.json()["threshold"] == 3
+    assert api.get(f"/api/v1/rules/{rule.pk}/").json() == changed.json()
     assert [row["id"] for row in by_monitor] == [rule.pk]
     assert [row["monitor"] for row in by_kind] == [other.pk]
     assert api.get("/api/v1/rules/?monitor=x").status_code == 400
@@ -342,6 +343,7 @@ def test_windows_are_changed_filtered_and_deleted(api, user):
 
     assert [row["id"] for row in active] == [covering.pk] and active[0]["active"] is True
     assert changed.status_code == 200 and changed.json()["monitors"] == []
+    assert api.get(f"/api/v1/maintenance-windows/{covering.pk}/").json() == changed.json()
     assert api.delete(f"/api/v1/maintenance-windows/{covering.pk}/").status_code == 204
 
 

@@ -136,6 +136,7 @@ def test_tags_list_those_on_your_monitors_with_counts(api, user, other_user):
 
     assert rows == [{"id": shop.pk, "name": "shop", "monitors": 2}]
     assert named == rows
+    assert api.get(f"/api/v1/tags/{shop.pk}/").json() == rows[0]
     assert api.get(f"/api/v1/tags/{secret.pk}/").status_code == 404
 
 
