@@ -29,6 +29,7 @@ from telemetry.buffer.stream import (
     ENTRY_MAX_RESULTS,
     FIELD,
     GROUP,
+    PING_FIELD,
     STREAM_KEY,
     buffer_client,
 )
@@ -51,6 +52,7 @@ class Entry:
     entry_id: str
     raw: bytes | None
     count: int = 1  # results it holds, as its pusher counted them
+    ping: bytes | None = None  # a heartbeat ping's row (telemetry.pings), if it is one
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,14 @@ def _entry_list(messages: Iterable[Any]) -> list[Entry]:
             continue
         # An entry without our field is malformed (b""); one without a count, from
         # an earlier release, holds one result.
-        entries.append(Entry(text_id, fields.get(FIELD, b""), _int(fields.get(COUNT_FIELD))))
+        entries.append(
+            Entry(
+                text_id,
+                fields.get(FIELD, b""),
+                _int(fields.get(COUNT_FIELD)),
+                fields.get(PING_FIELD),
+            )
+        )
     return entries
 
 
