@@ -69,6 +69,18 @@ def heartbeat_routes(*, monitor: Monitor, ping_key: str | None) -> dict[str, int
     return routes
 
 
+def heartbeat_ping_path(monitor: Monitor) -> str:
+    """The path of the heartbeat's ping URL, ``/ping/<uuid>``."""
+    return f"/ping/{monitor.heartbeat_uuid}"
+
+
+def heartbeat_slug_ping_path(monitor: Monitor) -> str | None:
+    """``/ping/<ping key>/<slug>`` for a heartbeat with a slug, else None."""
+    if monitor.kind != HEARTBEAT or not monitor.heartbeat_slug:
+        return None
+    return f"/ping/{ping_key_of(owner_id=monitor.owner_id)}/{monitor.heartbeat_slug}"
+
+
 def ping_key_of(*, owner_id: int) -> str:
     """The owner's ping key, made on first use."""
     return PingKey.objects.get_or_create(owner_id=owner_id)[0].key
@@ -83,15 +95,15 @@ def heartbeat_routes_save(*, monitor: Monitor) -> None:
         routes = heartbeat_routes(monitor=monitor, ping_key=key)
     else:
         routes = {}
-    uuid = str(monitor.heartbeat_uuid) if monitor.heartbeat_uuid else None
-    transaction.on_commit(lambda: _routes_write(monitor.pk, uuid, routes), robust=True)
+    uuid, pk = str(monitor.heartbeat_uuid) if monitor.heartbeat_uuid else None, monitor.pk
+    transaction.on_commit(lambda: _routes_write(pk, uuid, routes), robust=True)
 
 
 def heartbeat_routes_delete(*, monitor: Monitor) -> None:
     """Once the deletion commits, its ping URLs answer 404."""
-    uuid = str(monitor.heartbeat_uuid) if monitor.heartbeat_uuid else None
-    if uuid is not None:
-        transaction.on_commit(lambda: _routes_write(monitor.pk, uuid, {}), robust=True)
+    uuid, pk = str(monitor.heartbeat_uuid) if monitor.heartbeat_uuid else None, monitor.pk
+    if uuid is not None:  # the pk now: Django clears it once the deletion is done
+        transaction.on_commit(lambda: _routes_write(pk, uuid, {}), robust=True)
 
 
 def heartbeat_routes_saved(*, instance: Monitor, **_: object) -> None:

@@ -29,6 +29,8 @@ DEFAULT_STATUS_CODES = "200-299"
 # A heartbeat's next_check_at: never due, so the probe dispatch never checks it (the
 # heartbeat pass, monitors.heartbeats, watches heartbeat_deadline_at instead).
 NEVER = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+# What Monitor.heartbeat_state says.
+HEARTBEAT_STATES = ("new", "up", "late", "down", "paused")
 
 
 class Tag(models.Model):

@@ -19,7 +19,12 @@ from monitors.slots import SPEC_COLUMNS, Slot, spec_encode
 
 # What owners may set on a monitor, through the API or the dashboard form (tags and
 # enabled are handled apart: they are not plain columns or change the state).
-MONITOR_EDITABLE_FIELDS = ("name", *Monitor.SCHEDULE_FIELDS, *Monitor.CONFIRMATION_FIELDS)
+MONITOR_EDITABLE_FIELDS = (
+    "name",
+    *Monitor.SCHEDULE_FIELDS,
+    *Monitor.HEARTBEAT_FIELDS,
+    *Monitor.CONFIRMATION_FIELDS,
+)
 
 
 @transaction.atomic

@@ -15,9 +15,10 @@ def _read(name: str) -> str:
 
 
 def create_partitions(apps: Any, schema_editor: Any) -> None:
-    from telemetry.partitions import partitions_apply
+    from telemetry.partitions import PARTITIONED_TABLES, partitions_apply
 
-    partitions_apply(using=schema_editor.connection.alias, report=lambda line: None)
+    tables = tuple(t for t in PARTITIONED_TABLES if t.name == "heartbeat_ping")
+    partitions_apply(using=schema_editor.connection.alias, report=lambda line: None, tables=tables)
 
 
 class Migration(migrations.Migration):
