@@ -59,8 +59,13 @@ local results = '[]'
 if ARGV[7] ~= '' then
     local run = 0
     if started then run = math.max(tonumber(now_ms) - tonumber(started), 0) end
-    results = '[[' .. id .. ',' .. now_ms .. ',' .. now_ms .. ',' .. run .. ARGV[7] .. ']'
-    redis.call('HSET', KEYS[6], id, now_ms)
+    -- A result's slot is its key: two verdicts of one monitor in one millisecond get
+    -- consecutive ones, so neither is taken for a replay of the other.
+    local slot = tonumber(now_ms)
+    local last = tonumber(redis.call('HGET', KEYS[6], id) or '0')
+    if slot <= last then slot = last + 1 end
+    results = '[[' .. id .. ',' .. slot .. ',' .. now_ms .. ',' .. run .. ARGV[7] .. ']'
+    redis.call('HSET', KEYS[6], id, slot)
 end
 local ping = '[' .. id .. ',' .. (started or 'null') .. ',' .. string.sub(ARGV[8], 2)
 redis.call('XADD', KEYS[2], '*', ARGV[9], results, ARGV[11], 1, ARGV[12], ping)

@@ -378,3 +378,12 @@ def test_it_calls_a_cron_heartbeat_missed_past_the_spring_gap(heartbeat, redis_c
         False,
         "missed",
     )
+
+
+def test_it_keeps_two_verdicts_sent_in_the_same_millisecond(heartbeat):
+    at = dt.datetime.now(dt.UTC)
+    assert ping(url(heartbeat), at=at) == 200
+    assert ping(url(heartbeat, "fail"), at=at) == 200
+    ingest()
+    assert stored_results(heartbeat.pk) == [(True, None, 0), (False, "job_failed", 0)]
+    assert fresh(heartbeat).status == "down"  # the later one decides
