@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 from django.db import connection, transaction
@@ -120,13 +121,14 @@ def heartbeat_routes_deleted(*, instance: Monitor, **_: object) -> None:
 def _routes_write(monitor_id: int, uuid: str | None, routes: dict[str, int]) -> None:
     try:
         client = redis_client()
-        old_slug = client.hget(SLUG_ROUTES_KEY, monitor_id)
+        old = client.hget(SLUG_ROUTES_KEY, monitor_id)
+        old_slug = old.decode() if isinstance(old, bytes) else old
         pipe = client.pipeline(transaction=True)
-        stale = [r for r in (uuid, old_slug and old_slug.decode()) if r and r not in routes]
+        stale = [r for r in (uuid, old_slug) if r and r not in routes]
         if stale:
             pipe.hdel(ROUTES_KEY, *stale)
         if routes:
-            pipe.hset(ROUTES_KEY, mapping=routes)
+            pipe.hset(ROUTES_KEY, mapping=cast("dict[Any, Any]", routes))
         slug_route = next((r for r in routes if "/" in r), None)
         if slug_route:
             pipe.hset(SLUG_ROUTES_KEY, monitor_id, slug_route)
@@ -163,7 +165,7 @@ def heartbeat_routes_rebuild() -> int:
         for offset in range(0, len(items), ROUTES_CHUNK):
             pipe.hset(ROUTES_KEY, mapping=dict(items[offset : offset + ROUTES_CHUNK]))
         if slugs:
-            pipe.hset(SLUG_ROUTES_KEY, mapping=slugs)
+            pipe.hset(SLUG_ROUTES_KEY, mapping=cast("dict[Any, Any]", slugs))
         pipe.execute()
         return len(routes) - 1
     finally:

@@ -90,9 +90,7 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         path = heartbeat_slug_ping_path(monitor)
         return None if path is None else self.context["request"].build_absolute_uri(path)
 
-    @extend_schema_field(
-        serializers.ChoiceField(choices=HEARTBEAT_STATES, allow_null=True)  # type: ignore[arg-type]
-    )
+    @extend_schema_field(serializers.ChoiceField(choices=HEARTBEAT_STATES, allow_null=True))
     def get_heartbeat_state(self, monitor: Monitor) -> str | None:
         return monitor.heartbeat_state() if monitor.kind == Monitor.Kind.HEARTBEAT else None
 

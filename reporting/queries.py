@@ -373,7 +373,21 @@ def heartbeat_pings(*, monitor_id: int, limit: int = 20) -> list[PingRow]:
         "ORDER BY received_at DESC LIMIT %s",
         [monitor_id, limit],
     )
-    return [PingRow(as_utc(r[0]), *r[1:9], bool(r[9])) for r in rows]
+    return [
+        PingRow(
+            received_at=as_utc(r[0]),
+            kind=r[1],
+            exit_status=r[2],
+            run_id=r[3],
+            duration_ms=r[4],
+            method=r[5],
+            remote_addr=r[6],
+            user_agent=r[7],
+            body=r[8],
+            body_truncated=bool(r[9]),
+        )
+        for r in rows
+    ]
 
 
 def recent_checks(

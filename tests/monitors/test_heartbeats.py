@@ -20,6 +20,7 @@ from monitors.heartbeats import (
 from monitors.models import Incident, Monitor
 from monitors.services import monitor_create, monitors_pause
 from telemetry.buffer import buffer_depth
+from telemetry.pings import PingRow
 from tests.factories import AlertRuleFactory, WebhookChannelFactory
 from tests.monitors.heartbeat_helpers import ingest, ping, stored_pings, stored_results
 from tests.telemetry.conftest import buffered_results
@@ -66,10 +67,8 @@ def test_it_counts_a_success_ping_of_each_method(heartbeat, method):
     ingest()
     monitor = fresh(heartbeat)
     assert monitor.status == "up" and monitor.heartbeat_state() == "up"
-    assert before <= monitor.heartbeat_last_ping_at <= dt.datetime.now(dt.UTC)
-    assert monitor.heartbeat_deadline_at == monitor.heartbeat_last_ping_at + dt.timedelta(
-        seconds=120
-    )
+    assert before <= last_ping_of(monitor) <= dt.datetime.now(dt.UTC)
+    assert monitor.heartbeat_deadline_at == last_ping_of(monitor) + dt.timedelta(seconds=120)
     assert stored_pings(heartbeat.pk) == [("success", None, "", None, method, "", 0)]
     assert stored_results(heartbeat.pk) == [(True, None, 0)]
 
@@ -231,6 +230,16 @@ def test_it_resumes_a_paused_heartbeat_on_its_next_ping(heartbeat):
 # --- missed pings: the per-minute pass --------------------------------------------------
 
 
+def last_ping_of(monitor: Monitor) -> dt.datetime:
+    assert monitor.heartbeat_last_ping_at is not None
+    return monitor.heartbeat_last_ping_at
+
+
+def deadline_of(monitor: Monitor) -> dt.datetime:
+    assert monitor.heartbeat_deadline_at is not None
+    return monitor.heartbeat_deadline_at
+
+
 def pinged(monitor: Monitor) -> Monitor:
     assert ping(url(monitor)) == 200
     ingest()
@@ -242,7 +251,7 @@ def test_it_shows_late_inside_the_grace_and_goes_down_once_it_runs_out(heartbeat
         WebhookChannelFactory(owner=heartbeat.owner)
     )
     monitor = pinged(heartbeat)
-    last = monitor.heartbeat_last_ping_at
+    last = last_ping_of(monitor)
     assert monitor.heartbeat_state(now=last + dt.timedelta(seconds=59)) == "up"
     assert monitor.heartbeat_state(now=last + dt.timedelta(seconds=61)) == "late"
     # Inside the grace: nothing to do.
@@ -268,10 +277,7 @@ def test_it_shows_late_inside_the_grace_and_goes_down_once_it_runs_out(heartbeat
 
 def test_it_pushes_the_same_missed_result_when_the_pass_runs_twice(heartbeat):
     monitor = pinged(heartbeat)
-    later = monitor.heartbeat_deadline_at + dt.timedelta(seconds=5)
-    Monitor.objects.filter(pk=monitor.pk).update(
-        heartbeat_deadline_at=monitor.heartbeat_deadline_at
-    )
+    later = deadline_of(monitor) + dt.timedelta(seconds=5)
     heartbeats_missed(now=later)
     # A second pass before the clear was seen (e.g. a redelivered task): same slot.
     Monitor.objects.filter(pk=monitor.pk).update(
@@ -287,7 +293,7 @@ def test_it_does_not_call_missed_a_heartbeat_whose_ping_waits_in_the_buffer(hear
     monitor = pinged(heartbeat)
     assert ping(url(heartbeat)) == 200  # taken by the web tier, not stored yet
     # The pass as the deadline passes: the ping in the buffer has moved it on.
-    report = heartbeats_missed(now=monitor.heartbeat_deadline_at)
+    report = heartbeats_missed(now=deadline_of(monitor))
     assert (report.missed, report.pinged) == (0, 1)
     ingest()
     assert fresh(heartbeat).status == "up"
@@ -297,7 +303,7 @@ def test_it_leaves_paused_and_new_heartbeats_alone(heartbeat, user):
     new = monitor_create(owner=user, name="never pinged", kind="heartbeat")
     monitor = pinged(heartbeat)
     monitors_pause(monitor_ids=[heartbeat.pk])
-    far = monitor.heartbeat_deadline_at + dt.timedelta(days=3)
+    far = deadline_of(monitor) + dt.timedelta(days=3)
     assert heartbeats_missed(now=far).missed == 0
     assert fresh(new).heartbeat_state() == "new" and fresh(heartbeat).heartbeat_state() == "paused"
 
@@ -306,7 +312,7 @@ def test_it_moves_the_deadline_when_the_schedule_changes(heartbeat):
     monitor = pinged(heartbeat)
     monitor.heartbeat_grace_seconds = 600
     monitor.save()
-    expected = monitor.heartbeat_last_ping_at + dt.timedelta(seconds=660)
+    expected = last_ping_of(monitor) + dt.timedelta(seconds=660)
     assert fresh(heartbeat).heartbeat_deadline_at == expected
 
 
@@ -363,7 +369,7 @@ def test_it_calls_a_cron_heartbeat_missed_past_the_spring_gap(heartbeat, redis_c
     # A ping stored at Saturday 02:30 CET (what ingest hands over; a result this old
     # would be outside the stored window, so the state is set above).
     saturday_us = int(dt.datetime(2026, 3, 28, 1, 30, tzinfo=dt.UTC).timestamp() * 1e6)
-    row = (heartbeat.pk, None, saturday_us, "success", None, "", "GET", "", "", "", False)
+    row: PingRow = (heartbeat.pk, None, saturday_us, "success", None, "", "GET", "", "", "", False)
     heartbeats_pings_apply(pings=[row])
     monitor = fresh(heartbeat)
     # Due at 03:00 CEST on Sunday (02:30 does not exist that day), down 10 minutes later.
