@@ -22,6 +22,7 @@ from monitors.services import monitor_create, monitors_pause
 from telemetry.buffer import buffer_depth
 from telemetry.pings import PingRow
 from tests.factories import AlertRuleFactory, WebhookChannelFactory
+from telemetry.ingest import ingest_batch
 from tests.monitors.heartbeat_helpers import ingest, ping, stored_pings, stored_results
 from tests.telemetry.conftest import buffered_results
 
@@ -393,3 +394,19 @@ def test_it_keeps_two_verdicts_sent_in_the_same_millisecond(heartbeat):
     ingest()
     assert stored_results(heartbeat.pk) == [(True, None, 0), (False, "job_failed", 0)]
     assert fresh(heartbeat).status == "down"  # the later one decides
+
+
+def test_it_has_nothing_to_check_now_for_a_heartbeat(heartbeat):
+    from monitors.services import monitors_check_now
+
+    assert monitors_check_now(monitor_ids=[heartbeat.pk]) == 0
+
+
+def test_it_stores_and_acknowledges_a_batch_of_ten_thousand_pings(heartbeat, settings):
+    settings.HEARTBEAT_PING_RATE_LIMIT = 20_000
+    # One stream entry per ping: more entries in one batch than Lua's stack holds.
+    for _ in range(10_000):
+        assert ping(url(heartbeat, "log")) == 200
+    assert ingest_batch(consumer="tests", batch_size=10_000).stored == 0  # logs: no results
+    assert buffer_depth() == 0
+    assert len(stored_pings(heartbeat.pk)) == 10_000
