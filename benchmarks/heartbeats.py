@@ -1,8 +1,9 @@
 """Scenario ``heartbeats``: pings through the web tier as deployed, while an HTTP fleet
 runs, and missed heartbeats found by the per-minute pass.
 
-The web tier is gunicorn serving ``sentinel.wsgi:application`` (the Dockerfile's
-command; ``/ping/`` is answered by ``monitors.pingapp`` in front of Django). ``wrk``
+The web tier is gunicorn serving ``sentinel.wsgi:application`` with the Dockerfile's
+worker options (two threaded workers; ``/ping/`` is answered by ``monitors.pingapp`` in
+front of Django). ``wrk``
 (Debian's, installed by ``bin/ensure-system-packages``) sends GET pings with a Lua
 script that walks the ping URLs of the running heartbeats, for the whole window. Beside
 it run the pipeline scenario's processes for an HTTP fleet (Beat, the dispatch worker,
@@ -44,10 +45,11 @@ OWNER = "bench-heartbeats"
 PERIOD_S = 60
 GRACE_S = 60
 STOPPED_SHARE = 0.01
-# wrk: 2 threads (2 cores), this many connections in all.
-CONNECTIONS = 32
-# The ping path's worker processes: gunicorn's sync workers, as the Dockerfile runs.
-WEB_WORKERS = 3
+# wrk: 2 threads (2 cores), this many connections in all: the web tier's 16 threads.
+CONNECTIONS = 16
+# The web tier's gunicorn options, as the Dockerfile runs it (without its access log).
+WEB_WORKERS = 2
+WEB_ARGS = ("--workers", str(WEB_WORKERS), "--worker-class", "gthread", "--threads", "8")
 
 # Walk the URLs, each thread from its own offset; count what came back.
 LUA = """
@@ -154,7 +156,7 @@ def _start_web() -> tuple[int, Any]:
     port = free_port()
     web = runtime.spawn(
         [sys.executable, "-m", "gunicorn", "sentinel.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS)],
+         "--bind", f"127.0.0.1:{port}", *WEB_ARGS],
         env=dict(os.environ),
     )  # fmt: skip
     _wait_for_port(port)
