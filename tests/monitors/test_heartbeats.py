@@ -20,9 +20,9 @@ from monitors.heartbeats import (
 from monitors.models import Incident, Monitor
 from monitors.services import monitor_create, monitors_pause
 from telemetry.buffer import buffer_depth
+from telemetry.ingest import ingest_batch
 from telemetry.pings import PingRow
 from tests.factories import AlertRuleFactory, WebhookChannelFactory
-from telemetry.ingest import ingest_batch
 from tests.monitors.heartbeat_helpers import ingest, ping, stored_pings, stored_results
 from tests.telemetry.conftest import buffered_results
 
