@@ -83,8 +83,7 @@ def _overview_row(monitor: Monitor, summary: queries.MonitorSummary) -> dict[str
         "pk": monitor.pk,
         "name": monitor.name,
         "url": monitor.url if len(monitor.url) <= 60 else monitor.url[:59] + "…",
-        "status": monitor.status,
-        "status_label": monitor.get_status_display(),
+        **_status_shown(monitor),
         "tags": [tag.name for tag in monitor.tags.all()],
         "uptime_24h": _percent_text(summary.uptime_24h),
         "uptime_7d": _percent_text(summary.uptime_7d),
@@ -92,6 +91,14 @@ def _overview_row(monitor: Monitor, summary: queries.MonitorSummary) -> dict[str
         "last_latency": "—" if summary.last_latency_ms is None else f"{summary.last_latency_ms} ms",
         "spark": charts.sparkline(summary.sparkline),
     }
+
+
+def _status_shown(monitor: Monitor) -> dict[str, str]:
+    """The status a row shows: a heartbeat's own states (new, late) where it has them."""
+    if monitor.kind == Monitor.Kind.HEARTBEAT:
+        state = monitor.heartbeat_state()
+        return {"status": state, "status_label": state.capitalize()}
+    return {"status": monitor.status, "status_label": monitor.get_status_display()}
 
 
 def _percent_text(value: float | None) -> str:

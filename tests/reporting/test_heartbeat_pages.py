@@ -3,9 +3,11 @@ their signal, body and run time; the form shows a heartbeat's own fields."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -97,3 +99,12 @@ def test_it_creates_a_heartbeat_from_the_dashboard_form(client, user, redis_clie
         "/dashboard/monitors/new/", {**form, "name": "x", "heartbeat_grace_seconds": 0}
     )
     assert bad.status_code == 200 and "at least a minute" in bad.content.decode()
+
+
+def test_it_shows_a_late_heartbeat_as_late_in_the_overview(client, user, heartbeat):
+    Monitor.objects.filter(pk=heartbeat.pk).update(
+        status="up", heartbeat_deadline_at=timezone.now() + dt.timedelta(seconds=30)
+    )  # due 30 minutes ago, 30 s of the hour's grace left
+    client.force_login(user)
+    page = client.get("/dashboard/").content.decode()
+    assert 'status-late">Late<' in page
