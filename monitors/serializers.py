@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitors.models import Monitor, Tag
+from monitors.heartbeats import heartbeat_ping_path, heartbeat_slug_ping_path
+from monitors.models import HEARTBEAT_STATES, Monitor, Tag
 from monitors.selectors import monitors_visible_to
 from monitors.services import (
     MONITOR_EDITABLE_FIELDS,
@@ -54,11 +56,54 @@ class TagListField(serializers.ListField):
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     tags = TagListField()
+    ping_url = serializers.SerializerMethodField(
+        help_text="Heartbeats: the URL your job pings (null for other kinds)."
+    )
+    slug_ping_url = serializers.SerializerMethodField(
+        help_text="Heartbeats with a slug: /ping/<your ping key>/<slug> (null otherwise)."
+    )
+    heartbeat_state = serializers.SerializerMethodField(
+        help_text="Heartbeats: new, up, late (inside the grace time), down or paused."
+    )
 
     class Meta:
         model = Monitor
-        fields = ("id", *WRITABLE_FIELDS, "enabled", "tags", "status", "last_checked_at")
-        read_only_fields = ("id", "status", "last_checked_at")
+        fields = (
+            "id",
+            *WRITABLE_FIELDS,
+            "enabled",
+            "tags",
+            "status",
+            "last_checked_at",
+            "ping_url",
+            "slug_ping_url",
+            "heartbeat_state",
+            "heartbeat_last_ping_at",
+            "heartbeat_deadline_at",
+        )
+        read_only_fields = (
+            "id",
+            "status",
+            "last_checked_at",
+            "heartbeat_last_ping_at",
+            "heartbeat_deadline_at",
+        )
+
+    # Null for the monitors that have none: the schema says so (the conformance run holds it).
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_ping_url(self, monitor: Monitor) -> str | None:
+        if monitor.kind != Monitor.Kind.HEARTBEAT:
+            return None
+        return self.context["request"].build_absolute_uri(heartbeat_ping_path(monitor))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_slug_ping_url(self, monitor: Monitor) -> str | None:
+        path = heartbeat_slug_ping_path(monitor)
+        return None if path is None else self.context["request"].build_absolute_uri(path)
+
+    @extend_schema_field(serializers.ChoiceField(choices=HEARTBEAT_STATES, allow_null=True))
+    def get_heartbeat_state(self, monitor: Monitor) -> str | None:
+        return monitor.heartbeat_state() if monitor.kind == Monitor.Kind.HEARTBEAT else None
 
     def create(self, validated_data: dict[str, Any]) -> Monitor:
         tags = validated_data.pop("tags", [])
@@ -136,9 +181,11 @@ class MonitorBulkResultSerializer(serializers.Serializer[Any]):
     ids = serializers.ListField(child=serializers.IntegerField())
     changed = serializers.IntegerField(
         help_text="Monitors paused (were running), resumed (were paused) or queued for a "
-        "check now (enabled ones)."
+        "check now (enabled ones, heartbeats aside)."
     )
 
 
 class CheckNowResultSerializer(serializers.Serializer[Any]):
-    queued = serializers.IntegerField(help_text="1, or 0 for a paused monitor (not checked).")
+    queued = serializers.IntegerField(
+        help_text="1, or 0 for a paused monitor or a heartbeat (not checked)."
+    )

@@ -29,11 +29,12 @@ from monitors.serializers import (
 from monitors.services import monitors_check_now
 from reporting import cache, queries
 from reporting.api.filters import MonitorFilter, TagFilter
-from reporting.api.params import ResultsParams, SeriesParams, StatsParams
+from reporting.api.params import PingsParams, ResultsParams, SeriesParams, StatsParams
 from reporting.api.serializers import (
     CheckRowSerializer,
     LatencyFieldsSerializer,
     MonitorSerializer,
+    PingRowSerializer,
     ResultsPageSerializer,
     SeriesSerializer,
     StatsSerializer,
@@ -88,6 +89,20 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         serializer = MonitorBulkSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         return Response(MonitorBulkResultSerializer(serializer.save()).data)
+
+    @extend_schema(
+        summary="A heartbeat's last pings, newest first, with their bodies",
+        parameters=[PingsParams],
+        responses=PingRowSerializer(many=True),
+    )
+    # A plain list (at most ``limit``), not a page of monitors, and no monitor filters.
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def pings(self, request: Request, pk: str | None = None) -> Response:
+        monitor = self.get_object()
+        params = PingsParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = queries.heartbeat_pings(monitor_id=monitor.pk, limit=params.validated_data["limit"])
+        return Response(PingRowSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="Raw check results, newest first (cursor pagination)",
