@@ -21,6 +21,17 @@ def _broker_queues() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_outage_said_before():
+    # Each component says an outage once per process (core.reachability): a test that
+    # met one must not silence the next test's line.
+    from core.reachability import outages_forget
+
+    outages_forget()
+    yield
+    outages_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2 at Django's default cost is a third of a second per login.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
