@@ -365,6 +365,13 @@ TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spo
 SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
     "SENTINEL_DISPATCH_HORIZON_SECONDS", 70, minimum=60, maximum=120
 )
+# Slots missed while the dispatch could not run (MySQL away, Beat down) are caught up
+# by the next dispatch if they are no older than this: each gets its result, at twice
+# the monitor's rhythm until it is back on time (monitors.dispatch). Older ones are
+# skipped; 0 turns catching up off (one slot at the monitor's phase, as for a new one).
+SENTINEL_DISPATCH_CATCH_UP_SECONDS = env.int(
+    "SENTINEL_DISPATCH_CATCH_UP_SECONDS", 300, minimum=0, maximum=3600
+)
 # Slots per probe task. A message costs ~1 ms of broker work, so one per check caps a
 # 2-core box near 900 checks/s; batches take that off the table. 250 rather than 100:
 # when each batch committed its monitors' live state, it halved the MySQL transactions

@@ -62,15 +62,13 @@ def operator(db):
     return UserFactory(is_staff=True, is_superuser=True)
 
 
-@pytest.fixture
-def probes_queue(settings):
-    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+def _queue_taker(url: str, name: str) -> Iterator:
     from kombu import Connection
 
     from sentinel.celery import app
 
-    conn = Connection(settings.CELERY_BROKER_URL)
-    queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
+    conn = Connection(url)
+    queue = conn.SimpleQueue(app.amqp.queues[name])  # type: ignore[arg-type]
     queue.clear()
 
     def take():
@@ -87,6 +85,18 @@ def probes_queue(settings):
     queue.clear()
     queue.close()
     conn.close()
+
+
+@pytest.fixture
+def probes_queue(settings):
+    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "probes")
+
+
+@pytest.fixture
+def dispatch_queue(settings):
+    """Empties the broker's ``dispatch`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "dispatch")
 
 
 TELEMETRY_TABLES = (
