@@ -84,8 +84,9 @@ def _expiry(expires: object) -> dt.datetime | None:
     bind=True,
     name="monitors.probes.check_batch",
     ignore_result=True,
-    # A rerun re-checks the batch; results carry their slot, so storing them twice
-    # is a no-op in ingest (and for the live state ingest moves).
+    # A delivery again (RabbitMQ restarted, a worker died) checks only the slots no
+    # delivery before it checked (a claim per batch in Redis, monitors.batch); results
+    # carry their slot, so storing one twice is a no-op in ingest.
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=PROBE_RETRIES,
@@ -96,7 +97,9 @@ def probe_check_batch(
     """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``; ``v`` and ``specs``: the
     message version and what each slot's check needs (``monitors.slots``)."""
     try:
-        checks_run_batch(slots=message_decode(slots, version=v, specs=specs))
+        checks_run_batch(
+            slots=message_decode(slots, version=v, specs=specs), batch_id=self.request.id
+        )
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= PROBE_RETRIES:
             # Rejected without requeue: RabbitMQ moves it to the dead-letter queue.

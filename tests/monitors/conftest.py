@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from kombu import Connection
 
 from monitors.probes import TargetPolicy
+from sentinel.celery import app
 from tests.dns_server import DnsServer, serve_dns
 from tests.targets import Certificates, Target, make_certificates, serve_targets, server_context
 
@@ -60,3 +67,47 @@ def http_path(request, monkeypatch) -> str:
     if request.param == "aiohttp":
         monkeypatch.setattr(engine, "plain_get", lambda spec: False)
     return str(request.param)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def probe_worker(tmp_path, redis_client):
+    """A Celery probe worker subprocess whose environment has no DATABASE_URL."""
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        app.amqp.queues["probes"].bind(conn.default_channel).purge()
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("DATABASE_")
+    }
+    environment.update(
+        SENTINEL_ROLE="probe",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        TELEMETRY_SPOOL_DIR=str(tmp_path / "spool"),
+        DJANGO_SETTINGS_MODULE="sentinel.settings",
+    )
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "sentinel", "worker",
+                "--queues", "probes", "--pool", "threads", "--concurrency", "4",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--hostname", f"probe-test-{os.getpid()}@%h", "--loglevel", "INFO",
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield worker, log
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
