@@ -222,7 +222,12 @@ SPECTACULAR_SETTINGS = {
 SENTINEL_QUEUES = ("dispatch", "probes", "ingest", "alerts", "maintenance")
 # Messages rejected without requeue (a task that gave up after its retries) are
 # dead-lettered to the "dead" queue, kept for an operator to inspect, not lost.
-# No worker consumes it; sentinel.celery declares it when a worker starts.
+# No worker consumes it; sentinel.celery declares it when a worker starts. Messages
+# whose expiry passed in a queue (a periodic drain or dispatch while the workers were
+# away, a probe batch too late to check) are dead-lettered to the same exchange by
+# RabbitMQ, but the dead queue's binding takes only the rejected ones (the
+# x-first-death-reason header RabbitMQ sets; "all-with-x" matches an x- header), so
+# expired ones are dropped, as Celery drops an expired task it receives.
 SENTINEL_DEAD_LETTER_EXCHANGE = "sentinel.dead"
 CELERY_TASK_QUEUES = (
     *(
@@ -237,8 +242,9 @@ CELERY_TASK_QUEUES = (
     ),
     Queue(
         "dead",
-        Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="fanout", durable=True),
+        Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="headers", durable=True),
         durable=True,
+        binding_arguments={"x-match": "all-with-x", "x-first-death-reason": "rejected"},
     ),
 )
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"

@@ -82,8 +82,10 @@ def test_it_spools_results_while_redis_is_down_and_replays_them_later(
         settings.REDIS_URL = working_url
         buffer_push(results=second)
 
-    assert caplog.records[1].getMessage().endswith(
-        "is back; spooled results are replayed into the buffer"
+    assert (
+        caplog.records[1]
+        .getMessage()
+        .endswith("is back; spooled results are replayed into the buffer")
     )
 
     assert spool_size() == 0
