@@ -3,10 +3,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,6 +13,7 @@ from monitors.probes import TargetPolicy
 from sentinel.celery import app
 from tests.dns_server import DnsServer, serve_dns
 from tests.targets import Certificates, Target, make_certificates, serve_targets, server_context
+from tests.workers import celery_worker
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +67,6 @@ def http_path(request, monkeypatch) -> str:
     return str(request.param)
 
 
-ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
 
 
@@ -86,28 +83,7 @@ def probe_worker(tmp_path, redis_client):
         REDIS_URL=settings.REDIS_URL,
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         TELEMETRY_SPOOL_DIR=str(tmp_path / "spool"),
-        DJANGO_SETTINGS_MODULE="sentinel.settings",
     )
     log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        worker = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "sentinel", "worker",
-                "--queues", "probes", "--pool", "threads", "--concurrency", "4",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", f"probe-test-{os.getpid()}@%h", "--loglevel", "INFO",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with celery_worker(environment=environment, log=log, name="probe-test") as worker:
         yield worker, log
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()

@@ -4,43 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from celery.worker.consumer import consumer
 
 from sentinel import celery as sentinel_celery
+from tests.workers import celery_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 AWAY = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens there
 
 
 def test_a_worker_started_while_rabbitmq_is_away_says_so_once(tmp_path):
-    environment = dict(
-        os.environ, CELERY_BROKER_URL=AWAY, DJANGO_SETTINGS_MODULE="sentinel.settings"
-    )
     log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        worker = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "sentinel", "worker",
-                "--queues", "probes", "--pool", "threads", "--concurrency", "1",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", f"away-test-{os.getpid()}@%h", "--loglevel", "INFO",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with celery_worker(
+        environment={**os.environ, "CELERY_BROKER_URL": AWAY}, log=log, name="away-test"
+    ) as worker:
         time.sleep(12)  # its start and a few reconnect attempts (0, 2, 4 s apart)
         assert worker.poll() is None, log.read_text()  # still running, reconnecting
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
     output = log.read_text()
     assert output.count("RabbitMQ is unreachable at amqp://guest:***@127.0.0.1:1//") == 1, output
