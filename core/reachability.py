@@ -151,6 +151,34 @@ def reachable_log(logger: logging.Logger, service: str, then: str) -> bool:
     return True
 
 
+class OutageSaid:
+    """``with OutageSaid(logger, then) as work:`` around work that its next run redoes
+    (a sweep, partition maintenance, a delivery sent again): an error that says MySQL,
+    Redis or RabbitMQ cannot be reached is said once (``unreachable_log``) and
+    suppressed, and ``work.away`` names the service; other errors pass. A block that
+    ends well says that a service this logger said was away is back (``back``)."""
+
+    def __init__(self, logger: logging.Logger, then: str, *, back: str = "work goes on") -> None:
+        self.logger, self.then, self.back = logger, then, back
+        self.away: str | None = None
+
+    def __enter__(self) -> OutageSaid:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            for service in SERVICE_NAMES:
+                reachable_log(self.logger, service, self.back)
+            return False
+        self.away = unreachable_service(exc)
+        if self.away is None and isinstance(exc, django.db.InterfaceError):
+            self.away = "database"  # a connection MySQL closed under it
+        if self.away is None:
+            return False
+        unreachable_log(self.logger, self.away, exc, self.then)
+        return True
+
+
 def outages_forget() -> None:
     """Forget every outage this process said (tests; a process starting afresh)."""
     with _outages_lock:

@@ -99,6 +99,24 @@ def dispatch_queue(settings):
     yield from _queue_taker(settings.CELERY_BROKER_URL, "dispatch")
 
 
+@pytest.fixture
+def alerts_queue(settings):
+    """Empties the broker's ``alerts`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "alerts")
+
+
+@pytest.fixture
+def database_away():
+    """This process's MySQL connection pointed at a port where nothing listens (MySQL
+    gone away for the code under test), and back afterwards."""
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    yield
+    connection.close()
+    connection.settings_dict["PORT"] = port
+
+
 TELEMETRY_TABLES = (
     "check_result",
     "check_rollup_hourly",

@@ -132,17 +132,6 @@ def test_a_caught_up_batch_is_sent_for_the_second_it_runs_in(probes_queue):
         assert dt.datetime.fromisoformat(headers["expires"]) >= starts
 
 
-@pytest.fixture
-def database_away():
-    """This process's MySQL connection pointed at a port where nothing listens."""
-    port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = "1"
-    yield
-    connection.close()
-    connection.settings_dict["PORT"] = port
-
-
 def run_dispatch(*, attempt=0, expires_in=50):
     """Run the dispatch task here as a worker runs a message that expires in
     ``expires_in`` seconds (Beat sends the dispatch with a 50 s expiry)."""
