@@ -11,13 +11,17 @@ from django.utils import timezone
 
 from alerting.models import AlertRule, NotificationChannel
 from core.time import to_epoch_ms as to_ms
+from monitors.dispatch import dispatch_due
 from monitors.models import Incident, Monitor
+from monitors.slots import message_encode
 from monitors.tasks import probe_check_batch
 from telemetry.buffer import STREAM_KEY
 from telemetry.ingest import ingest_batch
 from tests.alerting.conftest import eager_celery, receiver  # noqa: F401 (fixtures)
 from tests.factories import MonitorFactory
 from tests.monitors.conftest import certificates, target  # noqa: F401 (fixtures)
+from tests.monitors.test_dispatch import Collect
+from tests.monitors.test_dispatch_outage import behind_by
 
 
 @pytest.mark.django_db
@@ -56,3 +60,43 @@ def test_a_confirmed_outage_found_by_the_probe_task_reaches_the_webhook_once(
     posts = receiver.wait_for(1)
     assert len(posts) == 1
     assert posts[0].json()["event"] == "down"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("telemetry_tables")
+def test_a_target_outage_that_began_while_mysql_was_away_is_alerted_once_it_is_back(
+    target,  # noqa: F811
+    receiver,  # noqa: F811
+    eager_celery,  # noqa: F811
+    redis_client,
+    django_capture_on_commit_callbacks,
+):
+    """No dispatch ran for 90 s (MySQL away) while the target went down: the first
+    dispatch after it hands out the missed slots, their checks confirm the outage and
+    the down alert goes out."""
+    monitor = MonitorFactory(url=target.url("/status/503"), interval_seconds=30)
+    channel = NotificationChannel.objects.create(
+        owner=monitor.owner,
+        name="ops hook",
+        kind=NotificationChannel.Kind.WEBHOOK,
+        config={"url": receiver.url("/ok"), "secret": "s3cret"},
+    )
+    AlertRule.objects.create(monitor=monitor, kind=AlertRule.Kind.DOWN).channels.add(channel)
+    now = timezone.now()
+    behind_by([monitor.pk], seconds=90, interval_seconds=30, now=now)
+    collect = Collect()
+
+    dispatch_due(now=now, publish=collect)
+    missed = [s for s in collect.slots if s.scheduled_ms < to_ms(now)]
+    assert len(missed) >= 2 and all(s.starts_ms for s in missed)
+    args, kwargs = message_encode(missed)
+    probe_check_batch.apply(args=tuple(args), kwargs=kwargs).get()  # as their ETAs come
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest_batch(consumer="e2e").stored == len(missed)
+
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.DOWN
+    incident = Incident.objects.get(monitor=monitor)
+    assert to_ms(incident.started_at) in {s.scheduled_ms for s in missed}  # while MySQL was away
+    [post] = receiver.wait_for(1)
+    assert post.json()["event"] == "down"
