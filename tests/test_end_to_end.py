@@ -24,6 +24,18 @@ from tests.monitors.test_dispatch import Collect
 from tests.monitors.test_dispatch_outage import behind_by
 
 
+def down_alerts_to(receiver, *, monitor):  # noqa: F811
+    """A down rule of ``monitor`` with a webhook channel to ``receiver``."""
+    channel = NotificationChannel.objects.create(
+        owner=monitor.owner,
+        name="ops hook",
+        kind=NotificationChannel.Kind.WEBHOOK,
+        config={"url": receiver.url("/ok"), "secret": "s3cret"},
+    )
+    rule = AlertRule.objects.create(monitor=monitor, kind=AlertRule.Kind.DOWN, threshold=2)
+    rule.channels.add(channel)
+
+
 @pytest.mark.django_db
 @pytest.mark.usefixtures("telemetry_tables")
 def test_a_confirmed_outage_found_by_the_probe_task_reaches_the_webhook_once(
@@ -34,14 +46,7 @@ def test_a_confirmed_outage_found_by_the_probe_task_reaches_the_webhook_once(
     django_capture_on_commit_callbacks,
 ):
     monitor = MonitorFactory(url=target.url("/status/500"), confirm_failures=2)
-    channel = NotificationChannel.objects.create(
-        owner=monitor.owner,
-        name="ops hook",
-        kind=NotificationChannel.Kind.WEBHOOK,
-        config={"url": receiver.url("/ok"), "secret": "s3cret"},
-    )
-    rule = AlertRule.objects.create(monitor=monitor, kind=AlertRule.Kind.DOWN, threshold=2)
-    rule.channels.add(channel)
+    down_alerts_to(receiver, monitor=monitor)
     # Past slots: the probe task waits for a slot that is still ahead.
     first = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=3)
 
@@ -75,13 +80,7 @@ def test_a_target_outage_that_began_while_mysql_was_away_is_alerted_once_it_is_b
     dispatch after it hands out the missed slots, their checks confirm the outage and
     the down alert goes out."""
     monitor = MonitorFactory(url=target.url("/status/503"), interval_seconds=30)
-    channel = NotificationChannel.objects.create(
-        owner=monitor.owner,
-        name="ops hook",
-        kind=NotificationChannel.Kind.WEBHOOK,
-        config={"url": receiver.url("/ok"), "secret": "s3cret"},
-    )
-    AlertRule.objects.create(monitor=monitor, kind=AlertRule.Kind.DOWN).channels.add(channel)
+    down_alerts_to(receiver, monitor=monitor)
     now = timezone.now()
     behind_by([monitor.pk], seconds=90, interval_seconds=30, now=now)
     collect = Collect()
