@@ -154,12 +154,14 @@ def catch_up_plan(
     its slots on time, which go on as planned: the monitor is checked twice as often
     until the missed slots are done, for as long as it was behind.
     """
+    late = now_ms - LATE_GRACE_MS
+    if next_check_ms >= late:
+        return None  # on time: most monitors of every dispatch, so first and cheap
     if window_ms is None:
         window_ms = settings.SENTINEL_DISPATCH_CATCH_UP_SECONDS * 1000
     interval_ms = interval_seconds * 1000
     phase = monitor_phase_ms(monitor_id=monitor_id, interval_seconds=interval_seconds)
-    late = now_ms - LATE_GRACE_MS
-    if next_check_ms >= late or window_ms <= 0 or (next_check_ms - phase) % interval_ms:
+    if window_ms <= 0 or (next_check_ms - phase) % interval_ms:
         return None
     first = max(next_check_ms, align_up(now_ms - window_ms, period_ms=interval_ms, phase_ms=phase))
     missed = range(first, late, interval_ms)
@@ -269,9 +271,14 @@ def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[tuple[int, int]]:
 
 def _first_start(pk: int, next_check_ms: int, interval: int, *, now_ms: int) -> int:
     """When the first check a claim of this monitor hands out starts (epoch ms)."""
-    plan = dict(monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms)
-    catch_up = catch_up_plan(**plan, now_ms=now_ms)
-    return catch_up.slots[0][1] if catch_up else plan_slot(**plan, now_ms=now_ms)[0]
+    catch_up = catch_up_plan(
+        monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+    )
+    if catch_up is not None:
+        return catch_up.slots[0][1]
+    return plan_slot(
+        monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+    )[0]
 
 
 def _claim_chunks(planned: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
@@ -321,10 +328,10 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         slots: list[Slot] = []
         realigned = 0
         for pk, _enabled, next_check_at, interval, *spec_values in rows:
-            plan = dict(
-                monitor_id=pk, interval_seconds=interval, next_check_ms=to_epoch_ms(next_check_at)
+            next_check_ms = to_epoch_ms(next_check_at)
+            catch_up = catch_up_plan(
+                monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
             )
-            catch_up = catch_up_plan(**plan, now_ms=now_ms)
             if catch_up is not None:
                 # All of its missed slots at once, some of them past the horizon: the
                 # dispatches after this one find it on time.
@@ -332,7 +339,9 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 spec = spec_encode(spec_values)
                 slots.extend(Slot(slot, pk, spec, starts) for slot, starts in catch_up.slots)
                 continue
-            slot, following = plan_slot(**plan, now_ms=now_ms)
+            slot, following = plan_slot(
+                monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+            )
             if slot >= horizon_ms:
                 # A missed monitor whose catch-up slot lies beyond this dispatch:
                 # move it there; the dispatch that covers it will send it.

@@ -107,14 +107,11 @@ def alerts_queue(settings):
 
 @pytest.fixture
 def database_away():
-    """This process's MySQL connection pointed at a port where nothing listens (MySQL
-    gone away for the code under test), and back afterwards."""
-    port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = "1"
-    yield
-    connection.close()
-    connection.settings_dict["PORT"] = port
+    """MySQL gone away for the code under test (``tests.outages.mysql_away``)."""
+    from tests.outages import mysql_away
+
+    with mysql_away():
+        yield
 
 
 TELEMETRY_TABLES = (
