@@ -376,7 +376,7 @@ SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
 # the monitor's rhythm until it is back on time (monitors.dispatch). Older ones are
 # skipped; 0 turns catching up off (one slot at the monitor's phase, as for a new one).
 SENTINEL_DISPATCH_CATCH_UP_SECONDS = env.int(
-    "SENTINEL_DISPATCH_CATCH_UP_SECONDS", 300, minimum=0, maximum=3600
+    "SENTINEL_DISPATCH_CATCH_UP_SECONDS", 120, minimum=0, maximum=3600
 )
 # Slots per probe task. A message costs ~1 ms of broker work, so one per check caps a
 # 2-core box near 900 checks/s; batches take that off the table. 250 rather than 100:
