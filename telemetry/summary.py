@@ -1,0 +1,285 @@
+"""A small per-monitor summary of the rollups, kept where they are folded.
+
+Why: a status page of 1,000 monitors wants each one's 90 daily bars and uptime over
+24 h, 30 d and 90 d, and the dashboard overview wants 24 h / 7 d / 30 d uptime and an
+hourly sparkline. Read from the rollups that is 50+ rows per monitor spread over
+several monthly partitions, fast only while they sit in the buffer pool. The summary
+is one row per monitor (``monitor_rollup_summary``, about 1.5 KB): the last
+``DAYS`` UTC days and the last ``HOURS`` hours of checks, failures and latency sum.
+
+Kept exactly once with the rollups: ``rollups_fold`` calls ``summaries_fold`` with the
+same deltas, in the same transaction, after the rollup upserts; rows are locked in
+ascending monitor order (as the rollups are), so two folds wait for each other
+rather than deadlock. ``summaries_rebuild`` recomputes rows from the rollups (after an
+upgrade, or data written around the fold such as the benchmark's dataset).
+
+Granularity: windows read from the summary are whole hours (24 h: the current hour and
+the 23 before it) or whole UTC days (7 d / 30 d / 90 d: today and the days before
+it), not the exact ``(now - length, now]`` of ``reporting.queries.window_summary``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from core.db import ascending_chunks, sql_ids
+
+DAYS = 92  # the 90-day bars and window, and two days of slack for late results
+HOURS = 26  # the 24-hour window and sparkline, and the current hour
+SLOT = 3  # checks, failures, latency sum (ms) of successful checks
+UINT32_MAX = 2**32 - 1
+TABLE = "monitor_rollup_summary"
+
+# hour (epoch seconds) -> (checks, failures, latency sum) of one monitor
+HourDeltas = dict[int, Sequence[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Checks of one day or hour: ``start`` (aware UTC), counts, latency sum (ms)."""
+
+    start: dt.datetime
+    checks: int
+    failures: int
+    latency_sum_ms: int
+
+    @property
+    def uptime_percent(self) -> float | None:
+        return None if not self.checks else 100.0 * (self.checks - self.failures) / self.checks
+
+    @property
+    def avg_latency_ms(self) -> float | None:
+        ok = self.checks - self.failures
+        return self.latency_sum_ms / ok if ok > 0 else None
+
+
+class Ring:
+    """``size`` slots of (checks, failures, latency sum), the last one at ``last``
+    (an epoch day or hour number). Packed as little-endian uint32s: ``last`` then the
+    slots oldest first."""
+
+    __slots__ = ("last", "size", "values")
+
+    def __init__(self, size: int, packed: bytes = b"") -> None:
+        self.size = size
+        values = array("I")
+        if len(packed) == 4 * (1 + size * SLOT):
+            values.frombytes(packed)
+        if sys.byteorder == "big":
+            values.byteswap()
+        if values:
+            self.last, self.values = values[0], values[1:]
+        else:  # new, or written with another size: start empty
+            self.last, self.values = 0, array("I", bytes(4 * size * SLOT))
+
+    def add(self, index: int, checks: int, failures: int, latency_sum: int) -> None:
+        """Add to slot ``index``, moving the ring forward if it is newer than ``last``;
+        an index older than the ring holds is dropped."""
+        if index > self.last:
+            self._advance(index)
+        position = index - (self.last - self.size + 1)
+        if position < 0:
+            return
+        offset = position * SLOT
+        values = self.values
+        values[offset] = min(UINT32_MAX, values[offset] + checks)
+        values[offset + 1] = min(UINT32_MAX, values[offset + 1] + failures)
+        values[offset + 2] = min(UINT32_MAX, values[offset + 2] + latency_sum)
+
+    def _advance(self, index: int) -> None:
+        shift = min(self.size, index - self.last) * SLOT
+        self.values = self.values[shift:] + array("I", bytes(4 * shift))
+        self.last = index
+
+    def slot(self, index: int) -> tuple[int, int, int]:
+        """(checks, failures, latency sum) of ``index``; zeros outside the ring."""
+        position = index - (self.last - self.size + 1)
+        if position < 0 or index > self.last:
+            return (0, 0, 0)
+        offset = position * SLOT
+        values = self.values
+        return (values[offset], values[offset + 1], values[offset + 2])
+
+    def pack(self) -> bytes:
+        values = array("I", [self.last])
+        values.extend(self.values)
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values.tobytes()
+
+
+@dataclass(slots=True)
+class RollupSummary:
+    """One monitor's summary as read: its day and hour rings."""
+
+    monitor_id: int
+    days: Ring
+    hours: Ring
+
+    def daily(self, *, today: dt.date, count: int = 90) -> list[Period]:
+        """One period per UTC day, the ``count`` days ending ``today``, oldest first;
+        a day without checks has ``checks == 0``."""
+        last = (today - EPOCH_DAY).days
+        return [
+            Period(_day_start(index), *self.days.slot(index))
+            for index in range(last - count + 1, last + 1)
+        ]
+
+    def hourly(self, *, now: dt.datetime, count: int = 24) -> list[Period]:
+        """One period per hour, the ``count`` hours ending with the one holding ``now``."""
+        last = int(now.timestamp()) // 3600
+        return [
+            Period(dt.datetime.fromtimestamp(index * 3600, tz=dt.UTC), *self.hours.slot(index))
+            for index in range(last - count + 1, last + 1)
+        ]
+
+    def uptime(self, *, window: str, now: dt.datetime) -> float | None:
+        """Uptime % over ``window``: "24h" (the current hour and the 23 before it) or
+        "<n>d" (today, UTC, and the n-1 days before); None without checks. ``KeyError``
+        for another window."""
+        periods = (
+            self.hourly(now=now, count=24)
+            if window == "24h"
+            else self.daily(today=now.astimezone(dt.UTC).date(), count=DAY_WINDOWS[window])
+        )
+        return _total(periods).uptime_percent
+
+    def last_latency_ms(self, *, now: dt.datetime) -> float | None:
+        """Mean latency (ms) of the successful checks of the latest hour that had one
+        in the last 24 hours; None if none did."""
+        for period in reversed(self.hourly(now=now, count=24)):
+            if period.avg_latency_ms is not None:
+                return period.avg_latency_ms
+        return None
+
+
+DAY_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+def _day_start(index: int) -> dt.datetime:
+    return dt.datetime.combine(EPOCH_DAY + dt.timedelta(days=index), dt.time(), tzinfo=dt.UTC)
+
+
+def _total(periods: Iterable[Period]) -> Period:
+    checks = failures = latency = 0
+    start = None
+    for period in periods:
+        start = start or period.start
+        checks, failures = checks + period.checks, failures + period.failures
+        latency += period.latency_sum_ms
+    return Period(start or dt.datetime.now(dt.UTC), checks, failures, latency)
+
+
+def summaries_read(*, monitor_ids: Iterable[int]) -> dict[int, RollupSummary]:
+    """The summaries of ``monitor_ids`` by id; a monitor without a row (no check folded
+    yet) gets an empty one. Primary-key lookups, 500 ids a statement."""
+    found: dict[int, RollupSummary] = {}
+    with connection.cursor() as cursor:
+        for chunk in ascending_chunks(monitor_ids):
+            cursor.execute(
+                f"SELECT monitor_id, days, hours FROM {TABLE} "  # noqa: S608
+                f"WHERE monitor_id IN ({sql_ids(chunk)})"
+            )
+            for monitor_id, days, hours in cursor.fetchall():
+                found[monitor_id] = RollupSummary(
+                    monitor_id, Ring(DAYS, bytes(days)), Ring(HOURS, bytes(hours))
+                )
+            for monitor_id in chunk:
+                found.setdefault(monitor_id, RollupSummary(monitor_id, Ring(DAYS), Ring(HOURS)))
+    return found
+
+
+def summaries_fold(*, cursor: Any, hourly: dict[tuple[int, int], Sequence[Any]]) -> None:
+    """Add a fold's deltas, ``{(monitor_id, hour epoch seconds): rollup values}`` (values
+    in ``telemetry.rollups.ROLLUP_COLUMNS`` order), to the summaries, inside the fold's
+    transaction (``cursor``: its DB-API cursor). Rows are locked ascending, 500 a
+    statement; a monitor's first row is inserted empty first (``INSERT IGNORE``), so
+    two folds meeting on a new monitor lock the same row instead of both inserting."""
+    per_monitor: dict[int, HourDeltas] = defaultdict(dict)
+    for (monitor_id, hour), values in hourly.items():
+        per_monitor[monitor_id][hour] = values
+    for chunk in ascending_chunks(per_monitor):
+        rows = _lock(cursor, chunk)
+        missing = [pk for pk in chunk if pk not in rows]
+        if missing:
+            cursor.execute(
+                f"INSERT IGNORE INTO {TABLE} (monitor_id, days, hours) VALUES "  # noqa: S608
+                + ",".join(f"({int(pk)}, '', '')" for pk in missing)
+            )
+            rows.update(_lock(cursor, missing))
+        for monitor_id in chunk:
+            days, hours = rows[monitor_id]
+            for hour, values in per_monitor[monitor_id].items():
+                checks, failures, latency = int(values[0]), int(values[1]), int(values[2])
+                days.add(hour // 86400, checks, failures, latency)
+                hours.add(hour // 3600, checks, failures, latency)
+        _write(cursor, {pk: rows[pk] for pk in chunk})
+
+
+def _lock(cursor: Any, ids: list[int]) -> dict[int, tuple[Ring, Ring]]:
+    cursor.execute(
+        f"SELECT monitor_id, days, hours FROM {TABLE} "  # noqa: S608
+        f"WHERE monitor_id IN ({sql_ids(ids)}) ORDER BY monitor_id FOR UPDATE"
+    )
+    return {
+        int(pk): (Ring(DAYS, bytes(days)), Ring(HOURS, bytes(hours)))
+        for pk, days, hours in cursor.fetchall()
+    }
+
+
+def _write(cursor: Any, rows: dict[int, tuple[Ring, Ring]]) -> None:
+    if not rows:
+        return
+    cursor.execute(
+        f"INSERT INTO {TABLE} (monitor_id, days, hours) VALUES "  # noqa: S608
+        + ",".join(["(%s, %s, %s)"] * len(rows))
+        + " ON DUPLICATE KEY UPDATE days = VALUES(days), hours = VALUES(hours)",
+        [value for pk, (d, h) in rows.items() for value in (pk, d.pack(), h.pack())],
+    )
+
+
+def summaries_rebuild(*, monitor_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """Recompute the summaries of ``monitor_ids`` from the rollups (the last ``DAYS``
+    days of ``check_rollup_daily``, the last ``HOURS`` hours of ``check_rollup_hourly``,
+    by their primary keys), replacing what was there; returns how many rows it wrote.
+    For an upgrade, or for rollups written around the fold."""
+    now = now or dt.datetime.now(dt.UTC)
+    today = now.astimezone(dt.UTC).date()
+    first_day = today - dt.timedelta(days=DAYS - 1)
+    first_hour = dt.datetime.fromtimestamp(
+        (int(now.timestamp()) // 3600 - HOURS + 1) * 3600, tz=dt.UTC
+    ).replace(tzinfo=None)
+    written = 0
+    with connection.cursor() as cursor:
+        for chunk in ascending_chunks(monitor_ids):
+            rows = {pk: (Ring(DAYS), Ring(HOURS)) for pk in chunk}
+            ids = sql_ids(chunk)
+            cursor.execute(
+                "SELECT monitor_id, DATEDIFF(day, '1970-01-01'), checks, failures, "  # noqa: S608
+                f"latency_sum_ms FROM check_rollup_daily WHERE monitor_id IN ({ids}) "
+                "AND day >= %s ORDER BY monitor_id, day",
+                [first_day],
+            )
+            for pk, index, checks, failures, latency in cursor.fetchall():
+                rows[pk][0].add(int(index), int(checks), int(failures), int(latency))
+            cursor.execute(
+                "SELECT monitor_id, TIMESTAMPDIFF(HOUR, '1970-01-01', hour_start), "  # noqa: S608
+                "checks, failures, latency_sum_ms "
+                f"FROM check_rollup_hourly WHERE monitor_id IN ({ids}) AND hour_start >= %s "
+                "ORDER BY monitor_id, hour_start",
+                [first_hour],
+            )
+            for pk, index, checks, failures, latency in cursor.fetchall():
+                rows[pk][1].add(int(index), int(checks), int(failures), int(latency))
+            _write(cursor, rows)
+            written += len(rows)
+    return written
