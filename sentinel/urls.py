@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from reporting.views import metrics
 from sentinel import views
+from statuspages.urls import badge_urlpatterns
 
 admin.site.site_header = "UptimeSentinel operators"
 admin.site.site_title = "UptimeSentinel"
@@ -18,4 +19,6 @@ urlpatterns = [
     path("api/v1/", include("reporting.api.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/alerting/", include("alerting.urls")),
+    path("status/", include("statuspages.urls")),
+    path("badge/", include(badge_urlpatterns)),
 ]

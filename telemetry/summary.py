@@ -133,6 +133,13 @@ class RollupSummary:
             for index in range(last - count + 1, last + 1)
         ]
 
+    def day_counts(self, *, today: dt.date, count: int = 90) -> list[tuple[int, int]]:
+        """(checks, failures) per UTC day, the ``count`` days ending ``today``, oldest
+        first: ``daily`` without the objects, for pages of many monitors."""
+        last = (today - EPOCH_DAY).days
+        slot = self.days.slot
+        return [slot(index)[:2] for index in range(last - count + 1, last + 1)]
+
     def hourly(self, *, now: dt.datetime, count: int = 24) -> list[Period]:
         """One period per hour, the ``count`` hours ending with the one holding ``now``."""
         last = int(now.timestamp()) // 3600
