@@ -216,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Monitors and status page incidents both have a "status" of their own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "PageIncidentStatusEnum": "statuspages.models.PageIncident.Status",
+        "PageIncidentImpactEnum": "statuspages.models.PageIncident.Impact",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("dashboard/", include("reporting.urls")),
     path("api/v1/", include("reporting.api.urls")),
+    path("api/v1/", include("statuspages.api_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/alerting/", include("alerting.urls")),
     path("status/", include("statuspages.urls")),

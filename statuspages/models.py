@@ -87,6 +87,21 @@ class StatusPage(models.Model):
         """Move ``updated_at``: what the page shows has changed."""
         self.save(update_fields=["updated_at"])
 
+    def layout(self) -> list[dict[str, object]]:
+        """Groups in order, each ``{"name", "monitors": [{"monitor": id,
+        "display_name"}]}`` (the shape ``statuspages.services.page_layout_set`` takes)."""
+        groups: dict[int, dict[str, object]] = {}
+        for group in self.groups.order_by("position", "id"):
+            groups[group.pk] = {"name": group.name, "monitors": []}
+        for entry in self.entries.order_by("position", "id"):
+            entries = groups[entry.group_id]["monitors"]
+            assert isinstance(entries, list)
+            entries.append({"monitor": entry.monitor_id, "display_name": entry.display_name})
+        return list(groups.values())
+
+    def domain_names(self) -> list[str]:
+        return sorted(self.domains.values_list("domain", flat=True))
+
 
 class StatusDomain(models.Model):
     """A custom domain of a page, served by matching the request's host."""
@@ -170,6 +185,10 @@ class PageIncident(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status != self.Status.RESOLVED
+
+    @property
+    def monitor_ids(self) -> list[int]:
+        return [monitor.pk for monitor in self.monitors.all()]
 
 
 class PageIncidentUpdate(models.Model):

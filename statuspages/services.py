@@ -73,16 +73,6 @@ def page_layout_set(*, page: StatusPage, layout: Layout) -> None:
     page.touch()
 
 
-def page_layout(*, page: StatusPage) -> list[dict[str, Any]]:
-    """The page's layout in the shape ``page_layout_set`` takes."""
-    groups = {g.pk: {"name": g.name, "monitors": []} for g in page.groups.order_by("position")}
-    for entry in PageMonitor.objects.filter(page=page).order_by("position", "id"):
-        groups[entry.group_id]["monitors"].append(
-            {"monitor": entry.monitor_id, "display_name": entry.display_name}
-        )
-    return list(groups.values())
-
-
 @transaction.atomic
 def page_domains_set(*, page: StatusPage, names: Sequence[str]) -> None:
     """Replace the page's custom domains; a domain of another page is refused."""
