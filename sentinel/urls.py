@@ -15,6 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
+    path("dashboard/status-pages/", include("statuspages.dashboard_urls")),
     path("dashboard/", include("reporting.urls")),
     path("api/v1/", include("reporting.api.urls")),
     path("api/v1/", include("statuspages.api_urls")),
