@@ -65,7 +65,7 @@ def _save_page(request: HttpRequest, form: StatusPageForm) -> bool:
         with transaction.atomic():
             page = form.save(commit=False)
             if not page.pk:
-                page.owner = request.user  # type: ignore[assignment]
+                page.owner = request.user
             if form.cleaned_data.get("password"):
                 page.set_password(form.cleaned_data["password"])
             page.save()

@@ -14,7 +14,7 @@ from statuspages.models import PageIncident, StatusPage
 from statuspages.validators import logo_type
 
 
-class StatusPageForm(forms.ModelForm):  # type: ignore[type-arg]
+class StatusPageForm(forms.ModelForm):
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

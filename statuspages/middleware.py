@@ -21,6 +21,6 @@ class StatusDomainMiddleware:
         host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
         slug = domains.slug_for(host)
         if slug is not None:
-            request.urlconf = "statuspages.domain_urls"
+            request.urlconf = "statuspages.domain_urls"  # type: ignore[attr-defined]
             request.status_page_slug = slug  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -10,6 +10,7 @@ owner gave each, and never their URLs, owners or error texts unless the owner tu
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -87,16 +88,14 @@ class StatusPage(models.Model):
         """Move ``updated_at``: what the page shows has changed."""
         self.save(update_fields=["updated_at"])
 
-    def layout(self) -> list[dict[str, object]]:
+    def layout(self) -> list[dict[str, Any]]:
         """Groups in order, each ``{"name", "monitors": [{"monitor": id,
         "display_name"}]}`` (the shape ``statuspages.services.page_layout_set`` takes)."""
-        groups: dict[int, dict[str, object]] = {}
+        groups: dict[int, dict[str, Any]] = {}
         for group in self.groups.order_by("position", "id"):
             groups[group.pk] = {"name": group.name, "monitors": []}
         for entry in self.entries.order_by("position", "id"):
-            entries = groups[entry.group_id]["monitors"]
-            assert isinstance(entries, list)
-            entries.append({"monitor": entry.monitor_id, "display_name": entry.display_name})
+            groups[entry.group_id]["monitors"].append({"monitor": entry.monitor_id, "display_name": entry.display_name})
         return list(groups.values())
 
     def domain_names(self) -> list[str]:

@@ -45,7 +45,7 @@ def _cached(page: StatusPage, kind: str, compute: Callable[[], T]) -> T:
     if found is None:
         found = compute()
         cache.set(key, found, seconds)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def live_fragment(*, page: StatusPage) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from alerting.selectors import maintenance_windows_for, period_text
 from monitors.models import Incident, Monitor
-from monitors.selectors import visible_to
 from statuspages.models import (
     PageIncident,
     PageIncidentUpdate,
@@ -104,12 +104,6 @@ class PageState:
         return Overall.LABELS[self.overall]
 
 
-def pages_visible_to(user: object) -> object:
-    """The status pages ``user`` manages (``monitors.selectors.visible_to``, the one
-    access rule: their own, all for staff)."""
-    return visible_to(user, StatusPage.objects.all())  # type: ignore[arg-type]
-
-
 def page_state(*, page: StatusPage, now: dt.datetime) -> PageState:
     """Everything the page shows above its incident history, as of ``now``."""
     entries = list(
@@ -144,11 +138,11 @@ def page_state(*, page: StatusPage, now: dt.datetime) -> PageState:
     )
 
 
-def _updates() -> Prefetch[PageIncidentUpdate]:
+def _updates() -> Any:
     return Prefetch("updates", queryset=PageIncidentUpdate.objects.order_by("-created_at", "-id"))
 
 
-def incident_history(*, page: StatusPage) -> object:
+def incident_history(*, page: StatusPage) -> QuerySet[PageIncident]:
     """The page's resolved incidents, newest first, with their updates (a queryset to
     paginate; ``pageincident_page_started_idx``)."""
     return (

@@ -122,12 +122,12 @@ def logo_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return _cache_for(response, page, 3600)
 
 
-class PageFeed(Feed):  # type: ignore[type-arg]
+class PageFeed(Feed):
     """An Atom feed of the page's incidents, newest first (Django's syndication)."""
 
     feed_type = Atom1Feed
 
-    def get_object(self, request: HttpRequest, slug: str | None = None) -> StatusPage:  # type: ignore[override]
+    def get_object(self, request: HttpRequest, slug: str | None = None) -> StatusPage:
         self.request = request
         return page_for_visitor(request=request, slug=_slug(request, slug))
 
