@@ -95,7 +95,9 @@ class StatusPage(models.Model):
         for group in self.groups.order_by("position", "id"):
             groups[group.pk] = {"name": group.name, "monitors": []}
         for entry in self.entries.order_by("position", "id"):
-            groups[entry.group_id]["monitors"].append({"monitor": entry.monitor_id, "display_name": entry.display_name})
+            groups[entry.group_id]["monitors"].append(
+                {"monitor": entry.monitor_id, "display_name": entry.display_name}
+            )
         return list(groups.values())
 
     def domain_names(self) -> list[str]:
