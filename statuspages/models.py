@@ -62,7 +62,9 @@ class StatusPage(models.Model):
     show_errors = models.BooleanField(
         default=False, help_text="Show the checker's error text of a monitor that is down."
     )
-    show_response_times = models.BooleanField(default=True)
+    show_response_times = models.BooleanField(
+        default=False, help_text="Show a 24-hour response-time chart beside each monitor."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Moved by every change to the page, its groups, monitors or posts: the page
     # cache's key carries it (statuspages.selectors).

@@ -114,14 +114,14 @@ def _bars(days: list[tuple[int, int]], dates: list[str]) -> str:
     parts = [f'<div class="bars" role="img" aria-label="Daily uptime, last {len(days)} days">']
     for (checks, failures), date in zip(days, dates, strict=True):
         if not checks:
-            parts.append(f'<i class="b0" title="{date}: no data"></i>')
-            continue
-        percent = 100.0 * (checks - failures) / checks
-        level = 1 if percent >= 99.9 else 2 if percent >= 99 else 3
-        parts.append(
-            f'<i class="b{level}" title="{date}: {percent:.2f} % '
-            f'({failures} of {checks} checks failed)"></i>'
-        )
+            parts.append(f'<i class="b0" title="{date} no data"></i>')
+        elif not failures:
+            parts.append(f'<i class="b1" title="{date} 100 %"></i>')
+        else:
+            percent = 100.0 * (checks - failures) / checks
+            level = 1 if percent >= 99.9 else 2 if percent >= 99 else 3
+            title = f"{date} {percent:.2f} % ({failures}/{checks} failed)"
+            parts.append(f'<i class="b{level}" title="{title}"></i>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Prefetch, QuerySet
 
-from alerting.selectors import maintenance_windows_for, period_text
+from alerting.selectors import maintenance_windows_of, period_text
 from monitors.models import Incident, Monitor
 from statuspages.models import (
     PageIncident,
@@ -69,7 +69,8 @@ class MonitorLine:
     latency_ms: float | None  # mean of the latest hour with a success (24 h)
     # (checks, failures) per UTC day, the oldest of BAR_DAYS first, ending today.
     days: list[tuple[int, int]]
-    hourly_latency: list[float | None]  # the last 24 hours' means, oldest first
+    # The last 24 whole hours' means, oldest first; empty unless the page shows charts.
+    hourly_latency: list[float | None]
     url: str | None = None  # only when the page shows URLs
     error: str | None = None  # only when the page shows error texts
 
@@ -106,18 +107,28 @@ class PageState:
 
 def page_state(*, page: StatusPage, now: dt.datetime) -> PageState:
     """Everything the page shows above its incident history, as of ``now``."""
-    entries = list(
-        PageMonitor.objects.filter(page=page)
-        .select_related("group", "monitor")
+    entries = [
+        Entry(*row)
+        for row in PageMonitor.objects.filter(page=page)
         .order_by("group__position", "group_id", "position", "id")
-    )
-    monitors = [entry.monitor for entry in entries]
-    summaries = summaries_read(monitor_ids=[m.pk for m in monitors])
-    in_maintenance = _in_maintenance(monitors, now)
-    errors = _errors(page, monitors)
+        .values_list(
+            "pk",
+            "display_name",
+            "group_id",
+            "group__name",
+            "monitor_id",
+            "monitor__owner_id",
+            "monitor__status",
+            "monitor__enabled",
+            "monitor__url",
+        )
+    ]
+    summaries = summaries_read(monitor_ids=[e.monitor_id for e in entries])
+    in_maintenance = _in_maintenance({e.monitor_id: e.owner_id for e in entries}, now)
+    errors = _errors(page, entries)
     groups: dict[int, GroupState] = {}
     for entry in entries:
-        group = groups.setdefault(entry.group_id, GroupState(entry.group.name))
+        group = groups.setdefault(entry.group_id, GroupState(entry.group_name))
         group.monitors.append(
             _line(entry, page, summaries[entry.monitor_id], in_maintenance, errors, now)
         )
@@ -138,6 +149,21 @@ def page_state(*, page: StatusPage, now: dt.datetime) -> PageState:
     )
 
 
+class Entry(NamedTuple):
+    """A monitor on the page, with the few monitor fields the page needs (a values
+    query: 1,000 full Monitor objects cost more than the rest of the page)."""
+
+    pk: int
+    display_name: str
+    group_id: int
+    group_name: str
+    monitor_id: int
+    owner_id: int
+    status: str
+    enabled: bool
+    url: str
+
+
 def _updates() -> Any:
     return Prefetch("updates", queryset=PageIncidentUpdate.objects.order_by("-created_at", "-id"))
 
@@ -153,60 +179,71 @@ def incident_history(*, page: StatusPage) -> QuerySet[PageIncident]:
 
 
 def _line(
-    entry: PageMonitor,
+    entry: Entry,
     page: StatusPage,
     summary: RollupSummary,
     in_maintenance: set[int],
     errors: dict[int, str],
     now: dt.datetime,
 ) -> MonitorLine:
-    monitor = entry.monitor
-    today = now.astimezone(dt.UTC).date()
-    days = summary.day_counts(today=today, count=BAR_DAYS)
-    hourly = summary.hourly(now=now, count=25)[:-1] if page.show_response_times else []
+    days = summary.day_counts(today=now.astimezone(dt.UTC).date(), count=BAR_DAYS)
+    # The 24 whole hours before the current one (sparkline), and the current one.
+    hours = summary.hour_slots(now=now, count=25)
+    last_day = hours[1:]
+    checks = sum(h[0] for h in last_day)
+    failures = sum(h[1] for h in last_day)
+    latencies = [_mean(h) for h in hours]
+    latest = next((value for value in reversed(latencies[1:]) if value is not None), None)
     return MonitorLine(
         entry_id=entry.pk,
-        monitor_id=monitor.pk,
+        monitor_id=entry.monitor_id,
         name=entry.display_name,
-        status=_monitor_status(monitor, in_maintenance),
-        uptime_24h=summary.uptime(window="24h", now=now),
+        status=_monitor_status(entry, in_maintenance),
+        uptime_24h=100.0 * (checks - failures) / checks if checks else None,
         uptime_30d=_uptime(days[-30:]),
         uptime_90d=_uptime(days),
-        latency_ms=summary.last_latency_ms(now=now) if page.show_response_times else None,
+        latency_ms=latest,
         days=days,
-        hourly_latency=[p.avg_latency_ms for p in hourly],
-        url=monitor.url if page.show_urls else None,
-        error=errors.get(monitor.pk),
+        hourly_latency=latencies[:-1] if page.show_response_times else [],
+        url=entry.url if page.show_urls else None,
+        error=errors.get(entry.monitor_id),
     )
 
 
+def _mean(slot: tuple[int, int, int]) -> float | None:
+    ok = slot[0] - slot[1]
+    return slot[2] / ok if ok > 0 else None
+
+
 def _uptime(days: list[tuple[int, int]]) -> float | None:
-    checks = sum(c for c, _ in days)
-    failures = sum(f for _, f in days)
+    checks = failures = 0
+    for day_checks, day_failures in days:
+        checks += day_checks
+        failures += day_failures
     return None if not checks else 100.0 * (checks - failures) / checks
 
 
-def _monitor_status(monitor: Monitor, in_maintenance: set[int]) -> str:
-    if not monitor.enabled or monitor.status == Monitor.Status.PAUSED:
+def _monitor_status(entry: Entry, in_maintenance: set[int]) -> str:
+    if not entry.enabled or entry.status == Monitor.Status.PAUSED:
         return "paused"
-    if monitor.pk in in_maintenance:
+    if entry.monitor_id in in_maintenance:
         return "maintenance"
-    if monitor.status == Monitor.Status.DOWN:
+    if entry.status == Monitor.Status.DOWN:
         return "down"
-    if monitor.status == Monitor.Status.UP:
+    if entry.status == Monitor.Status.UP:
         return "operational"
     return "unknown"
 
 
-def _in_maintenance(monitors: list[Monitor], now: dt.datetime) -> set[int]:
-    windows = maintenance_windows_for(monitors=monitors)
+def _in_maintenance(owners: dict[int, int], now: dt.datetime) -> set[int]:
+    windows = maintenance_windows_of(owners=owners)
     return {pk for pk, found in windows.items() if any(w.is_active(now) for w in found)}
 
 
-def _errors(page: StatusPage, monitors: list[Monitor]) -> dict[int, str]:
+def _errors(page: StatusPage, entries: list[Entry]) -> dict[int, str]:
     """The checker's first failure message of each down monitor's open incident, only
     if the page shows error texts (``incident_monitor_started_idx``)."""
-    down = [m.pk for m in monitors if m.status == Monitor.Status.DOWN]
+    down = [e.monitor_id for e in entries if e.status == Monitor.Status.DOWN]
     if not page.show_errors or not down:
         return {}
     rows = Incident.objects.filter(monitor_id__in=down, ended_at=None).values_list(

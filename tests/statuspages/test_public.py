@@ -49,13 +49,14 @@ def test_it_shows_each_monitor_under_its_public_name_with_uptime_and_90_daily_ba
     bars = re.findall(r'<i class="b(\d)" title="([^"]+)"', api_row)
     assert len(bars) == 90
     expected = daily(results, monitors["api"], now.astimezone(dt.UTC).date())
-    first_with_data = next(i for i, (checks, _) in enumerate(expected) if checks)
-    checks, failures = expected[first_with_data]
+    first = next(i for i, (checks, _) in enumerate(expected) if checks)
+    failed = next(i for i, (_, failures) in enumerate(expected) if failures)
+    checks, failures = expected[failed]
     percent = 100 * (checks - failures) / checks
-    assert bars[first_with_data][1].endswith(
-        f"{percent:.2f} % ({failures} of {checks} checks failed)"
-    )
-    assert bars[0][0] == "0" and bars[0][1].endswith("no data")
+    assert bars[failed][1].endswith(f"{percent:.2f} % ({failures}/{checks} failed)")
+    clean = next(i for i, (c, f) in enumerate(expected) if c and not f)
+    assert bars[clean] == ("1", bars[clean][1]) and bars[clean][1].endswith(" 100 %")
+    assert bars[first - 1][0] == "0" and bars[first - 1][1].endswith("no data")
     total = [c for c in expected[-30:]]
     uptime_30d = 100 * sum(c - f for c, f in total) / sum(c for c, _ in total)
     assert f"30 d {uptime_30d:.2f} %" in api_row
