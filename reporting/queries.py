@@ -34,7 +34,7 @@ from core.time import as_utc, naive_utc
 from monitors.models import Monitor
 from reporting.windows import DAY, floor_hour, spans_sql, window_plan
 from telemetry.histogram import BUCKET_COLUMNS, bucket_sums_sql, percentile, percentiles_ms
-from telemetry.summary import summaries_read
+from telemetry.summary import summaries_day_totals, summaries_read
 
 WINDOWS: dict[str, dt.timedelta] = {
     "24h": dt.timedelta(hours=24),
@@ -493,14 +493,11 @@ def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) ->
     names = dict(monitors.values_list("pk", "name"))
     today = naive_utc(now).date()
     uptimes, latencies = [], []
-    for pk, kept in summaries_read(monitor_ids=names).items():
-        days = kept.daily(today=today, count=2)
-        checks = sum(d.checks for d in days)
-        failures = sum(d.failures for d in days)
+    totals = summaries_day_totals(monitor_ids=names, today=today, count=2)
+    for pk, (checks, failures, latency_sum) in totals.items():
         if failures and checks:
             uptimes.append((pk, names[pk], 100.0 * (checks - failures) / checks))
         if checks - failures:
-            latency_sum = sum(d.latency_sum_ms for d in days)
             latencies.append((pk, names[pk], latency_sum / (checks - failures)))
     return FleetOverview(
         status_counts=status_counts(owner_id=owner_id),

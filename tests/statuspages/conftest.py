@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from monitors.models import Monitor
+from statuspages import render
 from statuspages.domains import domains
 from statuspages.services import page_layout_set
 from tests.factories import MonitorFactory, StatusPageFactory
@@ -17,9 +18,11 @@ from tests.reporting.rows import make_results, store_results
 def _fresh_caches():
     """Each test starts without another test's cached page state or domains."""
     cache.clear()
+    render._local.clear()
     domains.forget()
     yield
     cache.clear()
+    render._local.clear()
     domains.forget()
 
 
