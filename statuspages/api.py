@@ -31,6 +31,8 @@ from statuspages.services import (
     page_incident_publish,
     page_incident_update,
     page_layout_set,
+    page_maintenance_hide,
+    page_maintenance_show,
 )
 
 
@@ -154,6 +156,14 @@ class PageIncidentSerializer(serializers.ModelSerializer[PageIncident]):
         read_only_fields = ["id", "page", "source", "started_at", "resolved_at"]
 
 
+class MaintenanceSerializer(serializers.Serializer[Any]):
+    window = serializers.IntegerField(help_text="The id of a maintenance window of yours.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Markdown, for visitors."
+    )
+    shown = serializers.BooleanField(default=True, help_text="false: take it off the page.")
+
+
 class PublishSerializer(serializers.Serializer[Any]):
     incident = serializers.IntegerField(help_text="The id of a checker incident of yours.")
 
@@ -198,6 +208,28 @@ class StatusPageViewSet(viewsets.ModelViewSet[StatusPage]):
         except DjangoValidationError as error:
             raise _drf(error) from error
         return Response(PageIncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Show a maintenance window on the page (or take it off)",
+        request=MaintenanceSerializer,
+        responses={204: None},
+    )
+    @action(detail=True, methods=["post"])
+    def maintenance(self, request: Request, pk: str | None = None) -> Response:
+        page = self.get_object()
+        given = MaintenanceSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        try:
+            if data["shown"]:
+                page_maintenance_show(
+                    page=page, window_id=data["window"], description=data["description"]
+                )
+            else:
+                page_maintenance_hide(page=page, window_id=data["window"])
+        except DjangoValidationError as error:
+            raise _drf(error) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Publish an incident the checker opened, in one action",

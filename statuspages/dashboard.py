@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from alerting.models import MaintenanceWindow
 from monitors.models import Incident
 from monitors.selectors import monitors_visible_to, visible_to
 from statuspages.forms import (
@@ -34,6 +35,8 @@ from statuspages.services import (
     page_incident_update,
     page_layout_set,
     page_logo_set,
+    page_maintenance_hide,
+    page_maintenance_show,
 )
 
 RECENT_CHECKER_INCIDENTS = 10
@@ -119,6 +122,8 @@ def _manage_context(page: StatusPage, groups: Any, entries: Any) -> dict[str, An
         "entries": entries,
         "incident_form": IncidentForm(monitors=on_page),
         "incidents": [(i, UpdateForm(initial={"status": i.status})) for i in incidents],
+        "windows": visible_to(page.owner, MaintenanceWindow.objects.order_by("-starts_at"))[:50],
+        "shown": page.maintenance.select_related("window"),
         "checker_incidents": Incident.objects.filter(
             monitor_id__in=[pk for pk, _ in on_page]
         ).select_related("monitor")[:RECENT_CHECKER_INCIDENTS],
@@ -163,6 +168,31 @@ def incident_update(request: HttpRequest, pk: int, incident_pk: int) -> HttpResp
         messages.success(request, "Update posted.")
     else:
         messages.error(request, f"Not posted: {form.errors.as_text()}")
+    return redirect("statuspages-manage", pk=page.pk)
+
+
+@login_required
+@require_POST
+def maintenance_show(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one of the owner's maintenance windows on the page, with a description;
+    ``hide`` takes it off."""
+    page = _page(request, pk)
+    try:
+        window_id = int(request.POST.get("window", ""))
+    except ValueError:
+        messages.error(request, "Choose a maintenance window.")
+        return redirect("statuspages-manage", pk=page.pk)
+    if request.POST.get("hide"):
+        page_maintenance_hide(page=page, window_id=window_id)
+    else:
+        try:
+            page_maintenance_show(
+                page=page, window_id=window_id, description=request.POST.get("description", "")
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("statuspages-manage", pk=page.pk)
+    messages.success(request, "Maintenance on the page updated.")
     return redirect("statuspages-manage", pk=page.pk)
 
 

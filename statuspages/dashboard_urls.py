@@ -17,6 +17,7 @@ urlpatterns = [
         dashboard.incident_update,
         name="statuspages-incident-update",
     ),
+    path("<int:pk>/maintenance/", dashboard.maintenance_show, name="statuspages-maintenance"),
     path(
         "<int:pk>/publish/<int:incident_pk>/",
         dashboard.incident_publish,

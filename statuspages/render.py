@@ -47,13 +47,15 @@ def _cached(page: StatusPage, kind: str, compute: Callable[[], T]) -> T:
     now = time.monotonic()
     kept = _local.get(key)
     if kept is not None and kept[0] > now:
-        return kept[1]  # type: ignore[no-any-return]
+        return kept[1]
     found = cache.get(key)
     if found is None:
         found = compute()
         cache.set(key, found, seconds)
     # Kept here no longer than Redis would (it may have had it for a while already).
-    _local[key] = (now + min(seconds, max(cache.ttl(key), 0)), found)
+    ttl = getattr(cache, "ttl", None)  # django-redis: what Redis has left
+    remaining = seconds if ttl is None else max(int(ttl(key) or 0), 0)
+    _local[key] = (now + min(seconds, remaining), found)
     while len(_local) > LOCAL_ENTRIES:
         _local.pop(next(iter(_local)))
     return found

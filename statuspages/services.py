@@ -17,14 +17,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from alerting.models import MaintenanceWindow
 from monitors.models import Incident, Monitor
-from monitors.selectors import monitors_visible_to
+from monitors.selectors import monitors_visible_to, visible_to
 from statuspages.domains import domains
 from statuspages.models import (
     MonitorBadge,
     PageGroup,
     PageIncident,
     PageIncidentUpdate,
+    PageMaintenance,
     PageMonitor,
     StatusDomain,
     StatusPage,
@@ -181,6 +183,24 @@ def page_incident_publish(*, page: StatusPage, source: Incident) -> PageIncident
             at=source.ended_at,
         )
     return incident
+
+
+def page_maintenance_show(*, page: StatusPage, window_id: int, description: str) -> None:
+    """Show a maintenance window of the page's owner on the page with ``description``
+    (Markdown), or change the description of one shown; ``ValidationError`` on the
+    ``window`` field for a window the owner may not see."""
+    window = visible_to(page.owner, MaintenanceWindow.objects.all()).filter(pk=window_id).first()
+    if window is None:
+        raise ValidationError({"window": "No such maintenance window."})
+    PageMaintenance.objects.update_or_create(
+        page=page, window=window, defaults={"description": description}
+    )
+    page.touch()
+
+
+def page_maintenance_hide(*, page: StatusPage, window_id: int) -> None:
+    page.maintenance.filter(window_id=window_id).delete()
+    page.touch()
 
 
 def monitor_badge_key(*, monitor: Monitor) -> str:

@@ -6,11 +6,11 @@ from rest_framework.test import APIClient
 
 from monitors.models import Incident
 from statuspages.models import PageIncident, StatusPage
-from tests.factories import MonitorFactory, StatusPageFactory
+from tests.factories import MaintenanceWindowFactory, MonitorFactory, StatusPageFactory
 
 
 @pytest.fixture
-def api(user):
+def api(user, redis_client):
     client = APIClient()
     client.force_authenticate(user)
     return client
@@ -144,3 +144,23 @@ def test_the_openapi_schema_documents_the_status_page_endpoints(api):
         b"/api/v1/badges/{id}/",
     ):
         assert path in schema
+
+
+def test_an_owner_shows_a_maintenance_window_on_a_page_with_a_description(
+    api, user, other_user, client
+):
+    page = StatusPageFactory(owner=user, slug="maint")
+    mine = MaintenanceWindowFactory(owner=user, name="DB upgrade")
+    theirs = MaintenanceWindowFactory(owner=other_user)
+    shown = api.post(
+        f"/api/v1/status-pages/{page.pk}/maintenance/",
+        {"window": mine.pk, "description": "Read-only for *ten* minutes."},
+    )
+    refused = api.post(f"/api/v1/status-pages/{page.pk}/maintenance/", {"window": theirs.pk})
+
+    assert shown.status_code == 204
+    assert refused.status_code == 400 and "window" in refused.json()
+    html = client.get("/status/maint/").content.decode()
+    assert "DB upgrade" in html and "<em>ten</em>" in html and "Maintenance in progress" in html
+    api.post(f"/api/v1/status-pages/{page.pk}/maintenance/", {"window": mine.pk, "shown": False})
+    assert "DB upgrade" not in client.get("/status/maint/").content.decode()
