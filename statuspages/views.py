@@ -69,7 +69,10 @@ def page_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     history = Paginator(incident_history(page=page), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    # Carried on into the page's own links only when it is this page's token.
     token = request.GET.get("token", "")
+    if page.access == StatusPage.Access.PUBLIC or token != page.access_token:
+        token = ""
     context = {
         "page": page,
         "description": markdown_html(page.description),
