@@ -26,7 +26,7 @@ import struct
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,7 +277,7 @@ _UINT = struct.Struct("<I")
 _SLOT = struct.Struct("<III")
 
 
-def summaries_fold(*, cursor: Any, hourly: dict[tuple[int, int], Sequence[Any]]) -> None:
+def summaries_fold(*, cursor: Any, hourly: Mapping[tuple[int, int], Sequence[Any]]) -> None:
     """Add a fold's deltas, ``{(monitor_id, hour epoch seconds): rollup values}`` (values
     in ``telemetry.rollups.ROLLUP_COLUMNS`` order), to the summaries, inside the fold's
     transaction (``cursor``: its DB-API cursor). Rows are locked ascending, 500 a

@@ -9,6 +9,7 @@ import datetime as dt
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -21,7 +22,10 @@ from tests.reporting.rows import make_results, store_results
 from tests.reporting.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(settings.BASE_DIR) / "tmp" / "artifacts"
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+VIEWPORTS: dict[str, Any] = {
+    "phone": {"width": 390, "height": 844},
+    "desktop": {"width": 1280, "height": 900},
+}
 
 
 @pytest.fixture

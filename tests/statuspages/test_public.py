@@ -24,7 +24,7 @@ from tests.statuspages.conftest import set_status
 
 def daily(results, monitor, today, days=90):
     """(checks, failures) per UTC day, computed from the stored results."""
-    counts = {}
+    counts: dict[dt.date, tuple[int, int]] = {}
     for r in results:
         if r.monitor_id == monitor.pk:
             day = r.scheduled_at.astimezone(dt.UTC).date()
@@ -283,8 +283,8 @@ def test_the_atom_feed_lists_the_pages_incidents_with_their_updates(client, shop
     entries = root.findall("a:entry", ns)
 
     assert response["Content-Type"].startswith("application/atom+xml")
-    assert [e.find("a:title", ns).text for e in entries] == ["DNS trouble (Identified)"]
-    summary = entries[0].find("a:summary", ns).text
+    assert [e.findtext("a:title", "", ns) for e in entries] == ["DNS trouble (Identified)"]
+    summary = entries[0].findtext("a:summary", "", ns)
     assert "A bad zone push." in summary and "Resolvers fail." in summary
 
 

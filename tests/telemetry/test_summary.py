@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("telemetry_tables")
 
 def expected_days(results, today, count):
     """(checks, failures) per UTC day, computed from the results themselves."""
-    days = {}
+    days: dict[dt.date, tuple[int, int]] = {}
     for r in results:
         day = r.scheduled_at.astimezone(dt.UTC).date()
         checks, failures = days.get(day, (0, 0))
