@@ -214,6 +214,35 @@ def _total(periods: Iterable[Period]) -> Period:
     return Period(start or dt.datetime.now(dt.UTC), checks, failures, latency)
 
 
+# The columns of a row after its id, in the order rows are read and written.
+COLUMNS = (
+    "day_index, day_checks, day_failures, day_latency_ms, "
+    "hour_index, hour_checks, hour_failures, hour_latency_ms, days, hours"
+)
+
+
+def _rings(row: Sequence[Any]) -> tuple[Ring, Ring]:
+    """A row's (after its id, ``COLUMNS`` order) day and hour rings, the current day
+    and hour put in their slots."""
+    days, hours = Ring(DAYS, bytes(row[8])), Ring(HOURS, bytes(row[9]))
+    if row[0]:
+        days.add(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    if row[4]:
+        hours.add(int(row[4]), int(row[5]), int(row[6]), int(row[7]))
+    return days, hours
+
+
+def _row(days: Ring, hours: Ring) -> list[Any]:
+    """The columns (``COLUMNS`` order) of two rings: their last slots as the current
+    day's and hour's counters, the slots before them packed."""
+    values: list[Any] = []
+    for ring in (days, hours):
+        current = ring.slot(ring.last)
+        ring.add(ring.last, *(-value for value in current))
+        values += [ring.last, *current]
+    return [*values, days.pack(), hours.pack()]
+
+
 def summaries_read(*, monitor_ids: Iterable[int]) -> dict[int, RollupSummary]:
     """The summaries of ``monitor_ids`` by id; a monitor without a row (no check folded
     yet) gets an empty one. Primary-key lookups, 500 ids a statement."""
@@ -221,13 +250,11 @@ def summaries_read(*, monitor_ids: Iterable[int]) -> dict[int, RollupSummary]:
     with connection.cursor() as cursor:
         for chunk in ascending_chunks(monitor_ids):
             cursor.execute(
-                f"SELECT monitor_id, days, hours FROM {TABLE} "  # noqa: S608
+                f"SELECT monitor_id, {COLUMNS} FROM {TABLE} "  # noqa: S608
                 f"WHERE monitor_id IN ({sql_ids(chunk)})"
             )
-            for monitor_id, days, hours in cursor.fetchall():
-                found[monitor_id] = RollupSummary(
-                    monitor_id, Ring(DAYS, bytes(days)), Ring(HOURS, bytes(hours))
-                )
+            for monitor_id, *row in cursor.fetchall():
+                found[monitor_id] = RollupSummary(monitor_id, *_rings(row))
             for monitor_id in chunk:
                 found.setdefault(monitor_id, RollupSummary(monitor_id, _NO_DAYS, _NO_HOURS))
     return found
@@ -242,18 +269,22 @@ def summaries_day_totals(
 ) -> dict[int, tuple[int, int, int]]:
     """(checks, failures, latency sum ms) of each monitor over the ``count`` UTC days
     ending ``today``, for monitors with a summary row (others are absent). Reads only
-    the ``days`` column and unpacks only those slots: for fleet-wide lists over
-    thousands of monitors."""
+    the day columns and unpacks only those slots: for fleet-wide lists over thousands
+    of monitors."""
     last = (today - EPOCH_DAY).days
     totals: dict[int, tuple[int, int, int]] = {}
     with connection.cursor() as cursor:
         for chunk in ascending_chunks(monitor_ids):
             cursor.execute(
-                f"SELECT monitor_id, days FROM {TABLE} "  # noqa: S608
-                f"WHERE monitor_id IN ({sql_ids(chunk)})"
+                "SELECT monitor_id, day_index, day_checks, day_failures, day_latency_ms, "  # noqa: S608
+                f"days FROM {TABLE} WHERE monitor_id IN ({sql_ids(chunk)})"
             )
-            for monitor_id, days in cursor.fetchall():
-                totals[monitor_id] = _day_total(bytes(days), last, count)
+            for monitor_id, index, *current, days in cursor.fetchall():
+                checks, failures, latency = _day_total(bytes(days), last, count)
+                if last - count < index <= last:
+                    checks, failures = checks + current[0], failures + current[1]
+                    latency += current[2]
+                totals[monitor_id] = (int(checks), int(failures), int(latency))
     return totals
 
 
@@ -265,11 +296,8 @@ def _day_total(packed: bytes, last: int, count: int) -> tuple[int, int, int]:
     for index in range(max(last - count + 1, ring_last - DAYS + 1), min(last, ring_last) + 1):
         offset = 4 * (1 + (index - (ring_last - DAYS + 1)) * SLOT)
         day_checks, day_failures, day_latency = _SLOT.unpack_from(packed, offset)
-        checks, failures, latency = (
-            checks + day_checks,
-            failures + day_failures,
-            latency + day_latency,
-        )
+        checks, failures = checks + day_checks, failures + day_failures
+        latency += day_latency
     return (checks, failures, latency)
 
 
@@ -280,49 +308,90 @@ _SLOT = struct.Struct("<III")
 def summaries_fold(*, cursor: Any, hourly: Mapping[tuple[int, int], Sequence[Any]]) -> None:
     """Add a fold's deltas, ``{(monitor_id, hour epoch seconds): rollup values}`` (values
     in ``telemetry.rollups.ROLLUP_COLUMNS`` order), to the summaries, inside the fold's
-    transaction (``cursor``: its DB-API cursor). Rows are locked ascending, 500 a
-    statement; a monitor's first row is inserted empty first (``INSERT IGNORE``), so
-    two folds meeting on a new monitor lock the same row instead of both inserting."""
+    transaction (``cursor``: its DB-API cursor).
+
+    Rows are locked ascending, 500 a statement, reading only their current day and hour;
+    a monitor's first row is inserted empty first (``INSERT IGNORE``), so two folds
+    meeting on a new monitor lock the same row instead of both inserting. A monitor
+    whose deltas are all of its current hour (most folds: one every 30 s or so) is one
+    in-place addition to its counters in one statement for the chunk; the others (a new
+    hour, a late result) are read whole and rewritten."""
     per_monitor: dict[int, HourDeltas] = defaultdict(dict)
     for (monitor_id, hour), values in hourly.items():
         per_monitor[monitor_id][hour] = values
     for chunk in ascending_chunks(per_monitor):
-        rows = _lock(cursor, chunk)
-        missing = [pk for pk in chunk if pk not in rows]
+        current = _lock(cursor, chunk)
+        missing = [pk for pk in chunk if pk not in current]
         if missing:
             cursor.execute(
                 f"INSERT IGNORE INTO {TABLE} (monitor_id, days, hours) VALUES "  # noqa: S608
                 + ",".join(f"({int(pk)}, '', '')" for pk in missing)
             )
-            rows.update(_lock(cursor, missing))
-        for monitor_id in chunk:
-            days, hours = rows[monitor_id]
-            for hour, values in per_monitor[monitor_id].items():
-                checks, failures, latency = int(values[0]), int(values[1]), int(values[2])
-                days.add(hour // 86400, checks, failures, latency)
-                hours.add(hour // 3600, checks, failures, latency)
-        _write(cursor, {pk: rows[pk] for pk in chunk})
+            current.update(_lock(cursor, missing))
+        in_place, rewrite = [], []
+        for pk in chunk:
+            hours = per_monitor[pk]
+            (in_place if set(hours) == {current[pk] * 3600} else rewrite).append(pk)
+        _add_in_place(cursor, {pk: per_monitor[pk][current[pk] * 3600] for pk in in_place})
+        _rewrite(cursor, {pk: per_monitor[pk] for pk in rewrite})
 
 
-def _lock(cursor: Any, ids: list[int]) -> dict[int, tuple[Ring, Ring]]:
+def _lock(cursor: Any, ids: list[int]) -> dict[int, int]:
+    """Lock the rows of ``ids`` (ascending); their current hour index by id."""
     cursor.execute(
-        f"SELECT monitor_id, days, hours FROM {TABLE} "  # noqa: S608
+        f"SELECT monitor_id, hour_index FROM {TABLE} "  # noqa: S608
         f"WHERE monitor_id IN ({sql_ids(ids)}) ORDER BY monitor_id FOR UPDATE"
     )
-    return {
-        int(pk): (Ring(DAYS, bytes(days)), Ring(HOURS, bytes(hours)))
-        for pk, days, hours in cursor.fetchall()
-    }
+    return {int(pk): int(hour) for pk, hour in cursor.fetchall()}
 
 
-def _write(cursor: Any, rows: dict[int, tuple[Ring, Ring]]) -> None:
-    if not rows:
+def _add_in_place(cursor: Any, deltas: dict[int, Sequence[Any]]) -> None:
+    """Add each monitor's delta of its current hour (and so day) to its counters."""
+    if not deltas:
+        return
+    # Only ints are formatted into the statement.
+    values = ",".join(
+        f"({int(pk)},{int(v[0])},{int(v[1])},{int(v[2])},'','')" for pk, v in deltas.items()
+    )
+    cursor.execute(
+        f"INSERT INTO {TABLE} (monitor_id, hour_checks, hour_failures, hour_latency_ms, "  # noqa: S608
+        f"days, hours) VALUES {values} ON DUPLICATE KEY UPDATE "
+        + ", ".join(
+            f"{period}_{name} = {period}_{name} + VALUES(hour_{name})"
+            for period in ("day", "hour")
+            for name in ("checks", "failures", "latency_ms")
+        )
+    )
+
+
+def _rewrite(cursor: Any, deltas: dict[int, HourDeltas]) -> None:
+    """Read whole the (locked) rows of ``deltas``' monitors, add the deltas, write them."""
+    if not deltas:
         return
     cursor.execute(
-        f"INSERT INTO {TABLE} (monitor_id, days, hours) VALUES "  # noqa: S608
-        + ",".join(["(%s, %s, %s)"] * len(rows))
-        + " ON DUPLICATE KEY UPDATE days = VALUES(days), hours = VALUES(hours)",
-        [value for pk, (d, h) in rows.items() for value in (pk, d.pack(), h.pack())],
+        f"SELECT monitor_id, {COLUMNS} FROM {TABLE} "  # noqa: S608
+        f"WHERE monitor_id IN ({sql_ids(deltas)})"
+    )
+    rings = {int(pk): _rings(row) for pk, *row in cursor.fetchall()}
+    for pk, hours in deltas.items():
+        days_ring, hours_ring = rings[pk]
+        for hour, values in hours.items():
+            checks, failures, latency = int(values[0]), int(values[1]), int(values[2])
+            days_ring.add(hour // 86400, checks, failures, latency)
+            hours_ring.add(hour // 3600, checks, failures, latency)
+    _write(cursor, rings)
+
+
+def _write(cursor: Any, rings: dict[int, tuple[Ring, Ring]]) -> None:
+    if not rings:
+        return
+    columns = [c.strip() for c in COLUMNS.split(",")]
+    cursor.execute(
+        f"INSERT INTO {TABLE} (monitor_id, {COLUMNS}) VALUES "  # noqa: S608
+        + ",".join(["(" + ", ".join(["%s"] * (1 + len(columns))) + ")"] * len(rings))
+        + " ON DUPLICATE KEY UPDATE "
+        + ", ".join(f"{c} = VALUES({c})" for c in columns),
+        [value for pk, (d, h) in rings.items() for value in (pk, *_row(d, h))],
     )
 
 

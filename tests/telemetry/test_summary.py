@@ -4,9 +4,11 @@ import datetime as dt
 
 import pytest
 
+from telemetry import summary as summary_module
+from telemetry.records import FailureKind
 from telemetry.rollups import rollups_fold
 from telemetry.summary import DAYS, HOURS, Ring, summaries_read, summaries_rebuild
-from tests.factories import MonitorFactory
+from tests.factories import CheckResultFactory, MonitorFactory
 from tests.telemetry.conftest import store
 from tests.telemetry.test_ingest import make_results
 
@@ -85,3 +87,46 @@ def test_a_monitor_without_a_summary_reads_as_no_data(db):
     now = dt.datetime.now(dt.UTC)
     assert summary.uptime(window="24h", now=now) is None
     assert all(p.checks == 0 for p in summary.daily(today=now.date()))
+
+
+def test_folds_within_the_current_hour_add_in_place_and_late_results_still_count(
+    buffer, monkeypatch
+):
+    monitor = MonitorFactory()
+    rewritten: list[list[int]] = []
+    rewrite = summary_module._rewrite
+
+    def spying_rewrite(cursor, deltas):
+        rewritten.append(sorted(deltas))
+        return rewrite(cursor, deltas)
+
+    monkeypatch.setattr(summary_module, "_rewrite", spying_rewrite)
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    stored = []
+
+    def fold(at, ok=True, duration=100):
+        result = CheckResultFactory(
+            monitor_id=monitor.pk,
+            scheduled_at=at,
+            ok=ok,
+            duration_ms=duration,
+            failure=None if ok else FailureKind.TIMEOUT,
+        )
+        store([result])
+        rollups_fold()
+        stored.append(result)
+
+    fold(hour + dt.timedelta(seconds=1))  # a new row: written whole
+    fold(hour + dt.timedelta(seconds=2), ok=False)  # same hour: counters in place
+    fold(hour + dt.timedelta(seconds=3), duration=300)
+    fold(hour - dt.timedelta(hours=2))  # late: an older hour, rewritten into the ring
+    assert rewritten == [[monitor.pk], [], [], [monitor.pk]]
+
+    summary = summaries_read(monitor_ids=[monitor.pk])[monitor.pk]
+    now = hour + dt.timedelta(minutes=5)
+    slots = summary.hour_slots(now=now, count=3)
+    assert slots == [(1, 0, 100), (0, 0, 0), (3, 1, 400)]
+    today = [p for p in summary.daily(today=now.date(), count=2)]
+    assert sum(p.checks for p in today) == 4 and sum(p.failures for p in today) == 1
+    assert summary.uptime(window="24h", now=now) == 75.0
+    assert summary.last_latency_ms(now=now) == 200.0
