@@ -30,7 +30,16 @@ from benchmarks.pipeline import FLEET
 
 # statuspage runs right after the pipeline on purpose: it measures the page and the
 # overview cold, with the buffer pool full of the pipeline's pages.
-SCENARIOS = ("pipeline", "statuspage", "ingest", "dashboard", "retention", "crash", "alerting")
+SCENARIOS = (
+    "pipeline",
+    "statuspage",
+    "ingest",
+    "dashboard",
+    "retention",
+    "crash",
+    "alerting",
+    "heartbeats",
+)
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
 # dashboard gets a database of its own.
@@ -123,6 +132,21 @@ GOALS = (
         lambda v: v == 0,
     ),
     Goal("alerting.lost", "no notification lost after kill -9 of its worker", lambda v: v == 0),
+    Goal(
+        "heartbeats.pings_per_second",
+        ">= 2,500 pings/s through the web tier beside 10,000 HTTP monitors",
+        lambda v: v >= 2500,
+    ),
+    Goal("heartbeats.ping_p99_ms", "ping p99 <= 50 ms", lambda v: v <= 50),
+    Goal("heartbeats.pings_lost", "no ping answered 200 lost", lambda v: v == 0),
+    Goal("heartbeats.ping_errors", "no ping refused or failed", lambda v: v == 0),
+    Goal("heartbeats.stopped_not_down", "every stopped heartbeat down", lambda v: v == 0),
+    Goal(
+        "heartbeats.down_after_deadline_max_s",
+        "a stopped heartbeat down within 60 s of its grace running out",
+        lambda v: v <= 60,
+    ),
+    Goal("heartbeats.running_down", "no running heartbeat down", lambda v: v == 0),
 )
 
 

@@ -328,7 +328,8 @@ def summaries_fold(*, cursor: Any, hourly: Mapping[tuple[int, int], Sequence[Any
                 + ",".join(f"({int(pk)}, '', '')" for pk in missing)
             )
             current.update(_lock(cursor, missing))
-        in_place, rewrite = [], []
+        in_place: list[int] = []
+        rewrite: list[int] = []
         for pk in chunk:
             hours = per_monitor[pk]
             (in_place if set(hours) == {current[pk] * 3600} else rewrite).append(pk)
