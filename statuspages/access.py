@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 
+from django.core.cache import cache
 from django.http import Http404, HttpRequest
 
 from statuspages.models import StatusPage
@@ -36,9 +37,21 @@ def page_unlocked(*, request: HttpRequest, page: StatusPage) -> bool:
     return False
 
 
+UNLOCK_TRIES = 10
+UNLOCK_WINDOW_SECONDS = 600
+
+
 def page_unlock(*, request: HttpRequest, page: StatusPage, password: str) -> bool:
-    """Unlock a password page for this session if ``password`` is its password."""
-    if page.access != StatusPage.Access.PASSWORD or not page.password_matches(password):
+    """Unlock a password page for this session if ``password`` is its password. At
+    most ``UNLOCK_TRIES`` wrong passwords per page and client address in
+    ``UNLOCK_WINDOW_SECONDS``: after that even the right one fails until the window
+    passes, so a password cannot be guessed at speed."""
+    key = f"statuspage-unlock:{page.pk}:{request.META.get('REMOTE_ADDR', '')}"
+    if page.access != StatusPage.Access.PASSWORD or cache.get(key, 0) >= UNLOCK_TRIES:
+        return False
+    if not page.password_matches(password):
+        cache.add(key, 0, UNLOCK_WINDOW_SECONDS)
+        cache.incr(key)
         return False
     unlocked = dict(request.session.get(SESSION_KEY, {}))
     unlocked[str(page.pk)] = _marker(page)

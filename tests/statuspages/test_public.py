@@ -344,3 +344,14 @@ def test_the_live_part_refreshes_alone_and_the_page_works_without_javascript(cli
     # The served page already holds everything the script would fetch.
     assert fragment.strip() in whole
     assert 'data-src="?fragment=1"' in whole or 'data-src="/status/shop/?fragment=1"' in whole
+
+
+def test_password_guessing_is_cut_off_after_ten_wrong_tries(client, shop):
+    page, _, _ = shop
+    page.access = StatusPage.Access.PASSWORD
+    page.set_password("open sesame")
+    page.save()
+    for n in range(10):
+        assert client.post("/status/shop/unlock/", {"password": f"guess {n}"}).status_code == 404
+    assert client.post("/status/shop/unlock/", {"password": "open sesame"}).status_code == 404
+    assert client.get("/status/shop/").status_code == 404
