@@ -12,7 +12,7 @@ the same way everywhere, each with its body:
 | 404 | an id you may not see, or a page past the end | operations with a path id or pages |
 | 406 | an ``Accept`` header that allows no JSON | every operation |
 | 409 | a write that collides with a concurrent one | POST, PATCH |
-| 415 | a body that is not JSON | operations with a body |
+| 415 | a body of a type the API does not read | operations with a body |
 | 429 | over a rate (``SENTINEL_API_RATE``, ``..._CHECK_NOW_RATE``), with ``Retry-After`` | all |
 
 The bodies are what ``reporting.api.errors.exception_handler`` answers: ``{"detail":
@@ -69,7 +69,7 @@ DESCRIPTIONS = {
     "is not found either), or a page past the end.",
     "406": "Not acceptable: the Accept header allows no JSON, the only answer there is.",
     "409": "Conflict with a concurrent change; nothing was saved. Try again.",
-    "415": "The body is not JSON (send Content-Type: application/json).",
+    "415": "The body is of a type the API does not read (send application/json).",
     "429": "Too many requests for this token or user; wait Retry-After seconds.",
 }
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
