@@ -41,12 +41,18 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "core",
     "sentinel",
     "monitors",
     "telemetry",
     "reporting",
     "alerting",
+    "configfiles",
+    "accounts",
 ]
 
 MIDDLEWARE = [
