@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/v1/", include("reporting.api.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/alerting/", include("alerting.urls")),
+    path("api/v1/config/", include("configfiles.urls")),
 ]
