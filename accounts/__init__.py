@@ -1,2 +1,2 @@
-"""Signing in: two-factor sign-in (TOTP and recovery codes through django-otp) and the
-audit trail of who changed what (django-auditlog)."""
+"""Signing in with a second factor: TOTP authenticator apps and one-time recovery codes,
+through django-otp (its devices, throttling of wrong codes and verified sessions)."""

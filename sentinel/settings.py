@@ -62,6 +62,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # The audit trail's actor: the signed-in user behind each change (django-auditlog).
+    "sentinel.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -150,6 +154,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/dashboard/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/dashboard/login/"
+# Two-factor sign-in (accounts/, django-otp): with this on, the admin lets staff in only
+# with a code (a session signed in with one, or the admin's own code field).
+SENTINEL_ADMIN_REQUIRE_2FA = env.bool("SENTINEL_ADMIN_REQUIRE_2FA", False)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = SITE_NAME
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
