@@ -127,7 +127,7 @@ def config_apply(
         applier = _Applier(scope=scope, prune=prune)
         applier.run(root)
         if applier.problems:
-            raise ConfigFileError(applier.problems)
+            raise ConfigFileError(sorted(applier.problems, key=lambda p: p.line or 0))
         report = ApplyReport(
             changes=applier.changes,
             unchanged=applier.unchanged,
