@@ -332,34 +332,43 @@ class _Applier:
     def _channel_config(
         self, kind: Any, config: dict[str, Any], stored: dict[str, Any], node: Node, path: str
     ) -> dict[str, Any] | None:
-        """The config to store: the file's values, a secret given as ``{"env": NAME}``
-        read from the environment, and a stored secret the file leaves out (or names a
-        variable that is unset) kept: an apply never wipes a secret it does not set."""
+        """The config to store: the file's values with its secrets resolved, and a
+        stored secret the file leaves out kept."""
         secrets = secret_keys(kind)
         resolved: dict[str, Any] = {k: v for k, v in config.items() if k not in secrets}
+        ok = True
         for key in secrets:
-            value = config.get(key)
-            if isinstance(value, dict):
-                env = value.get("env")
-                if set(value) != {"env"} or not isinstance(env, str):
-                    self._problem(
-                        node, key, f"{path}.config.{key}", "a secret is a string or {env: NAME}"
-                    )
-                    return None
-                value = os.environ.get(env)
-                if value is None and key not in stored:
-                    self._problem(
-                        node,
-                        key,
-                        f"{path}.config.{key}",
-                        f"the environment variable {env} is not set and no value is stored",
-                    )
-                    return None
-            if value is None and key in stored:
-                value = stored[key]
-            if value is not None:
-                resolved[key] = value
-        return resolved
+            if key not in config:
+                if key in stored:
+                    resolved[key] = stored[key]
+                continue
+            where = f"{path}.config.{key}"
+            found, value = self._secret(config[key], stored.get(key), node, key, where)
+            ok = ok and found
+            resolved[key] = value
+        return resolved if ok else None
+
+    def _secret(
+        self, value: Any, stored: Any, node: Node, key: str, where: str
+    ) -> tuple[bool, Any]:
+        """(ok, value) of a value that may be a reference, ``{"env": NAME}``: the
+        variable's value where it is set, else the stored value (an apply never wipes a
+        secret it does not set), else a problem. Any other value is itself."""
+        if not isinstance(value, dict):
+            return True, value
+        env = value.get("env")
+        if set(value) != {"env"} or not isinstance(env, str):
+            self._problem(node, key, where, "a secret is a string or {env: NAME}")
+            return False, None
+        found = os.environ.get(env)
+        if found is not None:
+            return True, found
+        if stored is not None:
+            return True, stored
+        self._problem(
+            node, key, where, f"the environment variable {env} is not set and no value is stored"
+        )
+        return False, None
 
     def _channel_details(
         self, before: tuple[Any, dict[str, Any]], channel: NotificationChannel
@@ -384,7 +393,7 @@ class _Applier:
         self._unknown_keys(node, path, MONITOR_KEYS)
         data = node.value
         existing: Monitor | None = self._lookup(self.monitors, node, path, "monitor")
-        wanted = self._monitor_fields(node, path)
+        wanted = self._monitor_fields(node, path, existing)
         tags = self._names(node, "tags", path)
         if wanted is None or tags is None:
             return
@@ -411,7 +420,9 @@ class _Applier:
         monitor_update(monitor=existing, tags=tags if old_tags != tags else None, **changed)
         self.changes.append(Change("update", "monitor", existing.name, tuple(details)))
 
-    def _monitor_fields(self, node: Node, path: str) -> dict[str, Any] | None:
+    def _monitor_fields(
+        self, node: Node, path: str, existing: Monitor | None
+    ) -> dict[str, Any] | None:
         """Every setting: the file's value, or the default for one it leaves out (a
         file describes the whole monitor), converted as the model's fields convert."""
         wanted: dict[str, Any] = {}
@@ -427,6 +438,15 @@ class _Applier:
                 ok = False
                 for message in exc.messages:
                     self._problem(node, name, f"{path}.{name}", message)
+        headers = wanted.get("headers")
+        if ok and isinstance(headers, dict):
+            stored = existing.headers if existing and isinstance(existing.headers, dict) else {}
+            for key, value in headers.items():
+                where = f"{path}.headers.{key}"
+                found, headers[key] = self._secret(
+                    value, stored.get(key), node.child("headers"), key, where
+                )
+                ok = ok and found
         return wanted if ok else None
 
     # --- alert rules ----------------------------------------------------------

@@ -11,6 +11,7 @@ from configfiles.document import FORMAT_VERSION, ConfigFileError, Problem
 from configfiles.fields import (
     MONITOR_SETTINGS,
     RULE_FIELDS,
+    SECRET_HEADER,
     non_default,
     secret_env_name,
     secret_keys,
@@ -65,6 +66,11 @@ def _refuse_duplicates(sections: Iterable[tuple[str, list[Any]]]) -> None:
 def monitor_entry(monitor: Monitor) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": monitor.name, "kind": monitor.kind, "url": monitor.url}
     entry |= non_default(Monitor, monitor, MONITOR_SETTINGS)
+    if entry.get("headers"):
+        entry["headers"] = {
+            k: {"env": secret_env_name(monitor.name, "header", k)} if SECRET_HEADER.search(k) else v
+            for k, v in entry["headers"].items()
+        }
     if not monitor.enabled:
         entry["enabled"] = False
     tags = sorted(t.name for t in monitor.tags.all())

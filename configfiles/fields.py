@@ -31,15 +31,21 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Monitor headers whose values are credentials (Authorization, Cookie, X-Api-Key,
+# X-Auth-Token, ...): exported as references, like a channel's secrets.
+SECRET_HEADER = re.compile(r"auth|cookie|token|secret|passw|key", re.IGNORECASE)
+
+
 def secret_keys(kind: str) -> tuple[str, ...]:
     return SECRET_KEYS.get(kind, ())
 
 
-def secret_env_name(channel_name: str, key: str) -> str:
-    """The environment variable an export names for a channel's secret, e.g.
-    ``SENTINEL_SECRET_OPS_SLACK_URL`` for ``url`` of the channel "ops slack"."""
-    slug = re.sub(r"[^A-Z0-9]+", "_", channel_name.upper()).strip("_") or "CHANNEL"
-    return f"SENTINEL_SECRET_{slug}_{key.upper()}"
+def secret_env_name(*parts: str) -> str:
+    """The environment variable an export names for a secret, from the object's name
+    and the key: ``SENTINEL_SECRET_OPS_SLACK_URL`` for ``url`` of the channel "ops
+    slack", ``SENTINEL_SECRET_API_HEADER_X_API_KEY`` for a monitor's header."""
+    words = [re.sub(r"[^A-Z0-9]+", "_", p.upper()).strip("_") for p in parts]
+    return "SENTINEL_SECRET_" + "_".join(w for w in words if w)
 
 
 def model_field(model: type[Model], name: str) -> Field[Any, Any]:

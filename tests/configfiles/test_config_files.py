@@ -236,3 +236,33 @@ def test_the_commands_export_and_apply_with_a_dry_run(populated, tmp_path, capsy
     path.write_text(path.read_text().replace("version: 1", "version: 7"))
     with pytest.raises(CommandError, match="nothing was changed:\nline 1: version: must be 1"):
         call_command("config_apply", str(path), owner=target.username)
+
+
+def test_it_exports_credential_headers_as_references(user, monkeypatch):
+    monitor_create(
+        owner=user,
+        name="private API",
+        url="https://127.0.0.1/p",
+        headers={"Authorization": "Bearer t0ken", "X-Api-Key": "k3y", "Accept": "text/plain"},
+    )
+    text = export_text(user)
+    assert "t0ken" not in text and "k3y" not in text
+    assert "env: SENTINEL_SECRET_PRIVATE_API_HEADER_AUTHORIZATION" in text
+    assert "env: SENTINEL_SECRET_PRIVATE_API_HEADER_X_API_KEY" in text
+    assert "Accept: text/plain" in text
+    # Applied where the variables are unset: the stored values stay.
+    assert config_apply(scope=scope_for_owner(user), text=text).changes == []
+    # Elsewhere they must be set, and their values are stored.
+    other = UserFactory()
+    with pytest.raises(ConfigFileError, match=r"headers.Authorization: the environment variable"):
+        config_apply(scope=scope_for_owner(other), text=text)
+    monkeypatch.setenv("SENTINEL_SECRET_PRIVATE_API_HEADER_AUTHORIZATION", "Bearer other")
+    monkeypatch.setenv("SENTINEL_SECRET_PRIVATE_API_HEADER_X_API_KEY", "other key")
+    config_apply(scope=scope_for_owner(other), text=text)
+    copied = Monitor.objects.get(owner=other)
+    assert copied.headers == {
+        "Authorization": "Bearer other",
+        "X-Api-Key": "other key",
+        "Accept": "text/plain",
+    }
+    assert export_text(other) == text
