@@ -3,8 +3,9 @@
 django-auditlog writes a ``LogEntry`` (who, when, create/update/delete, each changed
 field's old and new value) from the model signals of every save and delete of a
 registered model, whichever writer made it (admin, dashboard, API, configuration
-applies, imports); the admin shows them under "Log entries". Bulk updates that send no
-signals (the probes' live state, pause and resume) are not entries.
+applies, imports); the admin shows them under "Log entries". Pausing and resuming in
+bulk (one UPDATE, no model signals) is recorded from ``monitors_enabled_changed``; the
+probes' live state is not a person's change and is left out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditlog.middleware import AuditlogMiddleware
+from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
@@ -19,6 +21,7 @@ from django.utils.functional import SimpleLazyObject
 from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
 from configfiles.models import ConfigApply
 from monitors.models import Monitor, Tag
+from monitors.signals import monitors_enabled_changed
 
 # Written by the probes' path in bulk, or derived: not a person's change.
 MONITOR_NOT_AUDITED = [
@@ -38,6 +41,14 @@ def audit_register() -> None:
     auditlog.register(NotificationChannel, exclude_fields=["config", "created_at"])
     auditlog.register(MaintenanceWindow, m2m_fields={"monitors", "tags"})
     auditlog.register(ConfigApply)
+    monitors_enabled_changed.connect(monitors_enabled_audit, dispatch_uid="audit-enabled")
+
+
+def monitors_enabled_audit(*, monitor_ids: list[int], enabled: bool, **_: Any) -> None:
+    """One entry per monitor paused or resumed in bulk, as a save of ``enabled`` is."""
+    change = {"enabled": [str(not enabled), str(enabled)]}
+    for monitor in Monitor.objects.filter(pk__in=monitor_ids).only("pk", "name"):
+        LogEntry.objects.log_create(monitor, action=LogEntry.Action.UPDATE, changes=change)
 
 
 class AuditActorMiddleware(AuditlogMiddleware):

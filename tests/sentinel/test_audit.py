@@ -11,7 +11,7 @@ from alerting.models import NotificationChannel
 from configfiles.apply import config_apply
 from configfiles.scope import scope_for_owner
 from monitors.models import Monitor
-from monitors.services import monitor_create, monitor_update, monitors_pause
+from monitors.services import monitor_create, monitor_update, monitors_pause, monitors_resume
 from tests.factories import NotificationChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,9 +110,14 @@ def test_admins_see_the_trail_and_the_applies(operator, user):
     assert client.get("/admin/configfiles/configapply/").status_code == 200
 
 
-def test_bulk_pause_is_not_an_entry(user):
-    # Pause and resume are bulk UPDATEs without model signals; documented as a limit.
-    monitor = monitor_create(owner=user, name="api", url="https://127.0.0.1/")
-    before = entries_for(monitor).count()
-    monitors_pause(monitor_ids=[monitor.pk])
-    assert entries_for(monitor).count() == before
+def test_it_records_pause_and_resume_in_bulk(user):
+    running = monitor_create(owner=user, name="api", url="https://127.0.0.1/")
+    paused = monitor_create(owner=user, name="old", url="https://127.0.0.1/old", enabled=False)
+    with set_actor(user):
+        assert monitors_pause(monitor_ids=[running.pk, paused.pk]) == 1
+    entry = entries_for(running).last()
+    assert (entry.actor, entry.changes_dict) == (user, {"enabled": ["True", "False"]})
+    # The one already paused did not change: no entry.
+    assert entries_for(paused).count() == 1
+    monitors_resume(monitor_ids=[running.pk])
+    assert entries_for(running).last().changes_dict == {"enabled": ["False", "True"]}
