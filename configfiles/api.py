@@ -53,6 +53,10 @@ class JSONFileRenderer(_FileRenderer):
     syntax = "json"
 
 
+# Far more than any real configuration (10,000 monitors export to about 2 MiB).
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
 class FileParser(BaseParser):
     """The request body as text: a YAML or JSON file, whatever its content type says."""
 
@@ -61,7 +65,9 @@ class FileParser(BaseParser):
     def parse(
         self, stream: Any, media_type: str | None = None, parser_context: Any = None
     ) -> dict[str, str]:
-        raw = stream.read() if stream is not None else b""
+        raw = stream.read(MAX_FILE_BYTES + 1) if stream is not None else b""
+        if len(raw) > MAX_FILE_BYTES:
+            raise ParseError(f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB.")
         try:
             return {"text": raw.decode("utf-8")}
         except UnicodeDecodeError as exc:

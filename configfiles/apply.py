@@ -161,9 +161,9 @@ class _Applier:
         self.changes: list[Change] = []
         self.unchanged = 0
         self.kept: list[str] = []
-        self.channels = self._existing(scope.channels(), "channels")
-        self.monitors = self._existing(scope.monitors(), "monitors")
-        self.windows = self._existing(scope.windows(), "maintenance_windows")
+        self.channels = self._existing(scope.channels())
+        self.monitors = self._existing(scope.monitors())
+        self.windows = self._existing(scope.windows())
 
     # --- the walk -------------------------------------------------------------
 
@@ -236,7 +236,7 @@ class _Applier:
                 items.append((index, child))
         return items
 
-    def _existing(self, queryset: models.QuerySet[Any], section: str) -> dict[str, Any]:
+    def _existing(self, queryset: models.QuerySet[Any]) -> dict[str, Any]:
         """The scope's objects by name; a name two of them share maps to None (ambiguous)."""
         found: dict[str, Any] = {}
         for obj in queryset:

@@ -17,6 +17,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 FORMAT_VERSION = 1
+# The most keys and items a file may hold. YAML aliases make a small file stand for a
+# huge document ("billion laughs"); converting one stops here instead of eating memory.
+MAX_NODES = 200_000
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,15 @@ def parse(text: str) -> Node:
     the line of a syntax error, or when the top level is not a mapping."""
     try:
         loaded = YAML(typ="rt", pure=True).load(text)
+        node = _node(loaded, 1, [MAX_NODES])
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise ConfigFileError(
             [Problem(line, "", f"not valid YAML or JSON: {exc.problem}")]
         ) from exc
-    node = _node(loaded, 1)
+    except RecursionError as exc:
+        raise ConfigFileError([Problem(None, "", "the file is nested too deeply")]) from exc
     if not isinstance(node.value, dict):
         raise ConfigFileError([Problem(1, "", "the file must be a mapping (version, monitors, …)")])
     return node
@@ -88,17 +93,20 @@ def node_from_plain(value: Any) -> Node:
     return node
 
 
-def _node(value: Any, line: int | None) -> Node:
+def _node(value: Any, line: int | None, budget: list[int]) -> Node:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigFileError([Problem(line, "", f"more than {MAX_NODES} keys and items")])
     lc = getattr(value, "lc", None)
     start = lc.line + 1 if lc is not None and lc.line is not None else line
     if isinstance(value, dict):
         lines = {k: lc.key(k)[0] + 1 for k in value} if lc is not None else {}
-        children = {k: _node(v, lines.get(k, start)) for k, v in value.items()}
+        children = {k: _node(v, lines.get(k, start), budget) for k, v in value.items()}
         plain = {str(k): c.value for k, c in children.items()}
         return Node(plain, start, {str(k): n for k, n in lines.items()}, _str_keys(children))
     if isinstance(value, list):
         lines = {i: lc.item(i)[0] + 1 for i in range(len(value))} if lc is not None else {}
-        children = {i: _node(v, lines.get(i, start)) for i, v in enumerate(value)}
+        children = {i: _node(v, lines.get(i, start), budget) for i, v in enumerate(value)}
         return Node([c.value for c in children.values()], start, lines, dict(children))
     return Node(_scalar(value), line)
 

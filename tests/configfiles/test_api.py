@@ -84,3 +84,12 @@ def test_the_schema_documents_the_config_endpoints(api):
     assert "/api/v1/config/apply" in schema["paths"]
     responses = schema["paths"]["/api/v1/config/apply"]["post"]["responses"]
     assert {"200", "400"} <= set(responses)
+
+
+def test_it_refuses_a_file_over_the_size_limit(api):
+    from configfiles.api import MAX_FILE_BYTES
+
+    body = "version: 1\n" + "#" * MAX_FILE_BYTES
+    response = api.post("/api/v1/config/apply", body, content_type="application/yaml")
+    assert response.status_code == 400
+    assert "larger than 5 MiB" in response.json()["detail"]

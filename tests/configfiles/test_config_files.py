@@ -266,3 +266,26 @@ def test_it_exports_credential_headers_as_references(user, monkeypatch):
         "Accept": "text/plain",
     }
     assert export_text(other) == text
+
+
+def test_it_refuses_a_file_whose_aliases_explode(user):
+    # "Billion laughs": nine levels of ten aliases stand for 10**9 items.
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        ref = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([ref] * 10)}]")
+    with pytest.raises(ConfigFileError, match="more than 200000 keys and items"):
+        config_apply(scope=scope_for_owner(user), text="\n".join(lines) + "\n")
+
+
+def test_it_refuses_a_duplicate_key_with_its_line(user):
+    text = "version: 1\nmonitors:\n  - name: a\n    url: https://127.0.0.1/\n    url: https://127.0.0.1/b\n"
+    with pytest.raises(ConfigFileError) as caught:
+        config_apply(scope=scope_for_owner(user), text=text)
+    assert caught.value.problems[0].line == 5
+
+
+def test_it_refuses_a_file_nested_too_deeply(user):
+    text = "version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigFileError, match="nested too deeply"):
+        config_apply(scope=scope_for_owner(user), text=text)
