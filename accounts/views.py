@@ -16,6 +16,8 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
@@ -40,6 +42,8 @@ def _next_url(request: HttpRequest) -> str:
     return wanted if safe else str(settings.LOGIN_REDIRECT_URL)
 
 
+@sensitive_post_parameters("password")
+@never_cache
 def sign_in(request: HttpRequest) -> HttpResponse:
     """The password step; a user with a device goes on to the code step, signed in
     only once the code is right."""
@@ -58,6 +62,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(request, "reporting/login.html", {"form": form, "next": _next_url(request)})
 
 
+@sensitive_post_parameters("code")
+@never_cache
 def sign_in_code(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING)
     if not pending or time.time() - pending[3] > PENDING_SECONDS:

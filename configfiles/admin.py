@@ -20,3 +20,6 @@ class ConfigApplyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: ConfigApply | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ConfigApply | None = None) -> bool:
+        return False

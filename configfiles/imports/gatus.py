@@ -51,8 +51,12 @@ def gatus_read(text: str) -> Imported:
     providers = _providers(config.get("alerting") or {}, imported)
     taken: set[str] = set()
     for item in config["endpoints"]:
-        if isinstance(item, dict):
+        if not isinstance(item, dict):
+            continue
+        try:
             _endpoint(item, imported, providers, taken)
+        except (TypeError, ValueError, AttributeError) as exc:  # a list where a map goes...
+            imported.skip("endpoint", str(item.get("name")), f"unreadable ({exc})")
     return imported
 
 

@@ -48,8 +48,12 @@ def kuma_read(text: str) -> Imported:
     channel_names = _notifications(backup.get("notificationList") or [], imported)
     taken: set[str] = set()
     for item in backup["monitorList"]:
-        if isinstance(item, dict):
+        if not isinstance(item, dict):
+            continue
+        try:
             _monitor(item, imported, channel_names, taken)
+        except (TypeError, ValueError) as exc:  # a number that is not one, and the like
+            imported.skip("monitor", str(item.get("name")), f"unreadable ({exc})")
     return imported
 
 

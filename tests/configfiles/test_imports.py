@@ -195,3 +195,20 @@ def test_it_refuses_a_file_that_is_not_gatus(user, tmp_path):
     with pytest.raises(CommandError, match="no endpoints list"):
         call_command("import_gatus", str(path), owner=user.username)
     assert not ConfigApply.objects.exists()
+
+
+def test_it_skips_an_unreadable_entry_and_imports_the_rest(user):
+    kuma = (
+        '{"monitorList": [{"name": "odd", "type": "http", "url": "https://127.0.0.1/",'
+        ' "maxretries": "many"}, {"name": "fine", "type": "ping", "hostname": "127.0.0.1"}]}'
+    )
+    report = import_apply(
+        scope=scope_for_owner(user), imported=kuma_read(kuma), source=ConfigApply.Source.UPTIME_KUMA
+    )
+    assert report.skipped == [
+        "monitor 'odd': unreadable (invalid literal for int() with base 10: 'many')"
+    ]
+    assert list(Monitor.objects.values_list("name", flat=True)) == ["fine"]
+    gatus = "endpoints:\n  - name: odd\n    url: https://127.0.0.1/\n    conditions: 5\n"
+    imported = gatus_read(gatus)
+    assert imported.skipped[0].startswith("endpoint 'odd': unreadable")
