@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
+from alerting.models import AlertRule, MaintenanceWindow, MonitorAlerting, NotificationChannel
 from configfiles.document import FORMAT_VERSION, ConfigFileError, Node, Problem, parse
 from configfiles.export import rule_sort_key
 from configfiles.fields import (
@@ -395,7 +395,8 @@ class _Applier:
         existing: Monitor | None = self._lookup(self.monitors, node, path, "monitor")
         wanted = self._monitor_fields(node, path, existing)
         tags = self._names(node, "tags", path)
-        if wanted is None or tags is None:
+        reminder = self._reminder(node, path)
+        if wanted is None or tags is None or reminder is None:
             return
         tags = sorted({t.strip().lower() for t in tags if t.strip()})
         if any(self._tag_ensure(t, node, "tags", f"{path}.tags") is None for t in tags):
@@ -404,6 +405,7 @@ class _Applier:
             monitor = monitor_create(
                 **self.scope.new_fields(), name=data["name"], tags=tags, **wanted
             )
+            self._reminder_save(monitor, reminder, node, path)
             self.monitors[monitor.name] = monitor
             self.changes.append(Change("create", "monitor", monitor.name))
             return
@@ -414,11 +416,40 @@ class _Applier:
         ]
         if old_tags != tags:
             details.append(f"tags: {old_tags} -> {tags}")
+        details += self._reminder_save(existing, reminder, node, path)
         if not details:
             self.unchanged += 1
             return
         monitor_update(monitor=existing, tags=tags if old_tags != tags else None, **changed)
         self.changes.append(Change("update", "monitor", existing.name, tuple(details)))
+
+    def _reminder(self, node: Node, path: str) -> int | None:
+        """The monitor's ``reminder_minutes`` (an alerting option, 0: no reminders)."""
+        try:
+            value = model_field(MonitorAlerting, "reminder_minutes").to_python(
+                node.value.get("reminder_minutes", 0)
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                self._problem(node, "reminder_minutes", f"{path}.reminder_minutes", message)
+            return None
+        return int(value or 0)
+
+    def _reminder_save(self, monitor: Monitor, minutes: int, node: Node, path: str) -> list[str]:
+        """Store the reminder interval when it changed; the change, as report details."""
+        options = MonitorAlerting.objects.filter(monitor=monitor).first()
+        old = options.reminder_minutes if options else 0
+        if old == minutes:
+            return []
+        options = options or MonitorAlerting(monitor=monitor)
+        options.reminder_minutes = minutes
+        try:
+            options.full_clean(validate_unique=False)
+        except ValidationError as exc:
+            self._invalid(exc, node, path)
+            return []
+        options.save()
+        return [f"reminder_minutes: {old} -> {minutes}"]
 
     def _monitor_fields(
         self, node: Node, path: str, existing: Monitor | None

@@ -25,7 +25,11 @@ def config_export(*, scope: Scope) -> dict[str, Any]:
     windows as a document: sorted by name, settings at their default left out, secrets
     replaced by ``{"env": NAME}`` references. Raises ``ConfigFileError`` when two objects
     of a kind share a name (names are a file's keys)."""
-    monitors = list(scope.monitors().prefetch_related("tags", "alert_rules__channels"))
+    monitors = list(
+        scope.monitors()
+        .select_related("alerting")
+        .prefetch_related("tags", "alert_rules__channels")
+    )
     channels = list(scope.channels())
     windows = list(scope.windows().prefetch_related("monitors", "tags"))
     _refuse_duplicates(
@@ -76,6 +80,9 @@ def monitor_entry(monitor: Monitor) -> dict[str, Any]:
     tags = sorted(t.name for t in monitor.tags.all())
     if tags:
         entry["tags"] = tags
+    options = getattr(monitor, "alerting", None)
+    if options is not None and options.reminder_minutes:
+        entry["reminder_minutes"] = options.reminder_minutes
     rules = sorted(monitor.alert_rules.all(), key=rule_sort_key)
     if rules:
         entry["alert_rules"] = [rule_entry(r) for r in rules]

@@ -14,7 +14,9 @@ from monitors.services import MONITOR_EDITABLE_FIELDS
 
 # A monitor's settings in file order: what is checked first, then how, then when.
 MONITOR_FIELDS: tuple[str, ...] = tuple(f for f in MONITOR_EDITABLE_FIELDS if f != "name")
-MONITOR_KEYS = frozenset({"name", *MONITOR_FIELDS, "enabled", "tags", "alert_rules"})
+MONITOR_KEYS = frozenset(
+    {"name", *MONITOR_FIELDS, "enabled", "tags", "reminder_minutes", "alert_rules"}
+)
 RULE_FIELDS = ("kind", "threshold", "consecutive_checks", "window_minutes", "enabled")
 RULE_KEYS = frozenset({*RULE_FIELDS, "channels"})
 CHANNEL_KEYS = frozenset({"name", "kind", "config"})

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
+from alerting.models import AlertRule, MaintenanceWindow, MonitorAlerting, NotificationChannel
 from configfiles.apply import config_apply
 from configfiles.document import ConfigFileError, dump
 from configfiles.export import config_export
@@ -43,6 +43,7 @@ def populated(user):
     down = AlertRule.objects.create(monitor=api, kind="down", threshold=3)
     down.channels.set([email, hook])
     AlertRule.objects.create(monitor=api, kind="latency", threshold=800, consecutive_checks=3)
+    MonitorAlerting.objects.create(monitor=api, reminder_minutes=30)
     window = MaintenanceWindowFactory(
         owner=user,
         name="patch night",
@@ -65,6 +66,7 @@ def test_it_exports_every_kind_of_object_without_secrets(populated):
     assert "name: API" in text and "name: DB port" in text
     assert "enabled: false" in text
     assert "kind: latency" in text and "consecutive_checks: 3" in text
+    assert "reminder_minutes: 30" in text
     assert "name: patch night" in text and "time_zone: Europe/Berlin" in text
     assert "starts_at: '2026-12-06T02:00:00+01:00'" in text
     assert "s3cret" not in text
@@ -289,3 +291,17 @@ def test_it_refuses_a_file_nested_too_deeply(user):
     text = "version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(ConfigFileError, match="nested too deeply"):
         config_apply(scope=scope_for_owner(user), text=text)
+
+
+def test_it_sets_and_checks_the_reminder_interval(populated):
+    text = export_text(populated).replace("reminder_minutes: 30", "reminder_minutes: 60")
+    report = config_apply(scope=scope_for_owner(populated), text=text)
+    assert "~ monitor 'API': reminder_minutes: 30 -> 60" in report.lines()
+    assert MonitorAlerting.objects.get(monitor__name="API").reminder_minutes == 60
+    bad = text.replace("reminder_minutes: 60", "reminder_minutes: 99999")
+    line = bad.splitlines().index("  reminder_minutes: 99999") + 1
+    with pytest.raises(
+        ConfigFileError, match=rf"line {line}: .*reminder_minutes: Ensure this value"
+    ):
+        config_apply(scope=scope_for_owner(populated), text=bad)
+    assert MonitorAlerting.objects.get(monitor__name="API").reminder_minutes == 60
