@@ -161,8 +161,14 @@ class _Applier:
         self.changes: list[Change] = []
         self.unchanged = 0
         self.kept: list[str] = []
+        self.tags: dict[str, Tag] = {}  # looked up or created once per apply
         self.channels = self._existing(scope.channels())
-        self.monitors = self._existing(scope.monitors())
+        # Everything compared for an unchanged monitor, in four queries for them all.
+        self.monitors = self._existing(
+            scope.monitors()
+            .select_related("alerting")
+            .prefetch_related("tags", "alert_rules__channels")
+        )
         self.windows = self._existing(scope.windows())
 
     # --- the walk -------------------------------------------------------------
@@ -283,6 +289,8 @@ class _Applier:
             self._tag_ensure(name.strip().lower(), node, index, f"tags[{index}]")
 
     def _tag_ensure(self, name: str, node: Node, key: Any, path: str) -> Tag | None:
+        if name in self.tags:
+            return self.tags[name]
         try:
             Tag(name=name).clean_fields()
         except ValidationError as exc:
@@ -292,6 +300,7 @@ class _Applier:
         tag, created = Tag.objects.get_or_create(name=name)
         if created:
             self.changes.append(Change("create", "tag", name))
+        self.tags[name] = tag
         return tag
 
     # --- channels -------------------------------------------------------------
@@ -410,7 +419,7 @@ class _Applier:
             self.changes.append(Change("create", "monitor", monitor.name))
             return
         changed = {k: v for k, v in wanted.items() if getattr(existing, k) != v}
-        old_tags = sorted(existing.tags.values_list("name", flat=True))
+        old_tags = sorted(t.name for t in existing.tags.all())
         details = [
             f"{k}: {_plain(getattr(existing, k))} -> {_plain(v)}" for k, v in changed.items()
         ]
@@ -437,7 +446,7 @@ class _Applier:
 
     def _reminder_save(self, monitor: Monitor, minutes: int, node: Node, path: str) -> list[str]:
         """Store the reminder interval when it changed; the change, as report details."""
-        options = MonitorAlerting.objects.filter(monitor=monitor).first()
+        options: MonitorAlerting | None = getattr(monitor, "alerting", None)
         old = options.reminder_minutes if options else 0
         if old == minutes:
             return []
@@ -531,7 +540,7 @@ class _Applier:
         """Pair the file's rules with the stored ones of the same kind: equal ones
         first, then the rest in threshold order (an edit is an update, which keeps the
         rule's state); what is left over is created, or deleted with ``prune``."""
-        stored = sorted(monitor.alert_rules.prefetch_related("channels"), key=rule_sort_key)
+        stored = sorted(monitor.alert_rules.all(), key=rule_sort_key)
         left = {r.pk: r for r in stored}
         pending = []
         for index, rule in wanted:
