@@ -21,8 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from configfiles.apply import config_apply
-from configfiles.document import ConfigFileError, dump
+from configfiles.apply import ApplyBusyError, config_apply
+from configfiles.document import ConfigFileError, Problem, dump
 from configfiles.export import config_export
 from configfiles.models import ConfigApply
 from configfiles.scope import scope_for_owner
@@ -153,6 +153,9 @@ class ConfigApplyView(APIView):
             400: OpenApiResponse(
                 ProblemsSerializer, description="line-numbered errors; nothing changed"
             ),
+            409: OpenApiResponse(
+                ProblemsSerializer, description="another apply to your objects is running"
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -170,4 +173,7 @@ class ConfigApplyView(APIView):
             )
         except ConfigFileError as exc:
             return _problems(exc, status.HTTP_400_BAD_REQUEST)
+        except ApplyBusyError as exc:
+            busy = ConfigFileError([Problem(None, "", str(exc))])
+            return _problems(busy, status.HTTP_409_CONFLICT)
         return Response(report.as_dict())

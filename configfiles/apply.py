@@ -39,6 +39,7 @@ from configfiles.fields import (
 )
 from configfiles.models import ConfigApply
 from configfiles.scope import Scope
+from core.db import named_lock
 from core.time import from_wall_time, time_zone
 from monitors.models import Monitor, Tag
 from monitors.services import monitor_create, monitor_update
@@ -105,6 +106,12 @@ class ApplyReport:
 
 
 _ACTIONS = (("create", "created"), ("update", "updated"), ("delete", "deleted"))
+# How long an apply waits for another one to the same objects to finish.
+APPLY_WAIT_SECONDS = 30
+
+
+class ApplyBusyError(Exception):
+    """Another apply to the same objects held the lock for ``APPLY_WAIT_SECONDS``."""
 
 
 def config_apply(
@@ -121,8 +128,24 @@ def config_apply(
     create and update what it names, delete what it does not when ``prune``. In one
     transaction: raises ``ConfigFileError`` (every problem, with its line) and changes
     nothing if any object is invalid; ``dry_run`` reports and rolls back. A real apply
-    that changed something is recorded as a ``ConfigApply`` row."""
+    that changed something is recorded as a ``ConfigApply`` row. Applies to one scope
+    run one at a time; raises ``ApplyBusyError`` after waiting ``APPLY_WAIT_SECONDS``."""
     root = document if document is not None else parse(text or "")
+    # Two applies at once could both create a monitor of one name; the second waits.
+    with named_lock(scope.lock_name(), timeout=APPLY_WAIT_SECONDS) as taken:
+        if not taken:
+            raise ApplyBusyError(f"another apply to {scope} is still running; try again")
+        return _apply_locked(scope, root, prune, dry_run, applied_by, source)
+
+
+def _apply_locked(
+    scope: Scope,
+    root: Node,
+    prune: bool,
+    dry_run: bool,
+    applied_by: User | None,
+    source: str,
+) -> ApplyReport:
     with transaction.atomic():
         applier = _Applier(scope=scope, prune=prune)
         applier.run(root)

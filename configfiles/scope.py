@@ -35,6 +35,10 @@ class Scope:
     def rules(self) -> QuerySet[AlertRule]:
         return AlertRule.objects.filter(monitor__owner=self.owner)
 
+    def lock_name(self) -> str:
+        """The named lock that lets one apply at a time change these objects."""
+        return f"configfiles.owner.{self.owner.pk}"
+
     def new_fields(self) -> dict[str, Any]:
         """What every object created by an apply gets besides the file's fields."""
         return {"owner": self.owner}

@@ -93,3 +93,27 @@ def test_it_refuses_a_file_over_the_size_limit(api):
     response = api.post("/api/v1/config/apply", body, content_type="application/yaml")
     assert response.status_code == 400
     assert "larger than 5 MiB" in response.json()["detail"]
+
+
+def test_it_answers_409_while_another_apply_to_the_same_objects_runs(api, user, monkeypatch):
+    from django.db import connections
+
+    from configfiles import apply
+    from configfiles.scope import scope_for_owner
+
+    monkeypatch.setattr(apply, "APPLY_WAIT_SECONDS", 0)
+    other = connections.create_connection("default")
+    name = f"{other.settings_dict['NAME']}.{scope_for_owner(user).lock_name()}"[-64:]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0)", [name])
+            assert cursor.fetchone() == (1,)
+            response = api.post("/api/v1/config/apply", FILE, content_type="application/yaml")
+            assert response.status_code == 409
+            assert "another apply to owner" in response.json()["errors"][0]["message"]
+            assert not Monitor.objects.exists()
+            cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
+        applied = api.post("/api/v1/config/apply", FILE, content_type="application/yaml")
+        assert applied.status_code == 200
+    finally:
+        other.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from configfiles.apply import ApplyBusyError
 from configfiles.document import ConfigFileError
 from configfiles.imports import Imported, import_apply
 from configfiles.management.commands._owner import owner_argument, scope_of
@@ -31,7 +32,7 @@ class ImportCommand(BaseCommand):
             report = import_apply(
                 scope=scope, imported=imported, source=self.source, dry_run=options["dry_run"]
             )
-        except (self.reader_error, ConfigFileError) as exc:
+        except (self.reader_error, ConfigFileError, ApplyBusyError) as exc:
             raise CommandError(f"{options['file']}: nothing was imported: {exc}") from exc
         for line in report.lines():
             self.stdout.write(line)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from configfiles.apply import config_apply
+from configfiles.apply import ApplyBusyError, config_apply
 from configfiles.document import ConfigFileError
 from configfiles.management.commands._owner import owner_argument, scope_of
 
@@ -36,6 +36,8 @@ class Command(BaseCommand):
             )
         except ConfigFileError as exc:
             raise CommandError(f"{options['file']}: nothing was changed:\n{exc}") from exc
+        except ApplyBusyError as exc:
+            raise CommandError(f"{options['file']}: nothing was changed: {exc}") from exc
         for line in report.lines():
             self.stdout.write(line)
 
