@@ -29,7 +29,8 @@ from configfiles.scope import scope_for_owner
 
 
 class _FileRenderer(BaseRenderer):
-    """A document as a configuration file; anything else (an error) as JSON."""
+    """A document as a configuration file (errors are rendered as JSON instead, by the
+    view)."""
 
     charset = "utf-8"
     syntax = "yaml"
@@ -37,9 +38,7 @@ class _FileRenderer(BaseRenderer):
     def render(
         self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
     ) -> bytes:
-        if isinstance(data, dict) and "version" in data:
-            return dump(data, syntax=self.syntax).encode()
-        return JSONRenderer().render(data)
+        return dump(data, syntax=self.syntax).encode()
 
 
 class YAMLFileRenderer(_FileRenderer):
@@ -137,7 +136,19 @@ class ConfigExportView(APIView):
         try:
             return Response(config_export(scope=scope_for_owner(request.user)))
         except ConfigFileError as exc:
+            self._errors_as_json(request)
             return _problems(exc, status.HTTP_409_CONFLICT)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self._errors_as_json(self.request)
+        return response
+
+    @staticmethod
+    def _errors_as_json(request: Request) -> None:
+        # An error body is JSON and says so, whichever file format was asked for.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
 
 
 class ConfigApplyView(APIView):

@@ -117,3 +117,12 @@ def test_it_answers_409_while_another_apply_to_the_same_objects_runs(api, user, 
         assert applied.status_code == 200
     finally:
         other.close()
+
+
+def test_it_answers_409_in_json_when_two_monitors_share_a_name(api, user):
+    monitor_create(owner=user, name="twin", url="https://127.0.0.1/a")
+    monitor_create(owner=user, name="twin", url="https://127.0.0.1/b")
+    response = api.get("/api/v1/config/export")
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/json"
+    assert "2 are named 'twin'" in response.json()["errors"][0]["message"]
