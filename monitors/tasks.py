@@ -11,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 
 from monitors.batch import checks_run_batch
 from monitors.dispatch import dispatch_due
+from monitors.heartbeats import heartbeats_missed
 from monitors.slots import message_decode
 
 # Services that may come back in seconds: worth a retry, not a dead letter yet.
@@ -27,7 +28,11 @@ PROBE_RETRIES = 2
     reject_on_worker_lost=True,
 )
 def dispatch_due_task() -> None:
-    dispatch_due()
+    try:
+        dispatch_due()
+    finally:
+        # The heartbeat pass rides the same minute, whatever became of the dispatch.
+        heartbeats_missed()
 
 
 @shared_task(

@@ -375,6 +375,18 @@ TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(
 # Where probe workers keep results while Redis is unreachable (replayed on the next push).
 TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))
 
+# Heartbeat pings (monitors.pingapp): the most of a POST body kept with a ping (bytes;
+# the rest is read and dropped, and the ping marked truncated), the pings one ping URL
+# may send per minute before it is answered 429, and how long pings (with their
+# bodies) are kept in heartbeat_ping (their results follow TELEMETRY_RETENTION_DAYS).
+HEARTBEAT_PING_BODY_MAX_BYTES = env.int(
+    "HEARTBEAT_PING_BODY_MAX_BYTES", 100_000, minimum=0, maximum=1_000_000
+)
+HEARTBEAT_PING_RATE_LIMIT = env.int("HEARTBEAT_PING_RATE_LIMIT", 100, minimum=1, maximum=100_000)
+HEARTBEAT_PING_RETENTION_DAYS = env.int(
+    "HEARTBEAT_PING_RETENTION_DAYS", 14, minimum=1, maximum=3660
+)
+
 # The dispatcher (monitors.dispatch) claims the slots due before now + this horizon
 # each minute; the extra seconds over 60 send a minute's first batches ahead of time.
 SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(

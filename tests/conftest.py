@@ -83,6 +83,7 @@ TELEMETRY_TABLES = (
     "check_rollup_hourly",
     "check_rollup_daily",
     "check_rollup_pending",
+    "heartbeat_ping",
 )
 
 

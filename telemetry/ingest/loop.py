@@ -33,8 +33,9 @@ from telemetry.buffer import (
     buffer_depth,
     buffer_take,
 )
-from telemetry.ingest.parse import Parsed, entries_parse
+from telemetry.ingest.parse import Parsed, entries_parse, entries_pings
 from telemetry.ingest.store import Rendered, StoreOutcome, rows_render, rows_store
+from telemetry.pings import PingRow, ping_row_decode
 from telemetry.records import WireRow
 from telemetry.rollups import rollups_fold, rollups_premerge
 from telemetry.stats import stats_record_ingest
@@ -109,6 +110,7 @@ class _Taken:
     dead: list[DeadLetter] = field(default_factory=list)
     rows: list[WireRow] = field(default_factory=list)  # parsed's rows, in key order
     rendered: Rendered | None = None  # rows as LOAD DATA's file
+    pings: list[PingRow] = field(default_factory=list)  # heartbeat pings (telemetry.pings)
 
     @property
     def results(self) -> int:
@@ -139,11 +141,13 @@ def _batch_take(
     if not entries:
         return _Taken(entries, reclaimed)
     parsed, dead = entries_parse(entries=entries)
+    pings, dead_pings = entries_pings(entries=entries)
     # In key order, as the store inserts them: its own sort then finds them sorted, and
     # the file rendered here is the one it sends (unless it drops rows: duplicates,
     # unknown monitors).
     rows = sorted((row for _, entry_rows in parsed for row in entry_rows), key=_KEY)
-    return _Taken(entries, reclaimed, parsed, dead, rows, rows_render(rows, on_send=on_send))
+    rendered = rows_render(rows, on_send=on_send)
+    return _Taken(entries, reclaimed, parsed, dead + dead_pings, rows, rendered, pings)
 
 
 _KEY = operator.itemgetter(0, 1)  # (monitor_id, scheduled_at): check_result's key
@@ -176,9 +180,11 @@ def _store_or_isolate(taken: _Taken, *, using: str) -> tuple[StoreOutcome, list[
     refuses the data itself (not its availability), store one by one and dead-letter
     the refused ones, so one bad result cannot block the buffer."""
     try:
-        outcome = rows_store(rows=taken.rows, using=using, rendered=taken.rendered)
+        outcome = rows_store(
+            rows=taken.rows, using=using, rendered=taken.rendered, pings=taken.pings
+        )
     except (DataError, IntegrityError):
-        return _store_one_by_one(taken.parsed, using=using)
+        return _store_one_by_one(taken, using=using)
     dead = [
         _unknown_monitor_letter(entry, row)
         for entry, entry_rows in taken.parsed
@@ -193,10 +199,10 @@ def _unknown_monitor_letter(entry: Entry, row: WireRow) -> DeadLetter:
     return DeadLetter(entry.entry_id, reason, orjson.dumps(row))
 
 
-def _store_one_by_one(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
+def _store_one_by_one(taken: _Taken, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
     total = StoreOutcome()
-    dead: list[DeadLetter] = []
-    for entry, entry_rows in parsed:
+    dead: list[DeadLetter] = _store_pings_one_by_one(taken, using=using)
+    for entry, entry_rows in taken.parsed:
         for row in entry_rows:
             try:
                 one = rows_store(rows=[row], using=using)
@@ -209,6 +215,24 @@ def _store_one_by_one(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list
             total.stored += one.stored
             total.duplicates += one.duplicates
     return total, dead
+
+
+def _store_pings_one_by_one(taken: _Taken, *, using: str) -> list[DeadLetter]:
+    """Store a refused batch's pings one by one (before its results: a ping's result
+    resumes a paused heartbeat only with its ping stored); dead letters for the refused."""
+    dead: list[DeadLetter] = []
+    for entry in taken.entries:
+        if entry.ping is None:
+            continue
+        try:
+            ping = ping_row_decode(entry.ping)
+        except ValueError:
+            continue  # a dead letter already (entries_pings)
+        try:
+            rows_store(rows=[], using=using, pings=[ping])
+        except (DataError, IntegrityError) as exc:
+            dead.append(DeadLetter(entry.entry_id, f"MySQL refused it: {exc}", entry.ping))
+    return dead
 
 
 def _batches(
