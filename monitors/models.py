@@ -487,8 +487,7 @@ class Monitor(models.Model):
         what or how often it is checked changed, and pause or resume it (closing an
         open incident) when ``enabled`` changed."""
         loaded = self._loaded_values()
-        if self.kind == self.Kind.HEARTBEAT:
-            self._heartbeat_prepare()
+        self.prepare_config()
         if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
             if self._state.adding and not self.enabled:
                 self.status = self.Status.PAUSED  # created paused, from any writer
@@ -521,6 +520,14 @@ class Monitor(models.Model):
                 same = Monitor.objects.filter(pk=self.pk)
                 same.resume(now=now) if self.enabled else same.pause(now=now)
         self._loaded = self._snapshot()
+
+    def prepare_config(self) -> None:
+        """Bring the configuration to what a save stores (a heartbeat confirms on one
+        result, an empty slug is none). Writers that compare a wanted configuration
+        with a stored one (configuration files) prepare theirs the same way first, so
+        that applying it twice changes nothing the second time."""
+        if self.kind == self.Kind.HEARTBEAT:
+            self._heartbeat_prepare()
 
     def _heartbeat_prepare(self) -> None:
         """A heartbeat has a ping UUID, is never probed, and goes down on the first

@@ -106,4 +106,11 @@ class MonitorSteps(Steps):
                     value, stored.get(key), node.child("headers"), key, where
                 )
                 ok = ok and found
-        return wanted if ok else None
+        return _as_stored(wanted) if ok else None
+
+
+def _as_stored(wanted: dict[str, Any]) -> dict[str, Any]:
+    """``wanted`` as a save would store it (``Monitor.prepare_config``)."""
+    probe = Monitor(**wanted)
+    probe.prepare_config()
+    return {name: getattr(probe, name) for name in wanted}

@@ -6,7 +6,8 @@ notification has a ``name`` and a ``config`` (a JSON string, or an object) whose
 (http, keyword, port, ping, dns, and many we do not check), ``url``, ``hostname``,
 ``port``, ``interval``, ``maxretries``, ``accepted_statuscodes``, ``keyword``,
 ``invertKeyword``, ``ignoreTls``, ``headers`` and ``body`` (strings), ``active``,
-``tags`` and ``notificationIDList`` (notification id -> true).
+``tags`` and ``notificationIDList`` (notification id -> true). A push monitor becomes a
+heartbeat (its job must be pointed at the new ping URL).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from configfiles.imports import Imported
 from configfiles.imports.common import interval_within, tag_name, timeout_within
+from monitors import validators as v
 
 # Provider -> (our channel kind, the config key holding the address or URL).
 PROVIDERS = {
@@ -106,6 +108,22 @@ def _monitor(
     if target is None:
         return
     entry: dict[str, Any] = {"name": imported.unique_name(name, taken), **target}
+    if kind == "push":
+        _heartbeat_schedule(item, entry, imported, name)
+    else:
+        _check_schedule(item, entry, imported, name)
+    if not item.get("active", True):
+        entry["enabled"] = False
+    tags = [tag_name(_tag_label(t)) for t in item.get("tags") or [] if isinstance(t, dict)]
+    if tags:
+        entry["tags"] = sorted(set(tags))
+    entry["alert_rules"] = _rules(item, entry, channels)
+    imported.monitors.append(entry)
+
+
+def _check_schedule(
+    item: dict[str, Any], entry: dict[str, Any], imported: Imported, name: str
+) -> None:
     interval, note = interval_within(float(item.get("interval") or 60))
     if note:
         imported.note("monitor", name, note)
@@ -114,13 +132,23 @@ def _monitor(
         float(item.get("timeout") or interval * 0.8), interval
     )
     entry["confirm_failures"] = min(max(int(item.get("maxretries") or 0) + 1, 1), 20)
-    if not item.get("active", True):
-        entry["enabled"] = False
-    tags = [tag_name(_tag_label(t)) for t in item.get("tags") or [] if isinstance(t, dict)]
-    if tags:
-        entry["tags"] = sorted(set(tags))
-    entry["alert_rules"] = _rules(item, entry, channels)
-    imported.monitors.append(entry)
+
+
+def _heartbeat_schedule(
+    item: dict[str, Any], entry: dict[str, Any], imported: Imported, name: str
+) -> None:
+    """A push monitor's interval becomes the heartbeat's period; Kuma marks it down
+    after its retries, each a retry interval apart, which becomes the grace time."""
+    low, high = v.MIN_HEARTBEAT_SECONDS, v.MAX_HEARTBEAT_SECONDS
+    period = int(float(item.get("interval") or 60))
+    entry["heartbeat_period_seconds"] = min(max(period, low), high)
+    if entry["heartbeat_period_seconds"] != period:
+        imported.note(
+            "monitor", name, f"period {period} s set to {entry['heartbeat_period_seconds']} s"
+        )
+    retries = int(item.get("maxretries") or 0) * int(float(item.get("retryInterval") or period))
+    entry["heartbeat_grace_seconds"] = min(max(retries, low), high)
+    imported.note("monitor", name, "a heartbeat now: point the job at its new ping URL")
 
 
 def _tag_label(tag: dict[str, Any]) -> str:
@@ -138,11 +166,12 @@ def _target(
         return {"kind": "tcp", "url": f"tcp://{host}:{item.get('port')}"}
     if kind == "ping":
         return {"kind": "ping", "url": f"ping://{host}"}
+    if kind == "push":
+        return {"kind": "heartbeat", "url": ""}
     if kind == "dns":
         return _dns(item, host, imported, name)
     why = {
         "group": "a group holds monitors and checks nothing itself (its members are imported)",
-        "push": "push monitors (a heartbeat the service sends) are not supported yet",
         "json-query": "its JSONata query cannot be converted; add a JSON assertion by hand",
     }.get(kind, f"monitor type {kind!r} is not supported")
     imported.skip("monitor", name, why)
@@ -212,7 +241,7 @@ def _rules(
     names = sorted(channels[str(k)] for k, on in ids.items() if on and str(k) in channels)
     if not names:
         return []
-    rules = [{"kind": "down", "threshold": entry["confirm_failures"], "channels": names}]
+    rules = [{"kind": "down", "threshold": entry.get("confirm_failures", 2), "channels": names}]
     tls = entry["kind"] == "http" and entry["url"].lower().startswith("https://")
     if item.get("expiryNotification") and tls and entry.get("tls_verify", True):
         rules.append({"kind": "tls_expiry", "threshold": TLS_EXPIRY_DAYS, "channels": names})

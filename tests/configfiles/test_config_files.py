@@ -40,6 +40,16 @@ def populated(user):
     monitor_create(
         owner=user, name="DB port", kind="tcp", url="tcp://127.0.0.1:3306", enabled=False
     )
+    monitor_create(
+        owner=user,
+        name="nightly backup",
+        kind="heartbeat",
+        url="",
+        heartbeat_slug="backup",
+        heartbeat_cron="0 3 * * *",
+        heartbeat_tz="Europe/Berlin",
+        heartbeat_grace_seconds=1800,
+    )
     down = AlertRule.objects.create(monitor=api, kind="down", threshold=3)
     down.channels.set([email, hook])
     AlertRule.objects.create(monitor=api, kind="latency", threshold=800, consecutive_checks=3)
@@ -65,6 +75,7 @@ def test_it_exports_every_kind_of_object_without_secrets(populated):
     text = export_text(populated)
     assert "name: API" in text and "name: DB port" in text
     assert "enabled: false" in text
+    assert "heartbeat_cron: 0 3 * * *" in text and "heartbeat_slug: backup" in text
     assert "kind: latency" in text and "consecutive_checks: 3" in text
     assert "reminder_minutes: 30" in text
     assert "name: patch night" in text and "time_zone: Europe/Berlin" in text
@@ -95,7 +106,7 @@ def test_it_changes_nothing_when_the_same_file_is_applied_twice(populated, monke
     first = config_apply(scope=scope_for_owner(other), text=text)
     second = config_apply(scope=scope_for_owner(other), text=text)
     assert first.changed and not second.changed
-    assert second.unchanged == 2 + 2 + 2 + 1  # channels, monitors, rules, window
+    assert second.unchanged == 2 + 3 + 2 + 1  # channels, monitors, rules, window
     assert ConfigApply.objects.filter(owner=other).count() == 1
 
 
@@ -127,7 +138,7 @@ def test_it_keeps_what_the_file_leaves_out_unless_pruning(populated):
     doc["monitors"][0]["alert_rules"][0]["channels"] = ["ops mail"]
     small = dump(doc, syntax="yaml")
     kept = config_apply(scope=scope_for_owner(populated), text=small)
-    assert Monitor.objects.filter(owner=populated).count() == 2
+    assert Monitor.objects.filter(owner=populated).count() == 3
     assert "monitor 'DB port'" in kept.kept
     pruned = config_apply(scope=scope_for_owner(populated), text=small, prune=True)
     assert "- monitor 'DB port'" in pruned.lines()
@@ -305,3 +316,16 @@ def test_it_sets_and_checks_the_reminder_interval(populated):
     ):
         config_apply(scope=scope_for_owner(populated), text=bad)
     assert MonitorAlerting.objects.get(monitor__name="API").reminder_minutes == 60
+
+
+def test_a_heartbeat_written_by_hand_applies_twice_as_no_change(user):
+    # A save stores a heartbeat with confirm_failures 1 and an empty slug as none; the
+    # apply compares the file's values prepared the same way.
+    text = (
+        "version: 1\nmonitors:\n  - name: backup\n    kind: heartbeat\n    url: ''\n"
+        "    heartbeat_slug: ''\n    heartbeat_period_seconds: 3600\n"
+    )
+    first = config_apply(scope=scope_for_owner(user), text=text)
+    second = config_apply(scope=scope_for_owner(user), text=text)
+    assert first.changed and not second.changed
+    assert Monitor.objects.get(owner=user).confirm_failures == 1

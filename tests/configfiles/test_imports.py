@@ -47,6 +47,7 @@ def test_it_imports_the_uptime_kuma_monitors_it_can_check(user):
         "Database port",
         "Gateway ping",
         "MX record",
+        "Nightly job",
     }
     site = monitors["Website"]
     assert (site.kind, site.url, site.confirm_failures) == ("http", "https://www.example.com/", 3)
@@ -60,6 +61,13 @@ def test_it_imports_the_uptime_kuma_monitors_it_can_check(user):
     db = monitors["Database port"]
     assert (db.url, db.interval_seconds, db.enabled) == ("tcp://db.example.com:5432", 30, False)
     assert monitors["Gateway ping"].url == "ping://gw.example.com"
+    job = monitors["Nightly job"]
+    assert (job.kind, job.heartbeat_period_seconds, job.heartbeat_grace_seconds) == (
+        "heartbeat",
+        86400,
+        1800,
+    )
+    assert AlertRule.objects.get(monitor=job).kind == "down"
     mx = monitors["MX record"]
     assert (mx.url, mx.dns_record_type, mx.dns_resolver) == ("dns://example.com", "MX", "1.1.1.1")
 
@@ -79,17 +87,17 @@ def test_it_reports_what_it_skipped_from_kuma_and_why(user):
     report = import_kuma(user)
     skipped = "\n".join(report.skipped)
     assert "notification 'Pager bot': provider 'telegram'" in skipped
-    assert "monitor 'Nightly job': push monitors" in skipped
     assert "monitor 'Services': a group" in skipped
     assert "monitor 'Container': monitor type 'docker' is not supported" in skipped
     assert "monitor 'Inverted': upside-down mode" in skipped
     assert "monitor 'Broken URL': refused by validation (url:" in skipped
-    assert len(report.skipped) == 6
+    assert len(report.skipped) == 5
     notes = "\n".join(report.notes)
     assert "monitor 'Database port': interval 20 s is outside 30-86400 s; set to 30 s" in notes
     assert "basic auth became an Authorization header" in notes
-    # 2 tags, 2 channels, 6 monitors, 3 alert rules.
-    assert report.applied.summary().startswith("13 created")
+    assert "monitor 'Nightly job': a heartbeat now: point the job at its new ping URL" in notes
+    # 2 tags, 2 channels, 7 monitors, 4 alert rules.
+    assert report.applied.summary().startswith("15 created")
 
 
 def test_importing_the_same_kuma_backup_twice_changes_nothing(user):
@@ -115,8 +123,8 @@ def test_the_kuma_command_prints_the_report(user, capsys):
     call_command("import_uptime_kuma", str(KUMA), owner=user.username)
     out = capsys.readouterr().out
     assert "+ monitor 'Shop keyword'" in out
-    assert "skipped: monitor 'Nightly job'" in out
-    assert out.rstrip().endswith("6 skipped")
+    assert "skipped: monitor 'Container'" in out
+    assert out.rstrip().endswith("5 skipped")
 
 
 def import_gatus(owner):
