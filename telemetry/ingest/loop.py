@@ -24,7 +24,7 @@ from django.db import (
 )
 
 from core.prefetch import prefetched
-from core.reachability import SERVICE_NAMES, unreachable_log
+from core.reachability import reachable_log, unreachable_log
 from telemetry.buffer import (
     DeadLetter,
     Entry,
@@ -63,6 +63,7 @@ WHILE_DOWN = {
     "database": "results stay in the Redis buffer and drain when it is back",
     "redis": "ingest waits for it",
 }
+WHILE_UP = "ingest resumes"
 
 
 @dataclass
@@ -339,27 +340,30 @@ def ingest_drain(
 def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
     """The Beat-scheduled drain: one at a time (a ``SET NX EX`` lock), so that a Beat
     hiccup delivering two runs at once cannot make two drains share the
-    ``periodic`` consumer. Returns None when another run holds the lock."""
+    ``periodic`` consumer. Returns None when another run holds the lock, or when MySQL
+    or Redis is away: the results wait in the buffer, the outage is said once (not at
+    every run, every few seconds) and its end once, and the next run resumes."""
     client = buffer_client()
     token = f"{time.time_ns()}"
     ttl = int(max_seconds) + 30
     try:
         if client.exists(LOOP_ALIVE_KEY) and buffer_depth() < settings.TELEMETRY_INGEST_BATCH_SIZE:
             log.debug("ingest: a manage.py ingest loop keeps up; periodic drain skipped")
-            return None
+            return _reachable("redis")
+        if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
+            log.debug("ingest: another periodic drain is running; skipped")
+            return _reachable("redis")
     except redis.RedisError as exc:
         unreachable_log(log, "redis", exc, WHILE_DOWN["redis"])
         return None
-    if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
-        log.debug("ingest: another periodic drain is running; skipped")
-        return None
     try:
-        return ingest_drain(
+        outcome = ingest_drain(
             consumer=PERIODIC_CONSUMER,
             max_seconds=max_seconds,
             between_batches=lambda: _extend_lock(client, token, ttl),
         )
     except DatabaseError as exc:
+        connections["default"].close()
         unreachable_log(log, "database", exc, WHILE_DOWN["database"])
         return None
     except redis.RedisError as exc:
@@ -367,6 +371,14 @@ def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
         return None
     finally:
         _release_lock(client, token)
+    _reachable("redis")
+    return _reachable("database", outcome)
+
+
+def _reachable(service: str, outcome: BatchOutcome | None = None) -> BatchOutcome | None:
+    """Say that ``service`` is back if this drain said it was away; return ``outcome``."""
+    reachable_log(log, service, WHILE_UP)
+    return outcome
 
 
 _EXTEND_LOCK = (
@@ -438,22 +450,21 @@ def ingest_forever(
 
 
 class _Backoff:
-    """Sleeps 0.5 s doubling to 15 s between failed attempts; logs (and so counts) an
-    outage when it starts, and its end."""
+    """Sleeps 0.5 s doubling to 15 s between failed attempts; says (and so counts) an
+    outage once when it starts, and once when it ends (``core.reachability``)."""
 
     def __init__(self) -> None:
         self.delay = 0.0
         self.down: str | None = None  # the service away ("database", "redis")
 
     def failed(self, service: str, exc: BaseException) -> None:
-        if self.down != service:
-            unreachable_log(log, service, exc, WHILE_DOWN[service])
-            self.down = service
+        unreachable_log(log, service, exc, WHILE_DOWN[service])
+        self.down = service
         self.delay = min(15.0, max(0.5, self.delay * 2))
         time.sleep(self.delay)
 
     def succeeded(self) -> None:
         if self.down:
-            log.info("%s is back; ingest resumes", SERVICE_NAMES[self.down])
+            reachable_log(log, self.down, WHILE_UP)
         self.down = None
         self.delay = 0.0
