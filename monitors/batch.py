@@ -1,8 +1,13 @@
 """A probe batch, wired end to end: the specs its message carries -> checks -> the buffer.
 
-The only monitors module that writes to the result buffer. A probe batch touches no
-database: what to check comes with the message (``monitors.slots``), the results go to
-the Redis buffer, and ingest, which stores them, moves the monitors' live state.
+The only monitors module that writes to the result buffer. A batch of the local
+region pushes to it directly; a batch of a remote region sends its results back over
+RabbitMQ to the central site's ``results`` queue, where ``results_accept`` checks them
+against the slots the region was sent and pushes them (``monitors.regions``).
+
+A probe batch touches no database: what to check comes with the message
+(``monitors.slots``), the results go to the Redis buffer (or the results queue), and
+ingest, which stores them, moves the monitors' live state.
 
 Results are pushed as their checks finish, not when the batch's slowest check does: a
 batch's checks start within one second and most end within it, but a target that hangs
@@ -18,24 +23,30 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import logging
 import queue
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from core.db import database_configured
 from core.netpolicy import TargetPolicy
+from core.regions import LOCAL, RESULTS_QUEUE
 from core.time import from_epoch_ms
 from monitors.models import Monitor
 from monitors.probes import ProbeSpec, check_batch, spec_from_monitor
 from monitors.probes.loop import probe_loop
 from monitors.probes.spec import spec_from_row
+from monitors.regions import slots_token_valid
 from monitors.slots import PROBE_COLUMNS, Slot, spec_row
 from telemetry.buffer import buffer_push
-from telemetry.records import CheckResult
+from telemetry.records import CheckResult, wire_rows_check
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +58,21 @@ PUSH_EVERY_SECONDS = 0.5
 Item = tuple[ProbeSpec, dt.datetime]
 
 
-def checks_run_batch(*, slots: Sequence[Slot]) -> list[CheckResult]:
+RESULTS_TASK = "monitors.regions.accept_results"
+
+Sink = Callable[[Sequence[CheckResult], Mapping[int, str]], None]
+
+
+def checks_run_batch(
+    *, slots: Sequence[Slot], region: str = LOCAL, token: str = ""
+) -> list[CheckResult]:
     """Check a batch of slots and push the results to the buffer as they finish.
 
     The checks run concurrently, each starting at its slot; what has finished goes to
-    the Redis buffer every ``PUSH_EVERY_SECONDS`` (one round trip each) and at the end.
-    Returns every result. Slots of a version 1 message carry no spec: see
-    ``_specs_of_old_slots``.
+    the Redis buffer every ``PUSH_EVERY_SECONDS`` (one round trip each) and at the end,
+    or, for a batch of a remote ``region``, to the central site over RabbitMQ with the
+    batch's slots and ``token``. Returns every result. Slots of a version 1 message
+    carry no spec: see ``_specs_of_old_slots``.
     """
     specs = _specs(slots)
     items = [
@@ -61,7 +80,82 @@ def checks_run_batch(*, slots: Sequence[Slot]) -> list[CheckResult]:
     ]
     if not items:
         return []
-    return _check_and_push(items)
+    if region == LOCAL:
+        return _check_and_push(items, sink=_push)
+    if region != settings.SENTINEL_REGION:
+        log.warning(
+            "a batch of region %r reached a worker of region %r", region, settings.SENTINEL_REGION
+        )
+    pairs = [[s.monitor_id, s.scheduled_ms] for s in slots]
+    return _check_and_push(items, sink=_results_sender(region, pairs, token), region=region)
+
+
+def _push(results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
+    buffer_push(results=results, kinds=kinds)
+
+
+def _results_sender(region: str, pairs: list[list[int]], token: str) -> Sink:
+    """Send results to the central site's ``results`` queue, with the batch's slots and
+    token (one message per push; none for no results)."""
+
+    def send(results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
+        if not results:
+            return
+        current_app.send_task(
+            RESULTS_TASK,
+            kwargs={
+                "region": region,
+                "slots": pairs,
+                "token": token,
+                "rows": [result.to_wire() for result in results],
+                "kinds": {str(m): kinds[m] for m in {r.monitor_id for r in results}},
+            },
+            queue=RESULTS_QUEUE,
+        )
+
+    return send
+
+
+def results_accept(
+    *,
+    region: str,
+    slots: Sequence[Sequence[int]],
+    token: str,
+    rows: Sequence[Any],
+    kinds: Mapping[str, str] | None = None,
+) -> int:
+    """Push a remote region's results to the buffer, those it may store: the token must
+    be the one the dispatcher gave the region for ``slots`` (``monitors.regions``), and
+    each result's monitor and slot among them, its region ``region``. Returns how many
+    were pushed; each refused result is logged with why.
+
+    Rows are checked as ingest checks them (``wire_rows_check``), so a malformed row is
+    refused here with its field rather than stored."""
+    if not slots_token_valid(region=region, pairs=slots, token=token):
+        log.warning(
+            "refused %d results of region %r: the token does not match their slots",
+            len(rows),
+            region,
+        )
+        return 0
+    handed = {(int(m), int(s)) for m, s in slots}
+    good, bad = wire_rows_check(rows, oldest_ms=0, newest_ms=2**62)
+    for _row, why in bad:
+        log.warning("refused a result of region %r: %s", region, why or "not a result")
+    results = [CheckResult.from_wire(row) for row in good]
+    accepted = [r for r in results if r.region == region and (r.monitor_id, _ms(r)) in handed]
+    if len(accepted) != len(results):
+        log.warning(
+            "refused %d results of region %r for slots it was not sent",
+            len(results) - len(accepted),
+            region,
+        )
+    buffer_push(results=accepted, kinds={int(m): k for m, k in (kinds or {}).items()})
+    return len(accepted)
+
+
+def _ms(result: CheckResult) -> int:
+    return round(result.scheduled_at.timestamp() * 1000)
 
 
 def _specs(slots: Sequence[Slot]) -> dict[int, ProbeSpec]:
@@ -100,9 +194,9 @@ def _specs_of_old_slots(monitor_ids: list[int]) -> dict[int, ProbeSpec]:
     return specs
 
 
-def _check_and_push(items: Sequence[Item]) -> list[CheckResult]:
-    """Run the checks on the process's probe loop and push what has finished from this
-    thread, so the loop never waits for Redis."""
+def _check_and_push(items: Sequence[Item], *, sink: Sink, region: str = LOCAL) -> list[CheckResult]:
+    """Run the checks on the process's probe loop and hand what has finished to ``sink``
+    from this thread, so the loop never waits for Redis or RabbitMQ."""
     finished: queue.SimpleQueue[CheckResult] = queue.SimpleQueue()
     kinds = {spec.monitor_id: spec.kind for spec, _ in items}
     checking = asyncio.run_coroutine_threadsafe(
@@ -113,17 +207,22 @@ def _check_and_push(items: Sequence[Item]) -> list[CheckResult]:
         done = False
         while not done:
             done = bool(concurrent.futures.wait([checking], timeout=PUSH_EVERY_SECONDS).done)
-            buffer_push(results=_take(finished), kinds=kinds)
+            sink(_take(finished, region), kinds)
     finally:
         checking.cancel()  # done by now, unless a push raised: then nobody takes them
-    return checking.result()
+    results = checking.result()
+    return results if region == LOCAL else [_in_region(r, region) for r in results]
 
 
-def _take(finished: queue.SimpleQueue[CheckResult]) -> list[CheckResult]:
+def _take(finished: queue.SimpleQueue[CheckResult], region: str) -> list[CheckResult]:
     results = []
     while not finished.empty():
         results.append(finished.get_nowait())
-    return results
+    return results if region == LOCAL else [_in_region(r, region) for r in results]
+
+
+def _in_region(result: CheckResult, region: str) -> CheckResult:
+    return dataclasses.replace(result, region=region)
 
 
 def check_run_now(*, monitor: Monitor) -> CheckResult:

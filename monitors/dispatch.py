@@ -37,8 +37,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
+from core.regions import LOCAL, probe_queue
 from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
+from monitors.regions import monitor_regions, slots_token
 from monitors.slots import SPEC_COLUMNS, Slot, message_encode, spec_encode
 
 logger = logging.getLogger(__name__)
@@ -260,7 +262,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         # gets is the monitor as it is when its slot is claimed.
         locked = lock_in_key_order(
             Monitor.objects.values_list(
-                "pk", "enabled", "next_check_at", "interval_seconds", *SPEC_COLUMNS
+                "pk", "enabled", "next_check_at", "interval_seconds", "regions", *SPEC_COLUMNS
             ),
             "pk",
             ids,
@@ -269,7 +271,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         moves: list[tuple[int, dt.datetime, int]] = []
         slots: list[Slot] = []
         realigned = 0
-        for pk, _enabled, next_check_at, interval, *spec_values in rows:
+        for pk, _enabled, next_check_at, interval, regions, *spec_values in rows:
             slot, following = plan_slot(
                 monitor_id=pk,
                 interval_seconds=interval,
@@ -283,7 +285,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 realigned += 1
             else:
                 moves.append((pk, next_check_at, following))
-                slots.append(Slot(slot, pk, spec_encode(spec_values)))
+                slots.append(Slot(slot, pk, spec_encode(spec_values), monitor_regions(regions)))
         for offset in range(0, len(moves), CLAIM_UPDATE_ROWS):
             _move_next_checks(moves[offset : offset + CLAIM_UPDATE_ROWS])
     return sorted(slots), realigned
@@ -350,21 +352,38 @@ def slot_batches(slots: Sequence[Slot], *, batch_size: int) -> list[list[Slot]]:
     return batches
 
 
+def slots_by_region(slots: Sequence[Slot]) -> dict[str, list[Slot]]:
+    """The slots each region is handed: every slot goes to each of its ``regions`` (the
+    local region's queue for a slot without any), so the checks of one slot run side
+    by side in all of them."""
+    by_region: dict[str, list[Slot]] = {}
+    for slot in slots:
+        for region in slot.regions or (LOCAL,):
+            by_region.setdefault(region, []).append(slot)
+    return by_region
+
+
 def probe_batches_publisher(*, batch_size: int) -> Publisher:
-    """Publish slots as probe tasks on the ``probes`` queue, one producer for all."""
+    """Publish slots as probe tasks on their regions' queues (``probes`` for the local
+    region, ``probes.<region>`` for another), one producer for all. A remote region's
+    batch carries its region and the token of its slots (``monitors.regions``)."""
 
     def publish(slots: Sequence[Slot]) -> None:
         app = current_app
         expire = dt.timedelta(seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS)
         now = timezone.now()
         with app.producer_or_acquire() as producer:
-            for batch in slot_batches(slots, batch_size=batch_size):
+            for region, batch in _region_batches(slots, batch_size=batch_size):
                 start = from_epoch_ms(batch[0].scheduled_ms // 1000 * 1000)
                 args, kwargs = message_encode(batch)
+                if region != LOCAL:
+                    kwargs["region"] = region
+                    kwargs["token"] = slots_token(region=region, pairs=args[0])
                 app.send_task(
                     PROBE_TASK,
                     args=args,
                     kwargs=kwargs,
+                    queue=probe_queue(region),
                     # Early batches go now; the others wait in the worker for their second.
                     eta=start if start > now else None,
                     # A backlog never replays stale slots: a late batch is dropped and
@@ -374,3 +393,9 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
                 )
 
     return publish
+
+
+def _region_batches(slots: Sequence[Slot], *, batch_size: int) -> Iterator[tuple[str, list[Slot]]]:
+    for region, handed in slots_by_region(slots).items():
+        for batch in slot_batches(handed, batch_size=batch_size):
+            yield region, batch

@@ -24,8 +24,14 @@ app.autodiscover_tasks()
 def declare_queues(**kwargs: Any) -> None:
     """Declare every queue in CELERY_TASK_QUEUES, including ``dead``, which no
     worker consumes: without it, dead-lettered messages would be dropped."""
+    from django.conf import settings
+
     from core.broker import broker_queues_ensure
 
+    if settings.SENTINEL_REMOTE_REGION:
+        # A remote region's RabbitMQ user may declare nothing (monitors.regions); the
+        # central site's workers declare every region's queue, and it has no Redis.
+        return
     for note in broker_queues_ensure(app=app):
         logger.warning(note)
     _warn_without_redis_persistence()
