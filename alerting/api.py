@@ -36,6 +36,7 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
             "first_failure_kind",
             "first_failure_message",
             "checks_failed",
+            "regions",
         )
 
 

@@ -24,15 +24,24 @@ can therefore store results only for the slots it was sent.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import orjson
+import redis
+from celery import current_app
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from core.broker import queue_depth
+from core.regions import probe_queue
+from telemetry.buffer import buffer_client
 from telemetry.records import CheckResult
+from telemetry.stats import RegionSeen, stats_regions
 
 TOKEN_SALT = "monitors.regions.slots"  # noqa: S105 (a salt, not a secret)
 
@@ -91,3 +100,48 @@ def slot_verdict(
             region=",".join(r.region for r in passed),
         )
     return None
+
+
+@dataclass(frozen=True)
+class RegionStatus:
+    """What the central site knows of a region's workers (``/healthz``, ``/metrics``).
+
+    ``seen_seconds_ago``: since its last results reached the buffer (None: never, or
+    Redis did not answer); ``lag_ms``: how late its newest checks started; ``queued``
+    and ``workers``: messages waiting on its queue and the consumers of it (None when
+    RabbitMQ did not answer); ``silent``: no worker consumes its queue, or no result
+    came for ``SENTINEL_REGION_SILENT_SECONDS``."""
+
+    name: str
+    seen_seconds_ago: float | None
+    lag_ms: int | None
+    queued: int | None
+    workers: int | None
+    silent: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def regions_status() -> list[RegionStatus]:
+    """Each of ``SENTINEL_REGIONS``' status, in their order. One Redis read and one
+    passive queue declare per region; a service that does not answer leaves its
+    fields None."""
+    try:
+        seen = stats_regions(client=buffer_client())
+    except redis.RedisError:
+        seen = {}
+    now_ms = time.time_ns() // 1_000_000
+    return [_region_status(name, seen.get(name), now_ms) for name in settings.SENTINEL_REGIONS]
+
+
+def _region_status(name: str, seen: RegionSeen | None, now_ms: int) -> RegionStatus:
+    queued: int | None = None
+    workers: int | None = None
+    # RabbitMQ away, or the queue not declared yet: unknown.
+    with contextlib.suppress(Exception):
+        queued, workers = queue_depth(app=current_app, name=probe_queue(name))
+    ago = None if seen is None else max(0.0, (now_ms - seen.seen_ms) / 1000)
+    silent = workers == 0 or ago is None or ago > settings.SENTINEL_REGION_SILENT_SECONDS
+    lag = None if seen is None else seen.lag_ms
+    return RegionStatus(name, ago, lag, queued, workers, silent)

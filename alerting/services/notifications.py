@@ -210,6 +210,9 @@ def notification_payload(
             "first_failure_kind": incident.first_failure_kind,
             "first_failure_message": incident.first_failure_message,
             "checks_failed": incident.checks_failed,
+            # The probe regions whose checks of the confirming slot failed ([] for a
+            # monitor checked from the local region alone).
+            "regions": [r for r in incident.regions.split(",") if r],
         },
         "check": None
         if result is None
@@ -225,6 +228,12 @@ def notification_payload(
     }
 
 
+def _seen_from(incident: Incident | None) -> str:
+    if incident is None or not incident.regions:
+        return ""
+    return f" (failed from {incident.regions.replace(',', ', ')})"
+
+
 def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tuple[str, str]:
     name, d, r = monitor.name, alert.details, alert.result
     since = incident.started_at.strftime("%Y-%m-%d %H:%M UTC") if incident else ""
@@ -236,7 +245,10 @@ def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tupl
         )
     lasted = _duration(alert.at - incident.started_at) if incident else ""
     texts = {
-        Event.DOWN: (f"DOWN: {name}", f"{name} ({monitor.url}) is down: {reason}"),
+        Event.DOWN: (
+            f"DOWN: {name}",
+            f"{name} ({monitor.url}) is down: {reason}{_seen_from(incident)}",
+        ),
         Event.UP: (f"UP: {name}", f"{name} is up again after {lasted} down."),
         Event.REMINDER: (f"Still DOWN: {name}", f"{name} is still down (since {since}, {lasted})."),
         Event.FLAPPING: (
