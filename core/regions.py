@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from kombu import Exchange, Queue
+
 LOCAL = "local"
 # Lower-case letters, digits and dashes, at most 32 (check_result.region is VARCHAR(32)):
 # the name is part of a queue name, a RabbitMQ user name and a permission pattern.
@@ -32,3 +34,23 @@ def probe_queue(region: str) -> str:
     the local region (the queue of every release before regions, so an upgrade keeps
     its queued work and its workers' command lines)."""
     return "probes" if region == LOCAL else f"probes.{region}"
+
+
+def broker_queue(name: str, *, dead_letter_exchange: str, no_declare: bool = False) -> Queue:
+    """A work queue as every queue of ours is declared: durable, on a direct exchange of
+    its own name, dead-lettering to ``dead_letter_exchange``. ``no_declare``: this
+    process never declares it (a remote region's worker, whose user may not)."""
+    return Queue(
+        name,
+        Exchange(name, type="direct", durable=True, no_declare=no_declare),
+        routing_key=name,
+        durable=True,
+        queue_arguments={"x-dead-letter-exchange": dead_letter_exchange},
+        no_declare=no_declare,
+    )
+
+
+def region_permissions(region: str) -> tuple[str, str, str]:
+    """RabbitMQ's (configure, write, read) patterns for ``region``'s user: declare
+    nothing, publish results only, consume its own queue only."""
+    return "^$", f"^{re.escape(RESULTS_QUEUE)}$", f"^{re.escape(probe_queue(region))}$"

@@ -111,6 +111,11 @@ def _results_sender(region: str, pairs: list[list[int]], token: str) -> Sink:
                 "kinds": {str(m): kinds[m] for m in {r.monitor_id for r in results}},
             },
             queue=RESULTS_QUEUE,
+            # The results exchange by name: Celery would otherwise publish to the
+            # default exchange, which a region's user may not write to (it reaches
+            # every queue).
+            exchange=RESULTS_QUEUE,
+            routing_key=RESULTS_QUEUE,
         )
 
     return send

@@ -6,9 +6,11 @@ regions.
 ``k`` of them report it failed (``Monitor.regions_confirm``, by default a majority:
 ``n // 2 + 1``), and *passed* when ``n - k + 1`` report success, so that ``k``
 failures can no longer come. Until one of the two is reached the slot has no verdict
-and moves nothing: a region that did not answer (its workers gone, its message
-expired, its results late) is unknown, never a failure. Once reached, a verdict is
-final, since both at once would need more answers than regions: a region's result
+and moves nothing yet. A region that did not answer by the slot's deadline
+(``slot_deadline_ms``: its workers gone, its message expired) is unknown, never a
+failure: a slot past its deadline with fewer than ``k`` failures passed. That is
+decided when the monitor's next results arrive. Once reached, a verdict is final
+(both thresholds at once would need more answers than regions): a region's result
 that arrives after it changes nothing. The monitor's confirmation rules (failed
 checks in a row, failures among recent checks, successes to recover) then apply to
 the verdicts of its slots as they apply to the checks of a monitor with one region.
@@ -77,13 +79,16 @@ def slots_token_valid(*, region: str, pairs: Sequence[Sequence[int]], token: str
 
 
 def slot_verdict(
-    results: Sequence[CheckResult], *, regions: int, quorum: int
+    results: Sequence[CheckResult], *, regions: int, quorum: int, expired: bool = False
 ) -> CheckResult | None:
     """The verdict of one slot from its regions' ``results`` (one per region), or None
-    while it has none (see the module docstring).
+    while it has none (see the module docstring); ``expired``: the slot's deadline has
+    passed, so the regions that did not answer are unknown and the slot passed unless
+    ``quorum`` failed.
 
     A failed verdict is the first failed result in region order, its ``region`` the
-    failed regions joined by commas; a passed one the first passed result, its
+    failed regions joined by commas; a passed one the first passed result (or, passed
+    by the deadline with failures only, the first result as a pass), its
     ``duration_ms`` the median of the passed ones."""
     if regions <= 1 and len(results) == 1:
         return results[0]
@@ -92,14 +97,23 @@ def slot_verdict(
     passed = [r for r in ordered if r.ok]
     if len(failed) >= quorum:
         return dataclasses.replace(failed[0], region=",".join(r.region for r in failed))
-    if len(passed) >= regions - quorum + 1:
+    if passed and (expired or len(passed) >= regions - quorum + 1):
         durations = sorted(r.duration_ms for r in passed)
         return dataclasses.replace(
             passed[0],
             duration_ms=durations[len(durations) // 2],
             region=",".join(r.region for r in passed),
         )
+    if expired and ordered:
+        first = ordered[0]
+        return dataclasses.replace(first, ok=True, failure=None, error="", region=first.region)
     return None
+
+
+def slot_deadline_ms(slot_ms: int, *, timeout_seconds: int) -> int:
+    """When a slot's regions that have not answered become unknown (epoch ms): the
+    batch's expiry (``SENTINEL_PROBE_EXPIRE_SECONDS``) plus the monitor's timeout."""
+    return slot_ms + (settings.SENTINEL_PROBE_EXPIRE_SECONDS + timeout_seconds) * 1000
 
 
 @dataclass(frozen=True)

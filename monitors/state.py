@@ -37,12 +37,13 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
+from django.utils import timezone
 
 from core.db import ascending_chunks, retry_on_deadlock, sql_ids, update_from_values
 from core.regions import LOCAL
 from core.time import as_utc, from_epoch_ms, to_epoch_ms
 from monitors.models import Incident, Monitor, incidents_end
-from monitors.regions import monitor_regions, regions_quorum, slot_verdict
+from monitors.regions import monitor_regions, regions_quorum, slot_deadline_ms, slot_verdict
 from monitors.validators import MAX_CONFIRM_WINDOW
 from telemetry.records import CheckResult, FailureKind
 
@@ -256,6 +257,7 @@ class _Row:
     checkpoints_changed: bool = False
     regions: int = 1
     quorum: int = 1
+    timeout_seconds: int = 10
 
 
 def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
@@ -274,9 +276,10 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     # reclaimed from a dead ingest process is late for all its monitors at once.
     since = {m: cp[0] for m, rs in late.items() if (cp := _checkpoint_before(current[m], rs))}
     stored = _stored_since(since)
+    now_ms = to_epoch_ms(timezone.now())
     for monitor_id, rows in stored.items():
         if current[monitor_id].regions > 1:
-            stored[monitor_id] = _verdicts_of(rows, current[monitor_id])
+            stored[monitor_id] = _verdicts_of(rows, current[monitor_id], now_ms)
     incidents = _incidents_since(since)
     for monitor_id, row in current.items():
         results = by_monitor[monitor_id]
@@ -551,43 +554,56 @@ def _slot_verdicts(
     by_monitor: dict[int, list[CheckResult]], current: dict[int, _Row]
 ) -> dict[int, list[CheckResult]]:
     """The batch's new results as slot verdicts (``monitors.regions``): unchanged for a
-    monitor checked from one region; for one checked from several, the verdict of each
-    slot that this batch's results decide, from every region's stored result of the
-    slot. Read under the monitors' row locks, so two ingest processes storing two
-    regions' results of one slot take turns, and the second sees the first's rows."""
+    monitor checked from one region. For one checked from several: the verdicts of its
+    slots after its last applied one that are decided now, this batch's or earlier
+    ones' that their deadline decides (one range read per chunk of monitors); and for
+    a slot at or before it, its verdict only if this batch's results decide it (a
+    late result). Read under the monitors' row locks, so two ingest processes storing
+    two regions' results of one slot take turns, and the second sees the first's."""
     several = {m: rs for m, rs in by_monitor.items() if m in current and current[m].regions > 1}
     if not several:
         return by_monitor
-    stored = _stored_slots({m: {r.scheduled_at for r in rs} for m, rs in several.items()})
+    now_ms = to_epoch_ms(timezone.now())
+    since = {m: _last_ms(current[m]) for m in several}
+    after = _stored_since(since)
+    late = {
+        m: {r.scheduled_at for r in rs if to_epoch_ms(r.scheduled_at) <= since[m]}
+        for m, rs in several.items()
+    }
+    stored = _stored_slots({m: slots for m, slots in late.items() if slots})
     out = dict(by_monitor)
     for monitor_id, results in several.items():
-        row, verdicts = current[monitor_id], []
-        for slot in sorted({r.scheduled_at for r in results}):
+        row = current[monitor_id]
+        verdicts = []
+        for slot in sorted(late[monitor_id]):
             every = stored.get((monitor_id, slot), [])
             new = {r.region for r in results if r.scheduled_at == slot}
             before = [r for r in every if r.region not in new]
-            after = slot_verdict(every, regions=row.regions, quorum=row.quorum)
-            if after is not None and not _decided(before, row):
-                verdicts.append(after)
-        out[monitor_id] = verdicts
+            if not _verdict(before, row, now_ms) and (v := _verdict(every, row, now_ms)):
+                verdicts.append(v)
+        out[monitor_id] = verdicts + _verdicts_of(after.get(monitor_id, []), row, now_ms)
     return out
 
 
-def _decided(results: list[CheckResult], row: _Row) -> bool:
-    return (
-        bool(results) and slot_verdict(results, regions=row.regions, quorum=row.quorum) is not None
-    )
+def _last_ms(row: _Row) -> int:
+    last = row.state.last_checked_at
+    return 0 if last is None else to_epoch_ms(last)
 
 
-def _verdicts_of(results: list[CheckResult], row: _Row) -> list[CheckResult]:
+def _verdict(results: list[CheckResult], row: _Row, now_ms: int) -> CheckResult | None:
+    if not results:
+        return None
+    slot_ms = to_epoch_ms(results[0].scheduled_at)
+    expired = slot_deadline_ms(slot_ms, timeout_seconds=row.timeout_seconds) <= now_ms
+    return slot_verdict(results, regions=row.regions, quorum=row.quorum, expired=expired)
+
+
+def _verdicts_of(results: list[CheckResult], row: _Row, now_ms: int) -> list[CheckResult]:
     """The decided verdicts of a multi-region monitor's stored results (in slot order)."""
     by_slot: dict[dt.datetime, list[CheckResult]] = {}
     for result in results:
         by_slot.setdefault(result.scheduled_at, []).append(result)
-    verdicts = (
-        slot_verdict(rs, regions=row.regions, quorum=row.quorum)
-        for _, rs in sorted(by_slot.items())
-    )
+    verdicts = (_verdict(rs, row, now_ms) for _, rs in sorted(by_slot.items()))
     return [v for v in verdicts if v is not None]
 
 
@@ -628,7 +644,7 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
                 "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
                 "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
                 "recent_failures, confirm_window, confirm_window_failures, regions, "
-                "regions_confirm "
+                "regions_confirm, timeout_seconds "
                 f"FROM {table} WHERE id IN ({sql_ids(chunk)}) "
                 "ORDER BY id FOR UPDATE"
             )
@@ -649,13 +665,14 @@ def _row(
     last: dt.datetime | None,
     rest: list[Any],
 ) -> _Row:
-    *confirmation, regions, confirm = rest
+    *confirmation, regions, confirm, timeout_seconds = rest
     count = len(monitor_regions(orjson.loads(regions) if regions else []))
     return _Row(
         LiveState(status, failures, successes, last and as_utc(last), *confirmation),
         [tuple(cp) for cp in orjson.loads(checkpoints)] if checkpoints else [],
         regions=count,
         quorum=regions_quorum(regions=count, confirm=confirm),
+        timeout_seconds=timeout_seconds,
     )
 
 

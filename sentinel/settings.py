@@ -14,7 +14,13 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from core.regions import LOCAL, RESULTS_QUEUE, probe_queue, region_name_problem
+from core.regions import (
+    LOCAL,
+    RESULTS_QUEUE,
+    broker_queue,
+    probe_queue,
+    region_name_problem,
+)
 from sentinel.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -259,13 +265,8 @@ SENTINEL_DEAD_LETTER_EXCHANGE = "sentinel.dead"
 
 
 def _queue(name: str, *, no_declare: bool = False) -> Queue:
-    return Queue(
-        name,
-        Exchange(name, type="direct", durable=True, no_declare=no_declare),
-        routing_key=name,
-        durable=True,
-        queue_arguments={"x-dead-letter-exchange": SENTINEL_DEAD_LETTER_EXCHANGE},
-        no_declare=no_declare,
+    return broker_queue(
+        name, dead_letter_exchange=SENTINEL_DEAD_LETTER_EXCHANGE, no_declare=no_declare
     )
 
 
