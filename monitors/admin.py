@@ -72,6 +72,7 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("dns_record_type", "dns_resolver", "dns_expected", "dns_match")},
         ),
         ("Ping", {"fields": ("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms")}),
+        ("Regions", {"fields": ("regions", "regions_confirm")}),
         (
             "Confirmation",
             {

@@ -388,6 +388,8 @@ class Monitor(models.Model):
     )
     # How results become a status (monitors.state).
     CONFIRMATION_FIELDS = (
+        "regions",
+        "regions_confirm",
         "confirm_failures",
         "confirm_window",
         "confirm_window_failures",

@@ -114,6 +114,19 @@ class CheckRow:
     failure: str | None
     error: str
     tls_expires_at: dt.datetime | None
+    region: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionLatest:
+    """A probe region's newest check of a monitor."""
+
+    region: str
+    scheduled_at: dt.datetime
+    ok: bool
+    duration_ms: int
+    failure: str | None
+    error: str
 
 
 @dataclass(slots=True)
@@ -362,8 +375,8 @@ def recent_checks(
         params.append(naive_utc(before))
     rows = _fetch(
         "SELECT scheduled_at, started_at, ok, status_code, duration_ms, failure, error, "  # noqa: S608
-        f"tls_expires_at FROM check_result WHERE monitor_id = %s{condition} "
-        "ORDER BY scheduled_at DESC LIMIT %s",
+        f"tls_expires_at, region FROM check_result WHERE monitor_id = %s{condition} "
+        "ORDER BY scheduled_at DESC, region LIMIT %s",
         [*params, limit],
     )
     return [
@@ -376,9 +389,34 @@ def recent_checks(
             failure=r[5],
             error=r[6],
             tls_expires_at=None if r[7] is None else as_utc(r[7]),
+            region=r[8],
         )
         for r in rows
     ]
+
+
+def region_latest(
+    *, monitor_id: int, regions: Sequence[str], now: dt.datetime
+) -> list[RegionLatest]:
+    """The newest check of the monitor from each of ``regions`` within the last day, in
+    their order (a region without one is left out).
+
+    ``check_result_pk`` read backwards from now; the LIMIT (a few slots of every region)
+    stops the scan early, so it costs the same on day 1 and day 90. A region silent for
+    longer than those slots shows its newest check among them or none.
+    """
+    rows = _fetch(
+        "SELECT region, scheduled_at, ok, duration_ms, failure, error FROM check_result "
+        "WHERE monitor_id = %s AND scheduled_at >= %s AND scheduled_at <= %s "
+        "ORDER BY scheduled_at DESC LIMIT %s",
+        [monitor_id, naive_utc(now - DAY), naive_utc(now), 5 * max(len(regions), 1)],
+    )
+    newest: dict[str, RegionLatest] = {}
+    for region, at, ok, duration, failure, error in rows:
+        newest.setdefault(
+            region, RegionLatest(region, as_utc(at), bool(ok), int(duration), failure, error)
+        )
+    return [newest[region] for region in regions if region in newest]
 
 
 def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:

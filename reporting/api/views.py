@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monitors.models import Monitor
+from monitors.regions import monitor_regions
 from monitors.selectors import monitors_visible_to
 from reporting import cache, queries
 from reporting.api.filters import MonitorFilter
@@ -27,6 +28,7 @@ from reporting.api.serializers import (
     CheckRowSerializer,
     LatencyFieldsSerializer,
     MonitorSerializer,
+    RegionLatestSerializer,
     ResultsPageSerializer,
     SeriesSerializer,
     StatsSerializer,
@@ -72,6 +74,18 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
                 f"?cursor={ResultsParams.encode_cursor(rows[-1].scheduled_at)}&page_size={size}"
             )
         return Response({"next": next_url, "results": CheckRowSerializer(rows, many=True).data})
+
+    @extend_schema(
+        summary="Status and latency of the monitor's newest check from each region",
+        responses=RegionLatestSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def regions(self, request: Request, pk: str | None = None) -> Response:
+        monitor = self.get_object()
+        rows = queries.region_latest(
+            monitor_id=monitor.pk, regions=monitor_regions(monitor.regions), now=timezone.now()
+        )
+        return Response(RegionLatestSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="Uptime and latency percentiles over a window",

@@ -63,7 +63,7 @@ def region_queues(settings) -> Iterator[None]:
     names = [*(probe_queue(r) for r in REGIONS), RESULTS_QUEUE]
     for name in names:
         queue = broker_queue(name, dead_letter_exchange=settings.SENTINEL_DEAD_LETTER_EXCHANGE)
-        app.amqp.queues.select_add(queue)  # type: ignore[attr-defined]
+        app.amqp.queues.select_add(queue)
     broker_queues_ensure(app=app)
     purge(names)
     yield
