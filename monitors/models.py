@@ -723,6 +723,11 @@ class Incident(models.Model):
         return self.ended_at is None
 
     @property
+    def region_names(self) -> list[str]:
+        """``regions`` as a list (empty for a monitor of the local region alone)."""
+        return [name for name in self.regions.split(",") if name]
+
+    @property
     def duration(self) -> dt.timedelta | None:
         return None if self.ended_at is None else self.ended_at - self.started_at
 

@@ -8,6 +8,7 @@ docs/configuration.md lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -245,6 +246,13 @@ SENTINEL_REMOTE_REGION = SENTINEL_REGION != LOCAL
 # The address this worker's checks connect from (empty: the system's choice); regions
 # simulated on one machine use 127.0.0.2, .3, .4 (the whole loopback range is local).
 SENTINEL_SOURCE_ADDRESS = env.str("SENTINEL_SOURCE_ADDRESS", "").strip()
+if SENTINEL_SOURCE_ADDRESS:
+    try:
+        ipaddress.ip_address(SENTINEL_SOURCE_ADDRESS)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SENTINEL_SOURCE_ADDRESS={SENTINEL_SOURCE_ADDRESS!r} is not an IP address."
+        ) from None
 # A region with no result for this long is shown as silent (/healthz, /metrics).
 SENTINEL_REGION_SILENT_SECONDS = env.int(
     "SENTINEL_REGION_SILENT_SECONDS", 180, minimum=30, maximum=86400

@@ -212,7 +212,7 @@ def notification_payload(
             "checks_failed": incident.checks_failed,
             # The probe regions whose checks of the confirming slot failed ([] for a
             # monitor checked from the local region alone).
-            "regions": [r for r in incident.regions.split(",") if r],
+            "regions": incident.region_names,
         },
         "check": None
         if result is None

@@ -248,3 +248,37 @@ def test_an_unknown_role_is_one_clear_line():
     assert result.stderr.strip() == (
         "Configuration error: SENTINEL_ROLE='probes' is not one of all, probe."
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        (
+            "SENTINEL_REGIONS",
+            "local,EU West",
+            "Configuration error: SENTINEL_REGIONS: 'EU West' is not a region name: 1 to 32 "
+            "lower-case letters, digits and dashes, starting and ending with a letter or digit.",
+        ),
+        (
+            "SENTINEL_REGION",
+            "-eu",
+            "Configuration error: SENTINEL_REGION: '-eu' is not a region name: 1 to 32 "
+            "lower-case letters, digits and dashes, starting and ending with a letter or digit.",
+        ),
+        (
+            "SENTINEL_REGIONS",
+            "eu,eu",
+            "Configuration error: SENTINEL_REGIONS must name at least one region, each once.",
+        ),
+        (
+            "SENTINEL_SOURCE_ADDRESS",
+            "127.0.0.300",
+            "Configuration error: SENTINEL_SOURCE_ADDRESS='127.0.0.300' is not an IP address.",
+        ),
+    ],
+)
+def test_bad_region_settings_are_one_clear_line_naming_the_variable(variable, value, line):
+    result = manage("check", **{variable: value})
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == line
