@@ -9,7 +9,9 @@ docs/configuration.md lists every variable.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -141,6 +143,17 @@ CACHES = {
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+# A private CA to verify an amqps:// broker's certificate with (a remote probe region
+# reaching the central RabbitMQ over TLS); empty: the system's CAs.
+SENTINEL_BROKER_CA_FILE = env.str("SENTINEL_BROKER_CA_FILE", "").strip()
+if urlsplit(CELERY_BROKER_URL).scheme == "amqps":
+    # The certificate chain and the broker's host name are both checked: py-amqp checks
+    # the host name only when it is given one.
+    CELERY_BROKER_USE_SSL = {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": urlsplit(CELERY_BROKER_URL).hostname,
+        **({"ca_certs": SENTINEL_BROKER_CA_FILE} if SENTINEL_BROKER_CA_FILE else {}),
+    }
 
 # --- Auth, sessions, security ---------------------------------------------------
 

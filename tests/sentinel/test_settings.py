@@ -282,3 +282,21 @@ def test_bad_region_settings_are_one_clear_line_naming_the_variable(variable, va
 
     assert result.returncode == 2
     assert result.stderr.strip() == line
+
+
+def test_an_amqps_broker_is_verified_by_chain_and_host_name_with_an_optional_private_ca():
+    code = "from django.conf import settings; print(sorted(settings.CELERY_BROKER_USE_SSL.items()))"
+    result = manage(
+        "shell",
+        "-c",
+        code,
+        CELERY_BROKER_URL="amqps://region:secret@broker.example.test:5671/",
+        SENTINEL_BROKER_CA_FILE="/etc/sentinel/broker-ca.pem",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "[('ca_certs', '/etc/sentinel/broker-ca.pem'), "
+        "('cert_reqs', <VerifyMode.CERT_REQUIRED: 2>), "
+        "('server_hostname', 'broker.example.test')]"
+    )
