@@ -360,23 +360,31 @@ def daily_uptime(*, monitor_id: int, days: int, today: dt.date) -> list[DayBar]:
 
 
 def recent_checks(
-    *, monitor_id: int, before: dt.datetime | None = None, limit: int = 50
+    *,
+    monitor_id: int,
+    before: dt.datetime | None = None,
+    before_region: str | None = None,
+    limit: int = 50,
 ) -> list[CheckRow]:
-    """The monitor's checks newest first, older than ``before`` (keyset pagination:
-    the next page starts below the last row's ``scheduled_at``, never OFFSET).
+    """The monitor's checks newest first (a slot's regions in reverse name order),
+    below ``(before, before_region)`` (keyset pagination: the next page starts below
+    the last row's slot and region, never OFFSET; without a region, below the slot).
 
-    ``check_result_pk`` (monitor_id, scheduled_at) read backwards; the LIMIT stops the
-    scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
+    ``check_result_pk`` (monitor_id, scheduled_at, region) read backwards; the LIMIT
+    stops the scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
     """
     condition = ""
     params: list[Any] = [monitor_id]
-    if before is not None:
+    if before is not None and before_region is not None:
+        condition = " AND (scheduled_at < %s OR (scheduled_at = %s AND region < %s))"
+        params += [naive_utc(before), naive_utc(before), before_region]
+    elif before is not None:
         condition = " AND scheduled_at < %s"
         params.append(naive_utc(before))
     rows = _fetch(
         "SELECT scheduled_at, started_at, ok, status_code, duration_ms, failure, error, "  # noqa: S608
         f"tls_expires_at, region FROM check_result WHERE monitor_id = %s{condition} "
-        "ORDER BY scheduled_at DESC, region LIMIT %s",
+        "ORDER BY scheduled_at DESC, region DESC LIMIT %s",
         [*params, limit],
     )
     return [

@@ -64,15 +64,16 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         monitor = self.get_object()
         params = ResultsParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        before = params.validated_data.get("cursor")
+        before, before_region = params.validated_data.get("cursor") or (None, None)
         size = params.validated_data["page_size"]
-        rows = queries.recent_checks(monitor_id=monitor.pk, before=before, limit=size + 1)
+        rows = queries.recent_checks(
+            monitor_id=monitor.pk, before=before, before_region=before_region, limit=size + 1
+        )
         next_url = None
         if len(rows) > size:
             rows = rows[:size]
-            next_url = request.build_absolute_uri(
-                f"?cursor={ResultsParams.encode_cursor(rows[-1].scheduled_at)}&page_size={size}"
-            )
+            cursor = ResultsParams.encode_cursor(rows[-1].scheduled_at, rows[-1].region)
+            next_url = request.build_absolute_uri(f"?cursor={cursor}&page_size={size}")
         return Response({"next": next_url, "results": CheckRowSerializer(rows, many=True).data})
 
     @extend_schema(

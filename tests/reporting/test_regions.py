@@ -126,3 +126,29 @@ def test_healthz_and_metrics_show_each_regions_workers(client, settings):
     assert set(health["regions"]) == {"local", "eu", "us"}
     assert health["regions"]["eu"]["silent"] is True
     assert 'sentinel_region_silent{region="eu"} 1.0' in metrics
+
+
+def test_results_pages_never_split_a_slots_regions_away(api, user):
+    monitor = MonitorFactory(owner=user)
+    first = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=10)
+    store(
+        [
+            dataclasses.replace(
+                check(monitor, 0, True),
+                scheduled_at=first + dt.timedelta(minutes=minute),
+                started_at=first + dt.timedelta(minutes=minute),
+                region=region,
+            )
+            for minute in range(3)
+            for region in ("local", "eu", "us")
+        ]
+    )
+
+    seen, url = [], f"/api/v1/monitors/{monitor.pk}/results/?page_size=2"
+    while url:
+        page = api.get(url).json()
+        seen += [(row["scheduled_at"], row["region"]) for row in page["results"]]
+        url = page["next"]
+
+    assert len(seen) == len(set(seen)) == 9
+    assert seen[:3] == [(seen[0][0], "us"), (seen[0][0], "local"), (seen[0][0], "eu")]
