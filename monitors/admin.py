@@ -124,6 +124,7 @@ class IncidentAdmin(ReadOnlyAdmin):
         "checks_failed",
         "first_failure_kind",
         "first_failure_message",
+        "regions",
     )
     list_filter = (("ended_at", admin.EmptyFieldListFilter), "first_failure_kind")
     list_select_related = ("monitor",)

@@ -8,7 +8,9 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from kombu import Connection
 
 from alerting.models import Notification
 from monitors.models import Incident, Monitor
@@ -242,6 +244,11 @@ def test_a_token_binds_the_region_and_its_slots(settings):
 
 
 def test_a_region_that_sent_nothing_is_silent_and_one_that_did_is_not(db):
+    # No queue of these regions on the broker (another test may have declared them):
+    # their workers are unknown, so results alone decide.
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        for region in REGIONS:
+            conn.default_channel.queue_delete(f"probes.{region}")
     monitor = MonitorFactory()
     buffer_push(results=regional(monitor, 0, {"r1": True, "r2": True}))
 
@@ -249,3 +256,20 @@ def test_a_region_that_sent_nothing_is_silent_and_one_that_did_is_not(db):
 
     assert not status["r1"].silent and status["r1"].seen_seconds_ago is not None
     assert status["r3"].silent and status["r3"].seen_seconds_ago is None
+
+
+def test_a_region_whose_queue_has_no_worker_is_silent_even_with_recent_results(db):
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        conn.default_channel.queue_declare(
+            "probes.r1",
+            durable=True,
+            auto_delete=False,
+            arguments={"x-dead-letter-exchange": "sentinel.dead"},
+        )
+        monitor = MonitorFactory()
+        buffer_push(results=regional(monitor, 0, {"r1": True}))
+
+        r1 = next(region for region in regions_status() if region.name == "r1")
+
+        conn.default_channel.queue_delete("probes.r1")
+    assert r1.workers == 0 and r1.seen_seconds_ago is not None and r1.silent

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from monitors.models import Monitor
+from monitors.models import Incident, Monitor
 from tests.alerting.conftest import check
 from tests.factories import MonitorFactory
 from tests.telemetry.conftest import store
@@ -100,6 +100,8 @@ def test_the_page_and_the_api_show_each_regions_newest_check(api, client, user):
         ]
     )
 
+    Incident.objects.create(monitor=monitor, started_at=at, regions="eu,us", checks_failed=2)
+
     rows = api.get(f"/api/v1/monitors/{monitor.pk}/regions/").json()
     client.force_login(user)
     page = client.get(f"/dashboard/monitors/{monitor.pk}/").content.decode()
@@ -109,6 +111,7 @@ def test_the_page_and_the_api_show_each_regions_newest_check(api, client, user):
         ("us", False, 20),
     ]
     assert '<h2 style="margin-top:0">Regions</h2>' in page and "HTTP 503" in page
+    assert "(failed from eu, us)" in page
 
 
 def test_another_users_monitor_regions_are_not_found(api, other_user):
