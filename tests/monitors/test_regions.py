@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -247,8 +248,9 @@ def test_a_region_that_sent_nothing_is_silent_and_one_that_did_is_not(db):
     # No queue of these regions on the broker (another test may have declared them):
     # their workers are unknown, so results alone decide.
     with Connection(settings.CELERY_BROKER_URL) as conn:
+        channel: Any = conn.default_channel
         for region in REGIONS:
-            conn.default_channel.queue_delete(f"probes.{region}")
+            channel.queue_delete(f"probes.{region}")
     monitor = MonitorFactory()
     buffer_push(results=regional(monitor, 0, {"r1": True, "r2": True}))
 
@@ -260,7 +262,8 @@ def test_a_region_that_sent_nothing_is_silent_and_one_that_did_is_not(db):
 
 def test_a_region_whose_queue_has_no_worker_is_silent_even_with_recent_results(db):
     with Connection(settings.CELERY_BROKER_URL) as conn:
-        conn.default_channel.queue_declare(
+        channel: Any = conn.default_channel
+        channel.queue_declare(
             "probes.r1",
             durable=True,
             auto_delete=False,
@@ -271,5 +274,5 @@ def test_a_region_whose_queue_has_no_worker_is_silent_even_with_recent_results(d
 
         r1 = next(region for region in regions_status() if region.name == "r1")
 
-        conn.default_channel.queue_delete("probes.r1")
+        channel.queue_delete("probes.r1")
     assert r1.workers == 0 and r1.seen_seconds_ago is not None and r1.silent
