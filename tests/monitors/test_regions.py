@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from kombu import Connection
 
 from alerting.models import Notification
+from monitors.batch import results_accept
 from monitors.models import Incident, Monitor
 from monitors.regions import (
     monitor_regions,
@@ -27,7 +28,12 @@ from telemetry.buffer import buffer_push
 from telemetry.records import CheckResult
 from tests.alerting.conftest import check
 from tests.factories import AlertRuleFactory, MonitorFactory, WebhookChannelFactory
-from tests.telemetry.conftest import buffer, store, table_rows  # noqa: F401 (fixture)
+from tests.telemetry.conftest import (  # noqa: F401 (buffer: a fixture)
+    buffer,
+    buffered_results,
+    store,
+    table_rows,
+)
 
 pytestmark = pytest.mark.usefixtures("telemetry_tables", "buffer")
 
@@ -276,3 +282,26 @@ def test_a_region_whose_queue_has_no_worker_is_silent_even_with_recent_results(d
 
         channel.queue_delete("probes.r1")
     assert r1.workers == 0 and r1.seen_seconds_ago is not None and r1.silent
+
+
+def test_the_central_consumer_stores_only_the_slots_a_region_was_sent(db, redis_client):
+
+    handed = regional(MonitorFactory(), 0, {"r1": False})[0]
+    other = regional(MonitorFactory(), 0, {"r1": False})[0]
+    slots = [[handed.monitor_id, round(handed.scheduled_at.timestamp() * 1000)]]
+    token = slots_token(region="r1", pairs=slots)
+
+    accepted = results_accept(
+        region="r1",
+        slots=slots,
+        token=token,
+        rows=[
+            handed.to_wire(),  # sent to r1: stored
+            other.to_wire(),  # a monitor r1 was not sent
+            dataclasses.replace(handed, region="r2").to_wire(),  # r1 posing as r2
+        ],
+    )
+    forged = results_accept(region="r2", slots=slots, token=token, rows=[handed.to_wire()])
+
+    assert (accepted, forged) == (1, 0)
+    assert buffered_results(redis_client) == [handed]
