@@ -28,7 +28,16 @@ from typing import Any
 from benchmarks import runtime
 from benchmarks.pipeline import FLEET
 
-SCENARIOS = ("pipeline", "ingest", "dashboard", "retention", "crash", "alerting", "regions")
+SCENARIOS = (
+    "pipeline",
+    "ingest",
+    "dashboard",
+    "retention",
+    "crash",
+    "alerting",
+    "heartbeats",
+    "regions",
+)
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
 # dashboard gets a database of its own.
@@ -112,9 +121,24 @@ GOALS = (
     Goal("regions.wrong_outcomes", "3 regions: no wrong outcomes", lambda v: v == 0),
     Goal(
         "regions.fault_incidents",
-        "one region's path fails for a minute: no incident on a healthy monitor",
+        "one region's path fails for the window: no incident on a healthy monitor",
         lambda v: v == 0,
     ),
+    Goal(
+        "heartbeats.pings_per_second",
+        ">= 2,500 pings/s through the web tier beside 10,000 HTTP monitors",
+        lambda v: v >= 2500,
+    ),
+    Goal("heartbeats.ping_p99_ms", "ping p99 <= 50 ms", lambda v: v <= 50),
+    Goal("heartbeats.pings_lost", "no ping answered 200 lost", lambda v: v == 0),
+    Goal("heartbeats.ping_errors", "no ping refused or failed", lambda v: v == 0),
+    Goal("heartbeats.stopped_not_down", "every stopped heartbeat down", lambda v: v == 0),
+    Goal(
+        "heartbeats.down_after_deadline_max_s",
+        "a stopped heartbeat down within 60 s of its grace running out",
+        lambda v: v <= 60,
+    ),
+    Goal("heartbeats.running_down", "no running heartbeat down", lambda v: v == 0),
 )
 
 

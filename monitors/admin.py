@@ -45,6 +45,9 @@ class MonitorAdmin(admin.ModelAdmin):
         "next_check_at",
         "consecutive_failures",
         "consecutive_successes",
+        "heartbeat_uuid",
+        "heartbeat_last_ping_at",
+        "heartbeat_deadline_at",
         "created_at",
         "updated_at",
     )
@@ -73,6 +76,16 @@ class MonitorAdmin(admin.ModelAdmin):
         ),
         ("Ping", {"fields": ("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms")}),
         ("Regions", {"fields": ("regions", "regions_confirm")}),
+        (
+            "Heartbeat",
+            {
+                "fields": (
+                    "heartbeat_slug",
+                    ("heartbeat_period_seconds", "heartbeat_grace_seconds"),
+                    ("heartbeat_cron", "heartbeat_tz"),
+                )
+            },
+        ),
         (
             "Confirmation",
             {

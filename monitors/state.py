@@ -644,7 +644,7 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
                 "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
                 "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
                 "recent_failures, confirm_window, confirm_window_failures, regions, "
-                "regions_confirm, timeout_seconds "
+                "regions_confirm, timeout_seconds, kind "
                 f"FROM {table} WHERE id IN ({sql_ids(chunk)}) "
                 "ORDER BY id FOR UPDATE"
             )
@@ -665,8 +665,10 @@ def _row(
     last: dt.datetime | None,
     rest: list[Any],
 ) -> _Row:
-    *confirmation, regions, confirm, timeout_seconds = rest
-    count = len(monitor_regions(orjson.loads(regions) if regions else []))
+    *confirmation, regions, confirm, timeout_seconds, kind = rest
+    # A heartbeat is not checked from anywhere: its pings make one result a slot.
+    probed = kind in Monitor.PROBED_KINDS
+    count = len(monitor_regions(orjson.loads(regions) if regions else [])) if probed else 1
     return _Row(
         LiveState(status, failures, successes, last and as_utc(last), *confirmation),
         [tuple(cp) for cp in orjson.loads(checkpoints)] if checkpoints else [],

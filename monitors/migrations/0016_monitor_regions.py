@@ -8,7 +8,7 @@ import monitors.validators
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitors", "0014_incident_revised_by_late_results"),
+        ("monitors", "0015_heartbeat_monitors"),
     ]
 
     operations = [

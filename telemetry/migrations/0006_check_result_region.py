@@ -14,11 +14,11 @@ def _read(name: str) -> str:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("telemetry", "0004_rollup_pending")]
+    dependencies = [("telemetry", "0005_heartbeat_ping")]
 
     operations = [
         migrations.RunSQL(
-            _read("0005_check_result_region"),
-            reverse_sql=_read("0005_check_result_region_reverse"),
+            _read("0006_check_result_region"),
+            reverse_sql=_read("0006_check_result_region_reverse"),
         )
     ]
