@@ -305,3 +305,12 @@ def test_the_central_consumer_stores_only_the_slots_a_region_was_sent(db, redis_
 
     assert (accepted, forged) == (1, 0)
     assert buffered_results(redis_client) == [handed]
+
+
+def test_a_heartbeat_is_judged_by_its_one_result_whatever_the_regions(db):
+    monitor = MonitorFactory(kind=Monitor.Kind.HEARTBEAT, url="", confirm_failures=1)
+
+    store(regional(monitor, 0, {"local": False}))
+
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.DOWN
