@@ -58,11 +58,14 @@ INSTALLED_APPS = [
     "telemetry",
     "reporting",
     "alerting",
+    "statuspages",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A status page's custom domain: that page's URLs only (statuspages.middleware).
+    "statuspages.middleware.StatusDomainMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,6 +238,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Monitors and status page incidents both have a "status" of their own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "PageIncidentStatusEnum": "statuspages.models.PageIncident.Status",
+        "PageIncidentImpactEnum": "statuspages.models.PageIncident.Impact",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------
@@ -475,6 +483,15 @@ SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
 # monitor's own interval, so a new check shows within one interval.
 SENTINEL_REPORT_CACHE_SECONDS = env.int(
     "SENTINEL_REPORT_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# Seconds a status page's live part, JSON and badge state are served from Redis (the
+# same for every visitor); an owner's edit or post shows at once regardless.
+SENTINEL_STATUS_PAGE_CACHE_SECONDS = env.int(
+    "SENTINEL_STATUS_PAGE_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# How often an open status page refreshes its live part in the browser.
+SENTINEL_STATUS_PAGE_REFRESH_SECONDS = env.int(
+    "SENTINEL_STATUS_PAGE_REFRESH_SECONDS", 60, minimum=10, maximum=3600
 )
 # Per-monitor up and latency gauges on /metrics: one series per monitor, so off for
 # large fleets.

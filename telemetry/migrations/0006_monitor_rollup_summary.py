@@ -1,4 +1,4 @@
-"""check_result gains the region of each result, in its primary key (see the SQL)."""
+"""The per-monitor rollup summary that the fold keeps (telemetry.summary)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            _read("0006_check_result_region"),
-            reverse_sql=_read("0006_check_result_region_reverse"),
+            _read("0006_monitor_rollup_summary"),
+            reverse_sql=_read("0006_monitor_rollup_summary_reverse"),
         )
     ]
