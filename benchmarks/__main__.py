@@ -39,6 +39,7 @@ SCENARIOS = (
     "crash",
     "alerting",
     "heartbeats",
+    "regions",
 )
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
@@ -132,6 +133,19 @@ GOALS = (
         lambda v: v == 0,
     ),
     Goal("alerting.lost", "no notification lost after kill -9 of its worker", lambda v: v == 0),
+    Goal(
+        "regions.schedule_lag_p99_s",
+        "3 regions, 100k checks/min: p99 schedule lag <= 2 s in every region",
+        lambda v: v <= 2,
+    ),
+    Goal("regions.skipped_checks", "3 regions: no skipped checks in any region", lambda v: v == 0),
+    Goal("regions.duplicate_checks", "3 regions: no duplicated checks", lambda v: v == 0),
+    Goal("regions.wrong_outcomes", "3 regions: no wrong outcomes", lambda v: v == 0),
+    Goal(
+        "regions.fault_incidents",
+        "one region's path fails for the window: no incident on a healthy monitor",
+        lambda v: v == 0,
+    ),
     Goal(
         "heartbeats.pings_per_second",
         ">= 2,500 pings/s through the web tier beside 10,000 HTTP monitors",

@@ -114,6 +114,19 @@ class CheckRow:
     failure: str | None
     error: str
     tls_expires_at: dt.datetime | None
+    region: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionLatest:
+    """A probe region's newest check of a monitor."""
+
+    region: str
+    scheduled_at: dt.datetime
+    ok: bool
+    duration_ms: int
+    failure: str | None
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,23 +404,31 @@ def heartbeat_pings(*, monitor_id: int, limit: int = 20) -> list[PingRow]:
 
 
 def recent_checks(
-    *, monitor_id: int, before: dt.datetime | None = None, limit: int = 50
+    *,
+    monitor_id: int,
+    before: dt.datetime | None = None,
+    before_region: str | None = None,
+    limit: int = 50,
 ) -> list[CheckRow]:
-    """The monitor's checks newest first, older than ``before`` (keyset pagination:
-    the next page starts below the last row's ``scheduled_at``, never OFFSET).
+    """The monitor's checks newest first (a slot's regions in reverse name order),
+    below ``(before, before_region)`` (keyset pagination: the next page starts below
+    the last row's slot and region, never OFFSET; without a region, below the slot).
 
-    ``check_result_pk`` (monitor_id, scheduled_at) read backwards; the LIMIT stops the
-    scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
+    ``check_result_pk`` (monitor_id, scheduled_at, region) read backwards; the LIMIT
+    stops the scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
     """
     condition = ""
     params: list[Any] = [monitor_id]
-    if before is not None:
+    if before is not None and before_region is not None:
+        condition = " AND (scheduled_at < %s OR (scheduled_at = %s AND region < %s))"
+        params += [naive_utc(before), naive_utc(before), before_region]
+    elif before is not None:
         condition = " AND scheduled_at < %s"
         params.append(naive_utc(before))
     rows = _fetch(
         "SELECT scheduled_at, started_at, ok, status_code, duration_ms, failure, error, "  # noqa: S608
-        f"tls_expires_at FROM check_result WHERE monitor_id = %s{condition} "
-        "ORDER BY scheduled_at DESC LIMIT %s",
+        f"tls_expires_at, region FROM check_result WHERE monitor_id = %s{condition} "
+        "ORDER BY scheduled_at DESC, region DESC LIMIT %s",
         [*params, limit],
     )
     return [
@@ -420,9 +441,34 @@ def recent_checks(
             failure=r[5],
             error=r[6],
             tls_expires_at=None if r[7] is None else as_utc(r[7]),
+            region=r[8],
         )
         for r in rows
     ]
+
+
+def region_latest(
+    *, monitor_id: int, regions: Sequence[str], now: dt.datetime
+) -> list[RegionLatest]:
+    """The newest check of the monitor from each of ``regions`` within the last day, in
+    their order (a region without one is left out).
+
+    ``check_result_pk`` read backwards from now; the LIMIT (a few slots of every region)
+    stops the scan early, so it costs the same on day 1 and day 90. A region silent for
+    longer than those slots shows its newest check among them or none.
+    """
+    rows = _fetch(
+        "SELECT region, scheduled_at, ok, duration_ms, failure, error FROM check_result "
+        "WHERE monitor_id = %s AND scheduled_at >= %s AND scheduled_at <= %s "
+        "ORDER BY scheduled_at DESC LIMIT %s",
+        [monitor_id, naive_utc(now - DAY), naive_utc(now), 5 * max(len(regions), 1)],
+    )
+    newest: dict[str, RegionLatest] = {}
+    for region, at, ok, duration, failure, error in rows:
+        newest.setdefault(
+            region, RegionLatest(region, as_utc(at), bool(ok), int(duration), failure, error)
+        )
+    return [newest[region] for region in regions if region in newest]
 
 
 def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:

@@ -178,6 +178,9 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
         read_only=True,
         help_text="Why it ended; empty while open.",
     )
+    regions = serializers.SerializerMethodField(
+        help_text="The probe regions whose checks of the confirming slot failed."
+    )
 
     class Meta:
         model = Incident
@@ -191,8 +194,12 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
             "first_failure_kind",
             "first_failure_message",
             "checks_failed",
+            "regions",
         )
         read_only_fields = fields
+
+    def get_regions(self, incident: Incident) -> list[str]:
+        return incident.region_names
 
 
 class TestNotificationSerializer(serializers.ModelSerializer[Notification]):

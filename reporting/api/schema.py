@@ -86,7 +86,17 @@ class AutoSchema(openapi.AutoSchema):
         for code in self._error_codes(operation):
             if code not in responses:
                 responses[code] = self._error_response(code)
+            elif code == "400":
+                self._also_field_errors(responses["400"])
         return operation
+
+    def _also_field_errors(self, response: dict[str, Any]) -> None:
+        """An operation that declares a 400 body of its own (a file's problems) still
+        answers a bad parameter with field errors: its schema is either."""
+        self.registry.register_on_missing(VALIDATION_ERROR)
+        for media in response.get("content", {}).values():
+            if "schema" in media:
+                media["schema"] = {"anyOf": [media["schema"], VALIDATION_ERROR.ref]}
 
     def _error_codes(self, operation: dict[str, Any]) -> list[str]:
         locations = {parameter["in"] for parameter in operation.get("parameters", [])}
@@ -94,7 +104,9 @@ class AutoSchema(openapi.AutoSchema):
         codes = ["401", "406", "429"]
         if has_body or "query" in locations:
             codes.append("400")
-        if "path" in locations or self._is_paged():
+        # DRF answers an unknown ``?format=`` (its renderer override) with a 404.
+        names = {parameter["name"] for parameter in operation.get("parameters", [])}
+        if "path" in locations or self._is_paged() or "format" in names:
             codes.append("404")
         if self.method in UNSAFE:
             codes.append("403")
