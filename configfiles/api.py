@@ -126,7 +126,8 @@ class ConfigExportView(APIView):
             )
         ],
         responses={
-            (200, "application/yaml"): OpenApiTypes.STR,
+            # The YAML file holds the same mapping as the JSON one.
+            (200, "application/yaml"): OpenApiTypes.OBJECT,
             (200, "application/json"): OpenApiTypes.OBJECT,
             409: OpenApiResponse(ProblemsSerializer, description="two objects share a name"),
         },

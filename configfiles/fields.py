@@ -24,10 +24,11 @@ WINDOW_FIELDS = ("starts_at", "ends_at", "time_zone", "repeat", "repeat_until")
 WINDOW_KEYS = frozenset({"name", *WINDOW_FIELDS, "monitors", "tags"})
 TOP_KEYS = frozenset({"version", "tags", "channels", "monitors", "maintenance_windows"})
 
-# Channel settings that are credentials: a Slack or Apprise URL carries its token, a
-# webhook's secret signs its payloads. The email address is not one.
+# Channel settings that are credentials: a Slack or Apprise URL carries its token, so
+# may a webhook's URL (a token in its path or query, as the API treats it: write-only),
+# and a webhook's secret signs its payloads. The email address is not one.
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
-    NotificationChannel.Kind.WEBHOOK: ("secret",),
+    NotificationChannel.Kind.WEBHOOK: ("url", "secret"),
     NotificationChannel.Kind.SLACK: ("url",),
     NotificationChannel.Kind.APPRISE: ("url",),
 }

@@ -24,6 +24,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+def populated_hook_url(owner) -> str:
+    return NotificationChannel.objects.get(owner=owner, name="ops hook").config["url"]
+
+
 @pytest.fixture
 def populated(user):
     """An owner with a bit of everything a file holds."""
@@ -82,6 +86,10 @@ def test_it_exports_every_kind_of_object_without_secrets(populated):
     assert "starts_at: '2026-12-06T02:00:00+01:00'" in text
     assert "s3cret" not in text
     assert "env: SENTINEL_SECRET_OPS_HOOK_SECRET" in text
+    # A webhook URL may carry a token in its path or query: a reference, like the API's
+    # write-only config.
+    assert populated_hook_url(populated) not in text
+    assert "env: SENTINEL_SECRET_OPS_HOOK_URL" in text
 
 
 @pytest.mark.parametrize("syntax", ["yaml", "json"])
@@ -89,6 +97,7 @@ def test_it_gives_the_same_file_after_export_apply_on_an_empty_owner_export(
     populated, monkeypatch, syntax
 ):
     monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_SECRET", "from-the-environment")
+    monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_URL", "http://127.0.0.1:9/hook?token=t")
     text = export_text(populated, syntax)
     empty = UserFactory()
     report = config_apply(scope=scope_for_owner(empty), text=text)
@@ -96,11 +105,13 @@ def test_it_gives_the_same_file_after_export_apply_on_an_empty_owner_export(
     assert export_text(empty, syntax) == text
     hook = NotificationChannel.objects.get(owner=empty, name="ops hook")
     assert hook.config["secret"] == "from-the-environment"
+    assert hook.config["url"] == "http://127.0.0.1:9/hook?token=t"
     assert Monitor.objects.get(owner=empty, name="DB port").status == Monitor.Status.PAUSED
 
 
 def test_it_changes_nothing_when_the_same_file_is_applied_twice(populated, monkeypatch):
     monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_SECRET", "x")
+    monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_URL", "http://127.0.0.1:9/hook")
     text = export_text(populated)
     other = UserFactory()
     first = config_apply(scope=scope_for_owner(other), text=text)
@@ -240,6 +251,7 @@ def test_it_never_touches_another_owners_objects(populated, other_user):
 
 def test_the_commands_export_and_apply_with_a_dry_run(populated, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_SECRET", "x")
+    monkeypatch.setenv("SENTINEL_SECRET_OPS_HOOK_URL", "http://127.0.0.1:9/hook")
     path = tmp_path / "sentinel.yaml"
     call_command("config_export", owner=populated.username, output=str(path))
     target = UserFactory()

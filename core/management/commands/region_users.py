@@ -69,7 +69,8 @@ class Command(BaseCommand):
 def _create_commands(*, user: str, region: str, vhost: str) -> list[list[str]]:
     configure, write, read = region_permissions(region)
     # Shown once, here: the region's CELERY_BROKER_URL carries it.
-    password = secrets.token_urlsafe(24)
+    # Hex: a password starting with "-" would be read by rabbitmqctl as an option.
+    password = secrets.token_hex(24)
     return [
         ["add_user", user, password],
         # A user that existed keeps its name and gets the new password.
