@@ -238,7 +238,7 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
     batch holds a worker thread until its slowest check ends, so the small batches
     starved the probe workers for over a minute at 100,000 monitors.
     """
-    soon_ms = to_epoch_ms(timezone.now()) + SEND_AHEAD_MS
+    soon_ms = wall_clock_ms() + SEND_AHEAD_MS
     ready: list[Slot] = []
     rest: list[Slot] = []
     for batch in slot_batches(slots, batch_size=batch_size):
@@ -283,13 +283,19 @@ def _first_start(pk: int, next_check_ms: int, interval: int, *, now_ms: int) -> 
     )[0]
 
 
+def wall_clock_ms() -> int:
+    """Now, epoch ms: what "due soon" is measured against while a dispatch runs (the
+    ``now`` a dispatch was given plans its slots; this clock says which are urgent)."""
+    return to_epoch_ms(timezone.now())
+
+
 def _claim_chunks(planned: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
     """The ids of ``planned`` in chunks to claim, in slot order: CLAIM_CHUNK ids each, or
     CLAIM_SOON_CHUNK while a chunk's first slot is due within SEND_AHEAD_MS. Lazily, so
     each chunk is sized against the clock when its turn comes."""
     start = 0
     while start < len(planned):
-        soon = planned[start][0] < to_epoch_ms(timezone.now()) + SEND_AHEAD_MS
+        soon = planned[start][0] < wall_clock_ms() + SEND_AHEAD_MS
         size = min(CLAIM_CHUNK, CLAIM_SOON_CHUNK) if soon else CLAIM_CHUNK
         yield [pk for _, pk in planned[start : start + size]]
         start += size
