@@ -943,7 +943,8 @@ def _dead_letters() -> dict[str, int]:
     messages = 0
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
         # Declared by the workers when they start; absent, it holds nothing.
-        _, messages, _ = conn.default_channel.queue_declare("dead", passive=True)
+        channel: Any = conn.default_channel
+        _, messages, _ = channel.queue_declare("dead", passive=True)
     return {"broker_dead_queue": int(messages), "buffer": buffer_stats().dead_letters}
 
 
