@@ -21,6 +21,7 @@ from benchmarks.chaos import (
     log_counts,
     outage_slots,
     stream_duplicates,
+    traceback_errors,
 )
 from monitors.dispatch import monitor_phase_ms
 
@@ -197,6 +198,7 @@ def test_it_counts_traceback_headers_and_unreachable_lines() -> None:
     )
 
     assert log_counts(text) == (2, 1)
+    assert traceback_errors(text) == {"OSError: boom": 1, "ValueError": 1}
 
 
 # --- the private services ----------------------------------------------------------------
