@@ -38,6 +38,7 @@ Per drill (``chaos.<drill>.*``):
   on the result stream (the primary key folds them into one row), of which
   ``checks_duplicated`` were checked twice (a different start time) rather than one
   result pushed twice. ``results_unexpected``: rows off the slot grid.
+  ``checks_late_over_5s`` and ``check_lag_max_s``: stored slots checked late.
 - ``alerts_expected``: a down and an up alert for each outage of the drill whose
   failing slots were checked (at least ``confirm_failures`` of them not skipped by
   design); ``alerts_sent``: those that arrived; ``alerts_lost``; duplicates split into
@@ -98,6 +99,7 @@ PRE_S = 3  # before each fault
 TAIL_S = 20  # after the return, at least (redeliveries, late batches)
 RECOVERY_TIMEOUT_S = 120
 BACKLOG_AGE_S = 5.0  # the buffer holds nothing older than this: caught up
+LATE_S = 5.0  # a check that started this long after its slot is late
 # At most this long after the last outage ends, for alerts: its up alert (a slot and a
 # delivery) and a send in doubt handed out again after its lease (81 s by default).
 SETTLE_AFTER_OUTAGES_S = 120
@@ -848,13 +850,14 @@ def _account(
     from core.time import to_epoch_ms
 
     connection.close()
+    seen = Observed(streamed=reader.seen, arrivals=receiver.arrivals)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT monitor_id, scheduled_at FROM check_result")
-        stored = {(m, to_epoch_ms(_aware(at))) for m, at in cursor.fetchall()}
-    by_monitor: dict[int, list[int]] = defaultdict(list)
-    for monitor_id, slot in stored:
-        by_monitor[monitor_id].append(slot)
-    in_doubt = {
+        cursor.execute("SELECT monitor_id, scheduled_at, started_at FROM check_result")
+        for monitor_id, scheduled_at, started_at in cursor.fetchall():
+            slot = to_epoch_ms(_aware(scheduled_at))
+            seen.lag_ms[(monitor_id, slot)] = to_epoch_ms(_aware(started_at)) - slot
+            seen.by_monitor[monitor_id].append(slot)
+    seen.in_doubt = {
         str(pk)
         for pk in Notification.objects.filter(resends_in_doubt__gt=0).values_list("pk", flat=True)
     }
@@ -865,9 +868,7 @@ def _account(
         "chaos.drills": [run.drill.name for run in runs],
     }
     for run in runs:
-        report.update(
-            _drill_figures(run, ids, stored, by_monitor, reader, receiver, in_doubt, stack)
-        )
+        report.update(_drill_figures(run, ids, seen, stack))
     report["chaos.alerts_unexpected"] = sum(
         1 for a in receiver.arrivals if a.event in ("down", "up") and a.monitor_id not in outage_ids
     )
@@ -884,33 +885,40 @@ def _account(
     return report
 
 
+@dataclass
+class Observed:
+    """What the run left: the result stream, the deliveries, the stored rows (each
+    slot's start lag, and each monitor's stored slots) and the ids re-sent in doubt."""
+
+    streamed: list[tuple[int, int, int]]
+    arrivals: list[Arrival]
+    lag_ms: dict[Slot, int] = field(default_factory=dict)
+    by_monitor: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    in_doubt: set[str] = field(default_factory=set)
+
+
 def _drill_figures(
-    run: DrillRun,
-    ids: list[int],
-    stored: set[Slot],
-    by_monitor: dict[int, list[int]],
-    reader: StreamReader,
-    receiver: Receiver,
-    in_doubt: set[str],
-    stack: Stack,
+    run: DrillRun, ids: list[int], seen: Observed, stack: Stack
 ) -> dict[str, object]:
     start, end = run.window
     expected = expected_slots(monitor_ids=ids, interval_s=INTERVAL_S, start_ms=start, end_ms=end)
+    stored = seen.lag_ms.keys()
     kept = expected & stored
+    lags = [seen.lag_ms[slot] / 1000 for slot in kept]
     missing = explain_missing(
         expected - stored,
-        stored_by_monitor=by_monitor,
+        stored_by_monitor=seen.by_monitor,
         away=run.away if run.drill.skips_by_design else None,
         interval_ms=INTERVAL_S * 1000,
     )
-    duplicates = stream_duplicates(reader.seen, slots=expected)
+    duplicates = stream_duplicates(seen.streamed, slots=expected)
     alerts = account_alerts(
         expected=expected_alerts(
             run.outages, skipped=missing.skipped_by_design, interval_s=INTERVAL_S
         ),
-        arrivals=receiver.arrivals,
+        arrivals=seen.arrivals,
         monitors={o.monitor_id for o in run.outages},
-        in_doubt=in_doubt,
+        in_doubt=seen.in_doubt,
     )
     tracebacks, unreachable = {}, {}
     before, after = run.logs
@@ -934,6 +942,9 @@ def _drill_figures(
         f"{key}.results_unexpected": sum(1 for m, s in stored if start <= s < end) - len(kept),
         f"{key}.results_duplicated": duplicates.copies,
         f"{key}.checks_duplicated": duplicates.checked_twice,
+        # Stored slots whose check started late (a batch redelivered or waiting).
+        f"{key}.checks_late_over_5s": sum(lag > LATE_S for lag in lags),
+        f"{key}.check_lag_max_s": round(max(lags, default=0.0), 1),
         f"{key}.alerts_expected": alerts.expected,
         f"{key}.alerts_sent": alerts.sent,
         f"{key}.alerts_lost": alerts.lost,
