@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import runtime
-from benchmarks._private_services import PrivateService, private_services
+from benchmarks._private_services import HOST, PrivateService, private_services
 
 INTERVAL_S = 30
 TIMEOUT_S = 5
@@ -377,12 +377,12 @@ class Targets:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = _Server((runtime_host(), 0), Handler)
+        self.server = _Server((HOST, 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, n: int) -> str:
-        return f"http://{runtime_host()}:{self.port}/c/{n}"
+        return f"http://{HOST}:{self.port}/c/{n}"
 
 
 class Receiver:
@@ -414,13 +414,9 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = _Server((runtime_host(), 0), Handler)
+        self.server = _Server((HOST, 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def runtime_host() -> str:
-    return "127.0.0.1"
 
 
 # --- the stack ----------------------------------------------------------------------
@@ -676,7 +672,7 @@ def _create_monitors(targets: Targets, receiver: Receiver) -> list[int]:
         owner=owner,
         name="chaos receiver",
         kind="webhook",
-        config={"url": f"http://127.0.0.1:{receiver.port}/hook", "secret": "chaos"},
+        config={"url": f"http://{HOST}:{receiver.port}/hook", "secret": "chaos"},
     )
     AlertRule.objects.bulk_create(AlertRule(monitor=m) for m in monitors)
     AlertRule.channels.through.objects.bulk_create(
