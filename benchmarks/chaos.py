@@ -10,7 +10,8 @@ server on loopback; every monitor has a down rule whose webhook goes to a receiv
 records each delivery by its ``X-Sentinel-Delivery`` id.
 
 Then the drills, one at a time, back to back on the one stack; each drill's window (from
-the end of the one before to its own settling) is accounted separately:
+its fault to the next drill's, the first from the warm-up, the last to the end of the
+wait for alerts) is accounted separately:
 
 | drill | fault |
 | --- | --- |
@@ -120,12 +121,15 @@ class Drill:
     # Seconds into the minute to start the fault at (None: at once): a kill of the
     # dispatching worker at a dispatch, of Beat across a tick.
     at_second: float | None = None
+    # After the return, at least: MariaDB's is a dispatch horizon and its grace, so the
+    # slots a dispatch failed to hand out while it was away are due before the next fault.
+    tail_s: float = TAIL_S
 
 
 DRILLS = (
     Drill("redis_stopped", "redis", "stop", 30),
     Drill("redis_killed", "redis", "kill", 5),
-    Drill("mariadb_stopped", "mariadb", "stop", 60),
+    Drill("mariadb_stopped", "mariadb", "stop", 60, tail_s=75),
     Drill("rabbitmq_stopped", "rabbitmq", "stop", 30, skips_by_design=True),
     Drill("probe_worker_killed", "probes", "kill", 10),
     Drill("ingest_killed", "ingest", "kill", 10),
@@ -134,7 +138,7 @@ DRILLS = (
     Drill("beat_killed", "beat", "kill", 10, skips_by_design=True, at_second=55.0),
 )
 QUICK_DRILLS = (
-    Drill("mariadb_stopped", "mariadb", "stop", 30),
+    Drill("mariadb_stopped", "mariadb", "stop", 30, tail_s=75),
     Drill("worker_killed", "worker", "kill", 10, at_second=0.3),
 )
 
@@ -637,16 +641,17 @@ def _drills(
     stack.start_all()
     _warm_up(ids)
     runs: list[DrillRun] = []
-    window_start = _now_ms()
+    marks = [(_now_ms(), stack.log_offsets())]  # where each window begins
     for number, drill in enumerate(drills):
         outage_ids = ids[number * OUTAGES_PER_DRILL : (number + 1) * OUTAGES_PER_DRILL]
-        run = _drill(drill, services, stack, targets, outage_ids, window_start=window_start)
-        runs.append(run)
-        window_start = run.window[1]
+        runs.append(_drill(drill, services, stack, targets, outage_ids, marks=marks))
     _settle(runs, receiver)
-    # The last drill's window runs on to here: its outages' slots and alerts lie in it.
-    runs[-1].window = (runs[-1].window[0], _now_ms())
-    runs[-1].logs = (runs[-1].logs[0], stack.log_offsets())
+    marks.append((_now_ms(), stack.log_offsets()))
+    # A drill's window runs from its fault to the next one's (the first from the warm-up,
+    # the last to here), so what a fault leaves behind counts against it.
+    marks[1] = marks[0]
+    for run, (start, before), (end, after) in zip(runs, marks[1:], marks[2:], strict=True):
+        run.window, run.logs = (start, end), (before, after)
     stack.stop("beat")
     stack.stop("probes")
     _wait_recovered(services, timeout=60)
@@ -722,14 +727,16 @@ def _drill(
     targets: Targets,
     outage_ids: list[int],
     *,
-    window_start: int,
+    marks: list[tuple[int, dict[str, int]]],
 ) -> DrillRun:
+    """Run one drill; note where its window begins in ``marks`` (its fault)."""
     run = DrillRun(drill)
-    logs_before = stack.log_offsets()
     time.sleep(PRE_S)
     if drill.at_second is not None:
         time.sleep((drill.at_second - time.time()) % 60)
+    offsets = stack.log_offsets()
     fault_ms = _now_ms()
+    marks.append((fault_ms, offsets))
     run.outages = _begin_outages(targets, outage_ids, fault_ms)
     runtime.stage(f"chaos: {drill.name}: {drill.action} {drill.target} for {drill.away_s:.0f} s")
     service = services.get(drill.target)
@@ -748,9 +755,7 @@ def _drill(
         f"chaos: {drill.name}: {drill.target} back after {(back_ms - fault_ms) / 1000:.0f} s"
     )
     run.recovery_s = _wait_recovered(services, timeout=RECOVERY_TIMEOUT_S, since_ms=back_ms)
-    time.sleep(max(0.0, back_ms / 1000 + TAIL_S - time.time()))
-    run.window = (window_start, _now_ms())
-    run.logs = (logs_before, stack.log_offsets())
+    time.sleep(max(0.0, back_ms / 1000 + drill.tail_s - time.time()))
     runtime.stage(f"chaos: {drill.name}: recovered in {run.recovery_s} s")
     return run
 
