@@ -322,6 +322,20 @@ def account_alerts(
     )
 
 
+Mark = tuple[int, dict[str, int]]  # (epoch ms, each log's size then)
+
+
+def drill_windows(marks: list[Mark]) -> list[tuple[Mark, Mark]]:
+    """Each drill's window from ``marks``: the warm-up's end, each fault, the run's end.
+
+    A drill's window runs from its fault to the next one's, so what a fault leaves
+    behind counts against it; the first starts at the warm-up's end (the seconds
+    before its fault are a baseline), the last ends with the run.
+    """
+    starts = [marks[0], *marks[2:-1]]
+    return list(zip(starts, marks[2:], strict=True))
+
+
 def log_counts(text: str) -> tuple[int, int]:
     """(traceback headers, "is unreachable" lines) in a stretch of a log."""
     lines = text.splitlines()
@@ -648,10 +662,7 @@ def _drills(
         runs.append(_drill(drill, services, stack, targets, outage_ids, marks=marks))
     _settle(runs, receiver)
     marks.append((_now_ms(), stack.log_offsets()))
-    # A drill's window runs from its fault to the next one's (the first from the warm-up,
-    # the last to here), so what a fault leaves behind counts against it.
-    marks[1] = marks[0]
-    for run, (start, before), (end, after) in zip(runs, marks[1:], marks[2:], strict=True):
+    for run, ((start, before), (end, after)) in zip(runs, drill_windows(marks), strict=True):
         run.window, run.logs = (start, end), (before, after)
     stack.stop("beat")
     stack.stop("probes")

@@ -15,6 +15,7 @@ from benchmarks.chaos import (
     Arrival,
     Outage,
     account_alerts,
+    drill_windows,
     expected_alerts,
     expected_slots,
     explain_missing,
@@ -54,6 +55,15 @@ def test_it_leaves_out_a_slot_at_the_end_of_the_window_and_keeps_one_at_its_star
     )
 
     assert sorted(s for _, s in slots) == [grid(7, 1), grid(7, 2)]
+
+
+def test_it_gives_each_drill_the_time_from_its_fault_to_the_next_fault() -> None:
+    warm, first, second, third, end = ((t, {"beat": t}) for t in (0, 10, 20, 30, 40))
+
+    windows = drill_windows([warm, first, second, third, end])
+
+    # The first from the warm-up; the last to the end of the run.
+    assert windows == [(warm, second), (second, third), (third, end)]
 
 
 # --- missing slots: lost or skipped by design -------------------------------------------
