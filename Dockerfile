@@ -32,5 +32,8 @@ RUN DEBUG=false SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-xx \
 # without reading /etc/passwd (e.g. Kubernetes runAsNonRoot).
 USER 10001
 EXPOSE 8000
-CMD ["gunicorn", "sentinel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-"]
+# Threaded workers keep connections alive (nginx's upstream keepalive, and heartbeat
+# pings from jobs that reuse a connection): a worker per core, eight requests each.
+# benchmarks/heartbeats.py runs the web tier with these same worker options.
+CMD ["gunicorn", "sentinel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
+     "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
 
 from alerting import services
 from alerting.services.notifications import delivery_queue_register
+from core.reachability import OutageSaid
+
+logger = logging.getLogger(__name__)
+
+# A delivery that met MySQL away is sent again after this long (its rows wait there).
+DELIVERY_AGAIN_SECONDS = 10
+DELIVERY_WAITS = f"deliveries are tried again every {DELIVERY_AGAIN_SECONDS} s; none is lost"
+SWEEP_WAITS = "the alerting sweep runs again next minute"
 
 
 @shared_task(
@@ -16,7 +26,11 @@ from alerting.services.notifications import delivery_queue_register
     reject_on_worker_lost=True,
 )
 def deliver_many(notification_ids: list[int]) -> None:
-    retries = services.notifications_deliver(notification_ids=notification_ids)
+    retries: dict[int, list[int]] = {}
+    with OutageSaid(logger, DELIVERY_WAITS, back="deliveries go on") as work:
+        retries = services.notifications_deliver(notification_ids=notification_ids)
+    if work.away:
+        deliver_many.apply_async((notification_ids,), countdown=DELIVERY_AGAIN_SECONDS)
     # Transient failures only, each batch with its backoff; the claim keeps a retry that
     # arrives twice (this task redelivered after queueing it) from sending twice.
     for countdown, ids in retries.items():
@@ -40,7 +54,8 @@ def deliver(self: Task, notification_id: int) -> None:
 
 @shared_task(name="alerting.sweep", ignore_result=True)
 def sweep() -> None:
-    services.alerts_sweep()
+    with OutageSaid(logger, SWEEP_WAITS, back="the alerting sweep goes on"):
+        services.alerts_sweep()
 
 
 def deliveries_queue(notification_ids: list[int]) -> None:

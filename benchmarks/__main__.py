@@ -28,7 +28,16 @@ from typing import Any
 from benchmarks import runtime
 from benchmarks.pipeline import FLEET
 
-SCENARIOS = ("pipeline", "ingest", "dashboard", "retention", "crash", "alerting", "chaos")
+SCENARIOS = (
+    "pipeline",
+    "ingest",
+    "dashboard",
+    "retention",
+    "crash",
+    "alerting",
+    "heartbeats",
+    "chaos",
+)
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
 # dashboard gets a database of its own.
@@ -102,6 +111,21 @@ GOALS = (
         lambda v: v == 0,
     ),
     Goal("alerting.lost", "no notification lost after kill -9 of its worker", lambda v: v == 0),
+    Goal(
+        "heartbeats.pings_per_second",
+        ">= 2,500 pings/s through the web tier beside 10,000 HTTP monitors",
+        lambda v: v >= 2500,
+    ),
+    Goal("heartbeats.ping_p99_ms", "ping p99 <= 50 ms", lambda v: v <= 50),
+    Goal("heartbeats.pings_lost", "no ping answered 200 lost", lambda v: v == 0),
+    Goal("heartbeats.ping_errors", "no ping refused or failed", lambda v: v == 0),
+    Goal("heartbeats.stopped_not_down", "every stopped heartbeat down", lambda v: v == 0),
+    Goal(
+        "heartbeats.down_after_deadline_max_s",
+        "a stopped heartbeat down within 60 s of its grace running out",
+        lambda v: v <= 60,
+    ),
+    Goal("heartbeats.running_down", "no running heartbeat down", lambda v: v == 0),
     Goal(
         "chaos.results_lost",
         "outage drills: 0 results lost (each slot stored or skipped by design and caught up)",

@@ -4,7 +4,9 @@ RabbitMQ refuses to redeclare a queue with different arguments (406
 PRECONDITION_FAILED), and the queues gained a dead-letter argument after they were
 first created on existing installations. An *empty, idle* queue is safe to replace,
 so that is done here; a queue with messages or consumers is left alone, with one line
-saying what to do.
+saying what to do. An exchange of another type (the dead-letter exchange was a fanout
+before it took only rejected messages) holds no messages and is re-created: its
+bindings are declared again with its queues.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import amqp
 from celery import Celery
+from kombu import Exchange
 
 
 class QueueArgumentsChanged(Exception):
@@ -24,6 +27,8 @@ def broker_queues_ensure(*, app: Celery) -> list[str]:
     notes: list[str] = []
     with app.connection_for_write() as conn:
         for queue in app.amqp.queues.values():
+            if queue.exchange is not None and queue.exchange.name:
+                notes += _exchange_ensure(conn, queue.exchange)
             channel: Any = conn.channel()
             try:
                 queue.bind(channel).declare()
@@ -44,3 +49,18 @@ def broker_queues_ensure(*, app: Celery) -> list[str]:
             finally:
                 channel.close()
     return notes
+
+
+def _exchange_ensure(conn: Any, exchange: Exchange) -> list[str]:
+    """Declare ``exchange``; re-create it if it exists with another type."""
+    channel: Any = conn.channel()
+    try:
+        exchange.bind(channel).declare()
+        return []
+    except amqp.exceptions.PreconditionFailed:
+        channel = conn.channel()  # the broker closed the other one
+        channel.exchange_delete(exchange.name)
+        exchange.bind(channel).declare()
+        return [f"re-created the exchange {exchange.name!r} as a {exchange.type} exchange"]
+    finally:
+        channel.close()

@@ -5,8 +5,14 @@ migrating), by ``manage.py`` itself, and by every process that meets a service g
 away, so that each says so in one line of one form: the service, the URL tried
 (without its password), the error, and what happens next or how to start it.
 
-Each time a process logs that line (``unreachable_log``, and ``manage.py`` when it
-stops on a service) it also counts an outage of that service in Redis, for
+A process says it once per outage: ``unreachable_log`` logs the line the first time a
+component (a logger) meets the service away, and stays quiet (a debug line) on the
+attempts after it, with a reminder every ``REMIND_AFTER_SECONDS``; ``reachable_log``
+says once that it is back, and the next outage is said again. A retry loop that met
+a service away every few seconds used to log a line, or a traceback, each time.
+
+Each time a process says an outage begins (``unreachable_log``, and ``manage.py`` when
+it stops on a service) it also counts an outage of that service in Redis, for
 ``sentinel_service_outages_total`` on ``/metrics``. That count needs Redis: an outage
 of Redis itself, or one met while Redis is away too, is counted only if Redis answers
 the increment (``core.counters``), which it does not while it is down.
@@ -15,6 +21,8 @@ the increment (``core.counters``), which it does not while it is down.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -49,6 +57,13 @@ SERVICE_URL_SETTINGS = {
 }
 # Outages each process logged, by service (a field per SERVICE_NAMES key).
 OUTAGES_KEY = "sentinel:counters:outages"
+# A service still away is said again this often: a reminder, not a line per attempt.
+REMIND_AFTER_SECONDS = 600.0
+
+# (logger name, service) -> when its outage was last said (time.monotonic()). Per
+# process: each process, and each component in it, says once what it met.
+_outages: dict[tuple[str, str], float] = {}
+_outages_lock = threading.Lock()
 
 
 def redact_url(url: str) -> str:
@@ -92,19 +107,82 @@ def unreachable_line(service: str, error: BaseException | str, then: str) -> str
 def unreachable_log(
     logger: logging.Logger, service: str, error: BaseException | str, then: str
 ) -> str:
-    """Log ``unreachable_line`` as a warning on ``logger``, count the outage
-    (``outage_count``) and return the line. An error that does not say the service is
-    out of reach (a deadlock, a lock wait, Redis out of memory) is logged as a failure
-    of the service instead, and is not counted as an outage."""
+    """Say once per outage, as a warning on ``logger``, that ``service`` is unreachable
+    (``unreachable_line``), count the outage (``outage_count``) and return the line.
+
+    Later calls for the same logger and service are debug lines until
+    ``reachable_log`` says it is back, except a reminder every
+    ``REMIND_AFTER_SECONDS``. An error that does not say the service is out of reach (a
+    deadlock, a lock wait, Redis out of memory) is logged as a failure of the service
+    every time instead, and is not counted as an outage."""
     if isinstance(error, BaseException) and _answered(error):
         text = short_error(error)
         line = f"{SERVICE_NAMES[service]} at {service_url(service)} failed ({text}); {then}"
         logger.warning("%s", line)
         return line
     line = unreachable_line(service, error, then)
-    logger.warning("%s", line)
-    outage_count(service)
+    key, now = (logger.name, service), time.monotonic()
+    with _outages_lock:
+        said = _outages.get(key)
+        if said is not None and now - said < REMIND_AFTER_SECONDS:
+            logger.debug("%s", line)
+            return line
+        _outages[key] = now
+    if said is None:
+        logger.warning("%s", line)
+        outage_count(service)
+    else:
+        logger.warning("%s (still, after %.0f s)", line, now - said)
     return line
+
+
+def reachable_log(logger: logging.Logger, service: str, then: str) -> bool:
+    """Say once, as an info line on ``logger``, that ``service`` answers again, if
+    ``unreachable_log`` said on that logger that it was away; e.g. ``MySQL at
+    mysql://... is back; the dispatch resumes``. Returns whether it said so. Cheap
+    (a dict lookup): call it after every success."""
+    if not _outages:
+        return False
+    with _outages_lock:
+        said = _outages.pop((logger.name, service), None)
+    if said is None:
+        return False
+    logger.info("%s at %s is back; %s", SERVICE_NAMES[service], service_url(service), then)
+    return True
+
+
+class OutageSaid:
+    """``with OutageSaid(logger, then) as work:`` around work that its next run redoes
+    (a sweep, partition maintenance, a delivery sent again): an error that says MySQL,
+    Redis or RabbitMQ cannot be reached is said once (``unreachable_log``) and
+    suppressed, and ``work.away`` names the service; other errors pass. A block that
+    ends well says that a service this logger said was away is back (``back``)."""
+
+    def __init__(self, logger: logging.Logger, then: str, *, back: str = "work goes on") -> None:
+        self.logger, self.then, self.back = logger, then, back
+        self.away: str | None = None
+
+    def __enter__(self) -> OutageSaid:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            for service in SERVICE_NAMES:
+                reachable_log(self.logger, service, self.back)
+            return False
+        self.away = unreachable_service(exc)
+        if self.away is None and isinstance(exc, django.db.InterfaceError):
+            self.away = "database"  # a connection MySQL closed under it
+        if self.away is None:
+            return False
+        unreachable_log(self.logger, self.away, exc, self.then)
+        return True
+
+
+def outages_forget() -> None:
+    """Forget every outage this process said (tests; a process starting afresh)."""
+    with _outages_lock:
+        _outages.clear()
 
 
 def outage_count(service: str) -> bool:

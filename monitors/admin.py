@@ -45,6 +45,9 @@ class MonitorAdmin(admin.ModelAdmin):
         "next_check_at",
         "consecutive_failures",
         "consecutive_successes",
+        "heartbeat_uuid",
+        "heartbeat_last_ping_at",
+        "heartbeat_deadline_at",
         "created_at",
         "updated_at",
     )
@@ -72,6 +75,16 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("dns_record_type", "dns_resolver", "dns_expected", "dns_match")},
         ),
         ("Ping", {"fields": ("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms")}),
+        (
+            "Heartbeat",
+            {
+                "fields": (
+                    "heartbeat_slug",
+                    ("heartbeat_period_seconds", "heartbeat_grace_seconds"),
+                    ("heartbeat_cron", "heartbeat_tz"),
+                )
+            },
+        ),
         (
             "Confirmation",
             {

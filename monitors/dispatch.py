@@ -19,9 +19,17 @@ Three properties, and what gives them:
   (``monitor_phase_ms``: Fibonacci hashing of the id, which spreads consecutive
   ids evenly), and its slots are phase-aligned, so a minute's checks start evenly
   across the minute instead of all at second 0.
-- **A missed minute catches up once.** A monitor whose slot is already well past
-  (Beat was down) is not checked once per missed slot: it gets one catch-up slot
-  within the next minute, at its phase, and resumes its rhythm from there.
+- **Missed slots are caught up, without a burst.** A dispatch that could not run
+  (MySQL away, Beat down, the broker refusing the publish) leaves monitors behind their
+  schedule. The next dispatch hands out the slots they missed that are still worth
+  checking (no older than ``SENTINEL_DISPATCH_CATCH_UP_SECONDS``), each under its own
+  scheduled time, so that every slot gets its result and an outage of a target that
+  began meanwhile is still confirmed and alerted (``catch_up_plan``). They run one an
+  interval, half an interval off the monitor's phase, while its slots on time go on as
+  planned: twice the usual checks for as long as the monitor was behind, never a
+  burst. A monitor that was due "now" rather than at a slot of its own (new, resumed,
+  edited) gets one slot at its phase within the next minute, and so does one behind
+  by more than the window.
 """
 
 from __future__ import annotations
@@ -79,6 +87,15 @@ SELECT_LIMIT = 250_000
 Publisher = Callable[[Sequence[Slot]], None]
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """The slots a monitor behind its schedule missed, as ``(slot, starts)`` pairs in
+    epoch ms (each check starts after its slot), and its next slot, on time."""
+
+    slots: list[tuple[int, int]]
+    next_check_ms: int
+
+
 @dataclass
 class DispatchReport:
     claimed: int = 0
@@ -116,6 +133,43 @@ def plan_slot(
     # without two checks in quick succession.
     following = align_up(slot + interval_ms // 2 + 1, period_ms=interval_ms, phase_ms=phase)
     return slot, following
+
+
+def catch_up_plan(
+    *,
+    monitor_id: int,
+    interval_seconds: int,
+    next_check_ms: int,
+    now_ms: int,
+    window_ms: int | None = None,
+) -> CatchUp | None:
+    """The missed slots of a monitor behind its schedule and when each is checked, or
+    None when it is not behind, or due "now" rather than at a slot of its own (its
+    next check off its phase: new, resumed, edited), or catching up is off.
+
+    The missed slots are those more than ``LATE_GRACE_MS`` past and no older than
+    ``window_ms`` (default ``SENTINEL_DISPATCH_CATCH_UP_SECONDS``; 0 is off). The first
+    starts within the next ``min(interval, CATCH_UP_SPREAD_MS)``, half an interval off
+    the monitor's phase, and each one after it an interval later, so they fall between
+    its slots on time, which go on as planned: the monitor is checked twice as often
+    until the missed slots are done, for as long as it was behind.
+    """
+    late = now_ms - LATE_GRACE_MS
+    if next_check_ms >= late:
+        return None  # on time: most monitors of every dispatch, so first and cheap
+    if window_ms is None:
+        window_ms = settings.SENTINEL_DISPATCH_CATCH_UP_SECONDS * 1000
+    interval_ms = interval_seconds * 1000
+    phase = monitor_phase_ms(monitor_id=monitor_id, interval_seconds=interval_seconds)
+    if window_ms <= 0 or (next_check_ms - phase) % interval_ms:
+        return None
+    first = max(next_check_ms, align_up(now_ms - window_ms, period_ms=interval_ms, phase_ms=phase))
+    missed = range(first, late, interval_ms)
+    if not missed:
+        return None
+    spread = min(interval_ms, CATCH_UP_SPREAD_MS)
+    start = align_up(now_ms, period_ms=spread, phase_ms=(phase + interval_ms // 2) % spread)
+    return CatchUp([(slot, start + slot - first) for slot in missed], missed[-1] + interval_ms)
 
 
 # --- dispatch -------------------------------------------------------------------
@@ -186,7 +240,7 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
     ready: list[Slot] = []
     rest: list[Slot] = []
     for batch in slot_batches(slots, batch_size=batch_size):
-        if len(batch) >= batch_size or batch[0].scheduled_ms < soon_ms:
+        if len(batch) >= batch_size or batch[0].starts_at_ms < soon_ms:
             ready.extend(batch)
         else:
             rest.extend(batch)
@@ -196,13 +250,13 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
 
 
 def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[tuple[int, int]]:
-    """The due monitors as ``(planned slot, id)``, in the order of their planned slots.
+    """The due monitors as ``(when the planned slot starts, id)``, in that order.
 
-    Claiming in slot order (not id or next_check_at order) matters after a cold start:
+    Claiming in start order (not id or next_check_at order) matters after a cold start:
     when every monitor is overdue at once their catch-up slots are spread over the next
     minute by phase, and chunks in id order would each hold slots of the whole minute,
     so the last chunks' early slots would go out late, after every chunk before them
-    was claimed. In slot order, chunk k holds the k-th stretch of the minute.
+    was claimed. In start order, chunk k holds the k-th stretch of the minute.
     """
     # monitor_due_idx (enabled, next_check_at) serves this range scan. A plain read
     # outside the claim transaction: the claim re-reads under lock and plans again.
@@ -210,17 +264,21 @@ def _select_due(*, horizon: dt.datetime, now_ms: int) -> list[tuple[int, int]]:
         "pk", "next_check_at", "interval_seconds"
     )[:SELECT_LIMIT]
     return sorted(
-        (
-            plan_slot(
-                monitor_id=pk,
-                interval_seconds=interval,
-                next_check_ms=to_epoch_ms(next_check_at),
-                now_ms=now_ms,
-            )[0],
-            pk,
-        )
+        (_first_start(pk, to_epoch_ms(next_check_at), interval, now_ms=now_ms), pk)
         for pk, next_check_at, interval in rows
     )
+
+
+def _first_start(pk: int, next_check_ms: int, interval: int, *, now_ms: int) -> int:
+    """When the first check a claim of this monitor hands out starts (epoch ms)."""
+    catch_up = catch_up_plan(
+        monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+    )
+    if catch_up is not None:
+        return catch_up.slots[0][1]
+    return plan_slot(
+        monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+    )[0]
 
 
 def _claim_chunks(planned: Sequence[tuple[int, int]]) -> Iterator[list[int]]:
@@ -270,11 +328,19 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         slots: list[Slot] = []
         realigned = 0
         for pk, _enabled, next_check_at, interval, *spec_values in rows:
+            next_check_ms = to_epoch_ms(next_check_at)
+            catch_up = catch_up_plan(
+                monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
+            )
+            if catch_up is not None:
+                # All of its missed slots at once, some of them past the horizon: the
+                # dispatches after this one find it on time.
+                moves.append((pk, next_check_at, catch_up.next_check_ms))
+                spec = spec_encode(spec_values)
+                slots.extend(Slot(slot, pk, spec, starts) for slot, starts in catch_up.slots)
+                continue
             slot, following = plan_slot(
-                monitor_id=pk,
-                interval_seconds=interval,
-                next_check_ms=to_epoch_ms(next_check_at),
-                now_ms=now_ms,
+                monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
             )
             if slot >= horizon_ms:
                 # A missed monitor whose catch-up slot lies beyond this dispatch:
@@ -311,8 +377,9 @@ def _publish_or_release(slots: Sequence[Slot], *, publish: Publisher) -> None:
     except Exception:
         # The claim committed but the broker did not take the slots: hand them
         # back so the next dispatch sends them, instead of silently skipping them.
+        # The task says what failed, once (monitors.tasks).
         released = monitors_release(slots=slots)
-        logger.exception("publishing %d slots failed; released %d", len(slots), released)
+        logger.debug("publishing %d slots failed; released %d", len(slots), released)
         raise
 
 
@@ -330,17 +397,17 @@ def monitors_release(*, slots: Sequence[Slot]) -> int:
 
 
 def slot_batches(slots: Sequence[Slot], *, batch_size: int) -> list[list[Slot]]:
-    """Slots grouped by the second they fall in, at most ``batch_size`` per batch.
+    """Slots grouped by the second they start in, at most ``batch_size`` per batch.
 
     A batch is sent to start at its second, and the worker starts each check at its
     own slot within it, so batching never bunches checks together.
     """
     batches: list[list[Slot]] = []
     current: list[Slot] = []
-    for slot in sorted(slots):
+    for slot in sorted(slots, key=_start_order):
         if current and (
             len(current) >= batch_size
-            or slot.scheduled_ms // 1000 != current[0].scheduled_ms // 1000
+            or slot.starts_at_ms // 1000 != current[0].starts_at_ms // 1000
         ):
             batches.append(current)
             current = []
@@ -348,6 +415,10 @@ def slot_batches(slots: Sequence[Slot], *, batch_size: int) -> list[list[Slot]]:
     if current:
         batches.append(current)
     return batches
+
+
+def _start_order(slot: Slot) -> tuple[int, int, int]:
+    return slot.starts_at_ms, slot.scheduled_ms, slot.monitor_id
 
 
 def probe_batches_publisher(*, batch_size: int) -> Publisher:
@@ -359,7 +430,7 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
         now = timezone.now()
         with app.producer_or_acquire() as producer:
             for batch in slot_batches(slots, batch_size=batch_size):
-                start = from_epoch_ms(batch[0].scheduled_ms // 1000 * 1000)
+                start = from_epoch_ms(batch[0].starts_at_ms // 1000 * 1000)
                 args, kwargs = message_encode(batch)
                 app.send_task(
                     PROBE_TASK,

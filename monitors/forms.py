@@ -55,6 +55,11 @@ class MonitorForm(forms.ModelForm):
         "dns_match",
         "ping_count",
         "ping_max_loss_percent",
+        "heartbeat_slug",
+        "heartbeat_period_seconds",
+        "heartbeat_cron",
+        "heartbeat_tz",
+        "heartbeat_grace_seconds",
     )
 
     # The kinds of monitor each field is for (the rest are for every kind): the page
@@ -77,6 +82,12 @@ class MonitorForm(forms.ModelForm):
         **dict.fromkeys(("dns_record_type", "dns_resolver", "dns_expected", "dns_match"), ("dns",)),
         # ping_max_rtt_ms is not OPTIONAL: an empty box is "no limit", not "keep it".
         **dict.fromkeys(("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms"), ("ping",)),
+        # A heartbeat is pinged, never checked: it has a schedule instead of a target.
+        **dict.fromkeys(Monitor.HEARTBEAT_FIELDS, ("heartbeat",)),
+        **dict.fromkeys(
+            ("url", "interval_seconds", "timeout_seconds", *Monitor.CONFIRMATION_FIELDS),
+            tuple(kind.value for kind in Monitor.PROBED_KINDS),
+        ),
     }
 
     # A choice, not a checkbox: an unticked box and a form that leaves the field out

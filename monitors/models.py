@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +22,15 @@ from django.utils import timezone
 from core.db import update_from_values
 from core.time import to_epoch_ms
 from monitors import validators as v
+from monitors.heartbeat_schedule import cron_problem, heartbeat_deadline, heartbeat_due
 
 # What an HTTP check accepts unless told otherwise.
 DEFAULT_STATUS_CODES = "200-299"
+# A heartbeat's next_check_at: never due, so the probe dispatch never checks it (the
+# heartbeat pass, monitors.heartbeats, watches heartbeat_deadline_at instead).
+NEVER = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+# What Monitor.heartbeat_state says.
+HEARTBEAT_STATES = ("new", "up", "late", "down", "paused")
 
 
 class Tag(models.Model):
@@ -55,7 +63,7 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
         if not ids:
             return 0
         paused = Monitor.objects.filter(pk__in=ids, enabled=True).update(
-            enabled=False, status=Monitor.Status.PAUSED, updated_at=now
+            enabled=False, status=Monitor.Status.PAUSED, heartbeat_deadline_at=None, updated_at=now
         )
         incidents_end(ends=[(pk, now) for pk in ids], reason=Incident.EndReason.PAUSED)
         return paused
@@ -67,7 +75,12 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
         return self.filter(enabled=False).update(
             enabled=True,
             status=Monitor.Status.PENDING,
-            next_check_at=now,
+            # A heartbeat waits for its next ping ("new" again), it is never probed.
+            next_check_at=models.Case(
+                models.When(kind=Monitor.Kind.HEARTBEAT, then=models.Value(NEVER)),
+                default=models.Value(now),
+            ),
+            heartbeat_deadline_at=None,
             consecutive_failures=0,
             consecutive_successes=0,
             recent_failures=0,
@@ -85,6 +98,7 @@ class Monitor(models.Model):
         DNS = "dns", "DNS"
         TLS = "tls", "TLS certificate"
         PING = "ping", "Ping (ICMP)"
+        HEARTBEAT = "heartbeat", "Heartbeat (push)"
 
     class Method(models.TextChoices):
         GET = "GET"
@@ -125,18 +139,22 @@ class Monitor(models.Model):
         EXACT = "exact", "exactly the expected values"
 
     # Kinds the probe engine can check today; the others are reserved names.
-    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS, Kind.PING)
+    SUPPORTED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS, Kind.PING, Kind.HEARTBEAT)
+    # Kinds the probe engine checks; a heartbeat is pinged by the job it watches.
+    PROBED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS, Kind.PING)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitors"
     )
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.HTTP)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HTTP)
     url = models.CharField(
         "URL or target",
         max_length=2048,
+        blank=True,
         help_text="http(s)://… for HTTP; tcp://host:port or tls://host:port for those kinds; "
-        "dns://name for DNS; ping://host for ping.",
+        "dns://name for DNS; ping://host for ping; empty for a heartbeat (its ping URL is "
+        "made for it).",
     )
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.GET)
     headers = models.JSONField(default=dict, blank=True, validators=[v.validate_headers])
@@ -232,6 +250,64 @@ class Monitor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(v.MAX_PING_RTT_MS)],
         help_text="The check fails when the mean round-trip time is over this; empty: no limit.",
     )
+    # Heartbeat monitors (pushed, monitors.heartbeats): the job pings /ping/<uuid> or
+    # /ping/<owner's ping key>/<slug>; the next ping is due a period after the last one,
+    # or at the cron expression's next time in heartbeat_tz, and the heartbeat is down
+    # once the grace time after that has passed too.
+    heartbeat_uuid = models.UUIDField(
+        "ping UUID", null=True, blank=True, unique=True, editable=False
+    )
+    # NULL, not "", when unset: the unique (owner, slug) constraint lets NULLs repeat.
+    heartbeat_slug = models.SlugField(  # noqa: DJ001
+        "ping slug",
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text="Optional: also pinged at /ping/<your ping key>/<slug>; unique among "
+        "your monitors.",
+    )
+    heartbeat_period_seconds = models.PositiveIntegerField(
+        "period (s)",
+        default=v.DEFAULT_HEARTBEAT_PERIOD_SECONDS,
+        db_default=v.DEFAULT_HEARTBEAT_PERIOD_SECONDS,
+        validators=[
+            MinValueValidator(v.MIN_HEARTBEAT_SECONDS),
+            MaxValueValidator(v.MAX_HEARTBEAT_SECONDS),
+        ],
+        help_text="How often the job pings (60 s to 365 days); ignored with a cron schedule.",
+    )
+    heartbeat_cron = models.CharField(
+        "cron schedule",
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Instead of a period: when the job runs, as a cron expression "
+        "(e.g. 0 3 * * * for 03:00 daily) in the time zone below.",
+    )
+    heartbeat_tz = models.CharField(
+        "time zone",
+        max_length=64,
+        default="UTC",
+        db_default="UTC",
+        validators=[v.validate_time_zone],
+        help_text="The cron schedule's IANA time zone, e.g. Europe/Berlin.",
+    )
+    heartbeat_grace_seconds = models.PositiveIntegerField(
+        "grace time (s)",
+        default=v.DEFAULT_HEARTBEAT_GRACE_SECONDS,
+        db_default=v.DEFAULT_HEARTBEAT_GRACE_SECONDS,
+        validators=[
+            MinValueValidator(
+                v.MIN_HEARTBEAT_SECONDS,
+                message="The grace time must be at least a minute (60 s): a job that runs "
+                "is never exactly on time.",
+            ),
+            MaxValueValidator(v.MAX_HEARTBEAT_SECONDS),
+        ],
+        help_text="How long after the due time a ping may still come before the heartbeat "
+        "is down (late meanwhile).",
+    )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10,
         validators=[
@@ -310,6 +386,11 @@ class Monitor(models.Model):
     # Up to two earlier live states, [[slot_ms, status, failures, successes, recent]],
     # from which a late result is applied in its place (monitors.state).
     state_checkpoints = models.JSONField(default=list, blank=True, editable=False)
+    # Heartbeats: the newest success or failure ping stored (ingest, monitors.heartbeats),
+    # and when the heartbeat goes down without another one (None: new, paused, or down
+    # already, nothing to wait for). The heartbeat pass selects by the latter.
+    heartbeat_last_ping_at = models.DateTimeField(null=True, blank=True, editable=False)
+    heartbeat_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -324,6 +405,15 @@ class Monitor(models.Model):
             models.Index(fields=["enabled", "next_check_at"], name="monitor_due_idx"),
             # A user's list pages filtered by status (admin, dashboard, API).
             models.Index(fields=["owner", "status"], name="monitor_owner_status_idx"),
+            # The heartbeat pass: WHERE heartbeat_deadline_at <= now (monitors.heartbeats);
+            # NULL for every other kind.
+            models.Index(fields=["heartbeat_deadline_at"], name="monitor_heartbeat_deadline_idx"),
+        ]
+        constraints = [
+            # /ping/<ping key>/<slug> names one monitor (NULL slugs do not collide).
+            models.UniqueConstraint(
+                fields=["owner", "heartbeat_slug"], name="monitor_owner_slug_uq"
+            ),
         ]
 
     _loaded: dict[str, Any] | None = None  # see _loaded_values
@@ -342,6 +432,8 @@ class Monitor(models.Model):
             "recent_failures",
             "state_checkpoints",
             "enabled",
+            "heartbeat_last_ping_at",
+            "heartbeat_deadline_at",
         }
     )
     # What and how often a monitor is checked: changing any moves the next check
@@ -370,6 +462,14 @@ class Monitor(models.Model):
         "interval_seconds",
         "timeout_seconds",
     )
+    # A heartbeat's configuration: changing the schedule moves its deadline.
+    HEARTBEAT_FIELDS = (
+        "heartbeat_slug",
+        "heartbeat_period_seconds",
+        "heartbeat_cron",
+        "heartbeat_tz",
+        "heartbeat_grace_seconds",
+    )
     # How results become a status (monitors.state).
     CONFIRMATION_FIELDS = (
         "confirm_failures",
@@ -387,6 +487,8 @@ class Monitor(models.Model):
         what or how often it is checked changed, and pause or resume it (closing an
         open incident) when ``enabled`` changed."""
         loaded = self._loaded_values()
+        if self.kind == self.Kind.HEARTBEAT:
+            self._heartbeat_prepare()
         if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
             if self._state.adding and not self.enabled:
                 self.status = self.Status.PAUSED  # created paused, from any writer
@@ -413,15 +515,74 @@ class Monitor(models.Model):
                 Monitor.objects.filter(pk=self.pk, next_check_at__gt=latest).update(
                     next_check_at=latest
                 )
+            if self.kind == self.Kind.HEARTBEAT:
+                self._heartbeat_reschedule(loaded)
             if loaded.get("enabled", self.enabled) != self.enabled:
                 same = Monitor.objects.filter(pk=self.pk)
                 same.resume(now=now) if self.enabled else same.pause(now=now)
         self._loaded = self._snapshot()
 
+    def _heartbeat_prepare(self) -> None:
+        """A heartbeat has a ping UUID, is never probed, and goes down on the first
+        failure (a /fail ping or a missed deadline) and up on the first success: a
+        heartbeat's pings are the job's own verdicts, not samples to confirm."""
+        if self.heartbeat_uuid is None:
+            self.heartbeat_uuid = uuid.uuid4()
+        self.heartbeat_slug = self.heartbeat_slug or None
+        self.next_check_at = NEVER
+        self.confirm_failures = self.recover_successes = 1
+
+    def _heartbeat_reschedule(self, loaded: dict[str, Any]) -> None:
+        """After an edit: never due for the probe dispatch, and a deadline being waited
+        for moved to the new schedule."""
+        same = Monitor.objects.filter(pk=self.pk)
+        same.exclude(next_check_at=NEVER).update(next_check_at=NEVER)
+        if all(loaded.get(n, getattr(self, n)) == getattr(self, n) for n in self.HEARTBEAT_FIELDS):
+            return
+        last = same.filter(heartbeat_deadline_at__isnull=False).values_list(
+            "heartbeat_last_ping_at", flat=True
+        )
+        for last_ping in last:
+            if last_ping is not None:
+                same.update(heartbeat_deadline_at=self.heartbeat_deadline_after(last_ping))
+
+    def heartbeat_deadline_after(self, last_ping: dt.datetime) -> dt.datetime:
+        """When this heartbeat goes down if ``last_ping`` stays its last ping."""
+        return heartbeat_deadline(
+            last_ping=last_ping,
+            period_seconds=self.heartbeat_period_seconds,
+            cron=self.heartbeat_cron,
+            zone=self.heartbeat_tz,
+            grace_seconds=self.heartbeat_grace_seconds,
+        )
+
+    def heartbeat_state(self, *, now: dt.datetime | None = None) -> str:
+        """The heartbeat's state as people see it: new (never pinged), up, late (past
+        its due time, inside the grace), down or paused (``HEARTBEAT_STATES``). Late is
+        not stored: it is the stored "up" seen between the due time and the deadline."""
+        if self.status == self.Status.PENDING:
+            return "new"
+        if self.status == self.Status.UP and self.heartbeat_deadline_at is not None:
+            grace = dt.timedelta(seconds=self.heartbeat_grace_seconds)
+            if (now or timezone.now()) >= self.heartbeat_deadline_at - grace:
+                return "late"
+        return str(self.status)
+
+    def heartbeat_due_at(self) -> dt.datetime | None:
+        """When the next ping is due (None: new, paused, or waiting for no ping)."""
+        if self.heartbeat_last_ping_at is None or self.heartbeat_deadline_at is None:
+            return None
+        return heartbeat_due(
+            last_ping=self.heartbeat_last_ping_at,
+            period_seconds=self.heartbeat_period_seconds,
+            cron=self.heartbeat_cron,
+            zone=self.heartbeat_tz,
+        )
+
     def _snapshot(self) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in (*self.SCHEDULE_FIELDS, "enabled")
+            for name in (*self.SCHEDULE_FIELDS, *self.HEARTBEAT_FIELDS, "enabled")
             if name in self.__dict__
         }
 
@@ -429,7 +590,7 @@ class Monitor(models.Model):
         """What this instance held of ``SCHEDULE_FIELDS`` and ``enabled`` when it was
         loaded or last saved; None for one never loaded."""
         if self._loaded is None and self._row is not None:
-            wanted = {*self.SCHEDULE_FIELDS, "enabled"}
+            wanted = {*self.SCHEDULE_FIELDS, *self.HEARTBEAT_FIELDS, "enabled"}
             names, values = self._row
             self._loaded = {n: v for n, v in zip(names, values, strict=True) if n in wanted}
         return self._loaded
@@ -449,7 +610,10 @@ class Monitor(models.Model):
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
         for name, message in (
-            self._ignored_settings() + self._dns_problems() + self._ping_problems()
+            self._ignored_settings()
+            + self._dns_problems()
+            + self._ping_problems()
+            + self._heartbeat_problems()
         ):
             errors.setdefault(name, []).append(message)
         if (
@@ -480,7 +644,13 @@ class Monitor(models.Model):
         """(field, why) for each setting the probe engine would ignore for this kind of
         check: refused, so that nobody relies on a check that is never made."""
         found: list[tuple[str, str]] = []
-        if self.kind in (self.Kind.TCP, self.Kind.TLS, self.Kind.DNS, self.Kind.PING):
+        if self.kind in (
+            self.Kind.TCP,
+            self.Kind.TLS,
+            self.Kind.DNS,
+            self.Kind.PING,
+            self.Kind.HEARTBEAT,
+        ):
             kind = self.get_kind_display()
             http_only = {
                 "method": self.method != self.Method.GET,
@@ -527,7 +697,55 @@ class Monitor(models.Model):
             + self._ignored_tls_settings()
             + self._ignored_dns_settings()
             + self._ignored_ping_settings()
+            + self._ignored_heartbeat_settings()
         )
+
+    def _ignored_heartbeat_settings(self) -> list[tuple[str, str]]:
+        if self.kind == self.Kind.HEARTBEAT:
+            why = "A heartbeat is pinged by your job, never checked; set its period instead."
+            probe_only = {
+                "interval_seconds": self.interval_seconds not in (None, 60),
+                "timeout_seconds": self.timeout_seconds not in (None, 10),
+                "connect_to": bool(self.connect_to),
+            }
+            return [(name, why) for name, set_ in probe_only.items() if set_]
+        heartbeat_only = {
+            "heartbeat_slug": bool(self.heartbeat_slug),
+            "heartbeat_period_seconds": self.heartbeat_period_seconds
+            not in (None, v.DEFAULT_HEARTBEAT_PERIOD_SECONDS),
+            "heartbeat_cron": bool(self.heartbeat_cron),
+            "heartbeat_tz": self.heartbeat_tz not in ("", "UTC"),
+            "heartbeat_grace_seconds": self.heartbeat_grace_seconds
+            not in (None, v.DEFAULT_HEARTBEAT_GRACE_SECONDS),
+        }
+        return [
+            (name, "Only heartbeat monitors are pinged; clear this field.")
+            for name, set_ in heartbeat_only.items()
+            if set_
+        ]
+
+    def _heartbeat_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for a heartbeat schedule that cannot work: a cron expression
+        that does not parse or never fires, a slug another of the owner's monitors has."""
+        if self.kind != self.Kind.HEARTBEAT:
+            return []
+        found: list[tuple[str, str]] = []
+        if self.heartbeat_cron:
+            try:
+                v.validate_time_zone(self.heartbeat_tz)
+            except ValidationError:
+                pass  # the time zone's own error says it
+            else:
+                problem = cron_problem(self.heartbeat_cron, self.heartbeat_tz)
+                if problem:
+                    found.append(("heartbeat_cron", problem))
+        if self.heartbeat_slug and self.owner_id is not None:
+            taken = Monitor.objects.filter(
+                owner_id=self.owner_id, heartbeat_slug=self.heartbeat_slug
+            )
+            if taken.exclude(pk=self.pk).exists():
+                found.append(("heartbeat_slug", "Another of your monitors has this slug."))
+        return found
 
     def _ignored_ping_settings(self) -> list[tuple[str, str]]:
         if self.kind == self.Kind.PING:
@@ -632,6 +850,10 @@ class Monitor(models.Model):
             v.validate_dns_target(self.url)
         elif self.kind == self.Kind.PING:
             v.validate_ping_target(self.url)
+        elif self.kind == self.Kind.HEARTBEAT and self.url:
+            raise ValidationError(
+                "A heartbeat has no target: your job pings its URL. Leave this empty."
+            )
 
     def json_assertion_texts(self) -> list[str]:
         """Each JSON assertion as a person reads it, e.g. ``status.indicator == "none"``
@@ -642,6 +864,26 @@ class Monitor(models.Model):
                 value = f" {json.dumps(item['value'])}" if "value" in item else ""
                 texts.append(f"{item.get('path', '')} {item.get('op', '')}{value}")
         return texts
+
+
+def ping_key_new() -> str:
+    """A fresh ping key: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+class PingKey(models.Model):
+    """An owner's ping key: with a heartbeat's slug it makes the readable ping URL
+    ``/ping/<key>/<slug>``. Unguessable like a ping UUID; a new key retires the URLs
+    made with the old one."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ping_key"
+    )
+    key = models.CharField(max_length=32, unique=True, default=ping_key_new, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"ping key of {self.owner}"
 
 
 class Incident(models.Model):

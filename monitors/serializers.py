@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitors.models import Monitor
+from monitors.heartbeats import heartbeat_ping_path, heartbeat_slug_ping_path
+from monitors.models import HEARTBEAT_STATES, Monitor
 from monitors.services import (
     MONITOR_EDITABLE_FIELDS,
     monitor_create,
@@ -43,11 +46,53 @@ class TagListField(serializers.ListField):
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     tags = TagListField(required=False, max_length=20)
+    ping_url = serializers.SerializerMethodField(
+        help_text="Heartbeats: the URL your job pings (null for other kinds)."
+    )
+    slug_ping_url = serializers.SerializerMethodField(
+        help_text="Heartbeats with a slug: /ping/<your ping key>/<slug> (null otherwise)."
+    )
+    heartbeat_state = serializers.SerializerMethodField(
+        help_text="Heartbeats: new, up, late (inside the grace time), down or paused."
+    )
 
     class Meta:
         model = Monitor
-        fields = ("id", *WRITABLE_FIELDS, "enabled", "tags", "status", "last_checked_at")
-        read_only_fields = ("id", "status", "last_checked_at")
+        fields = (
+            "id",
+            *WRITABLE_FIELDS,
+            "enabled",
+            "tags",
+            "status",
+            "last_checked_at",
+            "ping_url",
+            "slug_ping_url",
+            "heartbeat_state",
+            "heartbeat_last_ping_at",
+            "heartbeat_deadline_at",
+        )
+        read_only_fields = (
+            "id",
+            "status",
+            "last_checked_at",
+            "heartbeat_last_ping_at",
+            "heartbeat_deadline_at",
+        )
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_ping_url(self, monitor: Monitor) -> str | None:
+        if monitor.kind != Monitor.Kind.HEARTBEAT:
+            return None
+        return self.context["request"].build_absolute_uri(heartbeat_ping_path(monitor))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_slug_ping_url(self, monitor: Monitor) -> str | None:
+        path = heartbeat_slug_ping_path(monitor)
+        return None if path is None else self.context["request"].build_absolute_uri(path)
+
+    @extend_schema_field(serializers.ChoiceField(choices=HEARTBEAT_STATES, allow_null=True))
+    def get_heartbeat_state(self, monitor: Monitor) -> str | None:
+        return monitor.heartbeat_state() if monitor.kind == Monitor.Kind.HEARTBEAT else None
 
     def create(self, validated_data: dict[str, Any]) -> Monitor:
         tags = validated_data.pop("tags", [])

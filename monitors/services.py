@@ -19,7 +19,12 @@ from monitors.slots import SPEC_COLUMNS, Slot, spec_encode
 
 # What owners may set on a monitor, through the API or the dashboard form (tags and
 # enabled are handled apart: they are not plain columns or change the state).
-MONITOR_EDITABLE_FIELDS = ("name", *Monitor.SCHEDULE_FIELDS, *Monitor.CONFIRMATION_FIELDS)
+MONITOR_EDITABLE_FIELDS = (
+    "name",
+    *Monitor.SCHEDULE_FIELDS,
+    *Monitor.HEARTBEAT_FIELDS,
+    *Monitor.CONFIRMATION_FIELDS,
+)
 
 
 @transaction.atomic
@@ -67,13 +72,17 @@ def monitors_resume(*, monitor_ids: Sequence[int]) -> int:
 
 def monitors_check_now(*, monitor_ids: Sequence[int]) -> int:
     """Check each enabled monitor now, outside its schedule: "check now" in the admin,
-    the dashboard and the API. Returns how many were queued (paused ones are not).
+    the dashboard and the API. Returns how many were queued (paused ones and heartbeats
+    are not).
 
     The slot is "now", a moment of its own, so it never collides with a scheduled
     slot; it is published to the probe queue after the surrounding transaction
     commits, and the result shows within seconds.
     """
-    rows = Monitor.objects.filter(pk__in=monitor_ids, enabled=True).values_list("pk", *SPEC_COLUMNS)
+    # A heartbeat is pinged, not checked: there is nothing to check now.
+    rows = Monitor.objects.filter(
+        pk__in=monitor_ids, enabled=True, kind__in=Monitor.PROBED_KINDS
+    ).values_list("pk", *SPEC_COLUMNS)
     now_ms = to_epoch_ms(timezone.now())
     slots = [Slot(now_ms, pk, spec_encode(values)) for pk, *values in rows]
     publish = probe_batches_publisher(batch_size=settings.SENTINEL_PROBE_BATCH_SIZE)

@@ -81,11 +81,22 @@ Spec = Mapping[str, Any]  # a spec as it travels (see the module docstring)
 @dataclass(frozen=True, slots=True, order=True)
 class Slot:
     """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms), and what
-    to check (``spec``; None for a version 1 message, which carried none)."""
+    to check (``spec``; None for a version 1 message, which carried none).
+
+    ``starts_ms``: when the check starts, if later than its slot (a missed slot being
+    caught up, ``monitors.dispatch.catch_up_plan``). It is the dispatcher's: the message's
+    batch is sent for that second, and a worker starts a check whose slot has passed
+    at once. The result keeps ``scheduled_ms``, the slot it stands for."""
 
     scheduled_ms: int
     monitor_id: int
     spec: Spec | None = field(default=None, compare=False)
+    starts_ms: int | None = field(default=None, compare=False)
+
+    @property
+    def starts_at_ms(self) -> int:
+        """When the check starts (epoch ms): ``starts_ms``, else the slot itself."""
+        return self.scheduled_ms if self.starts_ms is None else self.starts_ms
 
 
 def spec_encode(values: Sequence[Any]) -> dict[str, Any]:

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Any
 
 import redis
 from celery import Task, shared_task
 from celery.exceptions import Reject
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from kombu.exceptions import OperationalError as BrokerError
 
+from core.reachability import reachable_log, unreachable_log, unreachable_service
 from monitors.batch import checks_run_batch
 from monitors.dispatch import dispatch_due
+from monitors.heartbeats import heartbeats_missed
 from monitors.slots import message_decode
+
+logger = logging.getLogger(__name__)
 
 # Services that may come back in seconds: worth a retry, not a dead letter yet.
 TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
 PROBE_RETRIES = 2
+# Waits between the attempts of a dispatch that met MySQL or RabbitMQ away, then the
+# last one again, until the dispatch's own expiry (50 s after its minute began): the
+# next minute's dispatch takes over from there. Each attempt that gets through hands
+# out the slots missed meanwhile (monitors.dispatch, catching up).
+DISPATCH_RETRY_SECONDS = (1, 2, 4, 8, 15)
+# Beat's dispatch expires this long after it is sent (monitors/migrations/0003).
+DISPATCH_EXPIRES_SECONDS = 50
+DISPATCH_ERRORS = (OperationalError, InterfaceError, BrokerError)
+DISPATCH_WAITS = "the dispatch is tried again and catches up the slots missed meanwhile"
+DISPATCH_RESUMES = "the dispatch resumes and catches up the slots it missed"
 
 
 @shared_task(
+    bind=True,
     name="monitors.dispatch.due",
     ignore_result=True,
     # A rerun is safe: slots are claimed with a conditional UPDATE, so a redelivered
@@ -26,16 +46,53 @@ PROBE_RETRIES = 2
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def dispatch_due_task() -> None:
-    dispatch_due()
+def dispatch_due_task(self: Task, attempt: int = 0) -> None:
+    """The per-minute dispatch; ``attempt``: how many tries of this minute failed."""
+    try:
+        try:
+            dispatch_due()
+        finally:
+            # The heartbeat pass rides the same minute, whatever became of the dispatch
+            # (and is tried again with it when MySQL or RabbitMQ was away).
+            heartbeats_missed()
+    except DISPATCH_ERRORS as exc:
+        _dispatch_again(self, attempt=attempt, exc=exc)
+        return
+    for service in ("database", "broker"):
+        reachable_log(logger, service, DISPATCH_RESUMES)
+
+
+def _dispatch_again(task: Task, *, attempt: int, exc: BaseException) -> None:
+    """Say once that the service behind ``exc`` is away and send this dispatch again
+    after the next wait, unless that is past its expiry. Not Celery's own retry, which
+    logs a line at every attempt."""
+    unreachable_log(logger, unreachable_service(exc) or "database", exc, DISPATCH_WAITS)
+    wait = DISPATCH_RETRY_SECONDS[min(attempt, len(DISPATCH_RETRY_SECONDS) - 1)]
+    now = timezone.now()
+    # A dispatch sent without an expiry (by hand) is tried for as long as Beat's are.
+    ends = _expiry(task.request.expires) or now + dt.timedelta(seconds=DISPATCH_EXPIRES_SECONDS)
+    if ends <= now + dt.timedelta(seconds=wait):
+        return  # the next minute's dispatch is on its way
+    try:
+        task.apply_async(kwargs={"attempt": attempt + 1}, countdown=wait, expires=ends)
+    except (BrokerError, OSError) as publish_error:
+        unreachable_log(logger, "broker", publish_error, DISPATCH_WAITS)
+
+
+def _expiry(expires: object) -> dt.datetime | None:
+    """A request's expiry as Celery hands it over (an ISO 8601 string, or None)."""
+    if isinstance(expires, dt.datetime):
+        return expires
+    return parse_datetime(expires) if isinstance(expires, str) else None
 
 
 @shared_task(
     bind=True,
     name="monitors.probes.check_batch",
     ignore_result=True,
-    # A rerun re-checks the batch; results carry their slot, so storing them twice
-    # is a no-op in ingest (and for the live state ingest moves).
+    # A delivery again (RabbitMQ restarted, a worker died) checks only the slots no
+    # delivery before it checked (a claim per batch in Redis, monitors.batch); results
+    # carry their slot, so storing one twice is a no-op in ingest.
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=PROBE_RETRIES,
@@ -46,7 +103,9 @@ def probe_check_batch(
     """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``; ``v`` and ``specs``: the
     message version and what each slot's check needs (``monitors.slots``)."""
     try:
-        checks_run_batch(slots=message_decode(slots, version=v, specs=specs))
+        checks_run_batch(
+            slots=message_decode(slots, version=v, specs=specs), batch_id=self.request.id
+        )
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= PROBE_RETRIES:
             # Rejected without requeue: RabbitMQ moves it to the dead-letter queue.

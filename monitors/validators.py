@@ -34,6 +34,8 @@ import jmespath.functions
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from monitors.heartbeat_schedule import time_zone
+
 MAX_HEADERS = 20
 MAX_HEADER_NAME_LENGTH = 256
 MAX_HEADER_VALUE_LENGTH = 4096
@@ -66,6 +68,12 @@ MIN_PING_WAIT_SECONDS = 0.5
 DEFAULT_PING_MAX_LOSS_PERCENT = 50
 MAX_PING_MAX_LOSS_PERCENT = 99
 MAX_PING_RTT_MS = 60000
+# Heartbeat monitors: periods and grace times from a minute (the heartbeat pass runs
+# once a minute) to a year; the defaults are a daily job with an hour's grace.
+MIN_HEARTBEAT_SECONDS = 60
+MAX_HEARTBEAT_SECONDS = 365 * 86400
+DEFAULT_HEARTBEAT_PERIOD_SECONDS = 86400
+DEFAULT_HEARTBEAT_GRACE_SECONDS = 3600
 
 # RFC 7230 token characters: what a header name may contain.
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -79,6 +87,14 @@ http_url_validator = URLValidator(schemes=["http", "https"])
 
 
 MAX_CA_BUNDLE_BYTES = 65536
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name, e.g. Europe/Berlin (a heartbeat's cron schedule)."""
+    try:
+        time_zone(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def validate_connect_to(value: str) -> None:

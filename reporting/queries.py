@@ -116,6 +116,22 @@ class CheckRow:
     tls_expires_at: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class PingRow:
+    """One stored heartbeat ping (heartbeat_ping), as the monitor page and API show it."""
+
+    received_at: dt.datetime
+    kind: str  # success, start, fail, log or exit
+    exit_status: int | None
+    run_id: str
+    duration_ms: int | None  # run time from the paired start
+    method: str
+    remote_addr: str
+    user_agent: str
+    body: str
+    body_truncated: bool
+
+
 @dataclass(slots=True)
 class MonitorSummary:
     """What the overview shows for one monitor."""
@@ -344,6 +360,34 @@ def daily_uptime(*, monitor_id: int, days: int, today: dt.date) -> list[DayBar]:
 
 
 # --- Raw checks ----------------------------------------------------------------------
+
+
+def heartbeat_pings(*, monitor_id: int, limit: int = 20) -> list[PingRow]:
+    """A heartbeat's last ``limit`` pings, newest first, with their bodies.
+
+    ``heartbeat_ping_pk`` (monitor_id, received_at) read backwards, stopped by the
+    LIMIT: the cost of one page, whatever the retention holds."""
+    rows = _fetch(
+        "SELECT received_at, kind, exit_status, run_id, duration_ms, method, remote_addr, "
+        "user_agent, body, body_truncated FROM heartbeat_ping WHERE monitor_id = %s "
+        "ORDER BY received_at DESC LIMIT %s",
+        [monitor_id, limit],
+    )
+    return [
+        PingRow(
+            received_at=as_utc(r[0]),
+            kind=r[1],
+            exit_status=r[2],
+            run_id=r[3],
+            duration_ms=r[4],
+            method=r[5],
+            remote_addr=r[6],
+            user_agent=r[7],
+            body=r[8],
+            body_truncated=bool(r[9]),
+        )
+        for r in rows
+    ]
 
 
 def recent_checks(

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from alerting.selectors import maintenance_periods, monitor_incidents
 from monitors.forms import MonitorForm
+from monitors.heartbeats import heartbeat_ping_path, heartbeat_slug_ping_path
 from monitors.models import Monitor
 from monitors.probes.ping import figures_together
 from monitors.selectors import monitors_visible_to
@@ -82,8 +83,7 @@ def _overview_row(monitor: Monitor, summary: queries.MonitorSummary) -> dict[str
         "pk": monitor.pk,
         "name": monitor.name,
         "url": monitor.url if len(monitor.url) <= 60 else monitor.url[:59] + "…",
-        "status": monitor.status,
-        "status_label": monitor.get_status_display(),
+        **_status_shown(monitor),
         "tags": [tag.name for tag in monitor.tags.all()],
         "uptime_24h": _percent_text(summary.uptime_24h),
         "uptime_7d": _percent_text(summary.uptime_7d),
@@ -91,6 +91,14 @@ def _overview_row(monitor: Monitor, summary: queries.MonitorSummary) -> dict[str
         "last_latency": "—" if summary.last_latency_ms is None else f"{summary.last_latency_ms} ms",
         "spark": charts.sparkline(summary.sparkline),
     }
+
+
+def _status_shown(monitor: Monitor) -> dict[str, str]:
+    """The status a row shows: a heartbeat's own states (new, late) where it has them."""
+    if monitor.kind == Monitor.Kind.HEARTBEAT:
+        state = monitor.heartbeat_state()
+        return {"status": state, "status_label": state.capitalize()}
+    return {"status": monitor.status, "status_label": monitor.get_status_display()}
 
 
 def _percent_text(value: float | None) -> str:
@@ -170,7 +178,21 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tls_expires_at": queries.tls_expiry(monitor_id=monitor.pk, now=now),
         "alerting": alerting,
     }
+    if monitor.kind == Monitor.Kind.HEARTBEAT:
+        context["heartbeat"] = _heartbeat_context(request, monitor, now)
     return render(request, "reporting/monitor.html", context)
+
+
+def _heartbeat_context(request: HttpRequest, monitor: Monitor, now: dt.datetime) -> dict[str, Any]:
+    """What the monitor page shows of a heartbeat: its ping URLs, state and last pings."""
+    slug_path = heartbeat_slug_ping_path(monitor)
+    return {
+        "state": monitor.heartbeat_state(now=now),
+        "ping_url": request.build_absolute_uri(heartbeat_ping_path(monitor)),
+        "slug_ping_url": slug_path and request.build_absolute_uri(slug_path),
+        "due_at": monitor.heartbeat_due_at(),
+        "pings": queries.heartbeat_pings(monitor_id=monitor.pk, limit=20),
+    }
 
 
 @login_required

@@ -222,7 +222,12 @@ SPECTACULAR_SETTINGS = {
 SENTINEL_QUEUES = ("dispatch", "probes", "ingest", "alerts", "maintenance")
 # Messages rejected without requeue (a task that gave up after its retries) are
 # dead-lettered to the "dead" queue, kept for an operator to inspect, not lost.
-# No worker consumes it; sentinel.celery declares it when a worker starts.
+# No worker consumes it; sentinel.celery declares it when a worker starts. Messages
+# whose expiry passed in a queue (a periodic drain or dispatch while the workers were
+# away, a probe batch too late to check) are dead-lettered to the same exchange by
+# RabbitMQ, but the dead queue's binding takes only the rejected ones (the
+# x-first-death-reason header RabbitMQ sets; "all-with-x" matches an x- header), so
+# expired ones are dropped, as Celery drops an expired task it receives.
 SENTINEL_DEAD_LETTER_EXCHANGE = "sentinel.dead"
 CELERY_TASK_QUEUES = (
     *(
@@ -237,8 +242,9 @@ CELERY_TASK_QUEUES = (
     ),
     Queue(
         "dead",
-        Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="fanout", durable=True),
+        Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="headers", durable=True),
         durable=True,
+        binding_arguments={"x-match": "all-with-x", "x-first-death-reason": "rejected"},
     ),
 )
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
@@ -360,10 +366,29 @@ TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(
 # Where probe workers keep results while Redis is unreachable (replayed on the next push).
 TELEMETRY_SPOOL_DIR = env.str("TELEMETRY_SPOOL_DIR", str(BASE_DIR / "var" / "spool"))
 
+# Heartbeat pings (monitors.pingapp): the most of a POST body kept with a ping (bytes;
+# the rest is read and dropped, and the ping marked truncated), the pings one ping URL
+# may send per minute before it is answered 429, and how long pings (with their
+# bodies) are kept in heartbeat_ping (their results follow TELEMETRY_RETENTION_DAYS).
+HEARTBEAT_PING_BODY_MAX_BYTES = env.int(
+    "HEARTBEAT_PING_BODY_MAX_BYTES", 100_000, minimum=0, maximum=1_000_000
+)
+HEARTBEAT_PING_RATE_LIMIT = env.int("HEARTBEAT_PING_RATE_LIMIT", 100, minimum=1, maximum=100_000)
+HEARTBEAT_PING_RETENTION_DAYS = env.int(
+    "HEARTBEAT_PING_RETENTION_DAYS", 14, minimum=1, maximum=3660
+)
+
 # The dispatcher (monitors.dispatch) claims the slots due before now + this horizon
 # each minute; the extra seconds over 60 send a minute's first batches ahead of time.
 SENTINEL_DISPATCH_HORIZON_SECONDS = env.int(
     "SENTINEL_DISPATCH_HORIZON_SECONDS", 70, minimum=60, maximum=120
+)
+# Slots missed while the dispatch could not run (MySQL away, Beat down) are caught up
+# by the next dispatch if they are no older than this: each gets its result, at twice
+# the monitor's rhythm until it is back on time (monitors.dispatch). Older ones are
+# skipped; 0 turns catching up off (one slot at the monitor's phase, as for a new one).
+SENTINEL_DISPATCH_CATCH_UP_SECONDS = env.int(
+    "SENTINEL_DISPATCH_CATCH_UP_SECONDS", 120, minimum=0, maximum=3600
 )
 # Slots per probe task. A message costs ~1 ms of broker work, so one per check caps a
 # 2-core box near 900 checks/s; batches take that off the table. 250 rather than 100:

@@ -66,6 +66,7 @@ PARTITIONED_TABLES: tuple[PartitionedTable, ...] = (
         "check_rollup_hourly", "hour_start", "month", "TELEMETRY_HOURLY_RETENTION_DAYS"
     ),
     PartitionedTable("check_rollup_daily", "day", "month", "TELEMETRY_DAILY_RETENTION_DAYS"),
+    PartitionedTable("heartbeat_ping", "received_at", "day", "HEARTBEAT_PING_RETENTION_DAYS"),
 )
 
 

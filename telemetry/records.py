@@ -54,6 +54,10 @@ class FailureKind(StrEnum):
     # mean round trip over the monitor's limit.
     LOSS = "loss"
     SLOW = "slow"
+    # Heartbeat monitors: the job reported a failure (a /fail ping or a non-zero exit
+    # status), or no ping came by the deadline (due time plus grace).
+    JOB_FAILED = "job_failed"
+    MISSED = "missed"
     INTERNAL = "internal"  # a bug in the checker, never the target's fault
 
 

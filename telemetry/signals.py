@@ -12,3 +12,9 @@ from django.dispatch import Signal
 # commits with the rows or not at all, and an exception rolls the whole batch back (it
 # stays in the buffer and is taken again). Monitors applies the live state here.
 results_stored = Signal()
+
+# Sent by ingest in the same transaction, before ``results_stored``, when it inserted
+# heartbeat pings, with ``pings``: the batch's checked ping rows (telemetry.pings.PingRow;
+# those of deleted monitors left out). Monitors resumes paused heartbeats that pinged
+# and moves each heartbeat's deadline here.
+pings_stored = Signal()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
+from core.reachability import OutageSaid
 from telemetry.ingest import ingest_periodic
 from telemetry.partitions import partitions_apply
+
+logger = logging.getLogger(__name__)
+
+PARTITIONS_WAIT = "partitions exist days ahead; the next hourly run maintains them"
 
 
 # Not acks_late: the task holds no state of its own. Results stay pending in the
@@ -18,4 +25,5 @@ def drain_buffer() -> None:
 
 @shared_task(name="telemetry.maintenance.partitions", ignore_result=True)
 def maintain_partitions() -> None:
-    partitions_apply()
+    with OutageSaid(logger, PARTITIONS_WAIT, back="partition maintenance goes on"):
+        partitions_apply()

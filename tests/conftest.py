@@ -21,6 +21,17 @@ def _broker_queues() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_outage_said_before():
+    # Each component says an outage once per process (core.reachability): a test that
+    # met one must not silence the next test's line.
+    from core.reachability import outages_forget
+
+    outages_forget()
+    yield
+    outages_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2 at Django's default cost is a third of a second per login.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -51,15 +62,13 @@ def operator(db):
     return UserFactory(is_staff=True, is_superuser=True)
 
 
-@pytest.fixture
-def probes_queue(settings):
-    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+def _queue_taker(url: str, name: str) -> Iterator:
     from kombu import Connection
 
     from sentinel.celery import app
 
-    conn = Connection(settings.CELERY_BROKER_URL)
-    queue = conn.SimpleQueue(app.amqp.queues["probes"])  # type: ignore[arg-type]
+    conn = Connection(url)
+    queue = conn.SimpleQueue(app.amqp.queues[name])  # type: ignore[arg-type]
     queue.clear()
 
     def take():
@@ -78,11 +87,39 @@ def probes_queue(settings):
     conn.close()
 
 
+@pytest.fixture
+def probes_queue(settings):
+    """Empties the broker's ``probes`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "probes")
+
+
+@pytest.fixture
+def dispatch_queue(settings):
+    """Empties the broker's ``dispatch`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "dispatch")
+
+
+@pytest.fixture
+def alerts_queue(settings):
+    """Empties the broker's ``alerts`` queue; call it to take what was published since."""
+    yield from _queue_taker(settings.CELERY_BROKER_URL, "alerts")
+
+
+@pytest.fixture
+def database_away():
+    """MySQL gone away for the code under test (``tests.outages.mysql_away``)."""
+    from tests.outages import mysql_away
+
+    with mysql_away():
+        yield
+
+
 TELEMETRY_TABLES = (
     "check_result",
     "check_rollup_hourly",
     "check_rollup_daily",
     "check_rollup_pending",
+    "heartbeat_ping",
 )
 
 

@@ -236,7 +236,11 @@ def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tupl
         )
     lasted = _duration(alert.at - incident.started_at) if incident else ""
     texts = {
-        Event.DOWN: (f"DOWN: {name}", f"{name} ({monitor.url}) is down: {reason}"),
+        # A heartbeat has no URL of its own: its kind says what it is.
+        Event.DOWN: (
+            f"DOWN: {name}",
+            f"{name} ({monitor.url or monitor.get_kind_display()}) is down: {reason}",
+        ),
         Event.UP: (f"UP: {name}", f"{name} is up again after {lasted} down."),
         Event.REMINDER: (f"Still DOWN: {name}", f"{name} is still down (since {since}, {lasted})."),
         Event.FLAPPING: (

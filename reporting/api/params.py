@@ -43,6 +43,10 @@ class SeriesParams(serializers.Serializer[Any]):
         return {**attrs, "since": since, "until": until}
 
 
+class PingsParams(serializers.Serializer[Any]):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
 class ResultsParams(serializers.Serializer[Any]):
     cursor = serializers.CharField(required=False, max_length=40)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS_PAGE_SIZE, default=50)

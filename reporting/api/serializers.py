@@ -23,6 +23,25 @@ class CheckRowSerializer(serializers.Serializer[Any]):
     tls_expires_at = serializers.DateTimeField(allow_null=True)
 
 
+class PingRowSerializer(serializers.Serializer[Any]):
+    """A stored heartbeat ping (``reporting.queries.PingRow``)."""
+
+    received_at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(
+        choices=["success", "start", "fail", "log", "exit"], help_text="The ping's signal."
+    )
+    exit_status = serializers.IntegerField(allow_null=True, help_text="For kind exit: 0-255.")
+    run_id = serializers.CharField(allow_blank=True, help_text="The rid parameter, if any.")
+    duration_ms = serializers.IntegerField(
+        allow_null=True, help_text="Run time from the paired start ping."
+    )
+    method = serializers.CharField()
+    remote_addr = serializers.CharField(allow_blank=True)
+    user_agent = serializers.CharField(allow_blank=True)
+    body = serializers.CharField(allow_blank=True, help_text="The POST body, bounded.")
+    body_truncated = serializers.BooleanField()
+
+
 class ResultsPageSerializer(serializers.Serializer[Any]):
     next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null.")
     results = CheckRowSerializer(many=True)

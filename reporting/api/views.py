@@ -22,11 +22,12 @@ from monitors.models import Monitor
 from monitors.selectors import monitors_visible_to
 from reporting import cache, queries
 from reporting.api.filters import MonitorFilter
-from reporting.api.params import ResultsParams, SeriesParams, StatsParams
+from reporting.api.params import PingsParams, ResultsParams, SeriesParams, StatsParams
 from reporting.api.serializers import (
     CheckRowSerializer,
     LatencyFieldsSerializer,
     MonitorSerializer,
+    PingRowSerializer,
     ResultsPageSerializer,
     SeriesSerializer,
     StatsSerializer,
@@ -48,6 +49,19 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
     def get_queryset(self) -> QuerySet[Monitor]:
         return monitors_visible_to(self.request.user).prefetch_related("tags").order_by("id")
+
+    @extend_schema(
+        summary="A heartbeat's last pings, newest first, with their bodies",
+        parameters=[PingsParams],
+        responses=PingRowSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def pings(self, request: Request, pk: str | None = None) -> Response:
+        monitor = self.get_object()
+        params = PingsParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = queries.heartbeat_pings(monitor_id=monitor.pk, limit=params.validated_data["limit"])
+        return Response(PingRowSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="Raw check results, newest first (cursor pagination)",

@@ -29,6 +29,7 @@ from telemetry.buffer.stream import (
     ENTRY_MAX_RESULTS,
     FIELD,
     GROUP,
+    PING_FIELD,
     STREAM_KEY,
     buffer_client,
 )
@@ -40,6 +41,8 @@ log = logging.getLogger(__package__)  # one logger for the package, as before th
 DEAD_LETTER_MAX = 100_000
 # Reclaiming scans the group's pending list; once every few seconds is plenty.
 RECLAIM_EVERY_SECONDS = 5.0
+# Entries acknowledged per script call (see buffer_ack).
+ACK_CHUNK = 2000
 # Consumers of the group with nothing pending and idle this long are forgotten.
 FORGET_CONSUMER_AFTER_MS = 24 * 3600 * 1000
 
@@ -51,6 +54,7 @@ class Entry:
     entry_id: str
     raw: bytes | None
     count: int = 1  # results it holds, as its pusher counted them
+    ping: bytes | None = None  # a heartbeat ping's row (telemetry.pings), if it is one
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,14 @@ def _entry_list(messages: Iterable[Any]) -> list[Entry]:
             continue
         # An entry without our field is malformed (b""); one without a count, from
         # an earlier release, holds one result.
-        entries.append(Entry(text_id, fields.get(FIELD, b""), _int(fields.get(COUNT_FIELD))))
+        entries.append(
+            Entry(
+                text_id,
+                fields.get(FIELD, b""),
+                _int(fields.get(COUNT_FIELD)),
+                fields.get(PING_FIELD),
+            )
+        )
     return entries
 
 
@@ -231,9 +242,15 @@ def buffer_ack(*, entries: Sequence[Entry], dead_letters: Sequence[DeadLetter]) 
         pipe.lpush(DEAD_LETTER_KEY, *(d.to_json() for d in dead_letters))
         pipe.ltrim(DEAD_LETTER_KEY, 0, DEAD_LETTER_MAX - 1)
         pipe.incrby(DEAD_LETTER_COUNT_KEY, len(dead_letters))
-    ids = [entry.entry_id for entry in entries]
-    counts = [entry.count for entry in entries]
-    _ack_script(client)(keys=[STREAM_KEY, DEPTH_KEY], args=[GROUP, *ids, *counts], client=pipe)
+    script = _ack_script(client)
+    # In chunks: the script unpacks its ids onto Lua's stack, which holds about 8,000
+    # values, and a batch of heartbeat pings is 10,000 one-result entries. One MULTI
+    # still acknowledges the whole batch at once.
+    for offset in range(0, len(entries), ACK_CHUNK):
+        chunk = entries[offset : offset + ACK_CHUNK]
+        ids = [entry.entry_id for entry in chunk]
+        counts = [entry.count for entry in chunk]
+        script(keys=[STREAM_KEY, DEPTH_KEY], args=[GROUP, *ids, *counts], client=pipe)
     pipe.execute()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 import redis
 
-from core.reachability import unreachable_log
+from core.reachability import reachable_log, unreachable_log
 from telemetry.buffer.spool import spool_claims, spool_dir, spool_write
 from telemetry.buffer.stream import (
     COUNT_FIELD,
@@ -53,6 +53,7 @@ def buffer_push(*, results: Sequence[CheckResult], kinds: Mapping[int, str] | No
         then = f"{len(results)} results spooled to {path}, replayed on the next successful push"
         unreachable_log(log, "redis", exc, then)
         return
+    reachable_log(log, "redis", "spooled results are replayed into the buffer")
     try:
         spool_replay()
     except OSError as exc:  # the push itself succeeded; the spool waits for the next one

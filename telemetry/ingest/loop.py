@@ -24,7 +24,7 @@ from django.db import (
 )
 
 from core.prefetch import prefetched
-from core.reachability import SERVICE_NAMES, unreachable_log
+from core.reachability import reachable_log, unreachable_log
 from telemetry.buffer import (
     DeadLetter,
     Entry,
@@ -33,8 +33,9 @@ from telemetry.buffer import (
     buffer_depth,
     buffer_take,
 )
-from telemetry.ingest.parse import Parsed, entries_parse
+from telemetry.ingest.parse import Parsed, entries_parse, entries_pings
 from telemetry.ingest.store import Rendered, StoreOutcome, rows_render, rows_store
+from telemetry.pings import PingRow, ping_row_decode
 from telemetry.records import WireRow
 from telemetry.rollups import rollups_fold, rollups_premerge
 from telemetry.stats import stats_record_ingest
@@ -62,6 +63,7 @@ WHILE_DOWN = {
     "database": "results stay in the Redis buffer and drain when it is back",
     "redis": "ingest waits for it",
 }
+WHILE_UP = "ingest resumes"
 
 
 @dataclass
@@ -109,6 +111,7 @@ class _Taken:
     dead: list[DeadLetter] = field(default_factory=list)
     rows: list[WireRow] = field(default_factory=list)  # parsed's rows, in key order
     rendered: Rendered | None = None  # rows as LOAD DATA's file
+    pings: list[PingRow] = field(default_factory=list)  # heartbeat pings (telemetry.pings)
 
     @property
     def results(self) -> int:
@@ -139,11 +142,13 @@ def _batch_take(
     if not entries:
         return _Taken(entries, reclaimed)
     parsed, dead = entries_parse(entries=entries)
+    pings, dead_pings = entries_pings(entries=entries)
     # In key order, as the store inserts them: its own sort then finds them sorted, and
     # the file rendered here is the one it sends (unless it drops rows: duplicates,
     # unknown monitors).
     rows = sorted((row for _, entry_rows in parsed for row in entry_rows), key=_KEY)
-    return _Taken(entries, reclaimed, parsed, dead, rows, rows_render(rows, on_send=on_send))
+    rendered = rows_render(rows, on_send=on_send)
+    return _Taken(entries, reclaimed, parsed, dead + dead_pings, rows, rendered, pings)
 
 
 _KEY = operator.itemgetter(0, 1)  # (monitor_id, scheduled_at): check_result's key
@@ -176,9 +181,11 @@ def _store_or_isolate(taken: _Taken, *, using: str) -> tuple[StoreOutcome, list[
     refuses the data itself (not its availability), store one by one and dead-letter
     the refused ones, so one bad result cannot block the buffer."""
     try:
-        outcome = rows_store(rows=taken.rows, using=using, rendered=taken.rendered)
+        outcome = rows_store(
+            rows=taken.rows, using=using, rendered=taken.rendered, pings=taken.pings
+        )
     except (DataError, IntegrityError):
-        return _store_one_by_one(taken.parsed, using=using)
+        return _store_one_by_one(taken, using=using)
     dead = [
         _unknown_monitor_letter(entry, row)
         for entry, entry_rows in taken.parsed
@@ -193,10 +200,10 @@ def _unknown_monitor_letter(entry: Entry, row: WireRow) -> DeadLetter:
     return DeadLetter(entry.entry_id, reason, orjson.dumps(row))
 
 
-def _store_one_by_one(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
+def _store_one_by_one(taken: _Taken, *, using: str) -> tuple[StoreOutcome, list[DeadLetter]]:
     total = StoreOutcome()
-    dead: list[DeadLetter] = []
-    for entry, entry_rows in parsed:
+    dead: list[DeadLetter] = _store_pings_one_by_one(taken, using=using)
+    for entry, entry_rows in taken.parsed:
         for row in entry_rows:
             try:
                 one = rows_store(rows=[row], using=using)
@@ -209,6 +216,24 @@ def _store_one_by_one(parsed: Parsed, *, using: str) -> tuple[StoreOutcome, list
             total.stored += one.stored
             total.duplicates += one.duplicates
     return total, dead
+
+
+def _store_pings_one_by_one(taken: _Taken, *, using: str) -> list[DeadLetter]:
+    """Store a refused batch's pings one by one (before its results: a ping's result
+    resumes a paused heartbeat only with its ping stored); dead letters for the refused."""
+    dead: list[DeadLetter] = []
+    for entry in taken.entries:
+        if entry.ping is None:
+            continue
+        try:
+            ping = ping_row_decode(entry.ping)
+        except ValueError:
+            continue  # a dead letter already (entries_pings)
+        try:
+            rows_store(rows=[], using=using, pings=[ping])
+        except (DataError, IntegrityError) as exc:
+            dead.append(DeadLetter(entry.entry_id, f"MySQL refused it: {exc}", entry.ping))
+    return dead
 
 
 def _batches(
@@ -315,27 +340,30 @@ def ingest_drain(
 def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
     """The Beat-scheduled drain: one at a time (a ``SET NX EX`` lock), so that a Beat
     hiccup delivering two runs at once cannot make two drains share the
-    ``periodic`` consumer. Returns None when another run holds the lock."""
+    ``periodic`` consumer. Returns None when another run holds the lock, or when MySQL
+    or Redis is away: the results wait in the buffer, the outage is said once (not at
+    every run, every few seconds) and its end once, and the next run resumes."""
     client = buffer_client()
     token = f"{time.time_ns()}"
     ttl = int(max_seconds) + 30
     try:
         if client.exists(LOOP_ALIVE_KEY) and buffer_depth() < settings.TELEMETRY_INGEST_BATCH_SIZE:
             log.debug("ingest: a manage.py ingest loop keeps up; periodic drain skipped")
-            return None
+            return _reachable("redis")
+        if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
+            log.debug("ingest: another periodic drain is running; skipped")
+            return _reachable("redis")
     except redis.RedisError as exc:
         unreachable_log(log, "redis", exc, WHILE_DOWN["redis"])
         return None
-    if not client.set(PERIODIC_LOCK_KEY, token, nx=True, ex=ttl):
-        log.debug("ingest: another periodic drain is running; skipped")
-        return None
     try:
-        return ingest_drain(
+        outcome = ingest_drain(
             consumer=PERIODIC_CONSUMER,
             max_seconds=max_seconds,
             between_batches=lambda: _extend_lock(client, token, ttl),
         )
     except DatabaseError as exc:
+        connections["default"].close()
         unreachable_log(log, "database", exc, WHILE_DOWN["database"])
         return None
     except redis.RedisError as exc:
@@ -343,6 +371,14 @@ def ingest_periodic(*, max_seconds: float = 20.0) -> BatchOutcome | None:
         return None
     finally:
         _release_lock(client, token)
+    _reachable("redis")
+    return _reachable("database", outcome)
+
+
+def _reachable(service: str, outcome: BatchOutcome | None = None) -> BatchOutcome | None:
+    """Say that ``service`` is back if this drain said it was away; return ``outcome``."""
+    reachable_log(log, service, WHILE_UP)
+    return outcome
 
 
 _EXTEND_LOCK = (
@@ -414,22 +450,21 @@ def ingest_forever(
 
 
 class _Backoff:
-    """Sleeps 0.5 s doubling to 15 s between failed attempts; logs (and so counts) an
-    outage when it starts, and its end."""
+    """Sleeps 0.5 s doubling to 15 s between failed attempts; says (and so counts) an
+    outage once when it starts, and once when it ends (``core.reachability``)."""
 
     def __init__(self) -> None:
         self.delay = 0.0
         self.down: str | None = None  # the service away ("database", "redis")
 
     def failed(self, service: str, exc: BaseException) -> None:
-        if self.down != service:
-            unreachable_log(log, service, exc, WHILE_DOWN[service])
-            self.down = service
+        unreachable_log(log, service, exc, WHILE_DOWN[service])
+        self.down = service
         self.delay = min(15.0, max(0.5, self.delay * 2))
         time.sleep(self.delay)
 
     def succeeded(self) -> None:
         if self.down:
-            log.info("%s is back; ingest resumes", SERVICE_NAMES[self.down])
+            reachable_log(log, self.down, WHILE_UP)
         self.down = None
         self.delay = 0.0

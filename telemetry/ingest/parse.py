@@ -12,6 +12,7 @@ from django.conf import settings
 
 from core.time import to_epoch_ms
 from telemetry.buffer import FIELD, DeadLetter, Entry
+from telemetry.pings import PingRow, ping_row_decode
 from telemetry.records import WireRow, wire_rows_decode
 
 # A result scheduled further ahead than this is a broken clock, not a check.
@@ -45,3 +46,19 @@ def entries_parse(
         if good:
             parsed.append((entry, good))
     return parsed, dead
+
+
+def entries_pings(*, entries: Sequence[Entry]) -> tuple[list[PingRow], list[DeadLetter]]:
+    """The heartbeat pings among ``entries`` (checked rows, ``telemetry.pings``), and a
+    dead letter for each ping row that does not parse (its entry's results, if any,
+    are still stored: ``entries_parse``)."""
+    pings: list[PingRow] = []
+    dead: list[DeadLetter] = []
+    for entry in entries:
+        if entry.ping is None:
+            continue
+        try:
+            pings.append(ping_row_decode(entry.ping))
+        except ValueError as exc:
+            dead.append(DeadLetter(entry.entry_id, str(exc), entry.ping))
+    return pings, dead

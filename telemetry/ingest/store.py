@@ -28,9 +28,10 @@ from core.db import MYSQL_LOCAL_INFILE_REFUSED, retry_on_deadlock
 from core.reachability import short_error, unreachable_log
 from core.time import as_utc, to_epoch_ms
 from telemetry.buffer import buffer_client
+from telemetry.pings import PingRow, pings_insert
 from telemetry.records import STORED_FIELDS, WireRow
 from telemetry.rollups import rollups_append
-from telemetry.signals import results_stored
+from telemetry.signals import pings_stored, results_stored
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
@@ -51,7 +52,11 @@ class StoreOutcome:
 
 
 def rows_store(
-    *, rows: Sequence[WireRow], using: str = "default", rendered: Rendered | None = None
+    *,
+    rows: Sequence[WireRow],
+    using: str = "default",
+    rendered: Rendered | None = None,
+    pings: Sequence[PingRow] = (),
 ) -> StoreOutcome:
     """Store checked wire rows in one transaction: the raw rows plus the rollup deltas
     of the new ones. ``rendered`` (``rows_render``) is their file for LOAD DATA,
@@ -62,20 +67,29 @@ def rows_store(
     (a replayed batch). A batch that is partly stored already (a result pushed twice
     by a probe worker's retry) is redone in a second transaction that first reads
     which keys exist, with locks, so the rollups count each check exactly once.
+    ``pings`` (heartbeat pings, ``telemetry.pings``) go into ``heartbeat_ping`` in
+    the same transaction, before the rows, and ``pings_stored`` is sent with them.
     Raises ``django.db.Error`` when MySQL fails; nothing is then stored.
     """
     # A deadlock victim (two ingest processes locking the same monitors' live state) is
     # rolled back whole, so the batch is stored again.
     try:
         return retry_on_deadlock(
-            lambda: _store(rows, using=using, locking=False, rendered=rendered)
+            lambda: _store(rows, pings, using=using, locking=False, rendered=rendered)
         )
     except _PartialReplay:
-        return retry_on_deadlock(lambda: _store(rows, using=using, locking=True, rendered=None))
+        return retry_on_deadlock(
+            lambda: _store(rows, pings, using=using, locking=True, rendered=None)
+        )
 
 
 def _store(
-    rows: Sequence[WireRow], *, using: str, locking: bool, rendered: Rendered | None
+    rows: Sequence[WireRow],
+    pings: Sequence[PingRow],
+    *,
+    using: str,
+    locking: bool,
+    rendered: Rendered | None,
 ) -> StoreOutcome:
     connection = connections[using]
     outcome = StoreOutcome()
@@ -88,9 +102,15 @@ def _store(
             for row in rows:  # the first result of a key wins within a batch
                 if (key := (row[0], row[1])) not in by_key:
                     by_key[key] = row
-            unknown = _unknown_monitors(cursor, {m for m, _ in by_key}, using=using)
+            monitor_ids = {m for m, _ in by_key} | {ping[0] for ping in pings}
+            unknown = _unknown_monitors(cursor, monitor_ids, using=using)
             if unknown:
                 by_key = {key: row for key, row in by_key.items() if key[0] not in unknown}
+                pings = [ping for ping in pings if ping[0] not in unknown]
+            if pings_insert(cursor, pings):
+                # Before the results: a paused heartbeat that pinged resumes first
+                # (monitors listens), so its ping's result moves a running monitor.
+                pings_stored.send(sender=StoreOutcome, pings=pings)
             if locking:
                 for key in _existing_keys(cursor, list(by_key)):
                     del by_key[key]

@@ -37,3 +37,16 @@ def test_it_leaves_a_queue_with_messages_alone_and_says_so(channel):
         broker_queues_ensure(app=app)
 
     channel.queue_delete("alerts")
+
+
+def test_it_recreates_the_dead_letter_exchange_of_an_older_version_as_a_headers_exchange(
+    channel,
+):
+    channel.exchange_delete("sentinel.dead")
+    channel.exchange_declare("sentinel.dead", "fanout", durable=True)  # as it was
+    channel.queue_bind("dead", "sentinel.dead")
+
+    notes = broker_queues_ensure(app=app)
+
+    assert notes == ["re-created the exchange 'sentinel.dead' as a headers exchange"]
+    assert broker_queues_ensure(app=app) == []

@@ -9,8 +9,9 @@ import pytest
 import redis
 from django.db import OperationalError
 
+from core import reachability
 from core.counters import counters_add, counters_read
-from core.reachability import OUTAGES_KEY, outage_count, unreachable_log
+from core.reachability import OUTAGES_KEY, outage_count, reachable_log, unreachable_log
 
 KEY = "sentinel:counters:test"
 
@@ -33,16 +34,39 @@ def test_it_counts_nothing_and_raises_nothing_while_redis_is_away(redis_client, 
     assert outage_count("database") is False
 
 
-def test_a_logged_outage_line_counts_an_outage_of_its_service(redis_client, caplog):
+def test_it_says_and_counts_an_outage_once_until_the_service_is_back(redis_client, caplog):
     logger = logging.getLogger("tests.outages")
-    with caplog.at_level(logging.WARNING, logger="tests.outages"):
+    with caplog.at_level(logging.INFO, logger="tests.outages"):
         line = unreachable_log(logger, "database", ConnectionError("refused"), "it waits")
-        unreachable_log(logger, "database", "refused", "it waits")
+        for _ in range(5):  # a retry loop meeting it again and again
+            unreachable_log(logger, "database", "refused", "it waits")
         unreachable_log(logger, "broker", "refused", "it waits")
+        assert reachable_log(logger, "database", "it resumes")
+        assert not reachable_log(logger, "database", "it resumes")  # said once
+        unreachable_log(logger, "database", "refused", "it waits")  # a second outage
 
+    said = [r.getMessage() for r in caplog.records]
     assert line.startswith("MySQL is unreachable at ") and line.endswith("(refused); it waits")
-    assert caplog.records[0].getMessage() == line
+    assert said[0] == line and said[1].startswith("RabbitMQ is unreachable at ")
+    assert said[2].startswith("MySQL at mysql://") and said[2].endswith(" is back; it resumes")
+    assert said[3] == line and len(said) == 4
     assert redis_client.hgetall(OUTAGES_KEY) == {b"database": b"2", b"broker": b"1"}
+
+
+def test_each_component_says_the_outage_it_met_and_a_long_one_is_recalled(
+    redis_client, caplog, monkeypatch
+):
+    drain, beat = logging.getLogger("tests.drain"), logging.getLogger("tests.beat")
+    with caplog.at_level(logging.WARNING):
+        unreachable_log(drain, "database", "refused", "the drain waits")
+        unreachable_log(beat, "database", "refused", "Beat waits")
+        monkeypatch.setattr(reachability, "REMIND_AFTER_SECONDS", 0.0)
+        unreachable_log(drain, "database", "refused", "the drain waits")
+
+    said = [(r.name, r.getMessage()) for r in caplog.records]
+    assert [name for name, _ in said] == ["tests.drain", "tests.beat", "tests.drain"]
+    assert "(still, after" in said[2][1]
+    assert redis_client.hgetall(OUTAGES_KEY) == {b"database": b"2"}  # a reminder is no outage
 
 
 def test_an_outage_of_redis_is_counted_only_if_redis_answers_the_count(
@@ -58,6 +82,7 @@ def test_an_outage_of_redis_is_counted_only_if_redis_answers_the_count(
     assert len(caplog.records) == 1  # logged all the same
     assert redis_client.hgetall(OUTAGES_KEY) == {}
 
+    reachable_log(logger, "redis", "it resumes")
     unreachable_log(logger, "redis", "Timeout reading from socket", "it retries")  # a blip
 
     assert redis_client.hgetall(OUTAGES_KEY) == {b"redis": b"1"}

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
+from kombu import Connection
 
 from monitors.probes import TargetPolicy
+from sentinel.celery import app
 from tests.dns_server import DnsServer, serve_dns
 from tests.targets import Certificates, Target, make_certificates, serve_targets, server_context
+from tests.workers import celery_worker
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +65,25 @@ def http_path(request, monkeypatch) -> str:
     if request.param == "aiohttp":
         monkeypatch.setattr(engine, "plain_get", lambda spec: False)
     return str(request.param)
+
+
+START_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def probe_worker(tmp_path, redis_client):
+    """A Celery probe worker subprocess whose environment has no DATABASE_URL."""
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        app.amqp.queues["probes"].bind(conn.default_channel).purge()
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("DATABASE_")
+    }
+    environment.update(
+        SENTINEL_ROLE="probe",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        TELEMETRY_SPOOL_DIR=str(tmp_path / "spool"),
+    )
+    log = tmp_path / "worker.log"
+    with celery_worker(environment=environment, log=log, name="probe-test") as worker:
+        yield worker, log

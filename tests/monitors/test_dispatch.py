@@ -130,9 +130,11 @@ def test_it_does_not_dispatch_a_paused_monitor():
 
 
 @pytest.mark.django_db
-def test_a_missed_minute_catches_up_once_spread_over_the_next_minute():
+def test_monitors_due_off_their_phase_get_one_slot_each_spread_over_the_next_minute():
     now = minute_start()
-    # Beat was down for three minutes: every monitor missed three slots.
+    # Due three minutes ago at a time that is no slot of theirs (a bulk import, resumed
+    # monitors): one slot each, not one per minute missed (missed slots of their own
+    # are caught up: test_dispatch_outage.py).
     ids = make_monitors(1200, next_check_at=now - MINUTE * 3)
     first, second = Collect(), Collect()
 

@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import pytest
-from django.conf import settings
 from django.utils import timezone
-from kombu import Connection
 
 from core.time import to_epoch_ms as to_ms
 from monitors.dispatch import PROBE_TASK
 from monitors.slots import Slot, message_encode
 from sentinel.celery import app
 from telemetry.records import CheckResult, FailureKind
+from tests.monitors.conftest import START_TIMEOUT_S
 from tests.telemetry.conftest import buffered_results
-
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60
-
-
-@pytest.fixture
-def probe_worker(tmp_path, redis_client):
-    """A Celery probe worker subprocess whose environment has no DATABASE_URL."""
-    with Connection(settings.CELERY_BROKER_URL) as conn:
-        app.amqp.queues["probes"].bind(conn.default_channel).purge()
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("DATABASE_")
-    }
-    environment.update(
-        SENTINEL_ROLE="probe",
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        TELEMETRY_SPOOL_DIR=str(tmp_path / "spool"),
-        DJANGO_SETTINGS_MODULE="sentinel.settings",
-    )
-    log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        worker = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "sentinel", "worker",
-                "--queues", "probes", "--pool", "threads", "--concurrency", "4",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", f"probe-test-{os.getpid()}@%h", "--loglevel", "INFO",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        yield worker, log
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def test_a_probe_worker_without_database_settings_checks_a_batch(

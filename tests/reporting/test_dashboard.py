@@ -202,7 +202,13 @@ def test_the_form_marks_each_fields_kinds_so_a_page_shows_the_chosen_kinds_only(
     assert '<p class="kind-field for-http"><label for="id_json_assertions">' in page
     assert '<p class="kind-field for-http for-tls"><label for="id_tls_verify">' in page
     assert '<p class="kind-field for-ping"><label for="id_ping_count">' in page
-    assert '<p><label for="id_interval_seconds">' in page  # every kind's
+    assert '<p><label for="id_name">' in page  # every kind's
+    # Every kind that is checked (a heartbeat is pinged instead).
+    assert (
+        '<p class="kind-field for-http for-tcp for-tls for-dns for-ping">'
+        '<label for="id_interval_seconds">'
+    ) in page
+    assert '<p class="kind-field for-heartbeat"><label for="id_heartbeat_cron">' in page
 
 
 def test_a_field_with_an_error_is_shown_whatever_the_kind(browser):

@@ -70,15 +70,23 @@ def test_it_spools_results_while_redis_is_down_and_replays_them_later(
     working_url = settings.REDIS_URL
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
-    with caplog.at_level(logging.WARNING, logger="telemetry.buffer"):
-        buffer_push(results=first)
+    with caplog.at_level(logging.INFO, logger="telemetry.buffer"):
+        buffer_push(results=first[:1])
+        buffer_push(results=first[1:])  # spooled again: said once
 
-    assert spool_size() == 1
-    [line] = [r.getMessage() for r in caplog.records]
-    assert line.startswith("Redis is unreachable at redis://127.0.0.1:1/0") and "2 results" in line
+        assert spool_size() == 2
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line.startswith("Redis is unreachable at redis://127.0.0.1:1/0")
+        assert "1 results" in line
 
-    settings.REDIS_URL = working_url
-    buffer_push(results=second)
+        settings.REDIS_URL = working_url
+        buffer_push(results=second)
+
+    assert (
+        caplog.records[1]
+        .getMessage()
+        .endswith("is back; spooled results are replayed into the buffer")
+    )
 
     assert spool_size() == 0
     assert sorted(r.scheduled_at for r in stored_results(buffer)) == sorted(

@@ -43,4 +43,5 @@ def test_the_partitions_command_applies_nothing_when_up_to_date(capsys):
         "check_result: up to date",
         "check_rollup_hourly: up to date",
         "check_rollup_daily: up to date",
+        "heartbeat_ping: up to date",
     ]
