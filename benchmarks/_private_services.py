@@ -216,8 +216,9 @@ def _rabbitmq_command(service: PrivateService) -> tuple[list[str], dict[str, str
         f"listeners.tcp.local = {HOST}:{service.port}\nloopback_users.guest = true\n"
     )
     (base / "rabbitmq-env.conf").write_text("")  # not the machine's /etc/rabbitmq one
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    # This environment without any RabbitMQ or Erlang setting of the machine's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+    env |= {
         "HOME": str(base / "home"),
         "LANG": "C.UTF-8",
         "RABBITMQ_NODENAME": f"sentinel-chaos-{service.port}@localhost",
