@@ -24,6 +24,10 @@ class TestNotificationSerializer(serializers.ModelSerializer[Notification]):
 
 
 class IncidentSerializer(serializers.ModelSerializer[Incident]):
+    regions = serializers.SerializerMethodField(
+        help_text="The probe regions whose checks of the confirming slot failed."
+    )
+
     class Meta:
         model = Incident
         fields = (
@@ -36,7 +40,11 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
             "first_failure_kind",
             "first_failure_message",
             "checks_failed",
+            "regions",
         )
+
+    def get_regions(self, incident: Incident) -> list[str]:
+        return incident.region_names
 
 
 MAX_INCIDENTS = 200

@@ -138,7 +138,12 @@ def _duration_text(delta: dt.timedelta) -> str:
 def maintenance_windows_for(*, monitors: Iterable[Monitor]) -> dict[int, list[MaintenanceWindow]]:
     """Each monitor's maintenance windows, directly or through its tags (same owner only:
     tags are global, so another user's window on a tag must not silence your monitor)."""
-    owners = {m.pk: m.owner_id for m in monitors}
+    return maintenance_windows_of(owners={m.pk: m.owner_id for m in monitors})
+
+
+def maintenance_windows_of(*, owners: dict[int, int]) -> dict[int, list[MaintenanceWindow]]:
+    """``maintenance_windows_for`` by ``{monitor id: owner id}``, for callers that read
+    many monitors as values rather than objects (a status page)."""
     if not owners:
         return {}
     pairs = set(

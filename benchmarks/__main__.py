@@ -28,20 +28,27 @@ from typing import Any
 from benchmarks import runtime
 from benchmarks.pipeline import FLEET
 
+# statuspage runs right after the pipeline on purpose: it measures the page and the
+# overview cold, with the buffer pool full of the pipeline's pages.
 SCENARIOS = (
     "pipeline",
+    "statuspage",
     "ingest",
     "dashboard",
     "retention",
     "crash",
     "alerting",
     "heartbeats",
+    "regions",
     "chaos",
 )
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
 # dashboard gets a database of its own.
-SCENARIO_DATABASES = {"dashboard": f"{runtime.BENCH_DATABASE}_reporting"}
+SCENARIO_DATABASES = {
+    "dashboard": f"{runtime.BENCH_DATABASE}_reporting",
+    "statuspage": f"{runtime.BENCH_DATABASE}_reporting",  # the dashboard's dataset
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 PIPELINE_KNOBS = {
     "monitors": "BENCH_PIPELINE_MONITORS",
@@ -85,6 +92,22 @@ GOALS = (
     Goal(
         "dashboard.overview_10k_p95_ms", "overview page (10k monitors) < 200 ms", lambda v: v < 200
     ),
+    Goal(
+        "statuspage.page_1k_warm_p95_ms",
+        "status page (1,000 monitors) warm <= 50 ms",
+        lambda v: v <= 50,
+    ),
+    Goal(
+        "statuspage.page_1k_cold_ms",
+        "status page (1,000 monitors) cold <= 300 ms",
+        lambda v: v <= 300,
+    ),
+    Goal("statuspage.badge_warm_p95_ms", "badge warm <= 5 ms", lambda v: v <= 5),
+    Goal(
+        "statuspage.overview_10k_cold_p95_ms",
+        "overview page (10k monitors) cold <= 200 ms",
+        lambda v: v <= 200,
+    ),
     Goal("retention.drop_partition_s", "DROP PARTITION of a day < 1 s", lambda v: v < 1),
     Goal("crash.lost", "no results lost after kill -9", lambda v: v == 0),
     Goal("crash.duplicated", "no results duplicated after kill -9", lambda v: v == 0),
@@ -111,6 +134,19 @@ GOALS = (
         lambda v: v == 0,
     ),
     Goal("alerting.lost", "no notification lost after kill -9 of its worker", lambda v: v == 0),
+    Goal(
+        "regions.schedule_lag_p99_s",
+        "3 regions, 100k checks/min: p99 schedule lag <= 2 s in every region",
+        lambda v: v <= 2,
+    ),
+    Goal("regions.skipped_checks", "3 regions: no skipped checks in any region", lambda v: v == 0),
+    Goal("regions.duplicate_checks", "3 regions: no duplicated checks", lambda v: v == 0),
+    Goal("regions.wrong_outcomes", "3 regions: no wrong outcomes", lambda v: v == 0),
+    Goal(
+        "regions.fault_incidents",
+        "one region's path fails for the window: no incident on a healthy monitor",
+        lambda v: v == 0,
+    ),
     Goal(
         "heartbeats.pings_per_second",
         ">= 2,500 pings/s through the web tier beside 10,000 HTTP monitors",

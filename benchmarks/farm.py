@@ -23,6 +23,12 @@ two cores with the pipeline it measures, and aiohttp's server cost ~0.65 ms of C
 per request, as much as the probe worker's whole check. It reads the request line,
 answers after the path's delay with ``Connection: close`` and closes.
 
+**Fault windows** (the regions benchmark): with ``BENCH_FARM_FAULT_FILE`` set, the farm
+reads that file every ``FAULT_POLL_S``: a JSON ``{"from": "127.0.0.4", "start": s,
+"end": s}`` (epoch seconds) makes every request from that caller address between
+``start`` and ``end`` answer 503 at once, so one simulated region's path to the
+targets fails while the others' does not.
+
 Run it alone: ``python -m benchmarks.farm --port 18090 --processes 2``.
 """
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -119,6 +126,30 @@ RESPONSES = {status: _response(status) for status in _REASONS}
 PAGE_RESPONSE = _response(200, _page())
 
 
+FAULT_POLL_S = 0.5
+# (caller address, start, end) of the fault window in force, read from the fault file.
+_fault: tuple[str, float, float] | None = None
+
+
+def fault_read(path: str) -> None:
+    """Load the fault window from ``path`` (none if it is absent or unreadable)."""
+    global _fault
+    try:
+        with open(path, encoding="utf-8") as handle:
+            spec = json.load(handle)
+        _fault = (str(spec["from"]), float(spec["start"]), float(spec["end"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        _fault = None
+
+
+def _faulty(transport: asyncio.Transport | None) -> bool:
+    if _fault is None or transport is None:
+        return False
+    caller, start, end = _fault
+    peer = transport.get_extra_info("peername")
+    return bool(peer) and peer[0] == caller and start <= time.time() < end
+
+
 class TargetProtocol(asyncio.Protocol):
     """One connection: read the request head, answer as ``/t/<n>`` behaves, close."""
 
@@ -139,6 +170,8 @@ class TargetProtocol(asyncio.Protocol):
                 self.transport.close()
             return
         response, delay = _route(self.buffer.split(b"\r\n", 1)[0])
+        if _faulty(self.transport):
+            response, delay = RESPONSES[503], 0.0
         if delay:
             loop = asyncio.get_running_loop()
             self.pending = loop.call_later(delay, self._answer, response)
@@ -178,11 +211,22 @@ def serve(port: int) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        watching = None
+        if fault_file := os.environ.get("BENCH_FARM_FAULT_FILE"):
+            watching = loop.create_task(_watch_faults(fault_file, stop))
         server = await loop.create_server(TargetProtocol, HOST, port, reuse_port=True, backlog=4096)
         async with server:
             await stop.wait()
+        if watching is not None:
+            watching.cancel()
 
     uvloop.run(main())
+
+
+async def _watch_faults(path: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        fault_read(path)
+        await asyncio.sleep(FAULT_POLL_S)
 
 
 def free_port() -> int:

@@ -62,6 +62,7 @@ class Seen:
     ok: bool
     failure: str | None
     streamed_ms: int = 0  # when it was appended to the stream (its entry id); 0 if unknown
+    region: str = "local"  # the probe region that made the check
 
 
 def run(*, quick: bool, report: dict[str, object]) -> None:
@@ -395,7 +396,8 @@ class StreamReader(threading.Thread):
                     for row in payload_decode(fields[b"r"]):
                         if row[0] in self.monitor_ids:
                             m, s, st, d, ok, _, failure = row[:7]
-                            self.seen.append(Seen(m, s, st, d, ok, failure, pushed_ms))
+                            region = row[14] if len(row) > 14 else "local"
+                            self.seen.append(Seen(m, s, st, d, ok, failure, pushed_ms, region))
 
     def stop(self) -> None:
         self._stopping.set()

@@ -51,6 +51,19 @@ def broker_queues_ensure(*, app: Celery) -> list[str]:
     return notes
 
 
+def queue_depth(*, app: Celery, name: str) -> tuple[int, int]:
+    """``(messages ready, consumers)`` of queue ``name``, by a passive declare (which
+    needs no permission on the queue). ``amqp.exceptions.NotFound`` if there is none."""
+    with app.connection_for_write() as conn:
+        channel: Any = conn.channel()
+        try:
+            _name, messages, consumers = channel.queue_declare(name, passive=True)
+        finally:
+            if channel.is_open:
+                channel.close()
+    return int(messages), int(consumers)
+
+
 def _exchange_ensure(conn: Any, exchange: Exchange) -> list[str]:
     """Declare ``exchange``; re-create it if it exists with another type."""
     channel: Any = conn.channel()

@@ -1,5 +1,5 @@
-"""Database helpers: row locks in key order, the values-table UPDATE, deadlock retries
-and the MySQL error codes the code reacts to.
+"""Database helpers: row locks in key order, named locks, the values-table UPDATE,
+deadlock retries and the MySQL error codes the code reacts to.
 
 Row locks are taken in key order, whatever the size of the key list.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.db import OperationalError, connections, models
@@ -68,6 +69,25 @@ def lock_in_key_order(
     for chunk in ascending_chunks(keys):
         rows += queryset.select_for_update().filter(**{f"{field}__in": chunk}).order_by(field)
     return rows
+
+
+@contextmanager
+def named_lock(name: str, *, timeout: int = 0, using: str = "default") -> Iterator[bool]:
+    """Hold the server's named lock ``name`` (``GET_LOCK``) for the block; yields whether
+    it was taken within ``timeout`` seconds. It is the connection's, not a
+    transaction's: released at the end of the block, or by the server when the
+    connection dies. The name is prefixed with the database's, so test and development
+    databases on one server do not share it, and cut to the server's 64 characters."""
+    connection = connections[using]
+    lock = f"{connection.settings_dict['NAME']}.{name}"[-64:]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK(%s, %s)", [lock, timeout])
+        taken = cursor.fetchone() == (1,)
+        try:
+            yield taken
+        finally:
+            if taken:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", [lock])
 
 
 def database_configured(using: str = "default") -> bool:

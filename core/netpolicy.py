@@ -57,6 +57,9 @@ class TargetPolicy:
 
     allow_private: bool = False
     allowed_networks: tuple[IPNetwork, ...] = field(default_factory=tuple)
+    # The address checks connect from ("": the system's choice): a region's own address
+    # (SENTINEL_SOURCE_ADDRESS).
+    source_address: str = ""
 
     @classmethod
     def from_settings(cls) -> TargetPolicy:
@@ -65,7 +68,15 @@ class TargetPolicy:
         return cls(
             allow_private=settings.SENTINEL_ALLOW_PRIVATE_TARGETS,
             allowed_networks=parse_networks(settings.SENTINEL_ALLOWED_NETWORKS),
+            source_address=settings.SENTINEL_SOURCE_ADDRESS,
         )
+
+    def local_addr(self, address: str = "") -> tuple[str, int] | None:
+        """``(source address, any port)`` for a connection to ``address``, or None where
+        the system chooses: no source address, or one of the other family."""
+        if not self.source_address or (":" in address) != (":" in self.source_address):
+            return None
+        return (self.source_address, 0)
 
     def refusal(self, address: str) -> str | None:
         """Why ``address`` may not be connected to, or None if it may."""

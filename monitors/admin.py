@@ -75,6 +75,7 @@ class MonitorAdmin(admin.ModelAdmin):
             {"fields": ("dns_record_type", "dns_resolver", "dns_expected", "dns_match")},
         ),
         ("Ping", {"fields": ("ping_count", "ping_max_loss_percent", "ping_max_rtt_ms")}),
+        ("Regions", {"fields": ("regions", "regions_confirm")}),
         (
             "Heartbeat",
             {
@@ -136,6 +137,7 @@ class IncidentAdmin(ReadOnlyAdmin):
         "checks_failed",
         "first_failure_kind",
         "first_failure_message",
+        "regions",
     )
     list_filter = (("ended_at", admin.EmptyFieldListFilter), "first_failure_kind")
     list_select_related = ("monitor",)

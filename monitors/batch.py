@@ -1,8 +1,13 @@
 """A probe batch, wired end to end: the specs its message carries -> checks -> the buffer.
 
-The only monitors module that writes to the result buffer. A probe batch touches no
-database: what to check comes with the message (``monitors.slots``), the results go to
-the Redis buffer, and ingest, which stores them, moves the monitors' live state.
+The only monitors module that writes to the result buffer. A batch of the local
+region pushes to it directly; a batch of a remote region sends its results back over
+RabbitMQ to the central site's ``results`` queue, where ``results_accept`` checks them
+against the slots the region was sent and pushes them (``monitors.regions``).
+
+A probe batch touches no database: what to check comes with the message
+(``monitors.slots``), the results go to the Redis buffer (or the results queue), and
+ingest, which stores them, moves the monitors' live state.
 
 Results are pushed as their checks finish, not when the batch's slowest check does: a
 batch's checks start within one second and most end within it, but a target that hangs
@@ -23,7 +28,9 @@ the message's expiry. A delivery that finds the batch claimed waits for the clai
 be released or to expire (its worker died), then checks only the slots not marked
 done: a batch already checked is skipped whole, one being checked is left to its
 worker, and the slots a killed worker never finished are still checked. Without Redis
-the batch is checked without a claim: a check twice is better than none.
+the batch is checked without a claim: a check twice is better than none. A remote
+region has no Redis, so its batches are never claimed: a batch delivered again there is
+checked again, and ingest stores each (monitor, slot, region) once.
 """
 
 from __future__ import annotations
@@ -31,16 +38,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
 import queue
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -49,14 +59,16 @@ from core.db import database_configured
 from core.netpolicy import TargetPolicy
 from core.reachability import reachable_log, unreachable_log
 from core.redis import redis_client
+from core.regions import LOCAL, RESULTS_QUEUE
 from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
 from monitors.probes import ProbeSpec, check_batch, spec_from_monitor
 from monitors.probes.loop import probe_loop
 from monitors.probes.spec import spec_from_row
+from monitors.regions import slots_token_valid
 from monitors.slots import PROBE_COLUMNS, Slot, spec_row
 from telemetry.buffer import buffer_push
-from telemetry.records import CheckResult
+from telemetry.records import CheckResult, wire_rows_check
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +91,24 @@ CLAIM_WAITS = "probe batches are checked without a claim: a redelivered one is c
 CLAIM_RESUMES = "probe batches are claimed again"
 
 
-def checks_run_batch(*, slots: Sequence[Slot], batch_id: str | None = None) -> list[CheckResult]:
+RESULTS_TASK = "monitors.regions.accept_results"
+
+Sink = Callable[[Sequence[CheckResult], Mapping[int, str]], None]
+
+
+def checks_run_batch(
+    *,
+    slots: Sequence[Slot],
+    batch_id: str | None = None,
+    region: str = LOCAL,
+    token: str = "",
+) -> list[CheckResult]:
     """Check a batch of slots and push the results to the buffer as they finish.
 
     The checks run concurrently, each starting at its slot; what has finished goes to
-    the Redis buffer every ``PUSH_EVERY_SECONDS`` (one round trip each) and at the end.
+    the Redis buffer every ``PUSH_EVERY_SECONDS`` (one round trip each) and at the end,
+    or, for a batch of a remote ``region``, to the central site over RabbitMQ with the
+    batch's slots and ``token`` (``monitors.regions``; never claimed: no Redis there).
     Returns the results of the slots checked here. ``batch_id`` (the probe task's id,
     the same for every delivery of its message) claims the batch, so that a delivery
     again checks only what no delivery before it checked (see the module docstring).
@@ -95,9 +120,11 @@ def checks_run_batch(*, slots: Sequence[Slot], batch_id: str | None = None) -> l
     ]
     if not items:
         return []
+    if region != LOCAL:
+        return _check_for_region(slots, items, region=region, token=token)
     claim = BatchClaim.take(batch_id, items) if batch_id else None
     if claim is None:
-        return _check_and_push(items)
+        return _check_and_push(items, sink=_push)
     try:
         todo = claim.unchecked(items)
         if len(todo) < len(items):
@@ -107,9 +134,93 @@ def checks_run_batch(*, slots: Sequence[Slot], batch_id: str | None = None) -> l
                 len(items) - len(todo),
                 len(items),
             )
-        return _check_and_push(todo, on_pushed=claim.mark_done) if todo else []
+        return _check_and_push(todo, sink=_push, on_pushed=claim.mark_done) if todo else []
     finally:
         claim.release()
+
+
+def _check_for_region(
+    slots: Sequence[Slot], items: Sequence[Item], *, region: str, token: str
+) -> list[CheckResult]:
+    if region != settings.SENTINEL_REGION:
+        log.warning(
+            "a batch of region %r reached a worker of region %r", region, settings.SENTINEL_REGION
+        )
+    pairs = [[s.monitor_id, s.scheduled_ms] for s in slots]
+    return _check_and_push(items, sink=_results_sender(region, pairs, token), region=region)
+
+
+def _push(results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
+    buffer_push(results=results, kinds=kinds)
+
+
+def _results_sender(region: str, pairs: list[list[int]], token: str) -> Sink:
+    """Send results to the central site's ``results`` queue, with the batch's slots and
+    token (one message per push; none for no results)."""
+
+    def send(results: Sequence[CheckResult], kinds: Mapping[int, str]) -> None:
+        if not results:
+            return
+        current_app.send_task(
+            RESULTS_TASK,
+            kwargs={
+                "region": region,
+                "slots": pairs,
+                "token": token,
+                "rows": [result.to_wire() for result in results],
+                "kinds": {str(m): kinds[m] for m in {r.monitor_id for r in results}},
+            },
+            queue=RESULTS_QUEUE,
+            # The results exchange by name: Celery would otherwise publish to the
+            # default exchange, which a region's user may not write to (it reaches
+            # every queue).
+            exchange=RESULTS_QUEUE,
+            routing_key=RESULTS_QUEUE,
+        )
+
+    return send
+
+
+def results_accept(
+    *,
+    region: str,
+    slots: Sequence[Sequence[int]],
+    token: str,
+    rows: Sequence[Any],
+    kinds: Mapping[str, str] | None = None,
+) -> int:
+    """Push a remote region's results to the buffer, those it may store: the token must
+    be the one the dispatcher gave the region for ``slots`` (``monitors.regions``), and
+    each result's monitor and slot among them, its region ``region``. Returns how many
+    were pushed; each refused result is logged with why.
+
+    Rows are checked as ingest checks them (``wire_rows_check``), so a malformed row is
+    refused here with its field rather than stored."""
+    if not slots_token_valid(region=region, pairs=slots, token=token):
+        log.warning(
+            "refused %d results of region %r: the token does not match their slots",
+            len(rows),
+            region,
+        )
+        return 0
+    handed = {(int(m), int(s)) for m, s in slots}
+    good, bad = wire_rows_check(rows, oldest_ms=0, newest_ms=2**62)
+    for _row, why in bad:
+        log.warning("refused a result of region %r: %s", region, why or "not a result")
+    results = [CheckResult.from_wire(row) for row in good]
+    accepted = [r for r in results if r.region == region and (r.monitor_id, _ms(r)) in handed]
+    if len(accepted) != len(results):
+        log.warning(
+            "refused %d results of region %r for slots it was not sent",
+            len(results) - len(accepted),
+            region,
+        )
+    buffer_push(results=accepted, kinds={int(m): k for m, k in (kinds or {}).items()})
+    return len(accepted)
+
+
+def _ms(result: CheckResult) -> int:
+    return round(result.scheduled_at.timestamp() * 1000)
 
 
 @dataclass
@@ -217,10 +328,15 @@ def _specs_of_old_slots(monitor_ids: list[int]) -> dict[int, ProbeSpec]:
 
 
 def _check_and_push(
-    items: Sequence[Item], *, on_pushed: Callable[[list[CheckResult]], None] | None = None
+    items: Sequence[Item],
+    *,
+    sink: Sink,
+    region: str = LOCAL,
+    on_pushed: Callable[[list[CheckResult]], None] | None = None,
 ) -> list[CheckResult]:
-    """Run the checks on the process's probe loop and push what has finished from this
-    thread, so the loop never waits for Redis; ``on_pushed`` gets each push's results."""
+    """Run the checks on the process's probe loop and hand what has finished to ``sink``
+    from this thread, so the loop never waits for Redis or RabbitMQ; ``on_pushed`` gets
+    each push's results. A remote ``region``'s results are stamped with it."""
     finished: queue.SimpleQueue[CheckResult] = queue.SimpleQueue()
     kinds = {spec.monitor_id: spec.kind for spec, _ in items}
     checking = asyncio.run_coroutine_threadsafe(
@@ -231,20 +347,25 @@ def _check_and_push(
         done = False
         while not done:
             done = bool(concurrent.futures.wait([checking], timeout=PUSH_EVERY_SECONDS).done)
-            pushed = _take(finished)
-            buffer_push(results=pushed, kinds=kinds)
+            pushed = _take(finished, region)
+            sink(pushed, kinds)
             if on_pushed is not None:
                 on_pushed(pushed)
     finally:
         checking.cancel()  # done by now, unless a push raised: then nobody takes them
-    return checking.result()
+    results = checking.result()
+    return results if region == LOCAL else [_in_region(r, region) for r in results]
 
 
-def _take(finished: queue.SimpleQueue[CheckResult]) -> list[CheckResult]:
+def _take(finished: queue.SimpleQueue[CheckResult], region: str) -> list[CheckResult]:
     results = []
     while not finished.empty():
         results.append(finished.get_nowait())
-    return results
+    return results if region == LOCAL else [_in_region(r, region) for r in results]
+
+
+def _in_region(result: CheckResult, region: str) -> CheckResult:
+    return dataclasses.replace(result, region=region)
 
 
 def check_run_now(*, monitor: Monitor) -> CheckResult:

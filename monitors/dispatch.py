@@ -45,8 +45,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
+from core.regions import LOCAL, probe_queue
 from core.time import from_epoch_ms, to_epoch_ms
 from monitors.models import Monitor
+from monitors.regions import monitor_regions, slots_token
 from monitors.slots import SPEC_COLUMNS, Slot, message_encode, spec_encode
 
 logger = logging.getLogger(__name__)
@@ -318,7 +320,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         # gets is the monitor as it is when its slot is claimed.
         locked = lock_in_key_order(
             Monitor.objects.values_list(
-                "pk", "enabled", "next_check_at", "interval_seconds", *SPEC_COLUMNS
+                "pk", "enabled", "next_check_at", "interval_seconds", "regions", *SPEC_COLUMNS
             ),
             "pk",
             ids,
@@ -327,7 +329,8 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
         moves: list[tuple[int, dt.datetime, int]] = []
         slots: list[Slot] = []
         realigned = 0
-        for pk, _enabled, next_check_at, interval, *spec_values in rows:
+        for pk, _enabled, next_check_at, interval, chosen, *spec_values in rows:
+            regions = monitor_regions(chosen)
             next_check_ms = to_epoch_ms(next_check_at)
             catch_up = catch_up_plan(
                 monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
@@ -337,7 +340,9 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 # dispatches after this one find it on time.
                 moves.append((pk, next_check_at, catch_up.next_check_ms))
                 spec = spec_encode(spec_values)
-                slots.extend(Slot(slot, pk, spec, starts) for slot, starts in catch_up.slots)
+                slots.extend(
+                    Slot(slot, pk, spec, starts, regions) for slot, starts in catch_up.slots
+                )
                 continue
             slot, following = plan_slot(
                 monitor_id=pk, interval_seconds=interval, next_check_ms=next_check_ms, now_ms=now_ms
@@ -349,7 +354,7 @@ def _claim(ids: list[int], *, now_ms: int, horizon: dt.datetime) -> tuple[list[S
                 realigned += 1
             else:
                 moves.append((pk, next_check_at, following))
-                slots.append(Slot(slot, pk, spec_encode(spec_values)))
+                slots.append(Slot(slot, pk, spec_encode(spec_values), regions=regions))
         for offset in range(0, len(moves), CLAIM_UPDATE_ROWS):
             _move_next_checks(moves[offset : offset + CLAIM_UPDATE_ROWS])
     return sorted(slots), realigned
@@ -421,21 +426,38 @@ def _start_order(slot: Slot) -> tuple[int, int, int]:
     return slot.starts_at_ms, slot.scheduled_ms, slot.monitor_id
 
 
+def slots_by_region(slots: Sequence[Slot]) -> dict[str, list[Slot]]:
+    """The slots each region is handed: every slot goes to each of its ``regions`` (the
+    local region's queue for a slot without any), so the checks of one slot run side
+    by side in all of them."""
+    by_region: dict[str, list[Slot]] = {}
+    for slot in slots:
+        for region in slot.regions or (LOCAL,):
+            by_region.setdefault(region, []).append(slot)
+    return by_region
+
+
 def probe_batches_publisher(*, batch_size: int) -> Publisher:
-    """Publish slots as probe tasks on the ``probes`` queue, one producer for all."""
+    """Publish slots as probe tasks on their regions' queues (``probes`` for the local
+    region, ``probes.<region>`` for another), one producer for all. A remote region's
+    batch carries its region and the token of its slots (``monitors.regions``)."""
 
     def publish(slots: Sequence[Slot]) -> None:
         app = current_app
         expire = dt.timedelta(seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS)
         now = timezone.now()
         with app.producer_or_acquire() as producer:
-            for batch in slot_batches(slots, batch_size=batch_size):
+            for region, batch in _region_batches(slots, batch_size=batch_size):
                 start = from_epoch_ms(batch[0].starts_at_ms // 1000 * 1000)
                 args, kwargs = message_encode(batch)
+                if region != LOCAL:
+                    kwargs["region"] = region
+                    kwargs["token"] = slots_token(region=region, pairs=args[0])
                 app.send_task(
                     PROBE_TASK,
                     args=args,
                     kwargs=kwargs,
+                    queue=probe_queue(region),
                     # Early batches go now; the others wait in the worker for their second.
                     eta=start if start > now else None,
                     # A backlog never replays stale slots: a late batch is dropped and
@@ -445,3 +467,9 @@ def probe_batches_publisher(*, batch_size: int) -> Publisher:
                 )
 
     return publish
+
+
+def _region_batches(slots: Sequence[Slot], *, batch_size: int) -> Iterator[tuple[str, list[Slot]]]:
+    for region, handed in slots_by_region(slots).items():
+        for batch in slot_batches(handed, batch_size=batch_size):
+            yield region, batch

@@ -23,6 +23,21 @@ class JSONListField(forms.JSONField):
         return [] if converted is None else converted
 
 
+class RegionListField(forms.CharField):
+    """Region names, comma-separated in a text box; empty for every region."""
+
+    def __init__(self, *, encoder: Any = None, decoder: Any = None, **kwargs: Any) -> None:
+        # The model's JSONField hands these over; a text of names needs neither.
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
 class MonitorForm(forms.ModelForm):
     tags = forms.CharField(
         required=False, help_text="Comma-separated, e.g. shop, production.", max_length=500
@@ -36,12 +51,17 @@ class MonitorForm(forms.ModelForm):
             "dns_expected": forms.Textarea(attrs={"rows": 2}),
             "json_assertions": forms.Textarea(attrs={"rows": 3}),
         }
-        field_classes = {"dns_expected": JSONListField, "json_assertions": JSONListField}
+        field_classes = {
+            "dns_expected": JSONListField,
+            "json_assertions": JSONListField,
+            "regions": RegionListField,
+        }
 
     # Settings a form posted by an older page (or a script) may leave out: they keep
     # the monitor's value, or the default for a new one. One that is posted empty is
     # cleared (a text) or, where empty means nothing (a number, a choice), kept.
     OPTIONAL = (
+        "regions",
         "confirm_window",
         "confirm_window_failures",
         "max_body_kib",

@@ -373,6 +373,22 @@ class Monitor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text="Successful checks in a row before a down monitor is up again.",
     )
+    # Where the monitor is checked from: the names of SENTINEL_REGIONS, or none for every
+    # region. Each slot goes to all of them at once (monitors.dispatch), and the slot
+    # failed when ``regions_confirm`` of them say so (monitors.regions).
+    regions = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[v.validate_regions],
+        help_text="Regions to check from; empty for every region.",
+    )
+    regions_confirm = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(v.MAX_REGIONS)],
+        help_text="Regions that must see a check fail for it to count as failed; "
+        "empty for a majority of the monitor's regions.",
+    )
 
     # Live state, written by ingest in bulk as it stores the results (monitors.state).
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
@@ -472,6 +488,8 @@ class Monitor(models.Model):
     )
     # How results become a status (monitors.state).
     CONFIRMATION_FIELDS = (
+        "regions",
+        "regions_confirm",
         "confirm_failures",
         "confirm_window",
         "confirm_window_failures",
@@ -487,8 +505,7 @@ class Monitor(models.Model):
         what or how often it is checked changed, and pause or resume it (closing an
         open incident) when ``enabled`` changed."""
         loaded = self._loaded_values()
-        if self.kind == self.Kind.HEARTBEAT:
-            self._heartbeat_prepare()
+        self.prepare_config()
         if self._state.adding or loaded is None or kwargs.get("update_fields") is not None:
             if self._state.adding and not self.enabled:
                 self.status = self.Status.PAUSED  # created paused, from any writer
@@ -521,6 +538,14 @@ class Monitor(models.Model):
                 same = Monitor.objects.filter(pk=self.pk)
                 same.resume(now=now) if self.enabled else same.pause(now=now)
         self._loaded = self._snapshot()
+
+    def prepare_config(self) -> None:
+        """Bring the configuration to what a save stores (a heartbeat confirms on one
+        result, an empty slug is none). Writers that compare a wanted configuration
+        with a stored one (configuration files) prepare theirs the same way first, so
+        that applying it twice changes nothing the second time."""
+        if self.kind == self.Kind.HEARTBEAT:
+            self._heartbeat_prepare()
 
     def _heartbeat_prepare(self) -> None:
         """A heartbeat has a ping UUID, is never probed, and goes down on the first
@@ -624,6 +649,8 @@ class Monitor(models.Model):
             errors.setdefault("confirm_window_failures", []).append(
                 f"At most the {self.confirm_window} checks of the window can fail."
             )
+        if problem := self._regions_problem():
+            errors.setdefault("regions_confirm", []).append(problem)
         if (
             self.timeout_seconds is not None
             and self.interval_seconds is not None
@@ -639,6 +666,14 @@ class Monitor(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    def _regions_problem(self) -> str | None:
+        if self.regions_confirm is None or not isinstance(self.regions, list):
+            return None
+        count = len(self.regions) or len(settings.SENTINEL_REGIONS)
+        if self.regions_confirm > count:
+            return f"At most the monitor's {count} region(s) can confirm a failure."
+        return None
 
     def _ignored_settings(self) -> list[tuple[str, str]]:
         """(field, why) for each setting the probe engine would ignore for this kind of
@@ -896,6 +931,9 @@ class Incident(models.Model):
     first_failure_kind = models.CharField(max_length=16, blank=True, default="")
     first_failure_message = models.CharField(max_length=200, blank=True, default="")
     checks_failed = models.PositiveIntegerField(default=0)
+    # The regions whose checks of the confirming slot failed, comma-separated (empty for
+    # a monitor checked from one region): named in the incident's alerts.
+    regions = models.CharField(max_length=200, blank=True, default="")
     # Equal to monitor_id while the incident is open and NULL once closed: a UNIQUE
     # index on it allows one open incident per monitor (NULLs do not collide), which
     # MariaDB cannot say with a partial index. The monitor's row lock in
@@ -932,6 +970,11 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def region_names(self) -> list[str]:
+        """``regions`` as a list (empty for a monitor of the local region alone)."""
+        return [name for name in self.regions.split(",") if name]
 
     @property
     def duration(self) -> dt.timedelta | None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.time import to_epoch_ms
 from monitors.dispatch import probe_batches_publisher
 from monitors.models import Monitor, Tag
+from monitors.signals import monitors_enabled_changed
 from monitors.slots import SPEC_COLUMNS, Slot, spec_encode
 
 # What owners may set on a monitor, through the API or the dashboard form (tags and
@@ -59,15 +60,30 @@ def monitor_set_tags(*, monitor: Monitor, names: Iterable[str]) -> None:
     monitor.tags.set(tags)
 
 
+@transaction.atomic
 def monitors_pause(*, monitor_ids: Sequence[int]) -> int:
     """Stop checking these monitors (admin, dashboard and API alike); returns how many
     were running."""
-    return Monitor.objects.filter(pk__in=list(monitor_ids)).pause()
+    return _monitors_enable(monitor_ids=monitor_ids, enabled=False)
 
 
+@transaction.atomic
 def monitors_resume(*, monitor_ids: Sequence[int]) -> int:
     """Check these paused monitors again from now; returns how many were paused."""
-    return Monitor.objects.filter(pk__in=list(monitor_ids)).resume()
+    return _monitors_enable(monitor_ids=monitor_ids, enabled=True)
+
+
+def _monitors_enable(*, monitor_ids: Sequence[int], enabled: bool) -> int:
+    # The rows are locked first, so the ids announced are exactly those this changes.
+    changing = Monitor.objects.select_for_update().filter(
+        pk__in=list(monitor_ids), enabled=not enabled
+    )
+    ids = list(changing.values_list("pk", flat=True))
+    monitors = Monitor.objects.filter(pk__in=ids)
+    count = monitors.resume() if enabled else monitors.pause()
+    if ids:
+        monitors_enabled_changed.send(sender=Monitor, monitor_ids=ids, enabled=enabled)
+    return count
 
 
 def monitors_check_now(*, monitor_ids: Sequence[int]) -> int:

@@ -80,8 +80,9 @@ Spec = Mapping[str, Any]  # a spec as it travels (see the module docstring)
 
 @dataclass(frozen=True, slots=True, order=True)
 class Slot:
-    """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms), and what
-    to check (``spec``; None for a version 1 message, which carried none).
+    """One check to do: monitor ``monitor_id`` at ``scheduled_ms`` (epoch ms), what to
+    check (``spec``; None for a version 1 message, which carried none) and from where
+    (``regions``, the dispatcher's; a message carries its one region).
 
     ``starts_ms``: when the check starts, if later than its slot (a missed slot being
     caught up, ``monitors.dispatch.catch_up_plan``). It is the dispatcher's: the message's
@@ -92,6 +93,9 @@ class Slot:
     monitor_id: int
     spec: Spec | None = field(default=None, compare=False)
     starts_ms: int | None = field(default=None, compare=False)
+    # The regions the slot goes to (``monitors.regions.monitor_regions``); empty: the
+    # local region alone, as before regions.
+    regions: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def starts_at_ms(self) -> int:

@@ -33,13 +33,17 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from django.db import connection, transaction
+from django.utils import timezone
 
 from core.db import ascending_chunks, retry_on_deadlock, sql_ids, update_from_values
+from core.regions import LOCAL
 from core.time import as_utc, from_epoch_ms, to_epoch_ms
 from monitors.models import Incident, Monitor, incidents_end
+from monitors.regions import monitor_regions, regions_quorum, slot_deadline_ms, slot_verdict
 from monitors.validators import MAX_CONFIRM_WINDOW
 from telemetry.records import CheckResult, FailureKind
 
@@ -245,15 +249,21 @@ Checkpoint = tuple[int, str, int, int, int]  # (slot_ms, status, failures, succe
 
 @dataclass
 class _Row:
-    """A monitor's locked live state and checkpoints, as the batch moves them."""
+    """A monitor's locked live state and checkpoints, as the batch moves them, and how
+    many regions check it and must see a slot fail (``monitors.regions``)."""
 
     state: LiveState
     checkpoints: list[Checkpoint]
     checkpoints_changed: bool = False
+    regions: int = 1
+    quorum: int = 1
+    timeout_seconds: int = 10
 
 
 def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     current = _lock_states(list(by_monitor))  # in ascending id order (core.db)
+    by_monitor = _slot_verdicts(by_monitor, current)
+    current = {m: row for m, row in current.items() if by_monitor.get(m)}
     changes: list[StateChange] = []
     failed_while_down: dict[int, int] = {}
     rebuilt: list[StateChange] = []
@@ -266,6 +276,10 @@ def _apply(by_monitor: dict[int, list[CheckResult]]) -> list[StateChange]:
     # reclaimed from a dead ingest process is late for all its monitors at once.
     since = {m: cp[0] for m, rs in late.items() if (cp := _checkpoint_before(current[m], rs))}
     stored = _stored_since(since)
+    now_ms = to_epoch_ms(timezone.now())
+    for monitor_id, rows in stored.items():
+        if current[monitor_id].regions > 1:
+            stored[monitor_id] = _verdicts_of(rows, current[monitor_id], now_ms)
     incidents = _incidents_since(since)
     for monitor_id, row in current.items():
         results = by_monitor[monitor_id]
@@ -418,6 +432,7 @@ def _incidents_rebuild(
             first_failure_kind=opening.result.failure.value if opening.result.failure else "",
             first_failure_message=opening.result.error[:200],
             checks_failed=max(opening.consecutive_failures, 1),
+            regions=_failed_regions(opening.result),
         )
         if end is None:
             keep_open = incident
@@ -485,14 +500,15 @@ def _incident_end(incident: Incident, at: dt.datetime, reason: str) -> None:
 
 _STORED_COLUMNS = (
     "scheduled_at, started_at, duration_ms, ok, status_code, failure, error, dns_ms, "
-    "connect_ms, tls_ms, ttfb_ms, tls_expires_at"
+    "connect_ms, tls_ms, ttfb_ms, tls_expires_at, region"
 )
 
 
 def _stored_since(since: dict[int, int]) -> dict[int, list[CheckResult]]:
     """Each monitor's stored results after its slot in ``since`` (monitor id -> epoch
-    ms), in slot order: this transaction's own and what other ingest processes
-    committed. One read per chunk of monitors, a primary-key range each.
+    ms), in slot order (and region order within a slot): this transaction's own and
+    what other ingest processes committed. One read per chunk of monitors, a
+    primary-key range each.
 
     Connections run READ COMMITTED (Django's default for MySQL), so this plain read sees
     every batch that applied a monitor's state before us (they committed before we got
@@ -505,27 +521,110 @@ def _stored_since(since: dict[int, int]) -> dict[int, list[CheckResult]]:
             ranges = " OR ".join(["(monitor_id = %s AND scheduled_at > %s)"] * len(chunk))
             cursor.execute(
                 f"SELECT monitor_id, {_STORED_COLUMNS} FROM check_result "  # noqa: S608
-                f"WHERE {ranges} ORDER BY monitor_id, scheduled_at",
+                f"WHERE {ranges} ORDER BY monitor_id, scheduled_at, region",
                 [v for m in chunk for v in (m, from_epoch_ms(since[m]))],
             )
-            for m, s, st, d, ok, sc, f, e, a, b, c, t, x in cursor.fetchall():
-                found.setdefault(m, []).append(
-                    CheckResult(
-                        monitor_id=m,
-                        scheduled_at=as_utc(s),
-                        started_at=as_utc(st),
-                        duration_ms=d,
-                        ok=bool(ok),
-                        status_code=sc,
-                        failure=FailureKind(f) if f else None,
-                        error=e,
-                        dns_ms=a,
-                        connect_ms=b,
-                        tls_ms=c,
-                        ttfb_ms=t,
-                        tls_expires_at=as_utc(x) if x else None,
-                    )
-                )
+            for row in cursor.fetchall():
+                found.setdefault(row[0], []).append(_stored_result(row))
+    return found
+
+
+def _stored_result(row: Sequence[Any]) -> CheckResult:
+    """A result from a row of ``monitor_id, _STORED_COLUMNS``."""
+    m, s, st, d, ok, sc, f, e, a, b, c, t, x, region = row
+    return CheckResult(
+        monitor_id=m,
+        scheduled_at=as_utc(s),
+        started_at=as_utc(st),
+        duration_ms=d,
+        ok=bool(ok),
+        status_code=sc,
+        failure=FailureKind(f) if f else None,
+        error=e,
+        dns_ms=a,
+        connect_ms=b,
+        tls_ms=c,
+        ttfb_ms=t,
+        tls_expires_at=as_utc(x) if x else None,
+        region=region,
+    )
+
+
+def _slot_verdicts(
+    by_monitor: dict[int, list[CheckResult]], current: dict[int, _Row]
+) -> dict[int, list[CheckResult]]:
+    """The batch's new results as slot verdicts (``monitors.regions``): unchanged for a
+    monitor checked from one region. For one checked from several: the verdicts of its
+    slots after its last applied one that are decided now, this batch's or earlier
+    ones' that their deadline decides (one range read per chunk of monitors); and for
+    a slot at or before it, its verdict only if this batch's results decide it (a
+    late result). Read under the monitors' row locks, so two ingest processes storing
+    two regions' results of one slot take turns, and the second sees the first's."""
+    several = {m: rs for m, rs in by_monitor.items() if m in current and current[m].regions > 1}
+    if not several:
+        return by_monitor
+    now_ms = to_epoch_ms(timezone.now())
+    since = {m: _last_ms(current[m]) for m in several}
+    after = _stored_since(since)
+    late = {
+        m: {r.scheduled_at for r in rs if to_epoch_ms(r.scheduled_at) <= since[m]}
+        for m, rs in several.items()
+    }
+    stored = _stored_slots({m: slots for m, slots in late.items() if slots})
+    out = dict(by_monitor)
+    for monitor_id, results in several.items():
+        row = current[monitor_id]
+        verdicts = []
+        for slot in sorted(late[monitor_id]):
+            every = stored.get((monitor_id, slot), [])
+            new = {r.region for r in results if r.scheduled_at == slot}
+            before = [r for r in every if r.region not in new]
+            if not _verdict(before, row, now_ms) and (v := _verdict(every, row, now_ms)):
+                verdicts.append(v)
+        out[monitor_id] = verdicts + _verdicts_of(after.get(monitor_id, []), row, now_ms)
+    return out
+
+
+def _last_ms(row: _Row) -> int:
+    last = row.state.last_checked_at
+    return 0 if last is None else to_epoch_ms(last)
+
+
+def _verdict(results: list[CheckResult], row: _Row, now_ms: int) -> CheckResult | None:
+    if not results:
+        return None
+    slot_ms = to_epoch_ms(results[0].scheduled_at)
+    expired = slot_deadline_ms(slot_ms, timeout_seconds=row.timeout_seconds) <= now_ms
+    return slot_verdict(results, regions=row.regions, quorum=row.quorum, expired=expired)
+
+
+def _verdicts_of(results: list[CheckResult], row: _Row, now_ms: int) -> list[CheckResult]:
+    """The decided verdicts of a multi-region monitor's stored results (in slot order)."""
+    by_slot: dict[dt.datetime, list[CheckResult]] = {}
+    for result in results:
+        by_slot.setdefault(result.scheduled_at, []).append(result)
+    verdicts = (_verdict(rs, row, now_ms) for _, rs in sorted(by_slot.items()))
+    return [v for v in verdicts if v is not None]
+
+
+def _stored_slots(
+    slots: dict[int, set[dt.datetime]],
+) -> dict[tuple[int, dt.datetime], list[CheckResult]]:
+    """Every region's stored result of the given slots (monitor id -> slots), by
+    ``(monitor id, slot)``: one primary-key lookup per slot, one statement per chunk."""
+    keys = sorted((m, s) for m, ss in slots.items() for s in ss)
+    found: dict[tuple[int, dt.datetime], list[CheckResult]] = {}
+    with connection.cursor() as cursor:
+        for offset in range(0, len(keys), 500):
+            chunk = keys[offset : offset + 500]
+            cursor.execute(
+                f"SELECT monitor_id, {_STORED_COLUMNS} FROM check_result "  # noqa: S608
+                f"WHERE (monitor_id, scheduled_at) IN ({', '.join(['(%s, %s)'] * len(chunk))})",
+                [v for m, s in chunk for v in (m, s)],
+            )
+            for row in cursor.fetchall():
+                result = _stored_result(row)
+                found.setdefault((result.monitor_id, result.scheduled_at), []).append(result)
     return found
 
 
@@ -544,19 +643,39 @@ def _lock_states(monitor_ids: list[int]) -> dict[int, _Row]:
             cursor.execute(
                 "SELECT id, state_checkpoints, status, consecutive_failures, "  # noqa: S608
                 "consecutive_successes, last_checked_at, confirm_failures, recover_successes, "
-                "recent_failures, confirm_window, confirm_window_failures "
+                "recent_failures, confirm_window, confirm_window_failures, regions, "
+                "regions_confirm, timeout_seconds, kind "
                 f"FROM {table} WHERE id IN ({sql_ids(chunk)}) "
                 "ORDER BY id FOR UPDATE"
             )
             rows += cursor.fetchall()
     return {
         # The backend returns naive UTC datetimes to raw cursors (USE_TZ stores UTC).
-        pk: _Row(
-            LiveState(status, failures, successes, last and as_utc(last), *rest),
-            [tuple(cp) for cp in orjson.loads(checkpoints)] if checkpoints else [],
-        )
+        pk: _row(pk, checkpoints, status, failures, successes, last, rest)
         for pk, checkpoints, status, failures, successes, last, *rest in rows
     }
+
+
+def _row(
+    pk: int,
+    checkpoints: str | None,
+    status: str,
+    failures: int,
+    successes: int,
+    last: dt.datetime | None,
+    rest: list[Any],
+) -> _Row:
+    *confirmation, regions, confirm, timeout_seconds, kind = rest
+    # A heartbeat is not checked from anywhere: its pings make one result a slot.
+    probed = kind in Monitor.PROBED_KINDS
+    count = len(monitor_regions(orjson.loads(regions) if regions else [])) if probed else 1
+    return _Row(
+        LiveState(status, failures, successes, last and as_utc(last), *confirmation),
+        [tuple(cp) for cp in orjson.loads(checkpoints)] if checkpoints else [],
+        regions=count,
+        quorum=regions_quorum(regions=count, confirm=confirm),
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def _write_states(rows: dict[int, _Row]) -> None:
@@ -644,6 +763,7 @@ def _incidents_open(changes: list[StateChange]) -> dict[int, int]:
                 first_failure_kind=c.result.failure.value if c.result.failure else "",
                 first_failure_message=c.result.error[:200],
                 checks_failed=max(c.consecutive_failures, 1),
+                regions=_failed_regions(c.result),
                 open_monitor_id=c.monitor_id,
             )
             for c in changes
@@ -651,6 +771,12 @@ def _incidents_open(changes: list[StateChange]) -> dict[int, int]:
         ignore_conflicts=True,
     )
     return _open_incident_ids([c.monitor_id for c in changes])
+
+
+def _failed_regions(result: CheckResult) -> str:
+    """The regions an incident names: those whose checks of its confirming slot failed
+    (a verdict's ``region``), none for the local region alone."""
+    return "" if result.region == LOCAL else result.region[:200]
 
 
 def _open_incident_ids(monitor_ids: Iterable[int]) -> dict[int, int]:

@@ -15,7 +15,8 @@ from django.utils.dateparse import parse_datetime
 from kombu.exceptions import OperationalError as BrokerError
 
 from core.reachability import reachable_log, unreachable_log, unreachable_service
-from monitors.batch import checks_run_batch
+from core.regions import LOCAL
+from monitors.batch import checks_run_batch, results_accept
 from monitors.dispatch import dispatch_due
 from monitors.heartbeats import heartbeats_missed
 from monitors.slots import message_decode
@@ -98,16 +99,48 @@ def _expiry(expires: object) -> dt.datetime | None:
     max_retries=PROBE_RETRIES,
 )
 def probe_check_batch(
-    self: Task, slots: list[list[int]], v: int = 1, specs: list[dict[str, Any]] | None = None
+    self: Task,
+    slots: list[list[int]],
+    v: int = 1,
+    specs: list[dict[str, Any]] | None = None,
+    region: str = LOCAL,
+    token: str = "",
 ) -> None:
     """``slots``: ``[[monitor_id, scheduled_epoch_ms], ...]``; ``v`` and ``specs``: the
-    message version and what each slot's check needs (``monitors.slots``)."""
+    message version and what each slot's check needs (``monitors.slots``); ``region``
+    and ``token``: a remote region's batch and the token of its slots
+    (``monitors.regions``)."""
     try:
         checks_run_batch(
-            slots=message_decode(slots, version=v, specs=specs), batch_id=self.request.id
+            slots=message_decode(slots, version=v, specs=specs),
+            batch_id=self.request.id,
+            region=region,
+            token=token,
         )
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= PROBE_RETRIES:
             # Rejected without requeue: RabbitMQ moves it to the dead-letter queue.
             raise Reject(f"gave up after {PROBE_RETRIES} retries: {exc}", requeue=False) from exc
         raise self.retry(exc=exc, countdown=2) from exc
+
+
+@shared_task(
+    name="monitors.regions.accept_results",
+    ignore_result=True,
+    # A rerun pushes the same results again; ingest stores each (monitor, slot, region)
+    # once.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    max_retries=PROBE_RETRIES,
+)
+def regions_accept_results(
+    region: str,
+    slots: list[list[int]],
+    token: str,
+    rows: list[Any],
+    kinds: dict[str, str] | None = None,
+) -> None:
+    """A remote region's results (``monitors.batch.results_accept``)."""
+    results_accept(region=region, slots=slots, token=token, rows=rows, kinds=kinds)

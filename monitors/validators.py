@@ -31,6 +31,7 @@ import dns.rdtypes.IN.AAAA
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
@@ -56,6 +57,8 @@ MAX_LATENCY_WINDOW_MINUTES = 60
 MIN_LATENCY_WINDOW_CHECKS = 3
 # The longest 'failures out of recent checks' window (monitors.state keeps it as bits).
 MAX_CONFIRM_WINDOW = 20
+# Regions a monitor may confirm a failure across (monitors.regions).
+MAX_REGIONS = 32
 # Ping monitors: echo requests per check, sent this far apart (ping(8)'s shortest
 # interval for users who are not root), each waited for at least MIN_PING_WAIT_SECONDS.
 MIN_PING_COUNT = 1
@@ -166,6 +169,21 @@ def validate_host_port(target: str, scheme: str) -> None:
     if parts.scheme != scheme or not parts.hostname or not port or parts.path not in ("", "/"):
         raise ValidationError(
             f"Use the form {scheme}://host:port, e.g. {scheme}://example.com:443."
+        )
+
+
+def validate_regions(regions: Any) -> None:
+    """A list of distinct region names, each one of ``SENTINEL_REGIONS``; empty means
+    every region."""
+    if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+        raise ValidationError("Regions must be a list of region names (empty: all regions).")
+    if len(set(regions)) != len(regions):
+        raise ValidationError("Each region may be named once.")
+    unknown = [r for r in regions if r not in settings.SENTINEL_REGIONS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown region {unknown[0][:40]!r}; the regions are "
+            f"{', '.join(settings.SENTINEL_REGIONS)} (SENTINEL_REGIONS)."
         )
 
 

@@ -37,6 +37,7 @@ from alerting.services import ATTEMPT_OUTCOMES, ATTEMPTS_KEY, RESENDS_KEY
 from core.counters import counters_read
 from core.reachability import OUTAGES_KEY, SERVICE_NAMES
 from monitors.models import Monitor
+from monitors.regions import regions_status
 from reporting import queries
 from telemetry.buffer import buffer_client, buffer_stats
 from telemetry.records import FailureKind
@@ -57,6 +58,7 @@ class SentinelCollector(Collector):
         yield from self._check_path()
         yield from self._notifications()
         yield from self._counters()
+        yield from self._regions()
         if settings.SENTINEL_METRICS_PER_MONITOR:
             yield from self._per_monitor()
 
@@ -114,6 +116,50 @@ class SentinelCollector(Collector):
             "unknown monitor, refused by MySQL).",
             value=stats.dead_letters,
         )
+
+    def _regions(self) -> Iterator[Metric]:
+        """Each probe region's workers as the central site sees them (a field no
+        service answered for is left out)."""
+        families = {
+            "seen": GaugeMetricFamily(
+                "sentinel_region_last_seen_seconds",
+                "Seconds since a region's results last reached the buffer.",
+                labels=["region"],
+            ),
+            "lag": GaugeMetricFamily(
+                "sentinel_region_lag_seconds",
+                "How late a region's newest checks started after their slots.",
+                labels=["region"],
+            ),
+            "queued": GaugeMetricFamily(
+                "sentinel_region_queue_depth",
+                "Probe batches waiting on a region's queue.",
+                labels=["region"],
+            ),
+            "workers": GaugeMetricFamily(
+                "sentinel_region_workers",
+                "Consumers of a region's queue (its probe worker processes' channels).",
+                labels=["region"],
+            ),
+            "silent": GaugeMetricFamily(
+                "sentinel_region_silent",
+                "1 when a region has no worker or sent no result for "
+                "SENTINEL_REGION_SILENT_SECONDS.",
+                labels=["region"],
+            ),
+        }
+        for region in regions_status():
+            values = {
+                "seen": region.seen_seconds_ago,
+                "lag": None if region.lag_ms is None else region.lag_ms / 1000,
+                "queued": region.queued,
+                "workers": region.workers,
+                "silent": int(region.silent),
+            }
+            for key, value in values.items():
+                if value is not None:
+                    families[key].add_metric([region.name], value)
+        yield from families.values()
 
     def _check_path(self) -> Iterator[Metric]:
         """Counters and histograms of the probe workers and ingest (telemetry.stats)."""

@@ -24,7 +24,6 @@ same buckets; in 5-minute series (raw rows only) they are exact.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +32,9 @@ from django.db import connection
 
 from core.time import as_utc, naive_utc
 from monitors.models import Monitor
-from reporting.windows import DAY, HOUR, Span, WindowPlan, floor_hour, spans_sql, window_plan
+from reporting.windows import DAY, floor_hour, spans_sql, window_plan
 from telemetry.histogram import BUCKET_COLUMNS, bucket_sums_sql, percentile, percentiles_ms
+from telemetry.summary import summaries_day_totals, summaries_read
 
 WINDOWS: dict[str, dt.timedelta] = {
     "24h": dt.timedelta(hours=24),
@@ -114,6 +114,19 @@ class CheckRow:
     failure: str | None
     error: str
     tls_expires_at: dt.datetime | None
+    region: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionLatest:
+    """A probe region's newest check of a monitor."""
+
+    region: str
+    scheduled_at: dt.datetime
+    ok: bool
+    duration_ms: int
+    failure: str | None
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,23 +404,31 @@ def heartbeat_pings(*, monitor_id: int, limit: int = 20) -> list[PingRow]:
 
 
 def recent_checks(
-    *, monitor_id: int, before: dt.datetime | None = None, limit: int = 50
+    *,
+    monitor_id: int,
+    before: dt.datetime | None = None,
+    before_region: str | None = None,
+    limit: int = 50,
 ) -> list[CheckRow]:
-    """The monitor's checks newest first, older than ``before`` (keyset pagination:
-    the next page starts below the last row's ``scheduled_at``, never OFFSET).
+    """The monitor's checks newest first (a slot's regions in reverse name order),
+    below ``(before, before_region)`` (keyset pagination: the next page starts below
+    the last row's slot and region, never OFFSET; without a region, below the slot).
 
-    ``check_result_pk`` (monitor_id, scheduled_at) read backwards; the LIMIT stops the
-    scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
+    ``check_result_pk`` (monitor_id, scheduled_at, region) read backwards; the LIMIT
+    stops the scan after ``limit`` rows, so a page costs the same on day 1 and day 90.
     """
     condition = ""
     params: list[Any] = [monitor_id]
-    if before is not None:
+    if before is not None and before_region is not None:
+        condition = " AND (scheduled_at < %s OR (scheduled_at = %s AND region < %s))"
+        params += [naive_utc(before), naive_utc(before), before_region]
+    elif before is not None:
         condition = " AND scheduled_at < %s"
         params.append(naive_utc(before))
     rows = _fetch(
         "SELECT scheduled_at, started_at, ok, status_code, duration_ms, failure, error, "  # noqa: S608
-        f"tls_expires_at FROM check_result WHERE monitor_id = %s{condition} "
-        "ORDER BY scheduled_at DESC LIMIT %s",
+        f"tls_expires_at, region FROM check_result WHERE monitor_id = %s{condition} "
+        "ORDER BY scheduled_at DESC, region DESC LIMIT %s",
         [*params, limit],
     )
     return [
@@ -420,9 +441,34 @@ def recent_checks(
             failure=r[5],
             error=r[6],
             tls_expires_at=None if r[7] is None else as_utc(r[7]),
+            region=r[8],
         )
         for r in rows
     ]
+
+
+def region_latest(
+    *, monitor_id: int, regions: Sequence[str], now: dt.datetime
+) -> list[RegionLatest]:
+    """The newest check of the monitor from each of ``regions`` within the last day, in
+    their order (a region without one is left out).
+
+    ``check_result_pk`` read backwards from now; the LIMIT (a few slots of every region)
+    stops the scan early, so it costs the same on day 1 and day 90. A region silent for
+    longer than those slots shows its newest check among them or none.
+    """
+    rows = _fetch(
+        "SELECT region, scheduled_at, ok, duration_ms, failure, error FROM check_result "
+        "WHERE monitor_id = %s AND scheduled_at >= %s AND scheduled_at <= %s "
+        "ORDER BY scheduled_at DESC LIMIT %s",
+        [monitor_id, naive_utc(now - DAY), naive_utc(now), 5 * max(len(regions), 1)],
+    )
+    newest: dict[str, RegionLatest] = {}
+    for region, at, ok, duration, failure, error in rows:
+        newest.setdefault(
+            region, RegionLatest(region, as_utc(at), bool(ok), int(duration), failure, error)
+        )
+    return [newest[region] for region in regions if region in newest]
 
 
 def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:
@@ -444,102 +490,34 @@ def tls_expiry(*, monitor_id: int, now: dt.datetime) -> dt.datetime | None:
 def monitor_summaries(
     *, monitors: Sequence[Monitor], now: dt.datetime
 ) -> dict[int, MonitorSummary]:
-    """Uptime over exactly the last 24 h, 7 d and 30 d (``(now - length, now]``, as
-    ``window_summary`` counts them), last latency and 24 h sparkline for a page of
-    monitors, in four queries whatever the page size (no query per monitor):
+    """Uptime over the last 24 h, 7 d and 30 d, last latency and 24 h sparkline for a
+    page of monitors, in two queries whatever the page size (no query per monitor):
 
-    1. ``check_rollup_hourly`` by its PK: one row per monitor and hour of the last 24
-       whole hours (the sparkline) and of the windows' whole hours outside whole days;
-    2. ``check_rollup_daily`` by its PK: the 7-day and 30-day windows' whole UTC days,
-       summed per monitor and window;
-    3. ``check_result_pk`` ranges of the windows' partial edge hours (four distinct
-       hours: the current one and one at each window's start), summed likewise;
-    4. ``check_result_pk`` point lookups of each monitor's last applied check
+    1. ``monitor_rollup_summary`` by its PK (``telemetry.summary``): one small row per
+       monitor, kept by the rollup fold, instead of 50+ rollup rows, so a page costs
+       the same with a cold buffer pool;
+    2. ``check_result_pk`` point lookups of each monitor's last applied check
        (``Monitor.last_checked_at`` is that check's scheduled_at).
 
-    Uptimes are percentages, None without checks; the sparkline is the mean latency
-    (ms) of each of the 24 whole hours before the current one, oldest first.
+    Uptimes are percentages, None without checks, over whole hours (24 h: the current
+    hour and the 23 before it) and whole UTC days (7 d, 30 d: today and the days
+    before it), as the summary keeps them; ``window_summary`` has the exact windows.
+    The sparkline is the mean latency (ms) of each of the 24 whole hours before the
+    current one, oldest first.
     """
-    summaries = {m.pk: MonitorSummary(m.pk, sparkline=[None] * 24) for m in monitors}
-    if not summaries:
-        return summaries
-    ids = list(summaries)
-    plans = {name: window_plan(now - WINDOWS[name], now) for name in SUMMARY_WINDOWS}
-    totals = {name: {pk: [0, 0] for pk in ids} for name in plans}
-    _add_hourly(summaries, totals, ids, plans, now)
-    _add_window_sums(totals, ids, plans, table="check_rollup_daily", column="day")
-    _add_window_sums(totals, ids, plans, table="check_result", column="scheduled_at")
-    for name, figures in totals.items():
-        for pk, (checks, failures) in figures.items():
-            setattr(summaries[pk], f"uptime_{name}", _percent(checks, failures))
+    found = summaries_read(monitor_ids=[m.pk for m in monitors])
+    summaries = {}
+    for monitor in monitors:
+        kept = found[monitor.pk]
+        summaries[monitor.pk] = MonitorSummary(
+            monitor.pk,
+            uptime_24h=kept.uptime(window="24h", now=now),
+            uptime_7d=kept.uptime(window="7d", now=now),
+            uptime_30d=kept.uptime(window="30d", now=now),
+            sparkline=[p.avg_latency_ms for p in kept.hourly(now=now, count=25)[:-1]],
+        )
     _add_last_check(summaries, [m for m in monitors if m.last_checked_at])
     return summaries
-
-
-WindowTotals = dict[str, dict[int, list[int]]]
-
-
-def _add_hourly(
-    summaries: dict[int, MonitorSummary],
-    totals: WindowTotals,
-    ids: list[int],
-    plans: dict[str, WindowPlan],
-    now: dt.datetime,
-) -> None:
-    """The sparkline, and each window's whole hours into ``totals`` (checks, failures)."""
-    sparkline = Span(floor_hour(now) - 24 * HOUR, floor_hour(now))
-    windows_of_hour: dict[dt.datetime, list[str]] = defaultdict(list)
-    for name, plan in plans.items():
-        for span in plan.hours:
-            for index in range(int((span.high - span.low) / HOUR)):
-                windows_of_hour[naive_utc(span.low + index * HOUR)].append(name)
-    spans = list(dict.fromkeys([sparkline, *(s for p in plans.values() for s in p.hours)]))
-    condition, params = spans_sql(spans, "hour_start")
-    marks = ", ".join(["%s"] * len(ids))
-    rows = _fetch(
-        "SELECT monitor_id, hour_start, checks, failures, latency_sum_ms "  # noqa: S608
-        f"FROM check_rollup_hourly WHERE monitor_id IN ({marks}) AND {condition}",
-        [*ids, *params],
-    )
-    first = naive_utc(sparkline.low)
-    for monitor_id, hour, checks, failures, latency_sum in rows:
-        for name in windows_of_hour.get(hour, ()):
-            totals[name][monitor_id][0] += checks
-            totals[name][monitor_id][1] += failures
-        slot = int((hour - first) / HOUR)
-        if 0 <= slot < 24 and checks > failures:
-            summaries[monitor_id].sparkline[slot] = float(latency_sum) / (checks - failures)
-
-
-def _add_window_sums(
-    totals: WindowTotals, ids: list[int], plans: dict[str, WindowPlan], *, table: str, column: str
-) -> None:
-    """Each window's checks and failures in its daily spans (``check_rollup_daily``) or
-    raw edges (``check_result``) into ``totals``: one query, grouped by monitor, with a
-    ``SUM(IF(...))`` pair per window over the union of the windows' spans."""
-    raw = table == "check_result"
-    spans = {name: plan.raw if raw else plan.days for name, plan in plans.items()}
-    spans = {name: found for name, found in spans.items() if found}
-    if not spans:
-        return
-    checks, failures = ("1", "ok = 0") if raw else ("checks", "failures")
-    columns, params = [], []
-    for found in spans.values():
-        condition, values = spans_sql(found, column, dates=not raw)
-        columns.append(f"SUM(IF({condition}, {checks}, 0)), SUM(IF({condition}, {failures}, 0))")
-        params += values * 2
-    every = list(dict.fromkeys(span for found in spans.values() for span in found))
-    condition, values = spans_sql(every, column, dates=not raw)
-    marks = ", ".join(["%s"] * len(ids))
-    rows = _fetch(
-        f"SELECT monitor_id, {', '.join(columns)} FROM {table} "  # noqa: S608
-        f"WHERE monitor_id IN ({marks}) AND {condition} GROUP BY monitor_id",
-        [*params, *ids, *values],
-    )
-    for monitor_id, *figures in rows:
-        for index, name in enumerate(spans):
-            totals[name][monitor_id][0] += int(figures[2 * index] or 0)
-            totals[name][monitor_id][1] += int(figures[2 * index + 1] or 0)
 
 
 def _add_last_check(summaries: dict[int, MonitorSummary], monitors: Sequence[Monitor]) -> None:
@@ -591,30 +569,26 @@ def status_counts(*, owner_id: int | None) -> dict[str, int]:
 
 
 def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) -> FleetOverview:
-    """Status counts and the worst monitors by 24 h uptime and mean latency, for one
-    owner (``owner_id``) or the whole fleet (None, staff).
+    """Status counts and the worst monitors by uptime and mean latency since yesterday
+    00:00 UTC, for one owner (``owner_id``) or the whole fleet (None, staff).
 
     Status counts: ``status_counts``.
-    Worst lists, since yesterday 00:00 UTC: ``check_rollup_daily`` joined from the
-    owner's monitors, two rows per monitor by its PK (the daily table stays in the
-    buffer pool; the hourly one would be 24 random reads per monitor). This still
-    touches every monitor of the owner, so the dashboard caches it.
+    Worst lists: each monitor's ``monitor_rollup_summary`` row by its PK (yesterday's
+    and today's slots), after the owner's monitor ids from ``monitor_owner_name_idx``.
+    This still touches every monitor of the owner, so the dashboard caches it.
     """
-    owner_filter, params = ("WHERE m.owner_id = %s", [owner_id]) if owner_id else ("", [])
-    rows = _fetch(
-        "SELECT m.id, m.name, SUM(r.checks), SUM(r.failures), SUM(r.latency_sum_ms) "  # noqa: S608
-        "FROM monitors_monitor m JOIN check_rollup_daily r ON r.monitor_id = m.id "
-        f"AND r.day >= %s {owner_filter} "
-        "GROUP BY m.id, m.name",
-        [naive_utc(now).date() - DAY, *params],
-    )
+    monitors = Monitor.objects.order_by()
+    if owner_id:
+        monitors = monitors.filter(owner_id=owner_id)
+    names = dict(monitors.values_list("pk", "name"))
+    today = naive_utc(now).date()
     uptimes, latencies = [], []
-    for pk, name, checks, failures, latency_sum in rows:
-        checks, failures = int(checks), int(failures)
+    totals = summaries_day_totals(monitor_ids=names, today=today, count=2)
+    for pk, (checks, failures, latency_sum) in totals.items():
         if failures and checks:
-            uptimes.append((pk, name, 100.0 * (checks - failures) / checks))
+            uptimes.append((pk, names[pk], 100.0 * (checks - failures) / checks))
         if checks - failures:
-            latencies.append((pk, name, float(latency_sum) / (checks - failures)))
+            latencies.append((pk, names[pk], latency_sum / (checks - failures)))
     return FleetOverview(
         status_counts=status_counts(owner_id=owner_id),
         worst_uptime=sorted(uptimes, key=lambda item: (item[2], item[0]))[:limit],

@@ -25,10 +25,12 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from alerting.selectors import maintenance_periods, monitor_incidents
+from core.regions import LOCAL
 from monitors.forms import MonitorForm
 from monitors.heartbeats import heartbeat_ping_path, heartbeat_slug_ping_path
 from monitors.models import Monitor
 from monitors.probes.ping import figures_together
+from monitors.regions import monitor_regions
 from monitors.selectors import monitors_visible_to
 from monitors.services import monitors_check_now
 from reporting import charts, queries
@@ -134,6 +136,15 @@ def _fleet(user: Any, now: dt.datetime) -> queries.FleetOverview:
     return fleet
 
 
+def _regions(monitor: Monitor, now: dt.datetime) -> list[queries.RegionLatest] | None:
+    """Each region's newest check, for a monitor checked from more than one (or from
+    another region than the local one); None otherwise."""
+    regions = monitor_regions(monitor.regions)
+    if regions == (LOCAL,) or monitor.kind not in Monitor.PROBED_KINDS:
+        return None
+    return queries.region_latest(monitor_id=monitor.pk, regions=regions, now=now)
+
+
 @login_required
 def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(monitors_visible_to(request.user).prefetch_related("tags"), pk=pk)
@@ -177,6 +188,7 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "ping": figures_together(c.error for c in checks) if monitor.kind == "ping" else None,
         "tls_expires_at": queries.tls_expiry(monitor_id=monitor.pk, now=now),
         "alerting": alerting,
+        "regions": _regions(monitor, now),
     }
     if monitor.kind == Monitor.Kind.HEARTBEAT:
         context["heartbeat"] = _heartbeat_context(request, monitor, now)

@@ -9,3 +9,6 @@ class SentinelConfig(AppConfig):
 
     def ready(self) -> None:
         from sentinel import checks  # noqa: F401  (registers the system checks)
+        from sentinel.audit import audit_register
+
+        audit_register()

@@ -70,6 +70,13 @@ def declare_queues(**kwargs: Any) -> None:
     """Declare every queue in CELERY_TASK_QUEUES, including ``dead``, which no
     worker consumes: without it, dead-lettered messages would be dropped. RabbitMQ away
     at start: said once, and done once the worker is connected."""
+    from django.conf import settings
+
+    if settings.SENTINEL_REMOTE_REGION:
+        # A remote region's RabbitMQ user may declare nothing (monitors.regions); the
+        # central site's workers declare every region's queue, and it has no Redis.
+        _warn_without_icmp()
+        return
     _declare_queues()
     _warn_without_redis_persistence()
     _warn_without_icmp()

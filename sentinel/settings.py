@@ -8,11 +8,22 @@ docs/configuration.md lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from core.regions import (
+    LOCAL,
+    RESULTS_QUEUE,
+    broker_queue,
+    probe_queue,
+    region_name_problem,
+)
 from sentinel.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,21 +52,34 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "core",
     "sentinel",
     "monitors",
     "telemetry",
     "reporting",
     "alerting",
+    "statuspages",
+    "configfiles",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A status page's custom domain: that page's URLs only (statuspages.middleware).
+    "statuspages.middleware.StatusDomainMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # The audit trail's actor: the signed-in user behind each change (django-auditlog).
+    "sentinel.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -132,6 +156,17 @@ CACHES = {
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+# A private CA to verify an amqps:// broker's certificate with (a remote probe region
+# reaching the central RabbitMQ over TLS); empty: the system's CAs.
+SENTINEL_BROKER_CA_FILE = env.str("SENTINEL_BROKER_CA_FILE", "").strip()
+if urlsplit(CELERY_BROKER_URL).scheme == "amqps":
+    # The certificate chain and the broker's host name are both checked: py-amqp checks
+    # the host name only when it is given one.
+    CELERY_BROKER_USE_SSL = {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": urlsplit(CELERY_BROKER_URL).hostname,
+        **({"ca_certs": SENTINEL_BROKER_CA_FILE} if SENTINEL_BROKER_CA_FILE else {}),
+    }
 
 # --- Auth, sessions, security ---------------------------------------------------
 
@@ -144,6 +179,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/dashboard/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/dashboard/login/"
+# Two-factor sign-in (accounts/, django-otp): with this on, the admin lets staff in only
+# with a code (a session signed in with one, or the admin's own code field).
+SENTINEL_ADMIN_REQUIRE_2FA = env.bool("SENTINEL_ADMIN_REQUIRE_2FA", False)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = SITE_NAME
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -213,13 +253,55 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Monitors and status page incidents both have a "status" of their own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "PageIncidentStatusEnum": "statuspages.models.PageIncident.Status",
+        "PageIncidentImpactEnum": "statuspages.models.PageIncident.Impact",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------
 # Routing lives here and only here: each task module names its queue through
 # CELERY_TASK_ROUTES, and every queue is durable on a direct exchange of its own name.
 
-SENTINEL_QUEUES = ("dispatch", "probes", "ingest", "alerts", "maintenance")
+# Probe regions (core.regions, monitors.regions). This process's region: a probe
+# worker consumes only its region's queue. A worker of a remote region (any other name
+# than "local") needs only CELERY_BROKER_URL: it sends its results back over RabbitMQ.
+SENTINEL_REGION = env.str("SENTINEL_REGION", LOCAL).strip()
+# Every region the dispatcher hands slots to (the central site's list); a monitor
+# checks from all of them or from those it names.
+SENTINEL_REGIONS = env.list("SENTINEL_REGIONS", [LOCAL])
+for _name, _value in [("SENTINEL_REGION", SENTINEL_REGION)] + [
+    ("SENTINEL_REGIONS", region) for region in SENTINEL_REGIONS
+]:
+    if _problem := region_name_problem(_value):
+        raise ImproperlyConfigured(f"{_name}: {_problem}.")
+if not SENTINEL_REGIONS or len(set(SENTINEL_REGIONS)) != len(SENTINEL_REGIONS):
+    raise ImproperlyConfigured("SENTINEL_REGIONS must name at least one region, each once.")
+SENTINEL_REMOTE_REGION = SENTINEL_REGION != LOCAL
+# The address this worker's checks connect from (empty: the system's choice); regions
+# simulated on one machine use 127.0.0.2, .3, .4 (the whole loopback range is local).
+SENTINEL_SOURCE_ADDRESS = env.str("SENTINEL_SOURCE_ADDRESS", "").strip()
+if SENTINEL_SOURCE_ADDRESS:
+    try:
+        ipaddress.ip_address(SENTINEL_SOURCE_ADDRESS)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SENTINEL_SOURCE_ADDRESS={SENTINEL_SOURCE_ADDRESS!r} is not an IP address."
+        ) from None
+# A region with no result for this long is shown as silent (/healthz, /metrics).
+SENTINEL_REGION_SILENT_SECONDS = env.int(
+    "SENTINEL_REGION_SILENT_SECONDS", 180, minimum=30, maximum=86400
+)
+
+SENTINEL_QUEUES = (
+    "dispatch",
+    *(probe_queue(region) for region in SENTINEL_REGIONS),
+    "ingest",
+    "alerts",
+    "maintenance",
+    RESULTS_QUEUE,
+)
 # Messages rejected without requeue (a task that gave up after its retries) are
 # dead-lettered to the "dead" queue, kept for an operator to inspect, not lost.
 # No worker consumes it; sentinel.celery declares it when a worker starts. Messages
@@ -229,29 +311,41 @@ SENTINEL_QUEUES = ("dispatch", "probes", "ingest", "alerts", "maintenance")
 # x-first-death-reason header RabbitMQ sets; "all-with-x" matches an x- header), so
 # expired ones are dropped, as Celery drops an expired task it receives.
 SENTINEL_DEAD_LETTER_EXCHANGE = "sentinel.dead"
-CELERY_TASK_QUEUES = (
-    *(
+
+
+def _queue(name: str, *, no_declare: bool = False) -> Queue:
+    return broker_queue(
+        name, dead_letter_exchange=SENTINEL_DEAD_LETTER_EXCHANGE, no_declare=no_declare
+    )
+
+
+if SENTINEL_REMOTE_REGION:
+    # A remote region's worker declares nothing (its RabbitMQ user may not: the central
+    # site declares every region's queue) and knows only its own queue and the results'.
+    CELERY_TASK_QUEUES: tuple[Queue, ...] = (
+        _queue(probe_queue(SENTINEL_REGION), no_declare=True),
+        _queue(RESULTS_QUEUE, no_declare=True),
+    )
+    # Remote control and events would need queues and exchanges of their own.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_TASK_QUEUES = (
+        *(_queue(name) for name in SENTINEL_QUEUES),
         Queue(
-            name,
-            Exchange(name, type="direct", durable=True),
-            routing_key=name,
+            "dead",
+            Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="headers", durable=True),
             durable=True,
-            queue_arguments={"x-dead-letter-exchange": SENTINEL_DEAD_LETTER_EXCHANGE},
-        )
-        for name in SENTINEL_QUEUES
-    ),
-    Queue(
-        "dead",
-        Exchange(SENTINEL_DEAD_LETTER_EXCHANGE, type="headers", durable=True),
-        durable=True,
-        binding_arguments={"x-match": "all-with-x", "x-first-death-reason": "rejected"},
-    ),
-)
+            binding_arguments={"x-match": "all-with-x", "x-first-death-reason": "rejected"},
+        ),
+    )
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "sentinel.*": {"queue": "maintenance"},
     "monitors.dispatch.*": {"queue": "dispatch"},
-    "monitors.probes.*": {"queue": "probes"},
+    # A slot's batch goes to each of its regions' queues (monitors.dispatch names the
+    # queue); the local region's is "probes".
+    "monitors.probes.*": {"queue": probe_queue(LOCAL)},
+    "monitors.regions.*": {"queue": RESULTS_QUEUE},
     "telemetry.ingest.*": {"queue": "ingest"},
     "telemetry.maintenance.*": {"queue": "maintenance"},
     "monitors.alerts.*": {"queue": "alerts"},
@@ -404,6 +498,15 @@ SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
 # monitor's own interval, so a new check shows within one interval.
 SENTINEL_REPORT_CACHE_SECONDS = env.int(
     "SENTINEL_REPORT_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# Seconds a status page's live part, JSON and badge state are served from Redis (the
+# same for every visitor); an owner's edit or post shows at once regardless.
+SENTINEL_STATUS_PAGE_CACHE_SECONDS = env.int(
+    "SENTINEL_STATUS_PAGE_CACHE_SECONDS", 30, minimum=0, maximum=3600
+)
+# How often an open status page refreshes its live part in the browser.
+SENTINEL_STATUS_PAGE_REFRESH_SECONDS = env.int(
+    "SENTINEL_STATUS_PAGE_REFRESH_SECONDS", 60, minimum=10, maximum=3600
 )
 # Per-monitor up and latency gauges on /metrics: one series per monitor, so off for
 # large fleets.

@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.reachability import service_states, short_error
+from monitors.regions import regions_status
 from telemetry.buffer import buffer_stats
 
 
@@ -25,6 +26,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             s.service: {"ok": s.ok, **({"error": s.error} if s.error else {})} for s in states
         },
         "buffer": _buffer(),
+        # Each probe region's workers; a silent region does not change the status
+        # either: its monitors are checked by the others (monitors.regions).
+        "regions": {r.name: r.as_dict() for r in regions_status()},
     }
     return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
 

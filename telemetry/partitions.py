@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connections
 
+from core.db import named_lock
+
 log = logging.getLogger(__name__)
 
 MAXVALUE_PARTITION = "pmax"
@@ -136,15 +138,12 @@ def partitions_apply(
     """Create missing future partitions and drop expired ones on every partitioned
     table. Returns the plans carried out, or None if another run holds the lock."""
     today = today or dt.datetime.now(dt.UTC).date()
-    connection = connections[using]
-    lock = f"{connection.settings_dict['NAME']}.telemetry.partitions"[-64:]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT GET_LOCK(%s, 0)", [lock])
-        if cursor.fetchone() != (1,):
+    with named_lock("telemetry.partitions", using=using) as taken:
+        if not taken:
             report("partitions: another maintenance run holds the lock; nothing done")
             return None
-        try:
-            plans = []
+        plans = []
+        with connections[using].cursor() as cursor:
             for table in tables:
                 plan = partition_plan(
                     table=table,
@@ -155,9 +154,7 @@ def partitions_apply(
                 _carry_out(cursor, plan)
                 report(plan.describe())
                 plans.append(plan)
-            return plans
-        finally:
-            cursor.execute("SELECT RELEASE_LOCK(%s)", [lock])
+        return plans
 
 
 def _carry_out(cursor: object, plan: PartitionPlan) -> None:

@@ -2,10 +2,11 @@
 
 A plain dataclass, not a Django model: millions of them pass through the Redis
 buffer an hour. A buffer entry carries a probe batch's results as one JSON array of
-"wire rows": lists in ``WIRE_FIELDS`` order (check_result's columns, then
-``tls_expiring_subject``, which is not a column), times as integer epoch
-milliseconds. A row of the first 13 elements only, from a release before the
-subject, is still read (subject ""). Ingest decodes and checks an entry in one pass
+"wire rows": lists in ``WIRE_FIELDS`` order (check_result's columns up to
+``tls_expires_at``, then ``tls_expiring_subject``, which is not a column, then
+``region``, which is), times as integer epoch milliseconds. Rows of the first 13 or
+14 elements only, from releases before the subject or before regions, are still read
+(subject "", region "local"). Ingest decodes and checks an entry in one pass
 of msgspec's C decoder against each element's type and column range
 (``wire_rows_decode``), so that a malformed row becomes a dead letter instead of
 garbage in MySQL, and stores the rows (tuples) without building a ``CheckResult``
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
+from core.regions import LOCAL, REGION_PATTERN
 from core.time import from_epoch_ms, to_epoch_ms
 
 MAX_ERROR_LENGTH = 200
@@ -63,10 +65,11 @@ class FailureKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """The outcome of one check of one monitor for one scheduled slot.
+    """The outcome of one check of one monitor for one scheduled slot, from one region.
 
-    ``(monitor_id, scheduled_at)`` identifies the check: the dispatcher hands out
-    each slot once, so storing it twice is a replay and must be a no-op.
+    ``(monitor_id, scheduled_at, region)`` identifies the check: the dispatcher hands
+    out each slot once to each of the monitor's regions, so storing it twice is a
+    replay and must be a no-op.
     """
 
     monitor_id: int
@@ -85,10 +88,13 @@ class CheckResult:
     # Who sets ``tls_expires_at`` when it is not the server's own certificate (an
     # intermediate that expires first): for the alert, not stored (not a column).
     tls_expiring_subject: str = field(default="", compare=False, metadata={"stored": False})
+    # The probe region that made the check (core.regions). For a slot's verdict across
+    # regions (monitors.regions), the regions whose checks failed, comma-separated.
+    region: str = LOCAL
 
     def to_wire(self) -> list[Any]:
         """The result as the buffer carries it: a list in ``WIRE_FIELDS`` order (all
-        14, the subject "" when there is none), times as integer epoch milliseconds.
+        15, the subject "" when there is none), times as integer epoch milliseconds.
         Not ``dataclasses.astuple``, which deep-copies every value, and this runs for
         every check a probe worker makes."""
         return [
@@ -106,13 +112,14 @@ class CheckResult:
             self.ttfb_ms,
             None if self.tls_expires_at is None else to_epoch_ms(self.tls_expires_at),
             self.tls_expiring_subject[:MAX_SUBJECT_LENGTH],
+            self.region,
         ]
 
     @classmethod
     def from_wire(cls, row: Sequence[Any]) -> CheckResult:
         """The result a checked wire row describes (see ``wire_rows_decode``); a row
-        of 13 elements has no subject."""
-        m, s, st, d, ok, sc, f, e, a, b, c, t, x, *subject = row
+        of 13 elements has no subject, one of 13 or 14 no region."""
+        m, s, st, d, ok, sc, f, e, a, b, c, t, x, *rest = row
         return cls(
             monitor_id=m,
             scheduled_at=from_epoch_ms(s),
@@ -127,7 +134,8 @@ class CheckResult:
             tls_ms=c,
             ttfb_ms=t,
             tls_expires_at=None if x is None else from_epoch_ms(x),
-            tls_expiring_subject=subject[0] if subject else "",
+            tls_expiring_subject=rest[0] if rest else "",
+            region=rest[1] if len(rest) > 1 else LOCAL,
         )
 
 
@@ -165,7 +173,7 @@ def payload_decode(raw: bytes) -> list[Any]:
         keys = data.keys()
         if not (keys >= REQUIRED_FIELDS and keys <= KNOWN_FIELDS):
             _raise_for_fields(keys)
-        return [[data.get(name, "" if name in TEXT_FIELDS else None) for name in WIRE_FIELDS]]
+        return [[data.get(name, _NAMED_DEFAULTS.get(name)) for name in WIRE_FIELDS]]
     raise ValueError("not a JSON array of results")
 
 
@@ -189,7 +197,7 @@ def wire_rows_decode(
         except msgspec.MsgspecError:
             continue
         if width < WIRE_LENGTH:
-            rows = [(*row, "") for row in rows]
+            rows = [(*row, *_PADDING[width]) for row in rows]
         scheduled = [row[1] for row in rows]
         if not scheduled or (oldest_ms <= min(scheduled) and max(scheduled) <= newest_ms):
             return rows, []
@@ -217,7 +225,7 @@ def wire_rows_check(
 def _row_check(row: Any) -> tuple[tuple[Any, ...] | None, str]:
     """The row as a checked tuple of ``WIRE_LENGTH`` (None if it is not one), and
     msgspec's refusal."""
-    if type(row) not in (list, tuple) or len(row) not in (STORED_LENGTH, WIRE_LENGTH):
+    if type(row) not in (list, tuple) or len(row) not in _ROW_TYPES:
         return None, ""
     row = list(row)
     for index, limit in _CLIPPED:  # a producer that did not clip them
@@ -227,14 +235,14 @@ def _row_check(row: Any) -> tuple[tuple[Any, ...] | None, str]:
         checked = msgspec.convert(row, _ROW_TYPES[len(row)])
     except msgspec.ValidationError as exc:
         return None, str(exc)
-    return (*checked, "") if len(checked) < WIRE_LENGTH else checked, ""
+    return (*checked, *_PADDING[len(checked)]) if len(checked) < WIRE_LENGTH else checked, ""
 
 
 def _wire_row_problem(row: Any, *, oldest_ms: int, newest_ms: int) -> str:
-    if type(row) not in (list, tuple) or len(row) not in (STORED_LENGTH, WIRE_LENGTH):
+    if type(row) not in (list, tuple) or len(row) not in _ROW_TYPES:
         return (
-            f"not a list of the {STORED_LENGTH} result fields "
-            f"(or {WIRE_LENGTH}, with tls_expiring_subject)"
+            f"not a list of the {OLDEST_WIDTH} result fields (or {OLDEST_WIDTH + 1}, with "
+            f"tls_expiring_subject, or {WIRE_LENGTH}, with region)"
         )
     values = dict(zip(WIRE_FIELDS, row, strict=False))
     for name, low, high in WIRE_INTS:
@@ -250,6 +258,9 @@ def _wire_row_problem(row: Any, *, oldest_ms: int, newest_ms: int) -> str:
     for name in TEXT_FIELDS:
         if type(values.get(name, "")) is not str:
             return f"{name} must be a string, got {values[name]!r}"
+    region = values.get("region", LOCAL)
+    if type(region) is not str or not REGION_PATTERN.fullmatch(region):
+        return f"region must be a region name (core.regions), got {region!r}"
     scheduled = values["scheduled_at"]
     if not oldest_ms <= scheduled <= newest_ms:
         return (
@@ -266,13 +277,16 @@ def _raise_for_fields(keys: Any) -> None:
     raise ValueError(f"unknown fields: {', '.join(sorted(keys - KNOWN_FIELDS))}")
 
 
-# A wire row's elements: every field of CheckResult, check_result's columns first
-# (STORED_FIELDS, in column order), then those marked not stored.
+# A wire row's elements: every field of CheckResult in order; STORED_FIELDS are the
+# check_result columns among them (all but the subject), in the same order.
 WIRE_FIELDS = tuple(f.name for f in fields(CheckResult))
 STORED_FIELDS = tuple(f.name for f in fields(CheckResult) if f.metadata.get("stored", True))
-assert WIRE_FIELDS[: len(STORED_FIELDS)] == STORED_FIELDS, "stored fields come first"
 WIRE_LENGTH = len(WIRE_FIELDS)
-STORED_LENGTH = len(STORED_FIELDS)
+# Rows of releases before the subject (13) and before regions (14) are still read,
+# padded with what they lacked.
+OLDEST_WIDTH = WIRE_FIELDS.index("tls_expiring_subject")
+_PADDING = {OLDEST_WIDTH: ("", LOCAL), OLDEST_WIDTH + 1: (LOCAL,)}
+_NAMED_DEFAULTS = {"error": "", "tls_expiring_subject": "", "region": LOCAL}
 KNOWN_FIELDS = frozenset(WIRE_FIELDS)
 REQUIRED_FIELDS = frozenset({"monitor_id", "scheduled_at", "started_at", "duration_ms", "ok"})
 TEXT_FIELDS = ("error", "tls_expiring_subject")
@@ -304,17 +318,18 @@ def _element_type(name: str) -> Any:
     if name == "failure":
         kinds: Any = Literal.__getitem__(tuple(sorted(FAILURE_VALUES)))
         return kinds | None
+    if name == "region":
+        return Annotated[str, msgspec.Meta(pattern=f"^{REGION_PATTERN.pattern}$")]
     return Annotated[str, msgspec.Meta(max_length=_TEXT_LIMITS[name])]
 
 
 # The types are built from the tables above at import (so mypy sees them as values):
-# tuple[...] of each element's type, for rows of 14 elements and of 13.
+# tuple[...] of each element's type, for rows of 15 elements, of 14 and of 13.
 _ROW_TYPES: dict[int, Any] = {
     width: tuple.__class_getitem__(tuple(_element_type(name) for name in WIRE_FIELDS[:width]))
-    for width in (WIRE_LENGTH, STORED_LENGTH)
+    for width in (WIRE_LENGTH, OLDEST_WIDTH + 1, OLDEST_WIDTH)
 }
-# An entry of rows of all 14 elements, then one of 13 (a release before the subject).
+# An entry of rows of all 15 elements, then of 14 (before regions), then of 13.
 _ENTRY_DECODERS = tuple(
-    (width, msgspec.json.Decoder(list.__class_getitem__(_ROW_TYPES[width])))
-    for width in (WIRE_LENGTH, STORED_LENGTH)
+    (width, msgspec.json.Decoder(list.__class_getitem__(_ROW_TYPES[width]))) for width in _ROW_TYPES
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,46 @@ def stats_count_checks(pipe: Any, results: Sequence[CheckResult], kinds: Mapping
     monitor missing from it counts as "unknown")."""
     if results:
         _tally_add(pipe, _tally(results, kinds))
+        _regions_seen(pipe, results)
+
+
+# Each probe region's newest result as the buffer received it: "<region>:seen_ms" (when,
+# epoch ms) and "<region>:lag_ms" (how late its newest push's checks started, at most).
+REGIONS_KEY = "sentinel:stats:regions"
+
+
+def _regions_seen(pipe: Any, results: Sequence[CheckResult]) -> None:
+    lags: dict[str, float] = {}
+    for result in results:
+        lag_ms = max(0.0, (result.started_at - result.scheduled_at) / _MILLISECOND)
+        lags[result.region] = max(lags.get(result.region, 0.0), lag_ms)
+    now_ms = time.time_ns() // 1_000_000
+    for region, lag_ms in lags.items():
+        pipe.hset(
+            REGIONS_KEY, mapping={f"{region}:seen_ms": now_ms, f"{region}:lag_ms": round(lag_ms)}
+        )
+
+
+@dataclass(frozen=True)
+class RegionSeen:
+    """When a region's results last reached the buffer (epoch ms) and how late its
+    newest checks started (ms)."""
+
+    seen_ms: int
+    lag_ms: int
+
+
+def stats_regions(*, client: redis.Redis) -> dict[str, RegionSeen]:
+    """Every region whose results reached the buffer, by name (``REGIONS_KEY``)."""
+    raw: dict[bytes, bytes] = client.hgetall(REGIONS_KEY)  # type: ignore[assignment]
+    fields = {k.decode(): int(v) for k, v in raw.items()}
+    return {
+        name[: -len(":seen_ms")]: RegionSeen(
+            value, fields.get(name.replace(":seen_ms", ":lag_ms"), 0)
+        )
+        for name, value in fields.items()
+        if name.endswith(":seen_ms")
+    }
 
 
 @dataclass

@@ -119,6 +119,7 @@ TELEMETRY_TABLES = (
     "check_rollup_hourly",
     "check_rollup_daily",
     "check_rollup_pending",
+    "monitor_rollup_summary",
     "heartbeat_ping",
 )
 

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 
 from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
 from monitors.models import Monitor
+from statuspages.models import StatusPage
 from telemetry.records import CheckResult
 
 
@@ -82,3 +83,12 @@ class CheckResultFactory(factory.Factory[CheckResult]):
     duration_ms = 120
     ok = True
     status_code = 200
+
+
+class StatusPageFactory(factory.django.DjangoModelFactory[StatusPage]):
+    class Meta:
+        model = StatusPage
+
+    owner = factory.SubFactory(UserFactory)
+    slug = factory.Sequence(lambda n: f"page-{n}")
+    title = factory.Sequence(lambda n: f"Status {n}")

@@ -193,8 +193,17 @@ def target_app() -> web.Application:
         await asyncio.sleep(1)
         return web.Response(text="never")
 
+    async def by_caller(request: web.Request) -> web.Response:
+        # 503 to the callers whose addresses the path names (comma-separated), 200 to
+        # the others: a region simulated on 127.0.0.x sees a failure the others do not.
+        failing = request.match_info["failing"].split(",")
+        if request.remote in failing:
+            return web.Response(status=503, text=f"down for {request.remote}")
+        return web.Response(text=BODY, content_type="text/html")
+
     app = web.Application()
     app.router.add_get("/drop", drop)
+    app.router.add_get("/caller/{failing}", by_caller)
     app.router.add_route("*", "/ok", ok)
     app.router.add_get("/slow", slow)
     app.router.add_get("/hang", hang)

@@ -72,3 +72,17 @@ def test_the_ci_workflow_runs_make_test_against_the_three_services():
     assert set(job["services"]) == {"mysql", "redis", "rabbitmq"}
     assert {"run": "make test"} in job["steps"]
     assert (ROOT / ".ci/run").read_text().strip().endswith("make test")
+
+
+def test_the_probe_region_profile_runs_a_regions_worker_on_the_broker_alone():
+    service = load("compose.yaml")["services"]["probe-region"]
+    environment = service["environment"]
+
+    assert service["profiles"] == ["probe-region"]
+    assert "depends_on" not in service
+    assert environment["DATABASE_URL"] == "" and "REDIS_URL" not in environment
+    assert environment["SENTINEL_ROLE"] == "probe"
+    assert environment["CELERY_BROKER_URL"].startswith("${REGION_BROKER_URL:?")
+    command = service["command"]
+    assert command[command.index("--queues") + 1] == "probes.${SENTINEL_REGION}"
+    assert {"--without-gossip", "--without-mingle", "--without-heartbeat"} <= set(command)

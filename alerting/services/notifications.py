@@ -210,6 +210,9 @@ def notification_payload(
             "first_failure_kind": incident.first_failure_kind,
             "first_failure_message": incident.first_failure_message,
             "checks_failed": incident.checks_failed,
+            # The probe regions whose checks of the confirming slot failed ([] for a
+            # monitor checked from the local region alone).
+            "regions": incident.region_names,
         },
         "check": None
         if result is None
@@ -223,6 +226,12 @@ def notification_payload(
         },
         "details": alert.details,
     }
+
+
+def _seen_from(incident: Incident | None) -> str:
+    if incident is None or not incident.regions:
+        return ""
+    return f" (failed from {incident.regions.replace(',', ', ')})"
 
 
 def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tuple[str, str]:
@@ -239,7 +248,8 @@ def _describe(alert: Alert, monitor: Monitor, incident: Incident | None) -> tupl
         # A heartbeat has no URL of its own: its kind says what it is.
         Event.DOWN: (
             f"DOWN: {name}",
-            f"{name} ({monitor.url or monitor.get_kind_display()}) is down: {reason}",
+            f"{name} ({monitor.url or monitor.get_kind_display()}) is down: {reason}"
+            f"{_seen_from(incident)}",
         ),
         Event.UP: (f"UP: {name}", f"{name} is up again after {lasted} down."),
         Event.REMINDER: (f"Still DOWN: {name}", f"{name} is still down (since {since}, {lasted})."),

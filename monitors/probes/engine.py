@@ -116,7 +116,13 @@ async def check_batch(
     resolver = resolver or ThreadedResolver()
     ssl_context = ssl_context or default_ssl_context()
     connector = GuardedConnector(
-        policy=policy, resolver=resolver, ssl=ssl_context, limit=0, force_close=True
+        policy=policy,
+        resolver=resolver,
+        ssl=ssl_context,
+        limit=0,
+        force_close=True,
+        # A region's own source address (IPv4: a region simulated on 127.0.0.x).
+        local_addr=policy.local_addr(),
     )
     async with aiohttp.ClientSession(
         connector=connector,
@@ -349,7 +355,7 @@ async def _record_refused_chain(
             addresses = await resolve_allowed(
                 host=host, port=port, resolver=context.resolver, policy=context.policy
             )
-            writer = await _open_first(addresses, port)
+            writer = await _open_first(addresses, port, context.policy)
             try:
                 await writer.start_tls(unverified_ssl_context(), server_hostname=host)
                 chain = chain_expiry(writer.get_extra_info("ssl_object"))
@@ -495,6 +501,7 @@ async def _plain_hop(
             ssl_context=ssl_context if tls else None,
             server_hostname=host if tls else None,
             page_for=page_for,
+            policy=context.policy,
         )
     except ssl.SSLCertVerificationError as exc:
         _refused_at(exc, host, port)
@@ -514,7 +521,7 @@ async def check_socket(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     )
     outcome = Outcome()
     began = time.perf_counter()
-    writer = await _open_first(addresses, port)
+    writer = await _open_first(addresses, port, context.policy)
     outcome.phases["connect"] = (time.perf_counter() - began) * 1000
     try:
         if spec.kind == "tls":
@@ -531,11 +538,15 @@ async def check_socket(spec: ProbeSpec, context: ProbeContext) -> Outcome:
     return outcome
 
 
-async def _open_first(addresses: Sequence[str], port: int) -> asyncio.StreamWriter:
+async def _open_first(
+    addresses: Sequence[str], port: int, policy: TargetPolicy
+) -> asyncio.StreamWriter:
     last: OSError | None = None
     for address in addresses:
         try:
-            _reader, writer = await asyncio.open_connection(address, port)
+            _reader, writer = await asyncio.open_connection(
+                address, port, local_addr=policy.local_addr(address)
+            )
             return writer
         except OSError as exc:
             last = exc

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from core.netpolicy import TargetPolicy
+
 # Status line and headers; a larger head is not a health check's business.
 MAX_HEAD_BYTES = 64 * 1024
 # A chunk-size line or a trailer field longer than this is not HTTP.
@@ -313,6 +315,7 @@ async def fetch(
     ssl_context: ssl.SSLContext | None,
     server_hostname: str | None,
     page_for: PageFor | None = None,
+    policy: TargetPolicy | None = None,
 ) -> Head:
     """Connect to the first of ``addresses`` that accepts, send ``request``, parse the
     head of the answer, pass its content to ``page_for``'s reader if it returns one
@@ -322,7 +325,7 @@ async def fetch(
     loop = asyncio.get_running_loop()
     began = time.perf_counter()
     transport, done = await _connect_first(
-        loop, addresses, port, ssl_context, server_hostname, page_for
+        loop, addresses, port, ssl_context, server_hostname, page_for, policy
     )
     try:
         connected_at = time.perf_counter()
@@ -350,6 +353,7 @@ async def _connect_first(
     ssl_context: ssl.SSLContext | None,
     server_hostname: str | None,
     page_for: PageFor | None,
+    policy: TargetPolicy | None,
 ) -> tuple[asyncio.Transport, asyncio.Future[_Answer]]:
     last: OSError | None = None
     for address in addresses:
@@ -361,6 +365,7 @@ async def _connect_first(
                 port,
                 ssl=ssl_context,
                 server_hostname=server_hostname,
+                local_addr=policy.local_addr(address) if policy else None,
             )
             return transport, done
         except OSError as exc:

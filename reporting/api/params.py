@@ -10,6 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.regions import region_name_problem
 from reporting import queries
 from telemetry.records import from_epoch_ms, to_epoch_ms
 
@@ -48,16 +49,22 @@ class PingsParams(serializers.Serializer[Any]):
 
 
 class ResultsParams(serializers.Serializer[Any]):
-    cursor = serializers.CharField(required=False, max_length=40)
+    cursor = serializers.CharField(required=False, max_length=80)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS_PAGE_SIZE, default=50)
 
     @staticmethod
-    def encode_cursor(checked_at: dt.datetime) -> str:
-        return base64.urlsafe_b64encode(str(to_epoch_ms(checked_at)).encode()).decode()
+    def encode_cursor(checked_at: dt.datetime, region: str) -> str:
+        """The next page starts below this row: its slot and region (several regions'
+        checks share a slot)."""
+        return base64.urlsafe_b64encode(f"{to_epoch_ms(checked_at)}:{region}".encode()).decode()
 
-    def validate_cursor(self, value: str) -> dt.datetime:
+    def validate_cursor(self, value: str) -> tuple[dt.datetime, str | None]:
+        """``(slot, region)``; a cursor of a release before regions has no region."""
         try:
-            millis = int(base64.urlsafe_b64decode(value.encode()).decode())
-            return from_epoch_ms(millis)
+            text = base64.urlsafe_b64decode(value.encode()).decode()
+            millis, _, region = text.partition(":")
+            if region and region_name_problem(region):
+                raise ValueError(region)
+            return from_epoch_ms(int(millis)), region or None
         except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
             raise serializers.ValidationError("Not a cursor from this API.") from None

@@ -21,6 +21,16 @@ class CheckRowSerializer(serializers.Serializer[Any]):
     failure = serializers.CharField(allow_null=True, help_text="Why the check failed, if it did.")
     error = serializers.CharField(allow_blank=True)
     tls_expires_at = serializers.DateTimeField(allow_null=True)
+    region = serializers.CharField(help_text="The probe region that made the check.")
+
+
+class RegionLatestSerializer(serializers.Serializer[Any]):
+    region = serializers.CharField()
+    scheduled_at = serializers.DateTimeField(help_text="The region's newest check.")
+    ok = serializers.BooleanField()
+    duration_ms = serializers.IntegerField()
+    failure = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
 
 
 class PingRowSerializer(serializers.Serializer[Any]):

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monitors.models import Monitor
+from monitors.regions import monitor_regions
 from monitors.selectors import monitors_visible_to
 from reporting import cache, queries
 from reporting.api.filters import MonitorFilter
@@ -28,6 +29,7 @@ from reporting.api.serializers import (
     LatencyFieldsSerializer,
     MonitorSerializer,
     PingRowSerializer,
+    RegionLatestSerializer,
     ResultsPageSerializer,
     SeriesSerializer,
     StatsSerializer,
@@ -76,16 +78,29 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         monitor = self.get_object()
         params = ResultsParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        before = params.validated_data.get("cursor")
+        before, before_region = params.validated_data.get("cursor") or (None, None)
         size = params.validated_data["page_size"]
-        rows = queries.recent_checks(monitor_id=monitor.pk, before=before, limit=size + 1)
+        rows = queries.recent_checks(
+            monitor_id=monitor.pk, before=before, before_region=before_region, limit=size + 1
+        )
         next_url = None
         if len(rows) > size:
             rows = rows[:size]
-            next_url = request.build_absolute_uri(
-                f"?cursor={ResultsParams.encode_cursor(rows[-1].scheduled_at)}&page_size={size}"
-            )
+            cursor = ResultsParams.encode_cursor(rows[-1].scheduled_at, rows[-1].region)
+            next_url = request.build_absolute_uri(f"?cursor={cursor}&page_size={size}")
         return Response({"next": next_url, "results": CheckRowSerializer(rows, many=True).data})
+
+    @extend_schema(
+        summary="Status and latency of the monitor's newest check from each region",
+        responses=RegionLatestSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def regions(self, request: Request, pk: str | None = None) -> Response:
+        monitor = self.get_object()
+        rows = queries.region_latest(
+            monitor_id=monitor.pk, regions=monitor_regions(monitor.regions), now=timezone.now()
+        )
+        return Response(RegionLatestSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="Uptime and latency percentiles over a window",

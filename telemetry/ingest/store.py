@@ -29,15 +29,17 @@ from core.reachability import short_error, unreachable_log
 from core.time import as_utc, to_epoch_ms
 from telemetry.buffer import buffer_client
 from telemetry.pings import PingRow, pings_insert
-from telemetry.records import STORED_FIELDS, WireRow
+from telemetry.records import STORED_FIELDS, WIRE_FIELDS, WireRow
 from telemetry.rollups import rollups_append
 from telemetry.signals import pings_stored, results_stored
 
 log = logging.getLogger(__package__)  # one logger for the package, as before the split
 
-COLUMNS = STORED_FIELDS  # check_result's columns: a wire row's first elements, in order
+COLUMNS = STORED_FIELDS  # check_result's columns, in a wire row's order
+REGION = WIRE_FIELDS.index("region")
 
-Key = tuple[int, int]  # (monitor_id, scheduled_at in epoch ms): the idempotency key
+# (monitor_id, scheduled_at in epoch ms, region): the idempotency key
+Key = tuple[int, int, str]
 
 
 class _PartialReplay(Exception):
@@ -100,9 +102,9 @@ def _store(
         try:
             by_key: dict[Key, WireRow] = {}
             for row in rows:  # the first result of a key wins within a batch
-                if (key := (row[0], row[1])) not in by_key:
+                if (key := (row[0], row[1], row[REGION])) not in by_key:
                     by_key[key] = row
-            monitor_ids = {m for m, _ in by_key} | {ping[0] for ping in pings}
+            monitor_ids = {key[0] for key in by_key} | {ping[0] for ping in pings}
             unknown = _unknown_monitors(cursor, monitor_ids, using=using)
             if unknown:
                 by_key = {key: row for key, row in by_key.items() if key[0] not in unknown}
@@ -216,13 +218,16 @@ def _existing_keys(cursor: Any, keys: list[Key]) -> set[Key]:
     of the missing keys, so a concurrent ingestor cannot insert them meanwhile)."""
     if not keys:
         return set()
-    placeholders = ", ".join(["(%s, %s)"] * len(keys))
-    sql = "SELECT monitor_id, scheduled_at FROM check_result WHERE (monitor_id, scheduled_at)"
+    placeholders = ", ".join(["(%s, %s, %s)"] * len(keys))
+    sql = (
+        "SELECT monitor_id, scheduled_at, region FROM check_result "
+        "WHERE (monitor_id, scheduled_at, region)"
+    )
     cursor.execute(
         f"{sql} IN ({placeholders}) FOR UPDATE",  # placeholders only
-        [value for m, s in keys for value in (m, datetime_text(s))],
+        [value for m, s, r in keys for value in (m, datetime_text(s), r)],
     )
-    return {(int(m), to_epoch_ms(as_utc(s))) for m, s in cursor.fetchall()}
+    return {(int(m), to_epoch_ms(as_utc(s)), r) for m, s, r in cursor.fetchall()}
 
 
 def rows_insert(cursor: Any, rows: list[WireRow], *, rendered: Rendered | None = None) -> int:
@@ -323,10 +328,10 @@ def rows_render(
 
 def _tsv(rows: Sequence[WireRow]) -> bytes:
     """The rows as LOAD DATA reads them: tab-separated, \\N for NULL, the columns
-    only (not the subject). Rows are checked (``wire_rows_decode``): ints are ints
-    and the failure kind is a known word, so only the error text can hold a
-    character to escape. The times are ``datetime_text`` written out (a call per
-    time was a fifth of the rendering)."""
+    only (not the subject). Rows are checked (``wire_rows_decode``): ints are ints,
+    the failure kind is a known word and the region a region name, so only the
+    error text can hold a character to escape. The times are ``datetime_text``
+    written out (a call per time was a fifth of the rendering)."""
     sec, ms = _SECOND_TEXT, _MILLISECOND_TEXT
     return "".join(
         [
@@ -334,8 +339,8 @@ def _tsv(rows: Sequence[WireRow]) -> bytes:
             f"{1 if ok else 0}\t{_N if sc is None else sc}\t{_N if f is None else f}\t"
             f"{_tsv_text(e) if e else ''}\t{_N if a is None else a}\t{_N if b is None else b}\t"
             f"{_N if c is None else c}\t{_N if t is None else t}\t"
-            f"{_N if x is None else sec[x // 1000] + ms[x % 1000]}\n"
-            for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject in rows
+            f"{_N if x is None else sec[x // 1000] + ms[x % 1000]}\t{r}\n"
+            for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject, r in rows
         ]
     ).encode()
 
@@ -358,10 +363,12 @@ def _insert_values(cursor: Any, rows: list[WireRow]) -> int:
     values = ",".join(
         f"({m},'{text(s)}','{text(st)}',{d},{1 if ok else 0},{_sql_int(sc)},"
         f"{'NULL' if f is None else repr(f)},{escape(e.encode()).decode()},{_sql_int(a)},"
-        f"{_sql_int(b)},{_sql_int(c)},{_sql_int(t)},{'NULL' if x is None else repr(text(x))})"
-        for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject in rows
+        f"{_sql_int(b)},{_sql_int(c)},{_sql_int(t)},{'NULL' if x is None else repr(text(x))},"
+        f"'{r}')"
+        for m, s, st, d, ok, sc, f, e, a, b, c, t, x, _subject, r in rows
     )
-    # Every value above is an int, a formatted datetime or an escaped string literal.
+    # Every value above is an int, a formatted datetime, an escaped string literal or a
+    # region name (letters, digits and dashes: checked by wire_rows_decode).
     sql = f"INSERT IGNORE INTO check_result ({', '.join(COLUMNS)}) VALUES {values}"  # noqa: S608
     cursor.execute(sql)
     return int(cursor.rowcount)

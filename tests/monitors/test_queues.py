@@ -49,7 +49,7 @@ def test_a_rejected_probe_message_is_dead_lettered(channel):
 
 
 def test_the_probe_task_retries_a_transient_error_then_gives_up_with_a_reject(monkeypatch):
-    def redis_away(*, slots, batch_id=None):
+    def redis_away(*, slots, batch_id=None, region="local", token=""):
         raise redis.ConnectionError("Connection refused")
 
     monkeypatch.setattr(tasks, "checks_run_batch", redis_away)

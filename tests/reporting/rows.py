@@ -1,9 +1,10 @@
 """Check results for reporting tests, stored the way the telemetry tables hold them.
 
 Raw rows are plain INSERTs; the rollups are then rebuilt for the given monitors with
-one aggregate INSERT ... SELECT per table (a test shortcut: production maintains them
-incrementally in ingest). The expected figures of each test are computed in Python
-from the same ``CheckResult`` list, never by the code under test.
+one aggregate INSERT ... SELECT per table, and their summaries from those (a test
+shortcut: production maintains both incrementally in the rollup fold). The expected
+figures of each test are computed in Python from the same ``CheckResult`` list, never
+by the code under test.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import connection
 
 from telemetry.histogram import BUCKET_COLUMNS, bucket_sums_sql
 from telemetry.records import CheckResult, FailureKind
+from telemetry.summary import summaries_rebuild
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
@@ -72,6 +74,7 @@ def rebuild_rollups(monitor_ids: Iterable[int]) -> None:
                 f"WHERE monitor_id IN ({marks}) GROUP BY monitor_id, period",
                 ids,
             )
+    summaries_rebuild(monitor_ids=ids)
 
 
 def make_results(

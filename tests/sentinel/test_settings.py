@@ -248,3 +248,55 @@ def test_an_unknown_role_is_one_clear_line():
     assert result.stderr.strip() == (
         "Configuration error: SENTINEL_ROLE='probes' is not one of all, probe."
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        (
+            "SENTINEL_REGIONS",
+            "local,EU West",
+            "Configuration error: SENTINEL_REGIONS: 'EU West' is not a region name: 1 to 32 "
+            "lower-case letters, digits and dashes, starting and ending with a letter or digit.",
+        ),
+        (
+            "SENTINEL_REGION",
+            "-eu",
+            "Configuration error: SENTINEL_REGION: '-eu' is not a region name: 1 to 32 "
+            "lower-case letters, digits and dashes, starting and ending with a letter or digit.",
+        ),
+        (
+            "SENTINEL_REGIONS",
+            "eu,eu",
+            "Configuration error: SENTINEL_REGIONS must name at least one region, each once.",
+        ),
+        (
+            "SENTINEL_SOURCE_ADDRESS",
+            "127.0.0.300",
+            "Configuration error: SENTINEL_SOURCE_ADDRESS='127.0.0.300' is not an IP address.",
+        ),
+    ],
+)
+def test_bad_region_settings_are_one_clear_line_naming_the_variable(variable, value, line):
+    result = manage("check", **{variable: value})
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == line
+
+
+def test_an_amqps_broker_is_verified_by_chain_and_host_name_with_an_optional_private_ca():
+    code = "from django.conf import settings; print(sorted(settings.CELERY_BROKER_USE_SSL.items()))"
+    result = manage(
+        "shell",
+        "-c",
+        code,
+        CELERY_BROKER_URL="amqps://region:secret@broker.example.test:5671/",
+        SENTINEL_BROKER_CA_FILE="/etc/sentinel/broker-ca.pem",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "[('ca_certs', '/etc/sentinel/broker-ca.pem'), "
+        "('cert_reqs', <VerifyMode.CERT_REQUIRED: 2>), "
+        "('server_hostname', 'broker.example.test')]"
+    )

@@ -77,16 +77,43 @@ def test_the_expiring_certificates_subject_travels_as_the_14th_element():
     [row] = payload_decode(payload_encode([result]))
     [good], _ = decode(payload_encode([result]))
 
-    assert len(WIRE_FIELDS) == 14 and WIRE_FIELDS[-1] == "tls_expiring_subject"
-    assert row[-1] == "CN=Test Intermediate CA" and good[-1] == row[-1]
+    assert len(WIRE_FIELDS) == 15 and WIRE_FIELDS[13] == "tls_expiring_subject"
+    assert row[13] == "CN=Test Intermediate CA" and good[13] == row[13]
     assert CheckResult.from_wire(good).tls_expiring_subject == "CN=Test Intermediate CA"
     # Written always, "" when the server's own certificate sets the expiry.
-    assert make().to_wire()[-1] == ""
+    assert make().to_wire()[13] == ""
 
 
-def test_the_subject_is_not_a_column_of_check_result():
+def test_the_subject_is_not_a_column_of_check_result_and_the_region_is():
     assert "tls_expiring_subject" not in STORED_FIELDS
-    assert WIRE_FIELDS[:13] == STORED_FIELDS
+    assert (*WIRE_FIELDS[:13], "region") == STORED_FIELDS
+
+
+def test_the_region_travels_as_the_15th_element():
+    result = make(region="eu-west")
+
+    [good], bad = decode(payload_encode([result]))
+
+    assert bad == [] and good[14] == "eu-west"
+    assert CheckResult.from_wire(good).region == "eu-west"
+
+
+def test_it_dead_letters_a_row_whose_region_is_not_a_region_name():
+    rows = [make(monitor_id=1).to_wire(), [*make(monitor_id=2).to_wire()[:14], "EU West;"]]
+
+    good, bad = decode(orjson.dumps(rows))
+
+    assert [row[0] for row in good] == [1]
+    [(_row, why)] = bad
+    assert "region" in why
+
+
+def test_rows_of_14_elements_from_before_regions_are_read_as_the_local_region():
+    rows = [make(monitor_id=n, tls_expiring_subject="CN=x").to_wire()[:14] for n in (1, 2)]
+
+    good, bad = decode(orjson.dumps(rows))
+
+    assert bad == [] and [row[13:] for row in good] == [("CN=x", "local")] * 2
 
 
 def test_rows_of_13_elements_from_earlier_releases_are_still_read_without_a_subject():
@@ -95,7 +122,7 @@ def test_rows_of_13_elements_from_earlier_releases_are_still_read_without_a_subj
     good, bad = decode(orjson.dumps(rows))
 
     assert bad == []
-    assert [row[-1] for row in good] == ["", ""] and all(len(row) == 14 for row in good)
+    assert [row[13] for row in good] == ["", ""] and all(len(row) == 15 for row in good)
     assert CheckResult.from_wire(rows[0]) == make(monitor_id=1)
 
 
@@ -108,13 +135,13 @@ def test_rows_of_13_and_14_elements_in_one_entry_are_all_read():
 
 
 def test_a_long_subject_is_cut_to_200_characters_like_an_error():
-    assert len(make(tls_expiring_subject="x" * 500).to_wire()[-1]) == 200
+    assert len(make(tls_expiring_subject="x" * 500).to_wire()[13]) == 200
     row = make().to_wire()
-    row[-1] = "y" * 500  # a producer that does not cut it
+    row[13] = "y" * 500  # a producer that does not cut it
 
     [good], bad = decode(orjson.dumps([row]))
 
-    assert bad == [] and good[-1] == "y" * 200
+    assert bad == [] and good[13] == "y" * 200
 
 
 def test_a_result_in_the_named_form_of_earlier_releases_is_still_read():
