@@ -464,7 +464,7 @@ class Stack:
             ], runtime.probe_worker_environment()  # fmt: skip
         if role == "worker":
             return [
-                *celery, "worker", "--queues", "dispatch,ingest,alerts,maintenance",
+                *celery, "worker", "--queues", "dispatch,ingest,alerts,maintenance,results",
                 "--concurrency", "2", "--hostname", "worker-chaos@%h", "--loglevel", "INFO",
             ], env  # fmt: skip
         if role == "beat":
