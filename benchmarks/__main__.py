@@ -40,6 +40,7 @@ SCENARIOS = (
     "alerting",
     "heartbeats",
     "regions",
+    "chaos",
 )
 # The dashboard's 40-million-row dataset takes many minutes to build and is kept between
 # runs; the ingest, retention and crash scenarios empty the result tables they use, so the
@@ -161,6 +162,22 @@ GOALS = (
         lambda v: v <= 60,
     ),
     Goal("heartbeats.running_down", "no running heartbeat down", lambda v: v == 0),
+    Goal(
+        "chaos.results_lost",
+        "outage drills: 0 results lost (each slot stored or skipped by design and caught up)",
+        lambda v: v == 0,
+    ),
+    Goal("chaos.alerts_lost", "outage drills: 0 down/up alerts lost", lambda v: v == 0),
+    Goal(
+        "chaos.alerts_duplicated",
+        "outage drills: 0 duplicate alerts without a delivery id in doubt",
+        lambda v: v == 0,
+    ),
+    Goal(
+        "chaos.recovery_max_s",
+        "outage drills: buffer and spool drained <= 60 s after each return",
+        lambda v: v <= 60,
+    ),
 )
 
 
