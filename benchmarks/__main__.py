@@ -196,6 +196,8 @@ def main(argv: list[str]) -> int:
     finally:
         runtime.stop_all()
     report["finished_at"] = now_iso()
+    if args.merge:
+        report = merged(report, previous=args.output, scenarios=args.only)
     derive(report)
     write(report, args.output)
     print(markdown(report))
@@ -212,6 +214,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated scenarios (default: all of {', '.join(SCENARIOS)})",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these scenarios' figures in --output; each run keeps its date",
+    )
     # Scale knobs of the pipeline scenario (its environment variables, for a sweep).
     parser.add_argument("--monitors", type=int, help="pipeline: monitors at 60 s")
     parser.add_argument("--seconds", type=int, help="pipeline: measured window, seconds")
@@ -380,6 +387,30 @@ def rabbitmq_version() -> str:
         conn.connect()
         version = conn.connection.server_properties.get("version", "?")
     return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def merged(report: dict[str, Any], *, previous: Path, scenarios: list[str]) -> dict[str, Any]:
+    """``previous``'s figures with those of ``scenarios`` replaced by ``report``'s, and
+    ``runs``: one entry per run the figures come from (its scenarios, scale and times),
+    so the page says which figure was measured when. Goals are derived again after."""
+    if not previous.exists():
+        return report
+    old = json.loads(previous.read_text())
+    ours = tuple(f"{name}." for name in scenarios)
+    runs = old.get("runs") or [
+        {k: old.get(k) for k in ("scale", "started_at", "finished_at")}
+        | {"scenarios": sorted({key.split(".")[0] for key in old if "." in key})}
+    ]
+    for run in runs:
+        run["scenarios"] = [name for name in run["scenarios"] if name not in scenarios]
+    runs = [run for run in runs if run["scenarios"]]
+    runs.append(
+        {k: report.get(k) for k in ("scale", "started_at", "finished_at")}
+        | {"scenarios": list(scenarios)}
+    )
+    kept = {k: v for k, v in old.items() if not k.startswith(ours) and k != "goals"}
+    fresh = {k: v for k, v in report.items() if k.startswith(ours)}
+    return kept | fresh | {"runs": runs, "machine": report.get("machine", old.get("machine"))}
 
 
 def write(report: dict[str, Any], path: Path) -> None:

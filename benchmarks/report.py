@@ -27,7 +27,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PAGE = ROOT / "docs" / "performance.md"
 
 # Keys of the report that are not figures.
-META_KEYS = frozenset({"machine", "goals", "started_at", "finished_at", "scale"})
+META_KEYS = frozenset({"machine", "goals", "started_at", "finished_at", "scale", "runs"})
 # Goals are listed in the harness's order (benchmarks.__main__.GOALS); goals of a report
 # that this version does not know follow in key order.
 GOAL_ORDER = {goal.key: index for index, goal in enumerate(GOALS)}
@@ -101,9 +101,21 @@ def _run_lines(report: Mapping[str, Any]) -> list[str]:
     machine = report.get("machine") or {}
     scale = report.get("scale", "?")
     command = {"full": "make bench", "quick": "make bench-quick"}.get(scale, "python -m benchmarks")
+    runs = report.get("runs")
+    if not runs:
+        return [
+            f"- run: `{command}` ({scale} scale), started {report.get('started_at', '?')}, "
+            f"finished {report.get('finished_at', '?')}",
+            f"- machine: {_machine(machine)}",
+        ]
+    # Figures merged from several runs (python -m benchmarks --only ... --merge).
     return [
-        f"- run: `{command}` ({scale} scale), started {report.get('started_at', '?')}, "
-        f"finished {report.get('finished_at', '?')}",
+        *(
+            f"- run: `python -m benchmarks --only {','.join(run['scenarios'])}` "
+            f"({run.get('scale', '?')} scale), started {run.get('started_at', '?')}, "
+            f"finished {run.get('finished_at', '?')}"
+            for run in runs
+        ),
         f"- machine: {_machine(machine)}",
     ]
 

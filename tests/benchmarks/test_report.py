@@ -114,3 +114,30 @@ def test_the_results_file_is_not_ignored_by_git_but_other_results_are():
     ignore = (Path(report.ROOT) / ".gitignore").read_text().splitlines()
     assert "/benchmarks/results/*" in ignore
     assert "!/benchmarks/results/latest.json" in ignore
+
+
+def test_a_merge_replaces_only_the_scenarios_run_and_keeps_each_runs_date(tmp_path):
+    from benchmarks.__main__ import merged
+
+    previous = tmp_path / "latest.json"
+    previous.write_text(json.dumps(SAMPLE | {"ingest.rows_per_second": 1.0}))
+    later = {
+        "started_at": "2030-02-01T00:00:00+00:00",
+        "finished_at": "2030-02-01T00:30:00+00:00",
+        "scale": "full",
+        "machine": SAMPLE["machine"],
+        "pipeline.schedule_lag_p99_s": 0.5,
+    }
+
+    result = merged(later, previous=previous, scenarios=["pipeline"])
+
+    assert result["pipeline.schedule_lag_p99_s"] == 0.5
+    assert "pipeline.checks_per_second" not in result  # the new run did not measure it
+    assert result["ingest.rows_per_second"] == 1.0
+    assert [run["scenarios"] for run in result["runs"]] == [
+        ["alerting", "dashboard", "ingest"],
+        ["pipeline"],
+    ]
+    page = report.render(result)
+    assert "--only alerting,dashboard,ingest` (full scale), started 2030-01-02" in page
+    assert "`python -m benchmarks --only pipeline` (full scale), started 2030-02-01" in page
