@@ -17,7 +17,7 @@ help:
 	@echo "make run    set everything up and run web, workers, beat, flower and a demo target"
 	@echo "make test   set everything up and run ruff, mypy, validate and the whole pytest suite"
 	@echo "make validate  import contracts (import-linter), compose.yaml and workflow schemas, hadolint"
-	@echo "make bench  every scale claim against its baseline (about 22 min on 2 cores; about 40 the first time, when the dashboard dataset is built); bench-quick: about 4 min"
+	@echo "make bench  every scale claim against its baseline (about 65 min on 2 cores, chaos drills included; about 20 more the first time, when the dashboard dataset is built); bench-quick: about 4 min"
 	@echo "make fmt    format the code;  make lock  re-pin requirements.lock from pyproject.toml"
 
 venv: $(STAMP)
