@@ -37,13 +37,13 @@ class AlertRuleInline(admin.TabularInline):
     filter_horizontal = ("channels",)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
-        # Offer only the monitor owner's channels when the monitor exists.
+        # Offer only the channels of the monitor's project when the monitor exists.
         monitor_id = (
             request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
         )
         if db_field.name == "channels" and monitor_id:
-            owner_ids = Monitor.objects.filter(pk=monitor_id).values("owner_id")
-            kwargs["queryset"] = NotificationChannel.objects.filter(owner_id__in=owner_ids)
+            project_ids = Monitor.objects.filter(pk=monitor_id).values("project_id")
+            kwargs["queryset"] = NotificationChannel.objects.filter(project_id__in=project_ids)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 

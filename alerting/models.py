@@ -22,6 +22,7 @@ from django.db import models
 from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
 from monitors import validators as v
 from monitors.models import Incident, Monitor, Tag
+from projects.models import InProject
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def _port_or_none(parts: SplitResult) -> int | None:
         return None
 
 
-class NotificationChannel(models.Model):
+class NotificationChannel(InProject):
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook"
@@ -362,7 +363,7 @@ def site_time_zone() -> str:
     return str(settings.SENTINEL_TIME_ZONE)
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(InProject):
     """A period when checks still run and are stored but alerts are held.
 
     ``starts_at`` and ``ends_at`` are instants (stored in UTC) of the first window. A

@@ -48,7 +48,7 @@ class MaintenancePeriod:
 class MonitorIncidents:
     incidents: list[IncidentRow]
     maintenance: list[MaintenancePeriod]
-    # Every window of the monitor (its owner's only), for the charts' shading.
+    # Every window of the monitor (its project's only), for the charts' shading.
     windows: list[MaintenanceWindow]
 
 
@@ -92,7 +92,7 @@ def maintenance_periods(
     *, windows: list[MaintenanceWindow], since: dt.datetime, until: dt.datetime
 ) -> list[ShadedPeriod]:
     """The windows' occurrences between ``since`` and ``until``, oldest first; no query
-    (``windows`` is ``MonitorIncidents.windows``, already limited to the owner's)."""
+    (``windows`` is ``MonitorIncidents.windows``, already limited to the project's)."""
     periods = [
         ShadedPeriod(window.name, start, end, window.zone)
         for window in windows
@@ -136,24 +136,25 @@ def _duration_text(delta: dt.timedelta) -> str:
 
 
 def maintenance_windows_for(*, monitors: Iterable[Monitor]) -> dict[int, list[MaintenanceWindow]]:
-    """Each monitor's maintenance windows, directly or through its tags (same owner only:
-    tags are global, so another user's window on a tag must not silence your monitor)."""
-    return maintenance_windows_of(owners={m.pk: m.owner_id for m in monitors})
+    """Each monitor's maintenance windows, directly or through its tags (same project
+    only: tags are global, so another project's window on a tag must not silence your
+    monitor)."""
+    return maintenance_windows_of(projects={m.pk: m.project_id for m in monitors})
 
 
-def maintenance_windows_of(*, owners: dict[int, int]) -> dict[int, list[MaintenanceWindow]]:
-    """``maintenance_windows_for`` by ``{monitor id: owner id}``, for callers that read
+def maintenance_windows_of(*, projects: dict[int, int]) -> dict[int, list[MaintenanceWindow]]:
+    """``maintenance_windows_for`` by ``{monitor id: project id}``, for callers that read
     many monitors as values rather than objects (a status page)."""
-    if not owners:
+    if not projects:
         return {}
     pairs = set(
-        MaintenanceWindow.monitors.through.objects.filter(monitor_id__in=owners).values_list(
+        MaintenanceWindow.monitors.through.objects.filter(monitor_id__in=projects).values_list(
             "monitor_id", "maintenancewindow_id"
         )
     )
     tags: dict[int, set[int]] = defaultdict(set)
     for monitor_id, tag_id in Monitor.tags.through.objects.filter(
-        monitor_id__in=owners
+        monitor_id__in=projects
     ).values_list("monitor_id", "tag_id"):
         tags[tag_id].add(monitor_id)
     if tags:
@@ -165,7 +166,7 @@ def maintenance_windows_of(*, owners: dict[int, int]) -> dict[int, list[Maintena
     found: dict[int, list[MaintenanceWindow]] = defaultdict(list)
     for monitor_id, window_id in pairs:
         window = windows[window_id]
-        if window.owner_id == owners[monitor_id]:
+        if window.project_id == projects[monitor_id]:
             found[monitor_id].append(window)
     return found
 

@@ -42,7 +42,12 @@ def ensure_monitors(count: int) -> list[int]:
     if missing > 0:
         Monitor.objects.bulk_create(
             [
-                Monitor(owner=owner, name=f"bench {n}", url=f"http://127.0.0.1:9/{n}")
+                Monitor(
+                    owner=owner,
+                    project_id=owner.personal_project.pk,
+                    name=f"bench {n}",
+                    url=f"http://127.0.0.1:9/{n}",
+                )
                 for n in range(len(existing), count)
             ],
             batch_size=5000,

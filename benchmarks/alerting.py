@@ -219,6 +219,7 @@ def _setup_monitors(
         [
             Monitor(
                 owner=owner,
+                project_id=owner.personal_project.pk,
                 name=f"{prefix}-{i}",
                 url=f"http://127.0.0.1:9/{i}",
                 status=Monitor.Status.UP,
@@ -233,6 +234,7 @@ def _setup_monitors(
         [
             NotificationChannel(
                 owner=owner,
+                project_id=owner.personal_project.pk,
                 name=f"{prefix}-{m.pk}",
                 kind="webhook",
                 config={"url": receiver.url(f"/{prefix}/{m.pk}"), "secret": "x"},
@@ -240,7 +242,11 @@ def _setup_monitors(
             for m in monitors
         ]
     )
-    channels = list(NotificationChannel.objects.filter(owner=owner, name__startswith=f"{prefix}-"))
+    channels = list(
+        NotificationChannel.objects.filter(
+            owner=owner, project_id=owner.personal_project.pk, name__startswith=f"{prefix}-"
+        )
+    )
     AlertRule.objects.bulk_create([AlertRule(monitor=m) for m in monitors])
     rules = {r.monitor_id: r.pk for r in AlertRule.objects.filter(monitor__in=monitors)}
     by_name = {c.name: c.pk for c in channels}

@@ -684,7 +684,8 @@ def _create_monitors(targets: Targets, receiver: Receiver) -> list[int]:
     overdue = timezone.now() - dt.timedelta(minutes=5)
     Monitor.objects.bulk_create(
         Monitor(
-            owner=owner, name=f"chaos {n}", url=targets.url(n), interval_seconds=INTERVAL_S,
+            owner=owner, project_id=owner.personal_project.pk, name=f"chaos {n}",
+            url=targets.url(n), interval_seconds=INTERVAL_S,
             timeout_seconds=TIMEOUT_S, next_check_at=overdue,
         )
         for n in range(MONITORS)
@@ -692,6 +693,7 @@ def _create_monitors(targets: Targets, receiver: Receiver) -> list[int]:
     monitors = list(Monitor.objects.filter(owner=owner).order_by("pk"))
     channel = NotificationChannel.objects.create(
         owner=owner,
+        project_id=owner.personal_project.pk,
         name="chaos receiver",
         kind="webhook",
         config={"url": f"http://{HOST}:{receiver.port}/hook", "secret": "chaos"},

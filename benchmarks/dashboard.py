@@ -72,6 +72,7 @@ def ensure_monitors() -> tuple[int, list[int]]:
             [
                 Monitor(
                     owner=user,
+                    project_id=user.personal_project.pk,
                     name=f"bench {n:05d}",
                     url=f"http://127.0.0.1:9/m{n}",
                     status=Monitor.Status.DOWN if n % 50 == 0 else Monitor.Status.UP,

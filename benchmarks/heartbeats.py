@@ -125,7 +125,8 @@ def _create_heartbeats(count: int) -> tuple[list[str], dict[int, str]]:
     Monitor.objects.bulk_create(
         (
             Monitor(
-                owner=owner, name=f"heartbeat {n}", kind="heartbeat", url="",
+                owner=owner, project_id=owner.personal_project.pk,
+                name=f"heartbeat {n}", kind="heartbeat", url="",
                 heartbeat_uuid=uuid.uuid4(), heartbeat_period_seconds=PERIOD_S,
                 heartbeat_grace_seconds=GRACE_S, next_check_at=NEVER,
                 confirm_failures=1, recover_successes=1,

@@ -230,6 +230,7 @@ def _create_monitors(farm: Farm, count: int) -> list[int]:
         (
             Monitor(
                 owner=owner,
+                project_id=owner.personal_project.pk,
                 name=f"pipeline {n}",
                 url=farm.url(n),
                 interval_seconds=INTERVAL_S,

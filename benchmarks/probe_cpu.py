@@ -106,6 +106,7 @@ def _create_monitors(
         (
             Monitor(
                 owner=owner,
+                project_id=owner.personal_project.pk,
                 name=f"probe-cpu {n}",
                 url=farm.page_url(n) if keyword_1mib else farm.url(n),
                 keyword=PAGE_KEYWORD if keyword_1mib else "",

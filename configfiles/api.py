@@ -25,7 +25,12 @@ from configfiles.apply import ApplyBusyError, config_apply
 from configfiles.document import ConfigFileError, Problem, dump
 from configfiles.export import config_export
 from configfiles.models import ConfigApply
-from configfiles.scope import scope_for_owner
+from configfiles.scope import Scope, scope_for_project
+from projects.api.fields import ProjectField
+from projects.api.permissions import require_change
+from projects.models import Project
+from projects.roles import Area
+from projects.selectors import default_project_id
 
 
 class _FileRenderer(BaseRenderer):
@@ -102,13 +107,29 @@ class ApplyReportSerializer(serializers.Serializer[Any]):
     summary = serializers.CharField()
 
 
-class ApplyParams(serializers.Serializer[Any]):
+class ExportParams(serializers.Serializer[Any]):
+    project = ProjectField(
+        help_text="The project's id; default: an API key's project, else your personal one."
+    )
+
+
+class ApplyParams(ExportParams):
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="report, change nothing"
     )
     prune = serializers.BooleanField(
         required=False, default=False, help_text="delete what the file does not name"
     )
+
+
+def _scope(request: Request, params: ExportParams) -> Scope:
+    """The project the query names (one the caller sees, else a 400 naming ``project``),
+    or the default one; its new objects are created by the caller."""
+    assert isinstance(request.user, User)
+    project = params.validated_data.get("project")
+    if project is None:
+        project = Project.objects.get(pk=default_project_id(request.user))
+    return scope_for_project(project, actor=request.user)
 
 
 def _problems(exc: ConfigFileError, code: int) -> Response:
@@ -123,7 +144,8 @@ class ConfigExportView(APIView):
         parameters=[
             OpenApiParameter(
                 "format", OpenApiTypes.STR, enum=["yaml", "json"], description="default yaml"
-            )
+            ),
+            ExportParams,
         ],
         responses={
             # The YAML file holds the same mapping as the JSON one.
@@ -133,9 +155,10 @@ class ConfigExportView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        assert isinstance(request.user, User)
+        params = ExportParams(data=request.query_params, context={"request": request})
+        params.is_valid(raise_exception=True)
         try:
-            return Response(config_export(scope=scope_for_owner(request.user)))
+            return Response(config_export(scope=_scope(request, params)))
         except ConfigFileError as exc:
             self._errors_as_json(request)
             return _problems(exc, status.HTTP_409_CONFLICT)
@@ -172,11 +195,14 @@ class ConfigApplyView(APIView):
     )
     def post(self, request: Request) -> Response:
         assert isinstance(request.user, User)
-        params = ApplyParams(data=request.query_params)
+        params = ApplyParams(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
+        scope = _scope(request, params)
+        # Applying changes channels and windows too: an admin's work (or a read-write key).
+        require_change(request.user, scope.project.pk, Area.CONFIG)
         try:
             report = config_apply(
-                scope=scope_for_owner(request.user),
+                scope=scope,
                 text=request.data.get("text", "") if isinstance(request.data, dict) else "",
                 prune=params.validated_data["prune"],
                 dry_run=params.validated_data["dry_run"],

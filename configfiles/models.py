@@ -9,9 +9,10 @@ from django.contrib.auth.models import User
 from django.db import models
 
 from configfiles.scope import Scope
+from projects.models import InProject
 
 
-class ConfigApply(models.Model):
+class ConfigApply(InProject):
     """One apply of a configuration file or an import: whose objects, by whom, from
     where, and the changes it made (the lines ``config_apply --dry-run`` prints)."""
 
@@ -65,7 +66,8 @@ class ConfigApply(models.Model):
         one of create, update, delete."""
         actions = [action for action, _ in changes]
         return cls.objects.create(
-            owner=scope.owner,
+            owner=scope.actor,
+            project=scope.project,
             applied_by=applied_by,
             source=source,
             created=actions.count("create"),

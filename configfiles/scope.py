@@ -1,8 +1,9 @@
 """Whose objects a configuration file describes: the one place that decides it.
 
-Today the unit is an owner (a user) and their monitors, channels and maintenance
-windows; alert rules belong to those monitors and tags are global labels. When projects
-arrive, a project's ``Scope`` replaces ``scope_for_owner`` and nothing else changes.
+The unit is a project: its monitors, channels and maintenance windows; alert rules
+belong to those monitors and tags are global labels. New objects an apply creates are
+in that project, created by the ``actor`` (the user applying, or the user a command
+names).
 """
 
 from __future__ import annotations
@@ -15,38 +16,48 @@ from django.db.models import QuerySet
 
 from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
 from monitors.models import Monitor
+from projects.models import Project, personal_project_id
 
 
 @dataclass(frozen=True)
 class Scope:
     """The objects one configuration file covers, and what a new one is created with."""
 
-    owner: User
+    project: Project
+    actor: User
 
     def monitors(self) -> QuerySet[Monitor]:
-        return Monitor.objects.filter(owner=self.owner)
+        return Monitor.objects.filter(project=self.project)
 
     def channels(self) -> QuerySet[NotificationChannel]:
-        return NotificationChannel.objects.filter(owner=self.owner)
+        return NotificationChannel.objects.filter(project=self.project)
 
     def windows(self) -> QuerySet[MaintenanceWindow]:
-        return MaintenanceWindow.objects.filter(owner=self.owner)
+        return MaintenanceWindow.objects.filter(project=self.project)
 
     def rules(self) -> QuerySet[AlertRule]:
-        return AlertRule.objects.filter(monitor__owner=self.owner)
+        return AlertRule.objects.filter(monitor__project=self.project)
 
     def lock_name(self) -> str:
         """The named lock that lets one apply at a time change these objects."""
-        return f"configfiles.owner.{self.owner.pk}"
+        return f"configfiles.project.{self.project.pk}"
 
     def new_fields(self) -> dict[str, Any]:
         """What every object created by an apply gets besides the file's fields."""
-        return {"owner": self.owner}
+        return {"project": self.project, "owner": self.actor}
 
     def __str__(self) -> str:
-        return f"owner {self.owner.get_username()}"
+        return f"project {self.project.name}"
 
 
 def scope_for_owner(owner: User) -> Scope:
-    """The scope of ``owner``'s own objects (staff included: a file is never everyone's)."""
-    return Scope(owner=owner)
+    """The scope of ``owner``'s personal project (staff included: a file is never
+    everyone's)."""
+    project = Project.objects.get(pk=personal_project_id(user_id=owner.pk))
+    return Scope(project=project, actor=owner)
+
+
+def scope_for_project(project: Project, *, actor: User) -> Scope:
+    """The scope of ``project``, whose new objects ``actor`` creates. Whether ``actor``
+    may apply there is the caller's check (the API's role check)."""
+    return Scope(project=project, actor=actor)

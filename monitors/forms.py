@@ -168,15 +168,19 @@ class MonitorForm(forms.ModelForm):
     def tag_names(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data.get("tags", "").split(",")]
 
-    def save_through_services(self, *, owner: User) -> Monitor | None:
-        """Create or update; on a ValidationError the errors land on the form and
-        nothing is saved (returns None)."""
+    def save_through_services(
+        self, *, owner: User, project_id: int | None = None
+    ) -> Monitor | None:
+        """Create (in ``project_id``; None: the owner's personal project) or update; on a
+        ValidationError the errors land on the form and nothing is saved (returns None)."""
         fields = {name: self.cleaned_data[name] for name in MONITOR_EDITABLE_FIELDS}
         try:
             if self.instance.pk:
                 existing = Monitor.objects.get(pk=self.instance.pk)
                 return monitor_update(monitor=existing, tags=self.tag_names(), **fields)
-            return monitor_create(owner=owner, tags=self.tag_names(), **fields)
+            return monitor_create(
+                owner=owner, project_id=project_id, tags=self.tag_names(), **fields
+            )
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 for name, errors in exc.error_dict.items():

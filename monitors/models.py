@@ -23,6 +23,7 @@ from core.db import update_from_values
 from core.time import to_epoch_ms
 from monitors import validators as v
 from monitors.heartbeat_schedule import cron_problem, heartbeat_deadline, heartbeat_due
+from projects.models import InProject
 
 # What an HTTP check accepts unless told otherwise.
 DEFAULT_STATUS_CODES = "200-299"
@@ -91,7 +92,7 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
         )
 
 
-class Monitor(models.Model):
+class Monitor(InProject):
     class Kind(models.TextChoices):
         HTTP = "http", "HTTP(S)"
         TCP = "tcp", "TCP port"
@@ -421,6 +422,8 @@ class Monitor(models.Model):
             models.Index(fields=["enabled", "next_check_at"], name="monitor_due_idx"),
             # A user's list pages filtered by status (admin, dashboard, API).
             models.Index(fields=["owner", "status"], name="monitor_owner_status_idx"),
+            # A project's status counts (reporting.queries.status_counts, fleet_overview).
+            models.Index(fields=["project", "status"], name="monitor_project_status_idx"),
             # The heartbeat pass: WHERE heartbeat_deadline_at <= now (monitors.heartbeats);
             # NULL for every other kind.
             models.Index(fields=["heartbeat_deadline_at"], name="monitor_heartbeat_deadline_idx"),

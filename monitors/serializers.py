@@ -20,6 +20,9 @@ from monitors.services import (
     monitors_pause,
     monitors_resume,
 )
+from projects.api.fields import ProjectField
+from projects.api.permissions import require_change
+from projects.roles import Area
 
 WRITABLE_FIELDS = MONITOR_EDITABLE_FIELDS
 MAX_TAGS = 20
@@ -56,6 +59,7 @@ class TagListField(serializers.ListField):
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     tags = TagListField()
+    project = ProjectField()
     ping_url = serializers.SerializerMethodField(
         help_text="Heartbeats: the URL your job pings (null for other kinds)."
     )
@@ -70,6 +74,7 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         model = Monitor
         fields = (
             "id",
+            "project",
             *WRITABLE_FIELDS,
             "enabled",
             "tags",
@@ -162,11 +167,16 @@ class MonitorBulkSerializer(serializers.Serializer[Any]):
 
     def validate_ids(self, value: list[int]) -> list[int]:
         wanted = sorted(set(value))
-        visible = monitors_visible_to(self.context["request"].user).filter(pk__in=wanted)
-        missing = sorted(set(wanted) - set(visible.values_list("pk", flat=True)))
+        user = self.context["request"].user
+        visible = dict(
+            monitors_visible_to(user).filter(pk__in=wanted).values_list("pk", "project_id")
+        )
+        missing = sorted(set(wanted) - set(visible))
         if missing:
             shown = ", ".join(str(pk) for pk in missing[:10])
             raise serializers.ValidationError(f"No monitor with id {shown}; nothing was done.")
+        for project_id in sorted(set(visible.values())):
+            require_change(user, project_id, Area.MONITORS)
         return wanted
 
     def save(self, **kwargs: Any) -> dict[str, Any]:

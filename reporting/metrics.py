@@ -68,7 +68,7 @@ class SentinelCollector(Collector):
             "sentinel_monitors", "Monitors by live status.", labels=["status"]
         )
         try:
-            counts = queries.status_counts(owner_id=None)
+            counts = queries.status_counts(project_ids=None)
         except DatabaseError:
             up.add_metric([], 0)
             yield up

@@ -30,6 +30,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.db import sql_ids
 from core.time import as_utc, naive_utc
 from monitors.models import Monitor
 from reporting.windows import DAY, floor_hour, spans_sql, window_plan
@@ -555,31 +556,36 @@ def _percent(checks: int, failures: int) -> float | None:
 # --- Fleet ---------------------------------------------------------------------------
 
 
-def status_counts(*, owner_id: int | None) -> dict[str, int]:
-    """Monitors per live status, for one owner or (None) the whole fleet.
+def status_counts(*, project_ids: list[int] | None) -> dict[str, int]:
+    """Monitors per live status, for some projects or (None) the whole fleet.
 
-    ``monitor_owner_status_idx`` (owner, status): an index-only GROUP BY.
+    ``monitor_project_status_idx`` (project, status): an index-only GROUP BY.
     """
-    owner_filter, params = ("WHERE owner_id = %s", [owner_id]) if owner_id else ("", [])
+    where = ""
+    if project_ids is not None:
+        # Only ints are formatted into the SQL; no project at all matches nothing.
+        where = f"WHERE project_id IN ({sql_ids(project_ids) or 'NULL'})"
     rows = _fetch(
-        f"SELECT status, COUNT(*) FROM monitors_monitor {owner_filter} GROUP BY status",  # noqa: S608
-        params,
+        f"SELECT status, COUNT(*) FROM monitors_monitor {where} GROUP BY status",  # noqa: S608
+        [],
     )
     return {status: int(count) for status, count in rows}
 
 
-def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) -> FleetOverview:
+def fleet_overview(
+    *, project_ids: list[int] | None, now: dt.datetime, limit: int = 5
+) -> FleetOverview:
     """Status counts and the worst monitors by uptime and mean latency since yesterday
-    00:00 UTC, for one owner (``owner_id``) or the whole fleet (None, staff).
+    00:00 UTC, for some projects (``project_ids``) or the whole fleet (None, staff).
 
     Status counts: ``status_counts``.
     Worst lists: each monitor's ``monitor_rollup_summary`` row by its PK (yesterday's
-    and today's slots), after the owner's monitor ids from ``monitor_owner_name_idx``.
-    This still touches every monitor of the owner, so the dashboard caches it.
+    and today's slots), after the projects' monitor ids from ``monitor_project_status_idx``.
+    This still touches every monitor of the projects, so the dashboard caches it.
     """
     monitors = Monitor.objects.order_by()
-    if owner_id:
-        monitors = monitors.filter(owner_id=owner_id)
+    if project_ids is not None:
+        monitors = monitors.filter(project_id__in=project_ids)
     names = dict(monitors.values_list("pk", "name"))
     today = naive_utc(now).date()
     uptimes, latencies = [], []
@@ -590,7 +596,7 @@ def fleet_overview(*, owner_id: int | None, now: dt.datetime, limit: int = 5) ->
         if checks - failures:
             latencies.append((pk, names[pk], latency_sum / (checks - failures)))
     return FleetOverview(
-        status_counts=status_counts(owner_id=owner_id),
+        status_counts=status_counts(project_ids=project_ids),
         worst_uptime=sorted(uptimes, key=lambda item: (item[2], item[0]))[:limit],
         slowest=sorted(latencies, key=lambda item: (-item[2], item[0]))[:limit],
     )

@@ -1,6 +1,7 @@
 """Dashboard pages: thin function views over ``reporting.queries``.
 
-Every page starts from ``monitors_visible_to(request.user)``: owners see their own
+Every page starts from ``monitors_visible_to(request.user)``: members see their projects'
+monitors (a role that may not change them gets a 403 on a write)
 monitors, staff see all, and anyone else's monitor is a 404.
 """
 
@@ -33,6 +34,9 @@ from monitors.probes.ping import figures_together
 from monitors.regions import monitor_regions
 from monitors.selectors import monitors_visible_to
 from monitors.services import monitors_check_now
+from projects.pages import current_project_id, require_change
+from projects.roles import Area
+from projects.selectors import member_project_ids
 from reporting import charts, queries
 from reporting.metrics import metrics_text
 
@@ -127,11 +131,11 @@ def _querystring_without_page(request: HttpRequest) -> str:
 
 def _fleet(user: Any, now: dt.datetime) -> queries.FleetOverview:
     """Cached briefly: the worst-monitor lists read a day of rollups for every monitor."""
-    owner_id = None if user.is_staff else user.pk
-    key = f"fleet:{owner_id or 'all'}"
+    project_ids = None if user.is_staff else sorted(member_project_ids(user))
+    key = "fleet:all" if project_ids is None else f"fleet:{','.join(map(str, project_ids))}"
     fleet = cache.get(key)
     if fleet is None:
-        fleet = queries.fleet_overview(owner_id=owner_id, now=now)
+        fleet = queries.fleet_overview(project_ids=project_ids, now=now)
         cache.set(key, fleet, FLEET_CACHE_SECONDS)
     return fleet
 
@@ -211,6 +215,7 @@ def _heartbeat_context(request: HttpRequest, monitor: Monitor, now: dt.datetime)
 @require_POST
 def monitor_check_now(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(monitors_visible_to(request.user), pk=pk)
+    require_change(request, monitor.project_id, Area.MONITORS)
     if monitors_check_now(monitor_ids=[monitor.pk]):
         messages.success(request, "A check is queued; the result shows within seconds.")
     else:
@@ -221,11 +226,14 @@ def monitor_check_now(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def monitor_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     monitor = get_object_or_404(monitors_visible_to(request.user), pk=pk) if pk else None
+    project_id = monitor.project_id if monitor else current_project_id(request)
+    if request.method == "POST":
+        require_change(request, project_id, Area.MONITORS)
     form = MonitorForm(request.POST or None, instance=monitor)
     if request.method == "POST" and form.is_valid():
         assert isinstance(request.user, User)
         owner = monitor.owner if monitor else request.user
-        saved = form.save_through_services(owner=owner)
+        saved = form.save_through_services(owner=owner, project_id=project_id)
         if saved is not None:
             messages.success(request, f"Saved {saved.name}.")
             return HttpResponseRedirect(reverse("dashboard-monitor", args=[saved.pk]))

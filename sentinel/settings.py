@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "statuspages",
     "configfiles",
     "accounts",
+    "projects",
 ]
 
 MIDDLEWARE = [
@@ -234,7 +235,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        # Writes inside a project: the member's role or the API key decides (403).
+        "projects.api.permissions.ProjectRole",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["reporting.api.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # One kind of page for every list (raw results alone are keyset-paged).

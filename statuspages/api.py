@@ -23,6 +23,9 @@ from rest_framework.response import Response
 
 from monitors.models import Incident
 from monitors.selectors import monitors_visible_to, visible_to
+from projects.api.fields import ProjectField
+from projects.api.permissions import InProjectMixin
+from projects.roles import Area
 from statuspages.models import PageIncident, PageIncidentUpdate, StatusPage
 from statuspages.services import (
     monitor_badge_key,
@@ -69,11 +72,13 @@ class StatusPageSerializer(serializers.ModelSerializer[StatusPage]):
         write_only=True, required=False, allow_blank=True, help_text="For access=password."
     )
     url = serializers.SerializerMethodField()
+    project = ProjectField()
 
     class Meta:
         model = StatusPage
         fields = [
             "id",
+            "project",
             "slug",
             "title",
             "description",
@@ -175,15 +180,20 @@ class PublishSerializer(serializers.Serializer[Any]):
     partial_update=extend_schema(summary="Change a status page (a layout replaces the old)"),
     destroy=extend_schema(summary="Delete a status page"),
 )
-class StatusPageViewSet(viewsets.ModelViewSet[StatusPage]):
+class StatusPageViewSet(InProjectMixin, viewsets.ModelViewSet[StatusPage]):
     serializer_class = StatusPageSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @property
+    def project_area(self) -> Area:  # type: ignore[override]
+        # Posting incidents is a member's work; the page itself an admin's.
+        return Area.INCIDENTS if self.action in ("incidents", "publish") else Area.STATUS_PAGES
 
     def get_queryset(self) -> QuerySet[StatusPage]:
         return visible_to(self.request.user, StatusPage.objects.order_by("id"))
 
-    def perform_create(self, serializer: Any) -> None:
-        serializer.save(owner=self.request.user)
+    def creation_fields(self, project_id: int) -> dict[str, Any]:
+        return {"project_id": project_id, "owner": self.request.user}
 
     @extend_schema(
         summary="Post an incident on the page",
@@ -262,6 +272,7 @@ class StatusPageViewSet(viewsets.ModelViewSet[StatusPage]):
     destroy=extend_schema(summary="Delete a status page incident"),
 )
 class PageIncidentViewSet(
+    InProjectMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -270,10 +281,14 @@ class PageIncidentViewSet(
 ):
     serializer_class = PageIncidentSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    project_area = Area.INCIDENTS
+
+    def project_id_of(self, obj: PageIncident) -> int:
+        return obj.page.project_id
 
     def get_queryset(self) -> QuerySet[PageIncident]:
         incidents = PageIncident.objects.prefetch_related("updates", "monitors").order_by("-id")
-        return visible_to(self.request.user, incidents, owner="page__owner")
+        return visible_to(self.request.user, incidents, project="page__project")
 
     def perform_update(self, serializer: Any) -> None:
         for field in ("body", "monitor_ids", "status"):

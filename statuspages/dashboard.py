@@ -16,8 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from alerting.models import MaintenanceWindow
-from monitors.models import Incident
-from monitors.selectors import monitors_visible_to, visible_to
+from monitors.models import Incident, Monitor
+from monitors.selectors import visible_to
+from projects.pages import current_project_id, require_change
+from projects.roles import Area
 from statuspages.forms import (
     EntryFormSet,
     GroupFormSet,
@@ -42,8 +44,13 @@ from statuspages.services import (
 RECENT_CHECKER_INCIDENTS = 10
 
 
-def _page(request: HttpRequest, pk: int) -> StatusPage:
-    return get_object_or_404(visible_to(request.user, StatusPage.objects.all()), pk=pk)
+def _page(request: HttpRequest, pk: int, *, area: Area = Area.STATUS_PAGES) -> StatusPage:
+    """The page if the user sees it (else 404); a POST also needs a role that may change
+    ``area`` in its project (else 403)."""
+    page = get_object_or_404(visible_to(request.user, StatusPage.objects.all()), pk=pk)
+    if request.method == "POST":
+        require_change(request, page.project_id, area)
+    return page
 
 
 @login_required
@@ -69,6 +76,8 @@ def _save_page(request: HttpRequest, form: StatusPageForm) -> bool:
             page = form.save(commit=False)
             if not page.pk:
                 page.owner = request.user
+                page.project_id = current_project_id(request)
+                require_change(request, page.project_id, Area.STATUS_PAGES)
             if form.cleaned_data.get("password"):
                 page.set_password(form.cleaned_data["password"])
             page.save()
@@ -87,7 +96,7 @@ def _save_page(request: HttpRequest, form: StatusPageForm) -> bool:
 def page_manage(request: HttpRequest, pk: int) -> HttpResponse:
     """The page's layout, incidents and the checker's recent incidents to publish."""
     page = _page(request, pk)
-    monitors = list(monitors_visible_to(page.owner).order_by("name", "id"))
+    monitors = list(Monitor.objects.filter(project_id=page.project_id).order_by("name", "id"))
     layout = page.layout()
     groups = GroupFormSet(
         request.POST or None,
@@ -122,7 +131,9 @@ def _manage_context(page: StatusPage, groups: Any, entries: Any) -> dict[str, An
         "entries": entries,
         "incident_form": IncidentForm(monitors=on_page),
         "incidents": [(i, UpdateForm(initial={"status": i.status})) for i in incidents],
-        "windows": visible_to(page.owner, MaintenanceWindow.objects.order_by("-starts_at"))[:50],
+        "windows": MaintenanceWindow.objects.filter(project_id=page.project_id).order_by(
+            "-starts_at"
+        )[:50],
         "shown": page.maintenance.select_related("window"),
         "checker_incidents": Incident.objects.filter(
             monitor_id__in=[pk for pk, _ in on_page]
@@ -133,7 +144,7 @@ def _manage_context(page: StatusPage, groups: Any, entries: Any) -> dict[str, An
 @login_required
 @require_POST
 def incident_post(request: HttpRequest, pk: int) -> HttpResponse:
-    page = _page(request, pk)
+    page = _page(request, pk, area=Area.INCIDENTS)
     on_page = [(e.monitor_id, e.display_name) for e in page.entries.all()]
     form = IncidentForm(request.POST, monitors=on_page)
     if form.is_valid():
@@ -158,7 +169,7 @@ def incident_post(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def incident_update(request: HttpRequest, pk: int, incident_pk: int) -> HttpResponse:
-    page = _page(request, pk)
+    page = _page(request, pk, area=Area.INCIDENTS)
     incident = get_object_or_404(PageIncident, page=page, pk=incident_pk)
     form = UpdateForm(request.POST)
     if form.is_valid():
@@ -174,7 +185,7 @@ def incident_update(request: HttpRequest, pk: int, incident_pk: int) -> HttpResp
 @login_required
 @require_POST
 def maintenance_show(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show one of the owner's maintenance windows on the page, with a description;
+    """Show one of the project's maintenance windows on the page, with a description;
     ``hide`` takes it off."""
     page = _page(request, pk)
     try:
@@ -199,9 +210,9 @@ def maintenance_show(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def incident_publish(request: HttpRequest, pk: int, incident_pk: int) -> HttpResponse:
-    page = _page(request, pk)
+    page = _page(request, pk, area=Area.INCIDENTS)
     source = get_object_or_404(
-        Incident.objects.filter(monitor__in=monitors_visible_to(request.user)), pk=incident_pk
+        Incident.objects.filter(monitor__project_id=page.project_id), pk=incident_pk
     )
     page_incident_publish(page=page, source=source)
     messages.success(request, "Published on the page.")

@@ -19,6 +19,7 @@ from django.db import models
 
 from alerting.models import MaintenanceWindow
 from monitors.models import Incident, Monitor
+from projects.models import InProject
 from statuspages.validators import validate_domain, validate_slug
 
 
@@ -27,7 +28,7 @@ def new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-class StatusPage(models.Model):
+class StatusPage(InProject):
     class Theme(models.TextChoices):
         LIGHT = "light", "light"
         DARK = "dark", "dark"

@@ -117,14 +117,14 @@ def page_state(*, page: StatusPage, now: dt.datetime) -> PageState:
             "group_id",
             "group__name",
             "monitor_id",
-            "monitor__owner_id",
+            "monitor__project_id",
             "monitor__status",
             "monitor__enabled",
             "monitor__url",
         )
     ]
     summaries = summaries_read(monitor_ids=[e.monitor_id for e in entries])
-    in_maintenance = _in_maintenance({e.monitor_id: e.owner_id for e in entries}, now)
+    in_maintenance = _in_maintenance({e.monitor_id: e.project_id for e in entries}, now)
     errors = _errors(page, entries)
     groups: dict[int, GroupState] = {}
     for entry in entries:
@@ -158,7 +158,7 @@ class Entry(NamedTuple):
     group_id: int
     group_name: str
     monitor_id: int
-    owner_id: int
+    project_id: int
     status: str
     enabled: bool
     url: str
@@ -235,8 +235,8 @@ def _monitor_status(entry: Entry, in_maintenance: set[int]) -> str:
     return "unknown"
 
 
-def _in_maintenance(owners: dict[int, int], now: dt.datetime) -> set[int]:
-    windows = maintenance_windows_of(owners=owners)
+def _in_maintenance(projects: dict[int, int], now: dt.datetime) -> set[int]:
+    windows = maintenance_windows_of(projects=projects)
     return {pk for pk, found in windows.items() if any(w.is_active(now) for w in found)}
 
 

@@ -1,8 +1,9 @@
 """Writes to status pages, for the dashboard and the API alike.
 
 Every monitor put on a page, named in a post or published from the checker must be
-one the page's owner may see (``monitors.selectors.monitors_visible_to``, the one
-access rule), else ``ValidationError`` naming the field and nothing is saved. Each
+of the page's project, else ``ValidationError`` naming the field and nothing is saved
+(who may write to the page at all is the callers' access rule,
+``monitors.selectors.visible_to`` and the member's role). Each
 write moves the page's ``updated_at``, so its cached state (``statuspages.render``)
 is replaced at once.
 """
@@ -19,7 +20,6 @@ from django.utils import timezone
 
 from alerting.models import MaintenanceWindow
 from monitors.models import Incident, Monitor
-from monitors.selectors import monitors_visible_to, visible_to
 from statuspages.domains import domains
 from statuspages.models import (
     MonitorBadge,
@@ -39,7 +39,7 @@ Layout = Sequence[
 
 
 def _owned_monitors(page: StatusPage, ids: Sequence[int], *, field: str) -> dict[int, Monitor]:
-    found = monitors_visible_to(page.owner).in_bulk(list(ids))
+    found = Monitor.objects.filter(project_id=page.project_id).in_bulk(list(ids))
     missing = sorted(set(ids) - set(found))
     if missing:
         raise ValidationError({field: f"No such monitor: {', '.join(map(str, missing))}."})
@@ -186,10 +186,11 @@ def page_incident_publish(*, page: StatusPage, source: Incident) -> PageIncident
 
 
 def page_maintenance_show(*, page: StatusPage, window_id: int, description: str) -> None:
-    """Show a maintenance window of the page's owner on the page with ``description``
+    """Show a maintenance window of the page's project on the page with ``description``
     (Markdown), or change the description of one shown; ``ValidationError`` on the
-    ``window`` field for a window the owner may not see."""
-    window = visible_to(page.owner, MaintenanceWindow.objects.all()).filter(pk=window_id).first()
+    ``window`` field for a window of another project."""
+    windows = MaintenanceWindow.objects.filter(project_id=page.project_id)
+    window = windows.filter(pk=window_id).first()
     if window is None:
         raise ValidationError({"window": "No such maintenance window."})
     PageMaintenance.objects.update_or_create(

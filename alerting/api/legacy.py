@@ -44,7 +44,7 @@ def incident_list(request: Request) -> Response:
     it."""
     params = IncidentListParams(data=request.query_params)
     params.is_valid(raise_exception=True)
-    incidents = visible_to(request.user, Incident.objects.all(), owner="monitor__owner")
+    incidents = visible_to(request.user, Incident.objects.all(), project="monitor__project")
     if params.validated_data.get("monitor") is not None:
         incidents = incidents.filter(monitor_id=params.validated_data["monitor"])
     if params.validated_data["open"]:

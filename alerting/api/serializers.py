@@ -3,8 +3,9 @@
 refuses, with the same messages keyed by field.
 
 Related objects are looked up among those the caller may see (``visible_to``): an id
-of another owner's monitor or channel is refused as one that does not exist, naming
-the field."""
+of a monitor or channel of a project the caller is not in is refused as one that does
+not exist, naming the field; one of another project the caller is in is refused by the
+services (a rule's channels and a window's monitors are of its own project)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from alerting.services.config import (
 from monitors.models import Incident, Monitor
 from monitors.selectors import monitors_visible_to, visible_to
 from monitors.serializers import TagListField, as_drf_error
+from projects.api.fields import ProjectField
 
 
 def _user(serializer: serializers.BaseSerializer[Any]) -> Any:
@@ -51,10 +53,21 @@ class NotificationChannelSerializer(serializers.ModelSerializer[NotificationChan
     healthy = serializers.SerializerMethodField(
         help_text="False while deliveries through it keep failing."
     )
+    project = ProjectField()
 
     class Meta:
         model = NotificationChannel
-        fields = ("id", "name", "kind", "config", "target", "has_secret", "healthy", "created_at")
+        fields = (
+            "id",
+            "project",
+            "name",
+            "kind",
+            "config",
+            "target",
+            "has_secret",
+            "healthy",
+            "created_at",
+        )
         read_only_fields = ("id", "created_at")
 
     def get_healthy(self, channel: NotificationChannel) -> bool:
@@ -131,11 +144,13 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer[MaintenanceWindow]
     )
     tags = TagListField(help_text="Tag names: the window covers your monitors with them.")
     active = serializers.SerializerMethodField(help_text="Whether alerts are held right now.")
+    project = ProjectField()
 
     class Meta:
         model = MaintenanceWindow
         fields = (
             "id",
+            "project",
             "name",
             "monitors",
             "tags",

@@ -1,8 +1,9 @@
 """API views of alerting: channels, alert rules, maintenance windows and incidents.
 
-Every queryset starts from the one access rule (``visible_to``): another owner's
-object is a 404 on every endpoint, never its data. Views are thin: the serializers
-call ``alerting.services``.
+Every queryset starts from the one access rule (``visible_to``): an object of a
+project the caller is not in is a 404 on every endpoint, never its data; a change the
+caller's role (or API key) does not allow is a 403 (``InProjectMixin``). Views are
+thin: the serializers call ``alerting.services``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from alerting.models import AlertRule, MaintenanceWindow, Notification, Notifica
 from alerting.services import channel_send_test
 from monitors.models import Incident
 from monitors.selectors import visible_to
+from projects.api.permissions import InProjectMixin, require_change
+from projects.roles import Area
 
 # PUT would demand every field; PATCH is the one way to change a resource.
 WRITE_METHODS = ["get", "post", "patch", "delete", "head", "options"]
@@ -63,8 +66,9 @@ def channel_test_response(channel: NotificationChannel) -> Response:
     "notification channels",
     "a channel (its config is never returned; one given on a change replaces it)",
 )
-class NotificationChannelViewSet(viewsets.ModelViewSet[NotificationChannel]):
+class NotificationChannelViewSet(InProjectMixin, viewsets.ModelViewSet[NotificationChannel]):
     serializer_class = NotificationChannelSerializer
+    project_area = Area.CHANNELS
     filterset_class = NotificationChannelFilter
     http_method_names = WRITE_METHODS
 
@@ -83,19 +87,38 @@ class NotificationChannelViewSet(viewsets.ModelViewSet[NotificationChannel]):
 
 
 @crud_summaries("alert rules (of your monitors)", "an alert rule")
-class AlertRuleViewSet(viewsets.ModelViewSet[AlertRule]):
+class AlertRuleViewSet(InProjectMixin, viewsets.ModelViewSet[AlertRule]):
     serializer_class = AlertRuleSerializer
+    project_area = Area.RULES
     filterset_class = AlertRuleFilter
     http_method_names = WRITE_METHODS
 
     def get_queryset(self) -> QuerySet[AlertRule]:
         rules = AlertRule.objects.select_related("monitor").prefetch_related("channels")
-        return visible_to(self.request.user, rules.order_by("id"), owner="monitor__owner")
+        return visible_to(self.request.user, rules.order_by("id"), project="monitor__project")
+
+    def project_id_of(self, obj: AlertRule) -> int:
+        return obj.monitor.project_id
+
+    def creation_project_id(self, serializer: Any) -> int:
+        # A rule is in its monitor's project (one the caller sees: the field's queryset).
+        return int(serializer.validated_data["monitor"].project_id)
+
+    def creation_fields(self, project_id: int) -> dict[str, Any]:
+        return {}
+
+    def perform_update(self, serializer: Any) -> None:
+        # Moving a rule to another monitor needs the right to change rules there too.
+        monitor = serializer.validated_data.get("monitor")
+        if monitor is not None:
+            require_change(self.request.user, monitor.project_id, self.project_area)
+        serializer.save()
 
 
 @crud_summaries("maintenance windows", "a maintenance window")
-class MaintenanceWindowViewSet(viewsets.ModelViewSet[MaintenanceWindow]):
+class MaintenanceWindowViewSet(InProjectMixin, viewsets.ModelViewSet[MaintenanceWindow]):
     serializer_class = MaintenanceWindowSerializer
+    project_area = Area.WINDOWS
     filterset_class = MaintenanceWindowFilter
     http_method_names = WRITE_METHODS
 
@@ -114,4 +137,4 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet[Incident]):
 
     def get_queryset(self) -> QuerySet[Incident]:
         incidents = Incident.objects.order_by("-started_at", "-id")
-        return visible_to(self.request.user, incidents, owner="monitor__owner")
+        return visible_to(self.request.user, incidents, project="monitor__project")

@@ -4,8 +4,8 @@ configuration files) goes through these, so each refuses what the models' ``clea
 refuses, with the same messages keyed by field, and saves nothing when it refuses.
 
 Ownership across objects is checked here, not by the caller: a rule alerts only
-through channels of its monitor's owner, and a maintenance window covers only its
-owner's monitors.
+through channels of its monitor's project, and a maintenance window covers only its
+project's monitors.
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def alert_rule_update(
 
 
 def _alert_rule_save(*, rule: AlertRule, channels: list[NotificationChannel]) -> AlertRule:
-    foreign = [c.pk for c in channels if c.owner_id != rule.monitor.owner_id]
+    foreign = [c.pk for c in channels if c.project_id != rule.monitor.project_id]
     if foreign:
         raise ValidationError(
-            {"channels": f"Channel {foreign[0]} is not one of the monitor owner's channels."}
+            {"channels": f"Channel {foreign[0]} is not in the monitor's project."}
         )
     rule.full_clean()
     rule.save()
@@ -108,12 +108,10 @@ def maintenance_window_update(
 def _maintenance_window_save(
     *, window: MaintenanceWindow, monitors: list[Monitor], tags: Iterable[str] | None
 ) -> MaintenanceWindow:
-    foreign = [m.pk for m in monitors if m.owner_id != window.owner_id]
+    window.full_clean()  # also gives a new window its default project
+    foreign = [m.pk for m in monitors if m.project_id != window.project_id]
     if foreign:
-        raise ValidationError(
-            {"monitors": f"Monitor {foreign[0]} is not one of the window owner's monitors."}
-        )
-    window.full_clean()
+        raise ValidationError({"monitors": f"Monitor {foreign[0]} is not in the window's project."})
     try:
         tag_rows = None if tags is None else tags_get_or_create(names=tags)
     except ValidationError as exc:

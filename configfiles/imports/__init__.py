@@ -75,13 +75,17 @@ def import_apply(
 
 def _valid_channel(entry: dict[str, Any], imported: Imported) -> bool:
     channel = NotificationChannel(name=entry["name"], kind=entry["kind"], config=entry["config"])
-    return _valid(channel, "channel", entry["name"], imported, exclude=["owner"])
+    return _valid(channel, "channel", entry["name"], imported, exclude=["owner", "project"])
 
 
 def _valid_monitor(entry: dict[str, Any], imported: Imported, channels: set[str]) -> bool:
     fields = {k: v for k, v in entry.items() if k in (*MONITOR_FIELDS, "enabled")}
     if not _valid(
-        Monitor(name=entry["name"], **fields), "monitor", entry["name"], imported, exclude=["owner"]
+        Monitor(name=entry["name"], **fields),
+        "monitor",
+        entry["name"],
+        imported,
+        exclude=["owner", "project"],
     ):
         return False
     for rule in entry.get("alert_rules", []):

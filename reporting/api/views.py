@@ -28,6 +28,8 @@ from monitors.serializers import (
     TagSerializer,
 )
 from monitors.services import monitors_check_now
+from projects.api.permissions import InProjectMixin
+from projects.roles import Area
 from reporting import cache, queries
 from reporting.api.filters import MonitorFilter, TagFilter
 from reporting.api.params import PingsParams, ResultsParams, SeriesParams, StatsParams
@@ -51,8 +53,9 @@ from reporting.api.throttling import CheckNowRateThrottle, TokenRateThrottle
     partial_update=extend_schema(summary="Change a monitor"),
     destroy=extend_schema(summary="Delete a monitor and stop checking it"),
 )
-class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
+class MonitorViewSet(InProjectMixin, viewsets.ModelViewSet[Monitor]):
     serializer_class = MonitorSerializer
+    project_area = Area.MONITORS
     filterset_class = MonitorFilter
     # PUT would demand every field; PATCH is the one way to change a monitor.
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

@@ -110,7 +110,7 @@ def test_it_answers_409_while_another_apply_to_the_same_objects_runs(api, user, 
             assert cursor.fetchone() == (1,)
             response = api.post("/api/v1/config/apply", FILE, content_type="application/yaml")
             assert response.status_code == 409
-            assert "another apply to owner" in response.json()["errors"][0]["message"]
+            assert "another apply to project" in response.json()["errors"][0]["message"]
             assert not Monitor.objects.exists()
             cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
         applied = api.post("/api/v1/config/apply", FILE, content_type="application/yaml")

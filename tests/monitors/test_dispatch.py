@@ -35,6 +35,7 @@ def make_monitors(count, *, next_check_at, interval_seconds=60, **fields):
     Monitor.objects.bulk_create(
         Monitor(
             owner=owner,
+            project_id=owner.personal_project.pk,
             name=f"m{n}",
             url=f"http://127.0.0.1:9/{n}",
             interval_seconds=interval_seconds,

@@ -294,7 +294,7 @@ def test_fleet_overview_counts_statuses_and_ranks_the_worst(db, user, other_user
     }
     store_results([r for batch in rows.values() for r in batch])
 
-    fleet = queries.fleet_overview(owner_id=user.pk, now=now)
+    fleet = queries.fleet_overview(project_ids=[user.personal_project.pk], now=now)
 
     assert fleet.status_counts == {"up": 1, "down": 1, "pending": 1}
     assert fleet.worst_uptime[0][0] == bad.pk

@@ -125,8 +125,13 @@ def test_maintenance_windows_from_before_time_zones_stay_utc(settings):
 
     windows = after.get_model("alerting", "MaintenanceWindow")
     assert windows.objects.get(pk=old.pk).time_zone == "UTC"
+    project = after.get_model("projects", "Project").objects.get(personal_of_id=owner.pk)
     new = windows.objects.create(
-        owner_id=owner.pk, name="New", starts_at=STARTED, ends_at=STARTED + dt.timedelta(hours=1)
+        owner_id=owner.pk,
+        project_id=project.pk,
+        name="New",
+        starts_at=STARTED,
+        ends_at=STARTED + dt.timedelta(hours=1),
     )
     assert new.time_zone == "Europe/Berlin"
 
