@@ -1,41 +1,25 @@
 """Reads of monitor configuration: who may see what, and which monitors exist.
 
-``visible_to`` is the one access rule of the product, for pages and API alike:
-members of a project see everything in it, an API key sees its project, staff see
-everything. Every page and endpoint starts from it, so an object of a project one is
-not in is simply not found (404) rather than forbidden (403, which would confirm that
-it exists). Whether a member may change what they see is their role's
-(``projects.selectors.may_change``): 403 inside the project.
+``visible_to`` (defined in ``projects.selectors``, below every app that holds
+project objects, and re-exported here) is the one access rule of the product, for
+pages and API alike: members of a project see everything in it, an API key sees its
+project, staff see everything. Every page and endpoint starts from it, so an object of
+a project one is not in is simply not found (404) rather than forbidden (403, which
+would confirm that it exists). Whether a member may change what they see is their
+role's (``projects.selectors.may_change``): 403 inside the project.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import models
 
 from core.db import sql_ids
 from monitors.models import Monitor, MonitorQuerySet
-from projects.selectors import api_key_of, member_project_ids
+from projects.selectors import visible_to
 
-Q = TypeVar("Q", bound=models.QuerySet[Any])
-
-
-def visible_to(
-    user: AbstractBaseUser | AnonymousUser, queryset: Q, *, project: str = "project"
-) -> Q:
-    """The rows of ``queryset`` that ``user`` may see: none when signed out, those of
-    the key's project for an API key, all for staff, else those whose ``project`` path
-    (e.g. ``"monitor__project"``) is a project the user is a member of."""
-    if not user.is_authenticated:
-        return queryset.none()
-    key = api_key_of(user)
-    if key is not None:
-        return queryset.filter(**{f"{project}_id": key.project_id})
-    if getattr(user, "is_staff", False):
-        return queryset
-    return queryset.filter(**{f"{project}_id__in": member_project_ids(user)})
+__all__ = ["monitor_ids_existing", "monitors_visible_to", "visible_to"]
 
 
 def monitors_visible_to(user: AbstractBaseUser | AnonymousUser) -> MonitorQuerySet:

@@ -1,12 +1,12 @@
 """Reads of projects: which a user belongs to, and their role there.
 
-``monitors.selectors.visible_to`` (the one access rule) is built on
-``member_project_ids``; writes ask ``may_change``.
+``visible_to`` is the one access rule of the product (re-exported by
+``monitors.selectors``, where most callers find it); writes ask ``may_change``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
@@ -15,6 +15,7 @@ from projects.models import ApiKey, Membership, Project, personal_project_id
 from projects.roles import KEY_AREAS, Area, Role, role_may_change
 
 AnyUser = AbstractBaseUser | AnonymousUser
+Q = TypeVar("Q", bound=QuerySet[Any])
 
 
 def api_key_of(user: Any) -> ApiKey | None:
@@ -29,17 +30,31 @@ def member_project_ids(user: AnyUser) -> QuerySet[Membership, int]:
     return Membership.objects.filter(user_id=int(user.pk or 0)).values_list("project_id", flat=True)
 
 
-def projects_visible_to(user: AnyUser) -> QuerySet[Project]:
-    """The projects ``user`` sees: none signed out, the key's with an API key, all for
-    staff, else those they are a member of."""
+def visible_to(user: AnyUser, queryset: Q, *, project: str = "project") -> Q:
+    """The rows of ``queryset`` that ``user`` may see: none when signed out, those of
+    the key's project for an API key, all for staff, else those whose ``project`` path
+    (e.g. ``"monitor__project"``; ``""`` for a queryset of projects) is a project the
+    user is a member of."""
     if not user.is_authenticated:
-        return Project.objects.none()
+        return queryset.none()
+    column = f"{project}_id" if project else "pk"  # "": the projects themselves
     key = api_key_of(user)
     if key is not None:
-        return Project.objects.filter(pk=key.project_id)
+        return queryset.filter(**{column: key.project_id})
     if getattr(user, "is_staff", False):
-        return Project.objects.all()
-    return Project.objects.filter(pk__in=member_project_ids(user))
+        return queryset
+    return queryset.filter(**{f"{column}__in": member_project_ids(user)})
+
+
+def projects_visible_to(user: AnyUser) -> QuerySet[Project]:
+    """The projects ``user`` sees (``visible_to`` of the projects themselves)."""
+    return visible_to(user, Project.objects.all(), project="")
+
+
+def roles_of(user: AnyUser) -> dict[int, str]:
+    """``{project id: role}`` of every project ``user`` is a member of."""
+    rows = Membership.objects.filter(user_id=int(user.pk or 0)).values_list("project_id", "role")
+    return dict(rows)
 
 
 def role_of(user: AnyUser, project_id: int) -> str | None:

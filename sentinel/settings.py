@@ -233,6 +233,8 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # A project's API key: Authorization: Bearer us_... (projects.api.auth).
+        "projects.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
@@ -506,6 +508,10 @@ SENTINEL_API_RATE = env.str("SENTINEL_API_RATE", "600/minute")
 # Requests that check monitors now (check-now, a bulk check_now), per token or user,
 # on top of SENTINEL_API_RATE: each makes the probes connect to targets at once.
 SENTINEL_API_CHECK_NOW_RATE = env.str("SENTINEL_API_CHECK_NOW_RATE", "30/minute")
+# How long a project invitation's email link works (projects.services.invitation_create).
+SENTINEL_INVITATION_EXPIRY_HOURS = env.int(
+    "SENTINEL_INVITATION_EXPIRY_HOURS", 72, minimum=1, maximum=24 * 90
+)
 # Seconds a stats or series answer is served from Redis; never longer than the
 # monitor's own interval, so a new check shows within one interval.
 SENTINEL_REPORT_CACHE_SECONDS = env.int(

@@ -7,13 +7,16 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from projects.models import ApiKey
+
 if TYPE_CHECKING:  # rest_framework.views imports the throttle settings: no cycle at run time
     from rest_framework.views import APIView
 
 
 class TokenRateThrottle(SimpleRateThrottle):
-    """One budget per API token (a user's scripts with two tokens get two budgets),
-    per user for browser sessions and per address for anonymous requests.
+    """One budget per API token or project API key (a user's scripts with two
+    tokens or keys get two budgets), per user for browser sessions and per address for
+    anonymous requests.
 
     The rate is read from settings on every request rather than once at import, so
     ``SENTINEL_API_RATE`` (and tests overriding it) take effect.
@@ -28,6 +31,8 @@ class TokenRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view: APIView) -> str:
         if isinstance(request.auth, Token):
             ident = f"token:{request.auth.pk}"
+        elif isinstance(request.auth, ApiKey):
+            ident = f"key:{request.auth.pk}"
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:

@@ -33,6 +33,9 @@ from schemathesis.specs.openapi.checks import (
 
 from alerting.models import AlertRule, MaintenanceWindow, NotificationChannel
 from monitors.models import Incident, Monitor, Tag
+from projects.models import ApiKey, Invitation, Membership, Project
+from projects.roles import Role
+from projects.services import api_key_create, invitation_create
 from tests.api_clients import token_client
 
 # Every object of the test user has this id, so a generated path id finds it half the
@@ -63,8 +66,9 @@ def _connection_kept():
 
 
 @pytest.fixture
-def owned(_connection_kept, user, redis_client, settings):
-    """The test user's token and one object of each resource, all with ``KNOWN_ID``;
+def owned(_connection_kept, user, other_user, redis_client, settings):
+    """The test user's token and one object of each resource, all with ``KNOWN_ID``
+    (a project of theirs with another member, a key and an invitation among them);
     a rate no run reaches (429 is documented, and tested in test_api_actions)."""
     settings.SENTINEL_API_RATE = settings.SENTINEL_API_CHECK_NOW_RATE = "100000/minute"
     monitor = Monitor.objects.create(
@@ -86,6 +90,15 @@ def owned(_connection_kept, user, redis_client, settings):
         pk=KNOWN_ID, owner=user, name="w", starts_at=now, ends_at=now + dt.timedelta(hours=1)
     ).monitors.add(monitor)
     Incident.objects.create(pk=KNOWN_ID, monitor=monitor, started_at=now)
+    team = Project.objects.create(pk=KNOWN_ID, name="team")
+    Membership.objects.create(project=team, user=user, role=Role.OWNER)
+    Membership.objects.create(pk=KNOWN_ID, project=team, user=other_user, role=Role.MEMBER)
+    key, _ = api_key_create(project=team, name="ci", read_only=True, created_by=user)
+    ApiKey.objects.filter(pk=key.pk).update(id=KNOWN_ID)
+    invitation_create(
+        project=team, email="new@example.test", role=Role.MEMBER, invited_by=user, accept_url=""
+    )
+    Invitation.objects.update(id=KNOWN_ID)
     return Token.objects.create(user=user).key
 
 
