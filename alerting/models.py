@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -171,6 +172,10 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ≥ {self.threshold}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        """The audit trail's project of this entry: the monitor's (django-auditlog)."""
+        return {"project": self.monitor.project_id}
 
     def clean(self) -> None:
         limits: dict[str, tuple[int, int]] = {

@@ -50,6 +50,9 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"project": self.pk}
+
 
 class Membership(models.Model):
     """One user's role in one project."""
@@ -71,6 +74,9 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} is {self.role} of {self.project_id}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"project": self.project_id}
 
 
 def personal_project_id(*, user_id: int) -> int:
@@ -116,6 +122,11 @@ class InProject(models.Model):
         self._default_project()
         super().full_clean(*args, **kwargs)
 
+    def get_additional_data(self) -> dict[str, Any]:
+        """What the audit trail stores with each entry: the project, so a project's
+        history is found by it, deleted objects included (django-auditlog's hook)."""
+        return {"project": self.project_id}
+
     def _default_project(self) -> None:
         owner_id = getattr(self, "owner_id", None)
         if self.project_id is None and owner_id is not None:
@@ -152,6 +163,9 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({KEY_MARK}{self.prefix}…)"
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"project": self.project_id}
+
     @staticmethod
     def new_secret() -> str:
         """A fresh secret: the mark, then 32 random bytes in URL-safe base64."""
@@ -182,3 +196,6 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.project_id} as {self.role}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"project": self.project_id}

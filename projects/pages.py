@@ -1,13 +1,21 @@
-"""The dashboard's side of projects: the role check of a page that writes, and the
-project new objects go to (the project switcher's choice)."""
+"""The dashboard's side of projects: the role check of a page that writes, the
+project new objects go to (the project switcher's choice), and the way to two-factor
+sign-in for members of a project that requires it."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from projects.roles import Area
-from projects.selectors import default_project_id, may_change, projects_visible_to
+from projects.selectors import (
+    default_project_id,
+    may_change,
+    projects_needing_2fa,
+    projects_visible_to,
+)
 
 SESSION_KEY = "sentinel_project_id"
 
@@ -35,3 +43,17 @@ def current_project_set(request: HttpRequest, project_id: int) -> bool:
         return False
     request.session[SESSION_KEY] = project_id
     return True
+
+
+def two_factor_first(request: HttpRequest) -> HttpResponse | None:
+    """Send a member of a project that requires two-factor sign-in, signed in without
+    a code, to set it up (and sign in again with it); None when nothing is hidden."""
+    needing = list(projects_needing_2fa(request.user).values_list("name", flat=True))
+    if not needing:
+        return None
+    messages.warning(
+        request,
+        f"{', '.join(needing)} require two-factor sign-in: turn it on here, then sign in "
+        "again with a code to see them.",
+    )
+    return redirect("two-factor")

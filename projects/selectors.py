@@ -24,10 +24,30 @@ def api_key_of(user: Any) -> ApiKey | None:
     return getattr(user, "api_key", None)
 
 
+def unverified_session(user: Any) -> bool:
+    """Whether ``user`` signed in to this session without a second factor. Only a
+    session's user carries ``is_verified`` (django-otp's middleware); a token's or an
+    API key's does not, and those are not held to a project's two-factor rule."""
+    is_verified = getattr(user, "is_verified", None)
+    return callable(is_verified) and not is_verified()
+
+
 def member_project_ids(user: AnyUser) -> QuerySet[Membership, int]:
     """The ids of the projects ``user`` is a member of, as a subquery (never
-    evaluated here, so a caller's filter stays one statement)."""
-    return Membership.objects.filter(user_id=int(user.pk or 0)).values_list("project_id", flat=True)
+    evaluated here, so a caller's filter stays one statement). A session signed in
+    without a code leaves out the projects that require two-factor sign-in."""
+    memberships = Membership.objects.filter(user_id=int(user.pk or 0))
+    if unverified_session(user):
+        memberships = memberships.filter(project__require_2fa=False)
+    return memberships.values_list("project_id", flat=True)
+
+
+def projects_needing_2fa(user: AnyUser) -> QuerySet[Project]:
+    """The projects ``user`` is a member of but does not see until they sign in with a
+    second factor (empty for a verified session, a token or a key)."""
+    if not user.is_authenticated or not unverified_session(user):
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user_id=user.pk, require_2fa=True)
 
 
 def visible_to(user: AnyUser, queryset: Q, *, project: str = "project") -> Q:
@@ -59,13 +79,14 @@ def roles_of(user: AnyUser) -> dict[int, str]:
 
 def role_of(user: AnyUser, project_id: int) -> str | None:
     """``user``'s role in the project: staff act as owners everywhere; None for a
-    non-member."""
+    non-member (and for a member it is hidden from: ``member_project_ids``)."""
     if not user.is_authenticated:
         return None
     if getattr(user, "is_staff", False) and api_key_of(user) is None:
         return Role.OWNER
     return (
-        Membership.objects.filter(user_id=user.pk, project_id=project_id)
+        Membership.objects.filter(project_id=project_id, project_id__in=member_project_ids(user))
+        .filter(user_id=user.pk)
         .values_list("role", flat=True)
         .first()
     )

@@ -20,9 +20,14 @@ from django.views.decorators.http import require_POST
 
 from projects.forms import ApiKeyForm, InviteForm, ProjectForm, ProjectSettingsForm, RoleForm
 from projects.models import ApiKey, Membership, Project
-from projects.pages import current_project_id, current_project_set, require_change
+from projects.pages import (
+    current_project_id,
+    current_project_set,
+    require_change,
+    two_factor_first,
+)
 from projects.roles import Area, Role, role_may_delete_project, role_may_grant
-from projects.selectors import projects_visible_to, role_of, roles_of
+from projects.selectors import projects_needing_2fa, projects_visible_to, role_of, roles_of
 from projects.services import (
     InvitationError,
     ProjectRuleError,
@@ -51,7 +56,12 @@ def project_list(request: HttpRequest) -> HttpResponse:
         return redirect("project", pk=project.pk)
     roles = roles_of(request.user)
     projects = [(p, roles.get(p.pk)) for p in projects_visible_to(request.user)]
-    context = {"projects": projects, "form": form, "current": current_project_id(request)}
+    context = {
+        "projects": projects,
+        "form": form,
+        "current": current_project_id(request),
+        "needing_2fa": projects_needing_2fa(request.user),
+    }
     return render(request, "projects/list.html", context)
 
 
@@ -68,6 +78,8 @@ def project_switch(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, pk: int, *, created: Any = None) -> HttpResponse:
     """Members (with their roles), pending invitations and API keys of one project."""
+    if projects_needing_2fa(request.user).filter(pk=pk).exists():
+        return two_factor_first(request)  # type: ignore[return-value]
     project = _project(request, pk)
     role = role_of(request.user, project.pk)
     may_manage = role in (Role.OWNER, Role.ADMIN)
@@ -172,13 +184,13 @@ def invite(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not invited: {form.errors.as_text()}")
         return redirect("project", pk=pk)
     _may_grant(request, project.pk, old=None, new=form.cleaned_data["role"])
-    accept = reverse("project-invitation-accept", args=["TOKEN"]).replace("TOKEN", "{token}")
+    accept = reverse("project-invitation-accept", args=["TOKEN"])
     invitation_create(
         project=project,
         email=form.cleaned_data["email"],
         role=form.cleaned_data["role"],
         invited_by=request.user,  # type: ignore[arg-type]
-        accept_url=request.build_absolute_uri(accept),
+        accept_url=request.build_absolute_uri(accept).replace("TOKEN", "{token}"),
     )
     messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
     return redirect("project", pk=pk)

@@ -34,7 +34,7 @@ from monitors.probes.ping import figures_together
 from monitors.regions import monitor_regions
 from monitors.selectors import monitors_visible_to
 from monitors.services import monitors_check_now
-from projects.pages import current_project_id, require_change
+from projects.pages import current_project_id, require_change, two_factor_first
 from projects.roles import Area
 from projects.selectors import member_project_ids
 from reporting import charts, queries
@@ -56,6 +56,8 @@ FLEET_CACHE_SECONDS = 30
 def overview(request: HttpRequest) -> HttpResponse:
     """The user's monitors, filtered, searched, sorted and paginated; the page's
     figures come from three queries whatever the page size."""
+    if request.method == "GET" and not request.GET and (sent := two_factor_first(request)):
+        return sent  # a project of theirs requires a second factor: set it up first
     now = timezone.now()
     # Deferred join: page through ids alone, which the (owner, name, id) and (owner,
     # status, name, id) indexes cover, so a deep OFFSET skips index entries, not rows;

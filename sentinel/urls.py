@@ -31,6 +31,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("dashboard/status-pages/", include("statuspages.dashboard_urls")),
+    path("dashboard/projects/<int:pk>/audit/", views.project_audit, name="project-audit"),
     path("dashboard/projects/", include("projects.urls")),
     path("dashboard/", include("reporting.urls")),
     path("account/", include("accounts.urls")),

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import redis
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.reachability import service_states, short_error
 from monitors.regions import regions_status
+from projects.roles import Role
+from projects.selectors import projects_visible_to, role_of
+from sentinel.audit import project_entries
 from telemetry.buffer import buffer_stats
 
 
@@ -56,3 +62,18 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"Bad request: {exception}"}, status=400)
     return defaults.bad_request(request, exception)
+
+
+# The newest entries a project's audit page shows (the admin's log has them all).
+AUDIT_PAGE_ENTRIES = 200
+
+
+@login_required
+def project_audit(request: HttpRequest, pk: int) -> HttpResponse:
+    """A project's audit trail, for its admins and owners (members: 403; others: 404)."""
+    project = get_object_or_404(projects_visible_to(request.user), pk=pk)
+    if role_of(request.user, project.pk) not in (Role.OWNER, Role.ADMIN):
+        raise PermissionDenied("The audit trail is for the project's admins.")
+    entries = project_entries(project_id=project.pk, limit=AUDIT_PAGE_ENTRIES)
+    context = {"project": project, "entries": entries, "limit": AUDIT_PAGE_ENTRIES}
+    return render(request, "sentinel/project_audit.html", context)

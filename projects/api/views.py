@@ -219,11 +219,11 @@ class InvitationViewSet(
             role_of(self.request.user, data["project"].pk), old=None, new=data["role"]
         ):
             raise _refused("Only an owner may invite owners.")
-        accept = reverse("project-invitation-accept", args=["TOKEN"]).replace("TOKEN", "{token}")
+        accept = reverse("project-invitation-accept", args=["TOKEN"])
         serializer.instance, _ = invitation_create(
             project=data["project"],
             email=data["email"],
             role=data["role"],
             invited_by=self.request.user,  # type: ignore[arg-type]
-            accept_url=self.request.build_absolute_uri(accept),
+            accept_url=self.request.build_absolute_uri(accept).replace("TOKEN", "{token}"),
         )
