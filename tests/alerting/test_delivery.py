@@ -500,7 +500,7 @@ def test_the_api_sends_a_test_notification_through_your_own_channel_only(
     receiver, client, user, other_user
 ):
     mine = webhook(receiver)
-    mine.owner = user
+    mine.owner, mine.project = user, user.personal_project
     mine.save()
     theirs = WebhookChannelFactory(owner=other_user)
     client.force_login(user)
