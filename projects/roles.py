@@ -47,9 +47,10 @@ AREAS_OF: dict[str, frozenset[Area]] = {
     Role.MEMBER: _MEMBER_AREAS,
     Role.READ_ONLY: frozenset(),
 }
-# A read-write API key acts in its project like an admin, except on its members and
-# keys: a key never mints keys nor changes who is in the project.
-KEY_AREAS = _ALL_AREAS - {Area.MEMBERS, Area.KEYS}
+# A read-write API key acts in its project like an admin, except on its members, keys
+# and settings: a key never mints keys, changes who is in the project, or lifts its
+# two-factor rule.
+KEY_AREAS = _ALL_AREAS - {Area.MEMBERS, Area.KEYS, Area.PROJECT}
 
 
 def role_may_change(role: str | None, area: Area) -> bool:

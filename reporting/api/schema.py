@@ -8,7 +8,7 @@ the same way everywhere, each with its body:
 | --- | --- | --- |
 | 400 | a bad body or query parameter, naming it | operations with a body or a query |
 | 401 | no or bad credentials | every operation |
-| 403 | a session's unsafe request without its CSRF token | POST, PATCH, DELETE |
+| 403 | a write the role or key may not make; no CSRF token | POST, PATCH, DELETE |
 | 404 | an id you may not see, or a page past the end | operations with a path id or pages |
 | 406 | an ``Accept`` header that allows no JSON | every operation |
 | 409 | a write that collides with a concurrent one | POST, PATCH |
@@ -64,9 +64,10 @@ RETRY_AFTER = {
 DESCRIPTIONS = {
     "400": "Bad input: the body names each field that is wrong.",
     "401": "No credentials, or they are not valid.",
-    "403": "Forbidden: a session's unsafe request without its CSRF token.",
-    "404": "Not found: no such object among those you may see (another owner's object "
-    "is not found either), or a page past the end.",
+    "403": "Forbidden: your role in the project (or a read-only API key) does not allow "
+    "this change, or a session's unsafe request without its CSRF token.",
+    "404": "Not found: no such object among those you may see (an object of a project "
+    "you are not in is not found either), or a page past the end.",
     "406": "Not acceptable: the Accept header allows no JSON, the only answer there is.",
     "409": "Conflict with a concurrent change; nothing was saved. Try again.",
     "415": "The body is of a type the API does not read (send application/json).",
