@@ -44,8 +44,13 @@ class NotificationChannel(InProject):
         SLACK = "slack", "Slack"
         APPRISE = "apprise", "Apprise URL"
 
+    # Who created it (NULL once their account is deleted); access follows ``project``.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channels"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="channels",
     )
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -383,8 +388,13 @@ class MaintenanceWindow(InProject):
         NONE = "none", "Once"
         WEEKLY = "weekly", "Every week"
 
+    # Who created it (NULL once their account is deleted); access follows ``project``.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maintenance_windows"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="maintenance_windows",
     )
     name = models.CharField(max_length=200)
     monitors = models.ManyToManyField(Monitor, blank=True, related_name="maintenance_windows")

@@ -22,8 +22,13 @@ class ConfigApply(InProject):
         UPTIME_KUMA = "uptime_kuma", "Uptime Kuma import"
         GATUS = "gatus", "Gatus import"
 
+    # Who the apply created objects as (NULL once their account is deleted).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="config_applies"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="config_applies",
     )
     applied_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -77,8 +77,8 @@ def heartbeat_ping_path(monitor: Monitor) -> str:
 
 def heartbeat_slug_ping_path(monitor: Monitor) -> str | None:
     """``/ping/<ping key>/<slug>`` for a heartbeat with a slug, else None."""
-    if monitor.kind != HEARTBEAT or not monitor.heartbeat_slug:
-        return None
+    if monitor.kind != HEARTBEAT or not monitor.heartbeat_slug or monitor.owner_id is None:
+        return None  # no owner (their account was deleted): no ping key, the UUID URL only
     return f"/ping/{ping_key_of(owner_id=monitor.owner_id)}/{monitor.heartbeat_slug}"
 
 
@@ -92,7 +92,8 @@ def heartbeat_routes_save(*, monitor: Monitor) -> None:
     (or remove them, when it is no longer a heartbeat). Redis away: logged; the URLs
     work once the routes are rebuilt (``heartbeat_routes_rebuild``)."""
     if monitor.kind == HEARTBEAT:
-        key = ping_key_of(owner_id=monitor.owner_id) if monitor.heartbeat_slug else None
+        owner_id = monitor.owner_id
+        key = ping_key_of(owner_id=owner_id) if monitor.heartbeat_slug and owner_id else None
         routes = heartbeat_routes(monitor=monitor, ping_key=key)
     else:
         routes = {}

@@ -144,8 +144,14 @@ class Monitor(InProject):
     # Kinds the probe engine checks; a heartbeat is pinged by the job it watches.
     PROBED_KINDS = (Kind.HTTP, Kind.TCP, Kind.TLS, Kind.DNS, Kind.PING)
 
+    # Who created it; access follows ``project``. Kept (NULL) when that user's account
+    # is deleted, so a team's monitors outlive a member who leaves.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitors"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="monitors",
     )
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HTTP)

@@ -234,8 +234,8 @@ def monitor_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = MonitorForm(request.POST or None, instance=monitor)
     if request.method == "POST" and form.is_valid():
         assert isinstance(request.user, User)
-        owner = monitor.owner if monitor else request.user
-        saved = form.save_through_services(owner=owner, project_id=project_id)
+        # A new monitor is created by the user; an existing one keeps its creator.
+        saved = form.save_through_services(owner=request.user, project_id=project_id)
         if saved is not None:
             messages.success(request, f"Saved {saved.name}.")
             return HttpResponseRedirect(reverse("dashboard-monitor", args=[saved.pk]))

@@ -38,8 +38,13 @@ class StatusPage(InProject):
         PASSWORD = "password", "private, with a password"
         TOKEN = "token", "private, with an access token"
 
+    # Who created it (NULL once their account is deleted); access follows ``project``.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="status_pages"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="status_pages",
     )
     slug = models.SlugField(
         max_length=60,

@@ -150,3 +150,18 @@ def test_dashboard_status_page_screens_follow_the_role(team, role, redis_client)
         assert (shown.status_code, saved.status_code) == (200, 200)
     else:
         assert (shown.status_code, saved.status_code) == (200, 403)
+
+
+def test_a_deleted_account_takes_its_personal_project_but_not_the_teams_objects(team):
+    leaver = team.users["admin"]
+    theirs = Monitor.objects.create(
+        owner=leaver, project=team.project, name="made by the leaver", url="http://127.0.0.1:9/"
+    )
+    personal = Monitor.objects.create(owner=leaver, name="private", url="http://127.0.0.1:9/")
+    assert personal.project_id == leaver.personal_project.pk
+
+    leaver.delete()
+
+    assert Monitor.objects.get(pk=theirs.pk).owner is None
+    assert not Monitor.objects.filter(pk=personal.pk).exists()
+    assert Monitor.objects.filter(project=team.project).count() == 2

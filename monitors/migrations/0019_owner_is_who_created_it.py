@@ -1,0 +1,27 @@
+"""An object's owner is who created it: kept, as NULL, when their account is deleted
+(access follows the project), so a team's objects outlive a member who leaves."""
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("monitors", "0018_monitor_project_status_idx"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="monitor",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="monitors",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+    ]
