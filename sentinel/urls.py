@@ -32,6 +32,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("dashboard/status-pages/", include("statuspages.dashboard_urls")),
     path("dashboard/", include("reporting.urls")),
+    path("dashboard/", include("alerting.dashboard_urls")),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("reporting.api.urls")),
     path("api/v1/", include("statuspages.api_urls")),
