@@ -272,7 +272,8 @@ def test_a_failed_send_test_says_why_without_the_secret_url(owner, user, receive
     response = owner.post(f"/dashboard/channels/{channel.pk}/test/", follow=True)
 
     text = response.content.decode()
-    assert f"Test notification to {channel.name} failed:" in text and "410" in text
+    assert f'<li class="error">Test notification to {channel.name} failed:' in text
+    assert "410" in text
     assert len(receiver.every_request) == 1
     assert_no_secret(owner)
 
@@ -413,6 +414,7 @@ def test_an_owner_manages_maintenance_windows_on_their_own_clocks(owner, user):
     assert window.starts_at == dt.datetime(2026, 7, 5, 0, 0, tzinfo=dt.UTC)
     listing = owner.get("/dashboard/maintenance/").content.decode()
     assert "Backups" in listing and "Every week" in listing and "(Europe/Berlin)" in listing
+    assert "db; tags db, nightly" in listing
     edit = owner.get(f"/dashboard/maintenance/{window.pk}/edit/").content.decode()
     assert 'value="2026-07-05T02:00"' in edit and 'value="db, nightly"' in edit
 
