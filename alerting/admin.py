@@ -5,7 +5,6 @@ attempts, maintenance windows."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from alerting.forms import WallClockTimesForm
 from alerting.models import (
     AlertRule,
     ChannelHealth,
@@ -25,7 +25,6 @@ from alerting.models import (
 )
 from alerting.selectors import period_text
 from alerting.services import channel_send_test
-from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
 from monitors.admin import MonitorAdmin, ReadOnlyAdmin
 from monitors.models import Monitor
 
@@ -124,10 +123,8 @@ class WallClockField(forms.SplitDateTimeField):
         return None if aware is None else timezone.make_naive(aware, dt.UTC)
 
 
-class MaintenanceWindowForm(forms.ModelForm):
+class MaintenanceWindowForm(WallClockTimesForm):
     """The window's times are shown and entered on its own clocks (``time_zone``)."""
-
-    WALL_CLOCK_FIELDS = ("starts_at", "ends_at", "repeat_until")
 
     starts_at = WallClockField(help_text="In the window's time zone. Weekly: the first one.")
     ends_at = WallClockField(help_text="In the window's time zone.")
@@ -136,38 +133,6 @@ class MaintenanceWindowForm(forms.ModelForm):
     class Meta:
         model = MaintenanceWindow
         fields = MAINTENANCE_WINDOW_FIELDS
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        zone = self.instance.zone
-        for name in self.WALL_CLOCK_FIELDS:
-            value = self.initial.get(name)
-            if isinstance(value, dt.datetime) and timezone.is_aware(value):
-                self.initial[name] = wall_time(value, zone)
-
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        try:
-            zone = time_zone(cleaned.get("time_zone") or "")
-        except ValueError:
-            zone = None  # the model's clean() puts the error on time_zone
-        for name in self.WALL_CLOCK_FIELDS:
-            wall = cleaned.get(name)
-            if wall is None:
-                continue
-            if zone is None:
-                cleaned[name] = wall.replace(tzinfo=dt.UTC)  # never saved: the form is invalid
-            elif wall_time_kind(wall, zone) == "skipped":
-                self.add_error(
-                    name,
-                    f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks jump "
-                    "over it that night.",
-                )
-            else:
-                # An ambiguous time (the clocks go back over it) is its first occurrence.
-                cleaned[name] = from_wall_time(wall, zone)
-        return cleaned
 
 
 @admin.register(MaintenanceWindow)

@@ -266,6 +266,10 @@ def prepare_database() -> None:
 def run_scenario(name: str, *, quick: bool, report: dict[str, Any]) -> None:
     runtime.stage(f"scenario {name}: start ({'quick' if quick else 'full'} scale)")
     started = time.monotonic()
+    # What a scenario puts in the environment ends with it: its children would carry
+    # it into the next scenario's (the regions scenario's SENTINEL_REGIONS would send
+    # the chaos drill's slots to regions that have no worker there).
+    environment = dict(os.environ)
     try:
         module = importlib.import_module(f"benchmarks.{name}")
         own = SCENARIO_DATABASES.get(name)
@@ -278,6 +282,8 @@ def run_scenario(name: str, *, quick: bool, report: dict[str, Any]) -> None:
         report[f"{name}.error"] = f"{type(exc).__name__}: {exc}"
     finally:
         runtime.stop_all()
+        os.environ.clear()
+        os.environ.update(environment)
     report[f"{name}.seconds"] = round(time.monotonic() - started, 1)
     runtime.stage(f"scenario {name}: done in {report[f'{name}.seconds']} s")
 

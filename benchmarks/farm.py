@@ -24,10 +24,14 @@ per request, as much as the probe worker's whole check. It reads the request lin
 answers after the path's delay with ``Connection: close`` and closes.
 
 **Fault windows** (the regions benchmark): with ``BENCH_FARM_FAULT_FILE`` set, the farm
-reads that file every ``FAULT_POLL_S``: a JSON ``{"from": "127.0.0.4", "start": s,
-"end": s}`` (epoch seconds) makes every request from that caller address between
+looks at that file every ``FAULT_POLL_S`` and reads it again when it changed: a JSON
+``{"from": "127.0.0.4", "windows": {"<n>": [start, end], ...}}`` (epoch seconds) makes
+every request for path ``n`` from that caller address that arrives between its
 ``start`` and ``end`` answer 503 at once, so one simulated region's path to the
-targets fails while the others' does not.
+targets fails while the others' does not. The windows are per path so that a
+benchmark can put their edges between a monitor's slots (``fault_write``): a window
+shared by every path would fall in the middle of some check, whose request reaches
+the farm a few milliseconds after the check started, on either side of the edge.
 
 Run it alone: ``python -m benchmarks.farm --port 18090 --processes 2``.
 """
@@ -127,27 +131,53 @@ PAGE_RESPONSE = _response(200, _page())
 
 
 FAULT_POLL_S = 0.5
-# (caller address, start, end) of the fault window in force, read from the fault file.
-_fault: tuple[str, float, float] | None = None
+# (caller address, path -> (start, end) epoch s) in force, read from the fault file.
+_fault: tuple[str, dict[int, tuple[float, float]]] | None = None
+_fault_stamp: tuple[int, int] | None = None  # the fault file's (mtime ns, size) when read
+
+
+def fault_write(path: str, *, caller: str, windows: dict[int, tuple[float, float]]) -> None:
+    """Write the fault file the farm reads: requests from ``caller`` for path ``n``
+    arriving in ``windows[n]`` (``(start, end)``, epoch seconds) answer 503. Replaced
+    in one step, so that the farm never reads half of it."""
+    spec = {"from": caller, "windows": {str(n): list(w) for n, w in windows.items()}}
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(spec, handle)
+    os.replace(temporary, path)
 
 
 def fault_read(path: str) -> None:
-    """Load the fault window from ``path`` (none if it is absent or unreadable)."""
-    global _fault
+    """Load the fault windows from ``path`` when it changed since the last read (none if
+    it is absent or unreadable)."""
+    global _fault, _fault_stamp
+    try:
+        stat = os.stat(path)
+    except OSError:
+        _fault, _fault_stamp = None, None
+        return
+    if (stat.st_mtime_ns, stat.st_size) == _fault_stamp:
+        return
+    _fault_stamp = (stat.st_mtime_ns, stat.st_size)
     try:
         with open(path, encoding="utf-8") as handle:
             spec = json.load(handle)
-        _fault = (str(spec["from"]), float(spec["start"]), float(spec["end"]))
+        windows = {int(n): (float(a), float(b)) for n, (a, b) in spec["windows"].items()}
+        _fault = (str(spec["from"]), windows)
     except (OSError, ValueError, KeyError, TypeError):
         _fault = None
 
 
-def _faulty(transport: asyncio.Transport | None) -> bool:
-    if _fault is None or transport is None:
+def _faulty(transport: asyncio.Transport | None, n: int | None) -> bool:
+    """Whether this request for path ``n``, arriving now, is in its caller's fault."""
+    if _fault is None or transport is None or n is None:
         return False
-    caller, start, end = _fault
+    caller, windows = _fault
     peer = transport.get_extra_info("peername")
-    return bool(peer) and peer[0] == caller and start <= time.time() < end
+    if not peer or peer[0] != caller or n not in windows:
+        return False
+    start, end = windows[n]
+    return start <= time.time() < end
 
 
 class TargetProtocol(asyncio.Protocol):
@@ -169,8 +199,8 @@ class TargetProtocol(asyncio.Protocol):
             if len(self.buffer) > MAX_REQUEST_HEAD:
                 self.transport.close()
             return
-        response, delay = _route(self.buffer.split(b"\r\n", 1)[0])
-        if _faulty(self.transport):
+        response, delay, n = _route(self.buffer.split(b"\r\n", 1)[0])
+        if _faulty(self.transport, n):
             response, delay = RESPONSES[503], 0.0
         if delay:
             loop = asyncio.get_running_loop()
@@ -189,17 +219,18 @@ class TargetProtocol(asyncio.Protocol):
         self.transport = None
 
 
-def _route(request_line: bytes) -> tuple[bytes, float]:
-    """Response and delay for ``GET /t/<n> HTTP/1.1`` (or ``/k/<n>``); 404 for anything
-    else."""
+def _route(request_line: bytes) -> tuple[bytes, float, int | None]:
+    """Response, delay and path number for ``GET /t/<n> HTTP/1.1`` (or ``/k/<n>``); 404
+    and no number for anything else."""
     parts = request_line.split(b" ")
     path = parts[1] if len(parts) == 3 else b""
     if path[:3] not in (b"/t/", b"/k/") or not path[3:].isdigit():
-        return RESPONSES[404], 0.0
-    b = behaviour(int(path[3:]))
+        return RESPONSES[404], 0.0, None
+    n = int(path[3:])
+    b = behaviour(n)
     if b.status == 200 and path.startswith(b"/k/"):
-        return PAGE_RESPONSE, b.delay_s
-    return RESPONSES[b.status], b.delay_s
+        return PAGE_RESPONSE, b.delay_s, n
+    return RESPONSES[b.status], b.delay_s, n
 
 
 def serve(port: int) -> None:

@@ -8,15 +8,20 @@ checks from all three, so ``monitors = checks a minute / 3``: the same number of
 checks a minute as the single-region pipeline's goal (100,000), spread over three
 regions.
 
-A fault window over the measured window (all but its first and last 5 s) makes the
-farm answer 503 to every request from r3's address (``benchmarks.farm``, fault
-windows): r3 sees every target fail, r1 and r2 do not, and with the default rule (2
-of 3) no monitor whose target is healthy may go down, though r3 alone would have
-downed them (``regions.r3_failed_twice_in_a_row`` counts those). Figures, per region
-and together (``regions.*``):
+A fault over the measured window (its slots but those of its first and last 5 s)
+makes the farm answer 503 to every request from r3's address (``benchmarks.farm``,
+fault windows): r3 sees every target fail, r1 and r2 do not, and with the default
+rule (2 of 3) no monitor whose target is healthy may go down, though r3 alone would
+have downed them (``regions.r3_failed_twice_in_a_row`` counts those). The fault is
+a set of slots, not a stretch of time: each farm path fails from half a period
+before its monitor's first slot in the fault to half a period after its last
+(``fault_windows``), so a check's request, which reaches the farm some milliseconds
+after the check started, never lands on the other side of an edge from its slot.
+Figures, per region and together (``regions.*``):
 
 - ``regions.<r>.schedule_lag_p99_s``, ``.skipped_checks``, ``.duplicate_checks``,
-  ``.wrong_outcomes`` (in the fault window, r3's right outcome is the 503);
+  ``.wrong_outcomes`` (for r3's checks of a slot in the fault, the right outcome is
+  the 503);
 - ``regions.schedule_lag_p99_s`` (the worst region's), ``regions.skipped_checks``,
   ``regions.duplicate_checks``, ``regions.wrong_outcomes`` (summed over regions);
 - ``regions.fault_incidents``: incidents opened on monitors whose target is healthy
@@ -37,7 +42,7 @@ from collections import Counter
 from typing import Any
 
 from benchmarks import runtime
-from benchmarks.farm import behaviour, farm_running
+from benchmarks.farm import behaviour, farm_running, fault_write
 from benchmarks.pipeline import (
     INTERVAL_S,
     SETTLE_S,
@@ -66,14 +71,22 @@ def run(*, quick: bool, report: dict[str, object]) -> None:
     os.environ["BENCH_FARM_FAULT_FILE"] = fault_file
     os.environ["SENTINEL_REGIONS"] = ",".join(REGIONS)
     _django()
+    from django.conf import settings
+
+    # The scenarios after this one check from the local region again (the harness puts
+    # the environment back after each scenario; this process's settings are ours to).
+    configured = settings.SENTINEL_REGIONS
     _regions_on(REGIONS)
-    with farm_running(processes=1) as (farm, _pids):
-        report.update(
-            measure(
-                farm, monitors=per_minute // len(REGIONS), window_s=window_s, threads=threads,
-                fault_file=fault_file,
-            )
-        )  # fmt: skip
+    try:
+        with farm_running(processes=1) as (farm, _pids):
+            report.update(
+                measure(
+                    farm, monitors=per_minute // len(REGIONS), window_s=window_s,
+                    threads=threads, fault_file=fault_file,
+                )
+            )  # fmt: skip
+    finally:
+        settings.SENTINEL_REGIONS = configured
 
 
 def _regions_on(regions: dict[str, str]) -> None:
@@ -94,6 +107,7 @@ def measure(
     farm: Any, *, monitors: int, window_s: int, threads: int, fault_file: str
 ) -> dict[str, object]:
     from core.broker import broker_queues_ensure
+    from monitors.dispatch import monitor_phase_ms
     from sentinel.celery import app
 
     runtime.stage(
@@ -101,6 +115,7 @@ def measure(
         f"window {window_s} s, one probe worker x {threads} threads per region"
     )
     ids = _create_monitors(farm, monitors)
+    paths = _path_of(ids)
     _reset_incidents(ids)
     broker_queues_ensure(app=app)
     _purge()
@@ -113,13 +128,15 @@ def measure(
     kick_ms = _now_ms()
     _kick_dispatch()
     window = (kick_ms + WARMUP_S * 1000, kick_ms + (WARMUP_S + window_s) * 1000)
-    # The whole window but its first and last FAULT_MARGIN_S: at 180 s, two or three
-    # slots of every monitor, which would confirm an outage with one region.
+    # The slots of the whole window but its first and last FAULT_MARGIN_S: at 180 s, two
+    # or three of every monitor, which would confirm an outage with one region.
     fault = (window[0] + FAULT_MARGIN_S * 1000, window[1] - FAULT_MARGIN_S * 1000)
-    with open(fault_file, "w", encoding="utf-8") as handle:
-        json.dump(
-            {"from": REGIONS[FAULTY], "start": fault[0] / 1000, "end": fault[1] / 1000}, handle
-        )
+    windows = fault_windows(
+        {paths[pk]: monitor_phase_ms(monitor_id=pk, interval_seconds=INTERVAL_S) for pk in ids},
+        fault=fault,
+        period_ms=INTERVAL_S * 1000,
+    )
+    fault_write(fault_file, caller=REGIONS[FAULTY], windows=windows)
     runtime.stage(f"regions: {FAULTY}'s path fails for all but the window's ends")
     time.sleep(max(0.0, window[1] / 1000 - time.time()) + SETTLE_S)
     for child in processes.values():
@@ -130,7 +147,7 @@ def measure(
     from benchmarks.pipeline import _disable_monitors
 
     _disable_monitors()
-    report = _figures(ids, window=window, fault=fault, streamed=reader.seen)
+    report = _figures(ids, paths, window=window, fault=fault, streamed=reader.seen)
     report["regions.buffer_drained"] = drained
     report["regions.monitors"] = monitors
     report["regions.checks_per_minute"] = monitors * len(REGIONS)
@@ -139,6 +156,25 @@ def measure(
     for key in sorted(report):
         runtime.stage(f"  {key} = {report[key]}")
     return report
+
+
+def fault_windows(
+    phases: dict[int, int], *, fault: tuple[int, int], period_ms: int
+) -> dict[int, tuple[float, float]]:
+    """Each farm path's fault window, ``(start, end)`` in epoch seconds, from its
+    monitor's phase (``phases``: path -> phase in ms, ``monitor_phase_ms``): from half
+    a period before the monitor's first slot in ``fault`` (``[start, end)`` in epoch
+    ms) to half a period after its last, so that a request within half a period of
+    its slot fails exactly when the slot is in ``fault``."""
+    from monitors.dispatch import align_up
+
+    half = period_ms / 2
+    windows = {}
+    for path, phase in phases.items():
+        first = align_up(fault[0], period_ms=period_ms, phase_ms=phase)
+        after = align_up(fault[1], period_ms=period_ms, phase_ms=phase)
+        windows[path] = ((first - half) / 1000, (after - half) / 1000)
+    return windows
 
 
 def _reset_incidents(ids: list[int]) -> None:
@@ -234,7 +270,12 @@ def _stored(ids: list[int], window: tuple[int, int]) -> list[tuple[Any, ...]]:
 
 
 def _figures(
-    ids: list[int], *, window: tuple[int, int], fault: tuple[int, int], streamed: list[Seen]
+    ids: list[int],
+    paths: dict[int, int],
+    *,
+    window: tuple[int, int],
+    fault: tuple[int, int],
+    streamed: list[Seen],
 ) -> dict[str, object]:
     from monitors.dispatch import monitor_phase_ms
 
@@ -249,7 +290,6 @@ def _figures(
             expected.add((pk, slot))
             slot += period
     rows = _stored(ids, window)
-    paths = _path_of(ids)
     on_stream = Counter(
         (x.monitor_id, x.scheduled_ms, x.region) for x in streamed if start <= x.scheduled_ms < end
     )
@@ -257,7 +297,7 @@ def _figures(
     for region in REGIONS:
         mine = [row for row in rows if row[5] == region]
         lags = [(st - s) / 1000 for _m, s, st, _ok, _f, _r in mine]
-        wrong = sum(1 for row in mine if not _right(row, paths[row[0]], fault))
+        wrong = sum(1 for row in mine if not outcome_right(row, paths[row[0]], fault))
         report[f"regions.{region}.checks"] = len(mine)
         report[f"regions.{region}.schedule_lag_p99_s"] = round(runtime.percentile(lags, 0.99), 3)
         report[f"regions.{region}.skipped_checks"] = len(expected - {(r[0], r[1]) for r in mine})
@@ -291,12 +331,16 @@ def _failed_twice(rows: list[tuple[Any, ...]], paths: dict[int, int]) -> int:
     return count
 
 
-def _right(row: tuple[Any, ...], path: int, fault: tuple[int, int]) -> bool:
-    _m, _scheduled, started, ok, failure, region = row
+def outcome_right(row: tuple[Any, ...], path: int, fault: tuple[int, int]) -> bool:
+    """Whether a stored result ``(monitor, scheduled ms, started ms, ok, failure,
+    region)`` of farm path ``path`` is what the farm answers: its behaviour, or for
+    the faulty region's checks of a slot in ``fault`` (epoch ms), a 503."""
+    _m, scheduled, _started, ok, failure, region = row
     b = behaviour(path)
-    if region == FAULTY and fault[0] <= started < fault[1] and b.kind != "refused":
-        # The farm answers r3 with a 503 at once in the fault window, judged when the
-        # request arrives (a refused port refuses before the farm could answer).
+    if region == FAULTY and fault[0] <= scheduled < fault[1] and b.kind != "refused":
+        # The farm answers r3's request with a 503 at once (a refused port refuses
+        # before the farm could answer). By the slot, not by when the check started:
+        # the farm's window for the path has half a period to spare around the slot.
         return not ok and failure == "status"
     return ok == b.expect_ok and failure == b.expect_failure
 

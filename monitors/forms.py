@@ -182,10 +182,16 @@ class MonitorForm(forms.ModelForm):
                 owner=owner, project_id=project_id, tags=self.tag_names(), **fields
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for name, errors in exc.error_dict.items():
-                    field = name if name in self.fields else None
-                    self.add_error(field, errors)
-            else:
-                self.add_error(None, exc)
+            raise_into(self, exc)
             return None
+
+
+def raise_into(form: forms.BaseForm, error: ValidationError) -> None:
+    """A service's ValidationError onto ``form``: each field's errors on that field,
+    errors of fields the form lacks (and errors of no field) as the form's own. For
+    every dashboard form that saves through a service."""
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error)

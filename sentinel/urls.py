@@ -34,6 +34,7 @@ urlpatterns = [
     path("dashboard/projects/<int:pk>/audit/", views.project_audit, name="project-audit"),
     path("dashboard/projects/", include("projects.urls")),
     path("dashboard/", include("reporting.urls")),
+    path("dashboard/", include("alerting.dashboard_urls")),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("reporting.api.urls")),
     path("api/v1/", include("statuspages.api_urls")),

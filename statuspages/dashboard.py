@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from alerting.models import MaintenanceWindow
+from monitors.forms import raise_into
 from monitors.models import Incident, Monitor
 from monitors.selectors import visible_to
 from projects.pages import current_project_id, require_change
@@ -27,7 +28,6 @@ from statuspages.forms import (
     StatusPageForm,
     UpdateForm,
     layout_from,
-    raise_into,
 )
 from statuspages.models import PageIncident, StatusPage
 from statuspages.services import (

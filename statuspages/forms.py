@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from monitors.models import Monitor
 from statuspages.models import PageIncident, StatusPage
@@ -123,12 +122,3 @@ class IncidentForm(forms.Form):
 class UpdateForm(forms.Form):
     status = forms.ChoiceField(choices=PageIncident.Status.choices)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Markdown.")
-
-
-def raise_into(form: forms.BaseForm, error: ValidationError) -> None:
-    """A service's field errors onto ``form``; others as the form's own."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)

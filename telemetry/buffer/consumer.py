@@ -106,8 +106,9 @@ def buffer_take(
     entries, so a batch may pass ``count`` by part of one); returns (entries,
     results reclaimed).
 
-    ``reclaim=None`` reclaims dead consumers' entries at most every few seconds;
-    True forces it (start-up), False skips it. Once new entries arrive, keep taking
+    ``reclaim=None`` reclaims dead consumers' entries at most every few seconds, and
+    again at once while the last reclaim found some; True forces it (start-up), False
+    skips it. Once new entries arrive, keep taking
     for up to ``linger_ms`` until they hold ``count`` results: a trickle of results
     becomes a few large transactions instead of many small ones.
     ``own_pending=False`` skips this consumer's own pending entries: the caller
@@ -128,8 +129,13 @@ def buffer_take(
     if reclaim or (
         reclaim is None and now - _last_reclaim.get(consumer, 0.0) >= RECLAIM_EVERY_SECONDS
     ):
-        _last_reclaim[consumer] = now
         claimed = _reclaim(client, consumer=consumer, count=first)
+        # While a dead consumer's backlog lasts, the next take reclaims again rather
+        # than waiting its turn: those are the oldest results, and each batch they
+        # wait makes them later for the live state (a result later than its monitor's
+        # checkpoints is stored but cannot move it: monitors.state). A process killed
+        # with a batch stored and the next taken ahead leaves two.
+        _last_reclaim[consumer] = 0.0 if claimed else now
         if claimed:
             return claimed, sum(entry.count for entry in claimed)
     fresh = _entries(

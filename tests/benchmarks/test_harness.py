@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 import time
+import types
 from typing import Any
 
 import pytest
 
 from benchmarks import runtime
-from benchmarks.__main__ import GOALS, derive, largest_fleet, markdown
+from benchmarks.__main__ import GOALS, derive, largest_fleet, markdown, run_scenario
 
 
 def test_the_bench_environment_never_points_at_the_real_database_or_redis():
@@ -186,3 +187,26 @@ def test_a_second_run_waits_for_the_bench_lock_and_gives_up_clearly():
         pass
     with runtime.bench_lock(wait_seconds=1):  # released when the first run ends
         pass
+
+
+def test_what_a_scenario_puts_in_the_environment_ends_with_it(monkeypatch):
+    from django.db import connection
+
+    def run(*, quick: bool, report: dict[str, object]) -> None:
+        # As the regions scenario does: its workers' settings, through the environment.
+        os.environ["SENTINEL_REGIONS"] = "r1,r2,r3"
+        os.environ["BENCH_FARM_FAULT_FILE"] = "/nowhere/fault.json"
+        report["leaky.ran"] = True
+
+    monkeypatch.setitem(sys.modules, "benchmarks.leaky", types.SimpleNamespace(run=run))
+    # The scenario runs on the database Django is connected to: no bench database made.
+    monkeypatch.setattr(runtime, "BENCH_DATABASE", connection.settings_dict["NAME"])
+    monkeypatch.delenv("SENTINEL_REGIONS", raising=False)
+    monkeypatch.delenv("BENCH_FARM_FAULT_FILE", raising=False)
+    before = dict(os.environ)
+    report: dict[str, Any] = {}
+
+    run_scenario("leaky", quick=True, report=report)
+
+    assert report["leaky.ran"] is True and "leaky.error" not in report
+    assert dict(os.environ) == before

@@ -165,3 +165,27 @@ def test_a_deleted_account_takes_its_personal_project_but_not_the_teams_objects(
     assert Monitor.objects.get(pk=theirs.pk).owner is None
     assert not Monitor.objects.filter(pk=personal.pk).exists()
     assert Monitor.objects.filter(project=team.project).count() == 2
+
+
+DASHBOARD_DELETES = {
+    "channels": ("/dashboard/channels/{}/delete/", "channel"),
+    "windows": ("/dashboard/maintenance/{}/delete/", "window"),
+    "rules": ("/dashboard/rules/{}/delete/", "rule"),
+}
+
+
+@pytest.mark.parametrize("resource", sorted(DASHBOARD_DELETES))
+@pytest.mark.parametrize("role", [*ROLES, "outsider"])
+def test_dashboard_alerting_pages_follow_the_role(team, role, resource, redis_client):
+    path, key = DASHBOARD_DELETES[resource]
+    obj = team.objects[key]
+    client = signed_in(team.users[role])
+    asked = client.get(path.format(obj.pk))
+    deleted = client.post(path.format(obj.pk))
+    still_there = type(obj).objects.filter(pk=obj.pk).exists()
+    if role == "outsider":
+        assert (asked.status_code, deleted.status_code, still_there) == (404, 404, True)
+    elif role in MAY_CHANGE[resource]:
+        assert (asked.status_code, deleted.status_code, still_there) == (200, 302, False)
+    else:
+        assert (asked.status_code, deleted.status_code, still_there) == (200, 403, True)

@@ -488,6 +488,32 @@ def test_a_consumer_takes_its_own_pending_batch_back_first(buffer):
     assert [e.entry_id for e in again] == [e.entry_id for e in taken]
 
 
+def test_it_keeps_reclaiming_a_dead_consumers_backlog_before_new_entries(buffer, settings):
+    monitor = MonitorFactory()
+    results = make_results([monitor], 50)
+    for offset in range(0, 50, 10):
+        buffer_push(results=results[offset : offset + 10])
+    # A consumer killed with a batch being stored and the next taken ahead.
+    stored, _ = buffer_take(consumer="dead", count=10, reclaim=False)
+    ahead, _ = buffer_take(consumer="dead", count=10, reclaim=False, own_pending=False)
+    # Pending a minute, without waiting one: the survivor's own entries stay younger.
+    buffer.xclaim(STREAM_KEY, GROUP, "dead", 0, [e.entry_id for e in stored + ahead], idle=60_000)
+    settings.TELEMETRY_INGEST_RECLAIM_SECONDS = 30
+
+    first, reclaimed_first = buffer_take(consumer="survivor", count=10, reclaim=True)
+    # Taken ahead while the first is stored, as the ingest loop does.
+    second, reclaimed_second = buffer_take(
+        consumer="survivor", count=10, reclaim=None, own_pending=False
+    )
+    third, reclaimed_third = buffer_take(
+        consumer="survivor", count=10, reclaim=None, own_pending=False
+    )
+
+    assert [e.entry_id for e in first + second] == [e.entry_id for e in stored + ahead]
+    assert (reclaimed_first, reclaimed_second) == (10, 10)
+    assert reclaimed_third == 0 and third  # the backlog is gone: new entries again
+
+
 def test_it_moves_malformed_entries_to_the_dead_letter_list(buffer):
     monitor = MonitorFactory()
     deleted = MonitorFactory()
