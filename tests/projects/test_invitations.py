@@ -26,7 +26,9 @@ def invite(team, settings, django_capture_on_commit_callbacks, *, role="member",
 
 
 def link_in(message) -> str:
-    return re.search(r"https?://\S+/invitations/\S+/", message.body).group(0)
+    link = re.search(r"https?://\S+/invitations/\S+/", message.body)
+    assert link is not None, f"no invitation link in {message.body!r}"
+    return link.group(0)
 
 
 def signed_in(user) -> Client:

@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from tests.sentinel.test_migrations import migrate
 
-BEFORE = [
+BEFORE: list[tuple[str, str | None]] = [
     ("monitors", "0016_monitor_regions"),
     ("alerting", "0006_notification_resends_in_doubt"),
     ("statuspages", "0001_initial"),
@@ -61,7 +61,7 @@ def migrate_back() -> object:
     """Unapply projects (and each app's migration into them); the models as they were."""
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
-    return executor.loader.project_state([t for t in BEFORE if t[1] is not None]).apps
+    return executor.loader.project_state([(app, name) for app, name in BEFORE if name]).apps
 
 
 @pytest.mark.django_db(transaction=True)  # migrations commit; the database is flushed after

@@ -69,7 +69,9 @@ def test_a_new_keys_secret_is_shown_once(team):
     assert made.status_code == 200
     assert made["Cache-Control"] == "no-store"
     key = ApiKey.objects.get(name="deploy")
-    secret = re.search(r"<code>(us_[\w-]{40,})</code>", made.content.decode()).group(1)
+    shown = re.search(r"<code>(us_[\w-]{40,})</code>", made.content.decode())
+    assert shown is not None, "the new key's secret is shown once"
+    secret = shown.group(1)
     assert key_hash(secret) == key.hashed and key.read_only
     again = client.get(f"/dashboard/projects/{team.project.pk}/").content.decode()
     assert secret not in again and f"us_{key.prefix}" in again
