@@ -14,7 +14,14 @@ import time
 from collections.abc import Sequence
 
 BENCH_USER = "bench-telemetry"
-TABLES = ("check_result", "check_rollup_hourly", "check_rollup_daily", "check_rollup_pending")
+TABLES = (
+    "check_result",
+    "check_rollup_hourly",
+    "check_rollup_daily",
+    "check_rollup_pending",
+    "monitor_rollup_summary",
+    "check_summary_pending",
+)
 
 
 def setup_django() -> None:

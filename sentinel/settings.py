@@ -463,6 +463,12 @@ if TELEMETRY_INGEST_LOAD_DATA and HAS_DATABASE:
 TELEMETRY_ROLLUP_FOLD_SECONDS = env.int(
     "TELEMETRY_ROLLUP_FOLD_SECONDS", 30, minimum=1, maximum=3600
 )
+# The per-monitor summaries that status pages and the dashboard overview read take the
+# rollup folds' deltas at most this often, many folds' at once (telemetry.summary): their
+# lag, traded against rewriting every monitor's summary row at each fold. 0: every fold.
+TELEMETRY_SUMMARY_FOLD_SECONDS = env.int(
+    "TELEMETRY_SUMMARY_FOLD_SECONDS", 300, minimum=0, maximum=3600
+)
 # A batch taken by a consumer that has not acknowledged it for this long is reclaimed
 # by another (the consumer is presumed dead; a replay is harmless, inserts are idempotent).
 TELEMETRY_INGEST_RECLAIM_SECONDS = env.int(

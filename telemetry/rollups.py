@@ -18,8 +18,9 @@ transaction that adds them. Two folds never take the same pending row (``FOR UPD
 SKIP LOCKED``), and they upsert in key order, so they wait for each other instead of
 deadlocking.
 
-The same deltas, in the same transaction, keep each monitor's small summary
-(``telemetry.summary``) that the status pages and the dashboard overview read.
+The same deltas, in the same transaction, go to each monitor's small summary
+(``telemetry.summary``: at once, or kept for a later fold) that the status pages and the
+dashboard overview read.
 
 Freshness: rollups trail the raw rows by at most ``TELEMETRY_ROLLUP_FOLD_SECONDS``
 while ingest is busy; an idle ingest loop folds at once.
@@ -45,7 +46,7 @@ from django.db import connections, transaction
 
 from core.prefetch import prefetched
 from telemetry.histogram import BUCKET_COLUMNS, bucket_index
-from telemetry.summary import summaries_fold
+from telemetry.summary import summaries_defer
 
 ROLLUP_COLUMNS = (
     "checks",
@@ -134,6 +135,8 @@ def rollups_fold(*, using: str = "default", max_pending: int | None = None) -> i
             )
             pending = cursor.fetchall()
             if not pending:
+                # An idle fold still adds what waits for the summaries, when it is time.
+                summaries_defer(cursor=cursor, hourly={})
                 return 0
             payloads = [bytes(payload) for _, _, payload in pending]  # a BLOB: bytes
             hourly = _premerged.take(payloads)
@@ -141,7 +144,7 @@ def rollups_fold(*, using: str = "default", max_pending: int | None = None) -> i
                 hourly = _merge_pending(payloads)
             for statement in prefetched(_fold_statements(hourly), name="rollups-render"):
                 cursor.execute(statement)
-            summaries_fold(cursor=cursor, hourly=hourly)
+            summaries_defer(cursor=cursor, hourly=hourly)
             ids = [row[0] for row in pending]
             cursor.execute(
                 f"DELETE FROM check_rollup_pending WHERE id IN ({', '.join(['%s'] * len(ids))})",  # noqa: S608

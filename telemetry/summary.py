@@ -7,10 +7,18 @@ several monthly partitions, fast only while they sit in the buffer pool. The sum
 is one row per monitor (``monitor_rollup_summary``, about 1.5 KB): the last
 ``DAYS`` UTC days and the last ``HOURS`` hours of checks, failures and latency sum.
 
-Kept exactly once with the rollups: ``rollups_fold`` calls ``summaries_fold`` with the
-same deltas, in the same transaction, after the rollup upserts; rows are locked in
-ascending monitor order (as the rollups are), so two folds wait for each other
-rather than deadlock. ``summaries_rebuild`` recomputes rows from the rollups (after an
+Kept exactly once with the rollups: ``rollups_fold`` hands its deltas to
+``summaries_defer`` in the same transaction, after the rollup upserts. They wait as a
+row of ``check_summary_pending`` and are added to the summaries at most every
+``TELEMETRY_SUMMARY_FOLD_SECONDS`` (300; 0: at every fold), many folds' at once, so a
+monitor's row is rewritten once per period rather than once per fold: folding the
+summary with every rollup fold made the fold, which holds up ingest, about half as
+long again. Rows are locked in ascending monitor order (as the rollups are), so two
+folds wait for each other rather than deadlock.
+
+Freshness: the summaries trail the rollups by up to ``TELEMETRY_SUMMARY_FOLD_SECONDS``
+plus the time to the next rollup fold; the live status is the monitor's own and never
+waits. ``summaries_rebuild`` recomputes rows from the rollups (after an
 upgrade, or data written around the fold such as the benchmark's dataset).
 
 Granularity: windows read from the summary are whole hours (24 h: the current hour and
@@ -24,13 +32,16 @@ import datetime as dt
 import functools
 import struct
 import sys
+import time
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
 
 from core.db import ascending_chunks, sql_ids
 
@@ -305,6 +316,86 @@ _UINT = struct.Struct("<I")
 _SLOT = struct.Struct("<III")
 
 
+PENDING_TABLE = "check_summary_pending"
+# Pending rows taken by one summary fold (each holds one rollup fold's deltas).
+PENDING_TAKEN_MAX = 1000
+
+
+class _FoldClock:
+    """When this process last added the pending deltas to the summaries (monotonic)."""
+
+    last: float | None = None
+
+    def due(self, interval: float) -> bool:
+        return self.last is None or time.monotonic() - self.last >= interval
+
+
+_clock = _FoldClock()
+
+
+def summaries_defer(*, cursor: Any, hourly: Mapping[tuple[int, int], Sequence[Any]]) -> None:
+    """Take a rollup fold's deltas, ``{(monitor_id, hour epoch seconds): rollup values}``
+    (``telemetry.rollups.ROLLUP_COLUMNS`` order; may be empty), inside the fold's
+    transaction (``cursor``: its DB-API cursor): added to the summaries now when this
+    process has not folded them for ``TELEMETRY_SUMMARY_FOLD_SECONDS`` (together with
+    every pending row it can lock; ``FOR UPDATE SKIP LOCKED``, so two processes never
+    fold the same row), else kept as one ``check_summary_pending`` row."""
+    interval = settings.TELEMETRY_SUMMARY_FOLD_SECONDS
+    if interval and not _clock.due(interval):
+        if hourly:
+            cursor.execute(
+                f"INSERT INTO {PENDING_TABLE} (deltas) VALUES (%s)",  # noqa: S608
+                [
+                    orjson.dumps(
+                        [[m, h, int(v[0]), int(v[1]), int(v[2])] for (m, h), v in hourly.items()]
+                    )
+                ],
+            )
+        return
+    merged: dict[tuple[int, int], list[int]] = {
+        key: [int(values[0]), int(values[1]), int(values[2])] for key, values in hourly.items()
+    }
+    if interval:
+        _take_pending(cursor, into=merged)
+        # Marked before the commit: a fold rolled back is retried with the next batch's.
+        _clock.last = time.monotonic()
+    summaries_fold(cursor=cursor, hourly=merged)
+
+
+def _take_pending(cursor: Any, *, into: dict[tuple[int, int], list[int]]) -> int:
+    """Add up to ``PENDING_TAKEN_MAX`` pending rows (those no other transaction holds)
+    to ``into`` and delete them; returns how many it took."""
+    cursor.execute(
+        f"SELECT id, deltas FROM {PENDING_TABLE} ORDER BY id LIMIT %s "  # noqa: S608
+        "FOR UPDATE SKIP LOCKED",
+        [PENDING_TAKEN_MAX],
+    )
+    taken = cursor.fetchall()
+    for _, payload in taken:
+        for monitor_id, hour, checks, failures, latency in orjson.loads(bytes(payload)):
+            sums = into.setdefault((monitor_id, hour), [0, 0, 0])
+            sums[0], sums[1], sums[2] = sums[0] + checks, sums[1] + failures, sums[2] + latency
+    if taken:
+        ids = sql_ids(row[0] for row in taken)
+        cursor.execute(f"DELETE FROM {PENDING_TABLE} WHERE id IN ({ids})")  # noqa: S608
+    return len(taken)
+
+
+def summaries_fold_pending() -> int:
+    """Add every pending delta to the summaries now (in transactions of up to
+    ``PENDING_TAKEN_MAX`` rows); returns how many pending rows it folded. For
+    ``summaries_rebuild``, and for whoever wants the summaries current at once."""
+    folded = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            merged: dict[tuple[int, int], list[int]] = {}
+            taken = _take_pending(cursor, into=merged)
+            summaries_fold(cursor=cursor, hourly=merged)
+        folded += taken
+        if taken < PENDING_TAKEN_MAX:
+            return folded
+
+
 def summaries_fold(*, cursor: Any, hourly: Mapping[tuple[int, int], Sequence[Any]]) -> None:
     """Add a fold's deltas, ``{(monitor_id, hour epoch seconds): rollup values}`` (values
     in ``telemetry.rollups.ROLLUP_COLUMNS`` order), to the summaries, inside the fold's
@@ -400,7 +491,11 @@ def summaries_rebuild(*, monitor_ids: Iterable[int], now: dt.datetime | None = N
     """Recompute the summaries of ``monitor_ids`` from the rollups (the last ``DAYS``
     days of ``check_rollup_daily``, the last ``HOURS`` hours of ``check_rollup_hourly``,
     by their primary keys), replacing what was there; returns how many rows it wrote.
-    For an upgrade, or for rollups written around the fold."""
+    For an upgrade, or for rollups written around the fold. The deltas waiting for the
+    summaries are folded first: the rollups hold them already, so a rebuilt row must
+    not take them again (run it while ingest is stopped, as a fold meanwhile may be
+    counted twice or not at all)."""
+    summaries_fold_pending()
     now = now or dt.datetime.now(dt.UTC)
     today = now.astimezone(dt.UTC).date()
     first_day = today - dt.timedelta(days=DAYS - 1)

@@ -120,6 +120,7 @@ TELEMETRY_TABLES = (
     "check_rollup_daily",
     "check_rollup_pending",
     "monitor_rollup_summary",
+    "check_summary_pending",
     "heartbeat_ping",
 )
 

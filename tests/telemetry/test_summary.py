@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from telemetry import summary as summary_module
 from telemetry.records import FailureKind
@@ -130,3 +131,61 @@ def test_folds_within_the_current_hour_add_in_place_and_late_results_still_count
     assert sum(p.checks for p in today) == 4 and sum(p.failures for p in today) == 1
     assert summary.uptime(window="24h", now=now) == 75.0
     assert summary.last_latency_ms(now=now) == 200.0
+
+
+def pending_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM check_summary_pending")
+        return int(cursor.fetchone()[0])
+
+
+def total_checks(pk: int, now: dt.datetime) -> int:
+    days = summaries_read(monitor_ids=[pk])[pk].daily(today=now.date(), count=DAYS)
+    return sum(p.checks for p in days)
+
+
+def test_folds_within_the_period_leave_the_summaries_for_one_fold_of_them_all(
+    buffer, settings, monkeypatch
+):
+    settings.TELEMETRY_SUMMARY_FOLD_SECONDS = 300
+    monkeypatch.setattr(summary_module, "_clock", summary_module._FoldClock())
+    monitor = MonitorFactory()
+    now = dt.datetime.now(dt.UTC)
+    batches = [
+        make_results([monitor], 40, seed=n, start=now - dt.timedelta(hours=n)) for n in (1, 2, 3)
+    ]
+    store(batches[0])
+    rollups_fold()  # this process's first fold: due
+    for batch in batches[1:]:
+        store(batch)
+        rollups_fold()
+
+    assert total_checks(monitor.pk, now) == 40  # the later folds wait
+    assert pending_rows() == 2
+
+    summary_module._clock.last -= 301
+    assert rollups_fold() == 0  # an idle fold: nothing for the rollups, the summaries' turn
+
+    assert pending_rows() == 0
+    folded = summaries_read(monitor_ids=[monitor.pk])[monitor.pk]
+    everything = [r for batch in batches for r in batch]
+    bars = folded.daily(today=now.date(), count=90)
+    assert [(b.checks, b.failures) for b in bars] == expected_days(everything, now.date(), 90)
+    assert total_checks(monitor.pk, now) == 120
+
+
+def test_a_rebuild_takes_what_waits_for_the_summaries_once(buffer, settings, monkeypatch):
+    settings.TELEMETRY_SUMMARY_FOLD_SECONDS = 300
+    monkeypatch.setattr(summary_module, "_clock", summary_module._FoldClock())
+    rebuilt, untouched = MonitorFactory.create_batch(2)
+    now = dt.datetime.now(dt.UTC)
+    store(make_results([rebuilt, untouched], 20, seed=1, start=now - dt.timedelta(hours=2)))
+    rollups_fold()
+    store(make_results([rebuilt, untouched], 30, seed=2, start=now - dt.timedelta(hours=1)))
+    rollups_fold()
+    assert pending_rows() == 1
+
+    summaries_rebuild(monitor_ids=[rebuilt.pk], now=now)
+
+    assert pending_rows() == 0
+    assert (total_checks(rebuilt.pk, now), total_checks(untouched.pk, now)) == (25, 25)
