@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from django.db import connection
@@ -163,7 +164,7 @@ def test_folds_within_the_period_leave_the_summaries_for_one_fold_of_them_all(
     assert total_checks(monitor.pk, now) == 40  # the later folds wait
     assert pending_rows() == 2
 
-    summary_module._clock.last -= 301
+    summary_module._clock.last = time.monotonic() - 301
     assert rollups_fold() == 0  # an idle fold: nothing for the rollups, the summaries' turn
 
     assert pending_rows() == 0
