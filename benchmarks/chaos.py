@@ -57,8 +57,8 @@ Totals ``chaos.results_lost``, ``chaos.alerts_lost``, ``chaos.alerts_duplicated`
 
 The harness runs the drill in a child process (``python -m benchmarks.chaos --output
 F``) so that its Django settings point at the private services from the start. Run
-alone: ``python -m benchmarks.chaos [--quick] [--keep]`` (``--keep`` leaves the
-temporary directory with the logs).
+alone: ``python -m benchmarks.chaos [--quick] [--keep] [--drills a,b]`` (``--keep``
+leaves the temporary directory with the logs; ``--drills`` runs only those drills).
 """
 
 from __future__ import annotations
@@ -605,10 +605,15 @@ class DrillRun:
     logs: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
-def drive(*, quick: bool, keep: bool) -> dict[str, object]:
-    """Start the private services and the stack, run the drills, account; the
-    figures under ``chaos.*``."""
+def drive(*, quick: bool, keep: bool, only: tuple[str, ...] = ()) -> dict[str, object]:
+    """Start the private services and the stack, run the drills (those named in
+    ``only``, if any, in their usual order), account; the figures under ``chaos.*``."""
     drills = QUICK_DRILLS if quick else DRILLS
+    if only:
+        unknown = set(only) - {d.name for d in drills}
+        if unknown:
+            raise ValueError(f"no such drill: {', '.join(sorted(unknown))}")
+        drills = tuple(d for d in drills if d.name in only)
     with private_services(keep=keep) as services:
         directory = next(iter(services.values())).directory.parent
         runtime.stage(
@@ -1032,11 +1037,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="two short drills")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs")
     parser.add_argument("--output", type=Path, help="write the figures there too")
+    parser.add_argument(
+        "--drills",
+        default="",
+        help="only these drills, comma-separated (of: " + ", ".join(d.name for d in DRILLS) + ")",
+    )
     args = parser.parse_args(argv)
     # Stopped by the harness: leave through the finally blocks (stack, services).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(128 + signum))
-    figures = drive(quick=args.quick, keep=args.keep)
+    only = tuple(name for name in args.drills.split(",") if name)
+    figures = drive(quick=args.quick, keep=args.keep, only=only)
     text = json.dumps(figures, indent=2, sort_keys=True, default=str)
     if args.output:
         args.output.write_text(text + "\n")
