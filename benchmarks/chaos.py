@@ -608,7 +608,7 @@ class DrillRun:
 def drive(*, quick: bool, keep: bool, only: tuple[str, ...] = ()) -> dict[str, object]:
     """Start the private services and the stack, run the drills (those named in
     ``only``, if any, in their usual order), account; the figures under ``chaos.*``."""
-    drills = QUICK_DRILLS if quick else DRILLS
+    drills: tuple[Drill, ...] = QUICK_DRILLS if quick else DRILLS
     if only:
         unknown = set(only) - {d.name for d in drills}
         if unknown:
@@ -943,6 +943,10 @@ def _drill_figures(
         monitors={o.monitor_id for o in run.outages},
         in_doubt=seen.in_doubt,
     )
+    expected_keys = expected_alerts(
+        run.outages, skipped=missing.skipped_by_design, interval_s=INTERVAL_S
+    )
+    arrived = {(a.monitor_id, a.event) for a in seen.arrivals}
     tracebacks, unreachable = {}, {}
     before, after = run.logs
     for role in ROLES:
@@ -974,11 +978,48 @@ def _drill_figures(
         f"{key}.alerts_duplicated_in_doubt": alerts.duplicated_in_doubt,
         f"{key}.alerts_duplicated": alerts.duplicated,
         f"{key}.alerts_unexpected": alerts.unexpected,
+        # What the system holds for each lost alert: where to look first.
+        f"{key}.alerts_lost_detail": _lost_detail(expected_keys - arrived, run.away[0]),
         f"{key}.recovery_s": run.recovery_s,
         f"{key}.tracebacks": tracebacks,
         f"{key}.unreachable_lines": unreachable,
         f"{key}.process_exits": sum(1 for at, _, _ in stack.exits if start <= at * 1000 < end),
     }
+
+
+def _lost_detail(lost: set[tuple[int, str]], origin_ms: int) -> list[str]:
+    """One line per lost ``(monitor, event)``: the monitor's incidents (start and end in
+    seconds from ``origin_ms``, end reason) and its notifications of that event (status,
+    attempts, error), as the database has them."""
+    from alerting.models import Notification
+    from monitors.models import Incident
+
+    lines = []
+    for monitor_id, event in sorted(lost):
+        incidents = [
+            f"incident {i.pk} {_since(i.started_at, origin_ms)}..{_since(i.ended_at, origin_ms)}"
+            f" {i.end_reason or 'open'}"
+            for i in Incident.objects.filter(monitor_id=monitor_id).order_by("started_at")
+        ]
+        notifications = [
+            f"{n.dedup_key} {n.status} x{n.attempts} {n.hold_reason} {n.error}".strip()
+            for n in Notification.objects.filter(monitor_id=monitor_id, event=event)
+        ]
+        lines.append(
+            f"monitor {monitor_id} {event}: "
+            + "; ".join(incidents or ["no incident"])
+            + " | "
+            + "; ".join(notifications or ["no notification"])
+        )
+    return lines
+
+
+def _since(at: dt.datetime | None, origin_ms: int) -> str:
+    if at is None:
+        return "-"
+    from core.time import to_epoch_ms
+
+    return f"{(to_epoch_ms(_aware(at)) - origin_ms) / 1000:+.0f}s"
 
 
 def _offsets(slots: set[Slot], origin_ms: int) -> list[float]:
