@@ -214,12 +214,12 @@ def dispatch_due(
     sender = _Sender(publish, journal)
     report = DispatchReport()
     for group in journal.orphans() if journal else []:
-        sender.send(group, journaled=True)
+        sender.journaled.update(group)
+        sender.send(group)
         report.republished += len(group)
     if report.republished:
         logger.warning("republished %d slots claimed but never sent", report.republished)
     held: list[Slot] = []
-    journaled = True
     try:
         while planned := _select_due(horizon=horizon, now_ms=now_ms):
             for due_ids in _claim_chunks(planned):
@@ -230,12 +230,12 @@ def dispatch_due(
                 report.claimed += len(slots)
                 report.slots.extend(slots)
                 held = [*held, *slots]  # all of it is given up if a publish fails
-                journaled = sender.record(slots) and journaled
-                held = _publish_ready(held, sender=sender, batch_size=size, journaled=journaled)
-        sender.send(held, journaled=journaled)
+                sender.record(slots)
+                held = _publish_ready(held, sender=sender, batch_size=size)
+        sender.send(held)
     except BaseException:
         # Claimed but never handed to the broker: the next dispatch sends them.
-        sender.give_up(held, journaled=journaled)
+        sender.give_up(held)
         raise
     return report
 
@@ -244,9 +244,7 @@ def dispatch_due(
 SEND_AHEAD_MS = 5_000
 
 
-def _publish_ready(
-    slots: list[Slot], *, sender: _Sender, batch_size: int, journaled: bool
-) -> list[Slot]:
+def _publish_ready(slots: list[Slot], *, sender: _Sender, batch_size: int) -> list[Slot]:
     """Publish the full batches among ``slots`` and those starting within SEND_AHEAD_MS;
     return the rest to be merged with the next chunk.
 
@@ -266,7 +264,7 @@ def _publish_ready(
         else:
             rest.extend(batch)
     if ready:
-        sender.send(ready, journaled=journaled)
+        sender.send(ready)
     return rest
 
 
@@ -403,42 +401,51 @@ def _move_next_checks(moves: Sequence[tuple[int, dt.datetime, int]]) -> None:
 
 class _Sender:
     """Publishes claimed slots through the journal, if any: recorded when claimed,
-    grouped before each publish call, cleared when RabbitMQ has them."""
+    grouped before each publish call, cleared when RabbitMQ has them. Which slots the
+    journal holds is kept per slot: Redis may answer for one chunk and not the next."""
 
     def __init__(self, publish: Publisher, journal: Journal | None) -> None:
         self.publish, self.journal = publish, journal
+        self.journaled: set[Slot] = set()  # slots compare by monitor and time
 
-    def record(self, slots: Sequence[Slot]) -> bool:
-        """Whether ``slots`` are in the journal now."""
-        return self.journal is not None and self.journal.record(slots)
+    def record(self, slots: Sequence[Slot]) -> None:
+        """Put ``slots`` in the journal (claimed, not yet sent), if Redis answers."""
+        if self.journal is not None and self.journal.record(slots):
+            self.journaled.update(slots)
 
-    def send(self, slots: Sequence[Slot], *, journaled: bool) -> None:
+    def send(self, slots: Sequence[Slot]) -> None:
         """Publish ``slots`` in one call; if it fails, give them up (``give_up``) and
-        raise."""
+        raise. The group is noted and cleared for every slot, recorded or not: a slot
+        recorded by a chunk whose record this process took for failed is still cleared."""
         if not slots:
             return
-        if self.journal is not None and journaled:
+        if self.journal is not None:
             self.journal.sending(slots)
         try:
             self.publish(slots)
         except Exception:
             # The task says what failed, once (monitors.tasks).
-            self.give_up(slots, journaled=journaled)
+            self.give_up(slots)
             raise
-        if self.journal is not None and journaled:
+        if self.journal is not None:
             self.journal.sent(slots)
+        self.journaled.difference_update(slots)
 
-    def give_up(self, slots: Sequence[Slot], *, journaled: bool) -> None:
-        """Leave ``slots`` to the next dispatch: in the journal, which it republishes
-        (the same batches, by the same ids), or, without one, due again in MySQL (its
-        claim takes them again, as new batches)."""
-        if not slots:
-            return
-        if self.journal is not None and journaled and self.journal.abandon(slots):
-            logger.debug("publishing %d slots failed; left in the journal", len(slots))
-            return
-        released = monitors_release(slots=slots)
-        logger.debug("publishing %d slots failed; released %d", len(slots), released)
+    def give_up(self, slots: Sequence[Slot]) -> None:
+        """Leave ``slots`` to the next dispatch: those in the journal there, which it
+        republishes (the same batches, by the same ids); the others, and all of them if
+        Redis does not answer now, due again in MySQL (its claim takes them again, as
+        new batches)."""
+        kept = [s for s in slots if s in self.journaled]
+        if kept and self.journal is not None and self.journal.abandon(kept):
+            logger.debug("publishing %d slots failed; left in the journal", len(kept))
+        else:
+            kept = []
+        kept_set = set(kept)
+        handed_back = [s for s in slots if s not in kept_set]
+        if handed_back:
+            released = monitors_release(slots=handed_back)
+            logger.debug("publishing %d slots failed; released %d", len(slots), released)
 
 
 def monitors_release(*, slots: Sequence[Slot]) -> int:

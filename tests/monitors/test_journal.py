@@ -19,7 +19,7 @@ from django.utils import timezone
 from core.reachability import BROKER_ERRORS
 from core.regions import LOCAL
 from core.time import to_epoch_ms as to_ms
-from monitors import batch
+from monitors import batch, dispatch
 from monitors.dispatch import dispatch_due, monitors_claim, probe_batches_publisher
 from monitors.journal import GROUPS_KEY, JOURNAL_KEY, Journal, batch_task_id
 from monitors.models import Monitor
@@ -167,3 +167,31 @@ def test_slots_too_old_to_check_are_given_up_with_one_line(redis_client, caplog,
     assert left.monitor_id == 2
     assert "1 slots claimed but never sent are too old to check now" in caplog.text
     assert redis_client.hlen(JOURNAL_KEY) == 1  # the one being sent, until it is
+
+
+class BringsRedisBack(Collect):
+    """A publisher that keeps the slots, and on its first call points Redis back at the
+    tests' own: Redis came back between two chunks of one dispatch."""
+
+    def __init__(self, settings, url: str):
+        super().__init__()
+        self.settings, self.url = settings, url
+
+    def __call__(self, slots):
+        super().__call__(slots)
+        self.settings.REDIS_URL = self.url
+
+
+def test_slots_recorded_after_redis_came_back_mid_dispatch_are_cleared_once_sent(
+    redis_client, settings, monkeypatch
+):
+    monkeypatch.setattr(dispatch, "CLAIM_CHUNK", 2)  # three chunks of 2
+    now = timezone.now()
+    due_monitors(6, now)
+    back = BringsRedisBack(settings, settings.REDIS_URL)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # away for the first chunk's record
+
+    report = dispatch_due(now=now, horizon_seconds=1, publish=back, journal=Journal())
+
+    assert report.claimed == len(back.slots) == 6
+    assert redis_client.hlen(JOURNAL_KEY) == redis_client.hlen(GROUPS_KEY) == 0
