@@ -12,7 +12,10 @@ Three properties, and what gives them:
   ``next_check_at`` past the slot with a conditional UPDATE, under a row lock, in
   one transaction per chunk. A second dispatcher (or a retried task, or a restarted
   Beat) blocks on the lock, then no longer finds the row due. Slots are published
-  only after the claim commits; a slot whose publish fails is handed back. The
+  only after the claim commits, and wait in the dispatch journal (Redis,
+  ``monitors.journal``) until RabbitMQ has them: a publish that fails, or a process
+  killed before it, leaves them to the next dispatch, which sends them as the same
+  batches (the task id is the batch's own, so none is checked twice). The
   claim reads what each slot's check needs in the same locking statements, so a
   probe worker checks the monitor as it was when its slot was claimed.
 - **No thundering herd.** Every monitor has a stable phase within its interval
