@@ -129,13 +129,17 @@ class Journal:
             settings.SENTINEL_DISPATCH_CATCH_UP_SECONDS, settings.SENTINEL_PROBE_EXPIRE_SECONDS
         )
         taken, stale = _left_over(entries, now_ms - self.orphan_after_ms, oldest)
+        # Group marks of slots never recorded (Redis away at the record, back at the
+        # publish, then the process killed): nothing to republish, nothing to keep.
+        stale += [name for name in groups if name not in entries]
         if not taken and not stale:
             return []
         if not self._retake(taken, stale, now_ms=now_ms):
             return []
-        if stale:
+        too_old = sum(1 for name in stale if name in entries)
+        if too_old:
             logger.warning(
-                "%d slots claimed but never sent are too old to check now; given up", len(stale)
+                "%d slots claimed but never sent are too old to check now; given up", too_old
             )
         by_group: dict[bytes, list[Slot]] = defaultdict(list)
         for name, slot in taken.items():

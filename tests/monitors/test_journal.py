@@ -154,12 +154,13 @@ def test_batch_ids_are_the_same_for_the_same_slots_and_region_only():
     assert batch_task_id(region=LOCAL, slots=slots[:1]) != same
 
 
-def test_slots_too_old_to_check_are_given_up_with_one_line(redis_client, caplog, settings):
+def test_slots_too_old_to_check_and_stray_group_marks_are_dropped(redis_client, caplog, settings):
     now_ms = to_ms(timezone.now())
     too_old = now_ms - 1000 * (settings.SENTINEL_DISPATCH_CATCH_UP_SECONDS + 1)
     journal = Journal(0)
     journal.record([Slot(too_old, 1, {"url": "http://127.0.0.1:9/"})])
     journal.record([Slot(now_ms, 2, {"url": "http://127.0.0.1:9/"})])
+    redis_client.hset(GROUPS_KEY, f"3:{now_ms}", "a group whose slot was never recorded")
 
     with caplog.at_level(logging.WARNING, logger="monitors.journal"):
         [[left]] = journal.orphans()
@@ -167,6 +168,7 @@ def test_slots_too_old_to_check_are_given_up_with_one_line(redis_client, caplog,
     assert left.monitor_id == 2
     assert "1 slots claimed but never sent are too old to check now" in caplog.text
     assert redis_client.hlen(JOURNAL_KEY) == 1  # the one being sent, until it is
+    assert redis_client.hlen(GROUPS_KEY) == 0
 
 
 class BringsRedisBack(Collect):
