@@ -8,13 +8,14 @@ from celery import Task, shared_task
 
 from alerting import services
 from alerting.services.notifications import delivery_queue_register
-from core.reachability import OutageSaid
+from core.reachability import BROKER_ERRORS, OutageSaid, unreachable_log
 
 logger = logging.getLogger(__name__)
 
 # A delivery that met MySQL away is sent again after this long (its rows wait there).
 DELIVERY_AGAIN_SECONDS = 10
 DELIVERY_WAITS = f"deliveries are tried again every {DELIVERY_AGAIN_SECONDS} s; none is lost"
+RETRY_LOST = "the alerting sweep queues the deliveries to try again when it is back"
 SWEEP_WAITS = "the alerting sweep runs again next minute"
 
 
@@ -30,11 +31,15 @@ def deliver_many(notification_ids: list[int]) -> None:
     with OutageSaid(logger, DELIVERY_WAITS, back="deliveries go on") as work:
         retries = services.notifications_deliver(notification_ids=notification_ids)
     if work.away:
-        deliver_many.apply_async((notification_ids,), countdown=DELIVERY_AGAIN_SECONDS)
+        retries = {DELIVERY_AGAIN_SECONDS: list(notification_ids), **retries}
     # Transient failures only, each batch with its backoff; the claim keeps a retry that
     # arrives twice (this task redelivered after queueing it) from sending twice.
-    for countdown, ids in retries.items():
-        deliver_many.apply_async((ids,), countdown=countdown)
+    try:
+        for countdown, ids in retries.items():
+            deliver_many.apply_async((ids,), countdown=countdown)
+    except BROKER_ERRORS as exc:
+        # Their rows stay pending or retrying in MySQL: the sweep queues them again.
+        unreachable_log(logger, "broker", exc, RETRY_LOST)
 
 
 @shared_task(

@@ -57,8 +57,8 @@ Totals ``chaos.results_lost``, ``chaos.alerts_lost``, ``chaos.alerts_duplicated`
 
 The harness runs the drill in a child process (``python -m benchmarks.chaos --output
 F``) so that its Django settings point at the private services from the start. Run
-alone: ``python -m benchmarks.chaos [--quick] [--keep]`` (``--keep`` leaves the
-temporary directory with the logs).
+alone: ``python -m benchmarks.chaos [--quick] [--keep] [--drills a,b]`` (``--keep``
+leaves the temporary directory with the logs; ``--drills`` runs only those drills).
 """
 
 from __future__ import annotations
@@ -605,10 +605,15 @@ class DrillRun:
     logs: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
-def drive(*, quick: bool, keep: bool) -> dict[str, object]:
-    """Start the private services and the stack, run the drills, account; the
-    figures under ``chaos.*``."""
-    drills = QUICK_DRILLS if quick else DRILLS
+def drive(*, quick: bool, keep: bool, only: tuple[str, ...] = ()) -> dict[str, object]:
+    """Start the private services and the stack, run the drills (those named in
+    ``only``, if any, in their usual order), account; the figures under ``chaos.*``."""
+    drills: tuple[Drill, ...] = QUICK_DRILLS if quick else DRILLS
+    if only:
+        unknown = set(only) - {d.name for d in drills}
+        if unknown:
+            raise ValueError(f"no such drill: {', '.join(sorted(unknown))}")
+        drills = tuple(d for d in drills if d.name in only)
     with private_services(keep=keep) as services:
         directory = next(iter(services.values())).directory.parent
         runtime.stage(
@@ -940,6 +945,10 @@ def _drill_figures(
         monitors={o.monitor_id for o in run.outages},
         in_doubt=seen.in_doubt,
     )
+    expected_keys = expected_alerts(
+        run.outages, skipped=missing.skipped_by_design, interval_s=INTERVAL_S
+    )
+    arrived = {(a.monitor_id, a.event) for a in seen.arrivals}
     tracebacks, unreachable = {}, {}
     before, after = run.logs
     for role in ROLES:
@@ -971,11 +980,48 @@ def _drill_figures(
         f"{key}.alerts_duplicated_in_doubt": alerts.duplicated_in_doubt,
         f"{key}.alerts_duplicated": alerts.duplicated,
         f"{key}.alerts_unexpected": alerts.unexpected,
+        # What the system holds for each lost alert: where to look first.
+        f"{key}.alerts_lost_detail": _lost_detail(expected_keys - arrived, run.away[0]),
         f"{key}.recovery_s": run.recovery_s,
         f"{key}.tracebacks": tracebacks,
         f"{key}.unreachable_lines": unreachable,
         f"{key}.process_exits": sum(1 for at, _, _ in stack.exits if start <= at * 1000 < end),
     }
+
+
+def _lost_detail(lost: set[tuple[int, str]], origin_ms: int) -> list[str]:
+    """One line per lost ``(monitor, event)``: the monitor's incidents (start and end in
+    seconds from ``origin_ms``, end reason) and its notifications of that event (status,
+    attempts, error), as the database has them."""
+    from alerting.models import Notification
+    from monitors.models import Incident
+
+    lines = []
+    for monitor_id, event in sorted(lost):
+        incidents = [
+            f"incident {i.pk} {_since(i.started_at, origin_ms)}..{_since(i.ended_at, origin_ms)}"
+            f" {i.end_reason or 'open'}"
+            for i in Incident.objects.filter(monitor_id=monitor_id).order_by("started_at")
+        ]
+        notifications = [
+            f"{n.dedup_key} {n.status} x{n.attempts} {n.hold_reason} {n.error}".strip()
+            for n in Notification.objects.filter(monitor_id=monitor_id, event=event)
+        ]
+        lines.append(
+            f"monitor {monitor_id} {event}: "
+            + "; ".join(incidents or ["no incident"])
+            + " | "
+            + "; ".join(notifications or ["no notification"])
+        )
+    return lines
+
+
+def _since(at: dt.datetime | None, origin_ms: int) -> str:
+    if at is None:
+        return "-"
+    from core.time import to_epoch_ms
+
+    return f"{(to_epoch_ms(_aware(at)) - origin_ms) / 1000:+.0f}s"
 
 
 def _offsets(slots: set[Slot], origin_ms: int) -> list[float]:
@@ -1034,11 +1080,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="two short drills")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs")
     parser.add_argument("--output", type=Path, help="write the figures there too")
+    parser.add_argument(
+        "--drills",
+        default="",
+        help="only these drills, comma-separated (of: " + ", ".join(d.name for d in DRILLS) + ")",
+    )
     args = parser.parse_args(argv)
     # Stopped by the harness: leave through the finally blocks (stack, services).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(128 + signum))
-    figures = drive(quick=args.quick, keep=args.keep)
+    only = tuple(name for name in args.drills.split(",") if name)
+    figures = drive(quick=args.quick, keep=args.keep, only=only)
     text = json.dumps(figures, indent=2, sort_keys=True, default=str)
     if args.output:
         args.output.write_text(text + "\n")

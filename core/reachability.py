@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import amqp.exceptions
 import django.db
 import kombu.exceptions
 import MySQLdb
@@ -55,6 +56,16 @@ SERVICE_URL_SETTINGS = {
     "redis": "REDIS_URL",
     "broker": "CELERY_BROKER_URL",
 }
+# What reaching RabbitMQ raises when it is away: kombu's wrapper of a failed publish or
+# connection, py-amqp's connection errors (a broker shutting down closes the connection
+# with ConnectionForced) and the socket's own (refused, reset, timed out). Every place
+# that catches a broker failure catches these, so none lets one of them through as a
+# traceback where another says one line.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    kombu.exceptions.OperationalError,
+    amqp.exceptions.ConnectionError,
+    OSError,
+)
 # Outages each process logged, by service (a field per SERVICE_NAMES key).
 OUTAGES_KEY = "sentinel:counters:outages"
 # A service still away is said again this often: a reminder, not a line per attempt.
@@ -270,8 +281,8 @@ def unreachable_service(exc: BaseException) -> str | None:
         return "database"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return "redis"
-    if isinstance(exc, kombu.exceptions.OperationalError):
-        return "broker"
+    if isinstance(exc, kombu.exceptions.OperationalError | amqp.exceptions.ConnectionError):
+        return "broker"  # not a bare OSError here: a file or a socket of anything else
     return None
 
 

@@ -24,13 +24,16 @@ connection meanwhile (RabbitMQ restarted) or died cannot acknowledge it, and Rab
 delivers it again, to this worker or another. So a batch is claimed in Redis under its
 task id before its checks start (``SET NX`` with an expiry covering its slowest check),
 and each slot whose result reached the buffer is marked done in a set that outlives
-the message's expiry. A delivery that finds the batch claimed waits for the claim to
-be released or to expire (its worker died), then checks only the slots not marked
-done: a batch already checked is skipped whole, one being checked is left to its
-worker, and the slots a killed worker never finished are still checked. Without Redis
-the batch is checked without a claim: a check twice is better than none. A remote
-region has no Redis, so its batches are never claimed: a batch delivered again there is
-checked again, and ingest stores each (monitor, slot, region) once.
+the message's expiry and the dispatch journal's republish. The task id is the batch's
+own, derived from its region and slots (``monitors.journal.batch_task_id``), so a batch
+the dispatch journal publishes again is the same batch here too. A delivery that finds
+the batch claimed waits for the claim to be released or to expire (its worker died),
+then checks only the slots not marked done: a batch already checked is skipped whole,
+one being checked is left to its worker, and the slots a killed worker never finished
+are still checked. Without Redis the batch is checked without a claim: a check twice
+is better than none. A remote region has no Redis, so its batches are never claimed: a
+batch delivered again there is checked again, and ingest stores each (monitor, slot,
+region) once.
 """
 
 from __future__ import annotations
@@ -248,8 +251,12 @@ class BatchClaim:
             unreachable_log(log, "redis", exc, CLAIM_WAITS)
             return None
         reachable_log(log, "redis", CLAIM_RESUMES)
-        expire = settings.SENTINEL_PROBE_EXPIRE_SECONDS + DONE_MARGIN_SECONDS
-        return cls(batch_id, token, int(ttl) + expire)
+        # As long as the batch may come again: RabbitMQ's redelivery until its expiry, or
+        # the dispatch journal's republish while its slots are worth catching up.
+        again = max(
+            settings.SENTINEL_PROBE_EXPIRE_SECONDS, settings.SENTINEL_DISPATCH_CATCH_UP_SECONDS
+        )
+        return cls(batch_id, token, int(ttl) + again + DONE_MARGIN_SECONDS)
 
     def unchecked(self, items: Sequence[Item]) -> list[Item]:
         """The items whose results no delivery of this batch pushed yet."""

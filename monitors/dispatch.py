@@ -12,7 +12,10 @@ Three properties, and what gives them:
   ``next_check_at`` past the slot with a conditional UPDATE, under a row lock, in
   one transaction per chunk. A second dispatcher (or a retried task, or a restarted
   Beat) blocks on the lock, then no longer finds the row due. Slots are published
-  only after the claim commits; a slot whose publish fails is handed back. The
+  only after the claim commits, and wait in the dispatch journal (Redis,
+  ``monitors.journal``) until RabbitMQ has them: a publish that fails, or a process
+  killed before it, leaves them to the next dispatch, which sends them as the same
+  batches (the task id is the batch's own, so none is checked twice). The
   claim reads what each slot's check needs in the same locking statements, so a
   probe worker checks the monitor as it was when its slot was claimed.
 - **No thundering herd.** Every monitor has a stable phase within its interval
@@ -39,7 +42,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from celery import current_app
+from celery import Celery, current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -47,6 +50,7 @@ from django.utils import timezone
 from core.db import lock_in_key_order, retry_on_deadlock, update_from_values
 from core.regions import LOCAL, probe_queue
 from core.time import from_epoch_ms, to_epoch_ms
+from monitors.journal import Journal, batch_task_id
 from monitors.models import Monitor
 from monitors.regions import monitor_regions, slots_token
 from monitors.slots import SPEC_COLUMNS, Slot, message_encode, spec_encode
@@ -101,6 +105,7 @@ class CatchUp:
 @dataclass
 class DispatchReport:
     claimed: int = 0
+    republished: int = 0  # slots the journal held, left over by an earlier dispatch
     published_batches: int = 0
     realigned: int = 0
     slots: list[Slot] = field(default_factory=list)
@@ -183,13 +188,19 @@ def dispatch_due(
     horizon_seconds: int | None = None,
     batch_size: int | None = None,
     publish: Publisher | None = None,
+    journal: Journal | None = None,
 ) -> DispatchReport:
-    """Claim every slot due before ``now + horizon`` and publish them in batches.
+    """Republish what the journal holds left over, then claim every slot due before
+    ``now + horizon`` and publish them in batches.
 
     Chunks are taken earliest first and their batches published as soon as they
     commit, so the first seconds of the minute are on the wire before the last chunk
     is claimed. A batch that is not full and not due soon is held back and merged with
-    the next chunks' slots of the same second (see ``_publish_ready``).
+    the next chunks' slots of the same second (see ``_publish_ready``). Claimed slots
+    are in the ``journal`` (``monitors.journal``; by default the real one when
+    ``publish`` is the real publisher, none for another) until RabbitMQ has them; a
+    publish that fails leaves them there for the next dispatch, or, if the journal
+    could not be written, hands them back to MySQL (``monitors_release``).
     """
     now = now or timezone.now()
     now_ms = to_epoch_ms(now)
@@ -201,8 +212,16 @@ def dispatch_due(
         now_ms + 1000 * (horizon_seconds or settings.SENTINEL_DISPATCH_HORIZON_SECONDS)
     )
     size = batch_size or settings.SENTINEL_PROBE_BATCH_SIZE
-    publish = publish or probe_batches_publisher(batch_size=size)
+    if publish is None:
+        publish, journal = probe_batches_publisher(batch_size=size), journal or Journal()
+    sender = _Sender(publish, journal)
     report = DispatchReport()
+    for group in journal.orphans() if journal else []:
+        sender.journaled.update(group)
+        sender.send(group)
+        report.republished += len(group)
+    if report.republished:
+        logger.warning("republished %d slots claimed but never sent", report.republished)
     held: list[Slot] = []
     try:
         while planned := _select_due(horizon=horizon, now_ms=now_ms):
@@ -213,12 +232,13 @@ def dispatch_due(
                 report.realigned += realigned
                 report.claimed += len(slots)
                 report.slots.extend(slots)
-                held = [*held, *slots]  # all of it is released if a publish fails
-                held = _publish_ready(held, publish=publish, batch_size=size)
-        _publish_or_release(held, publish=publish)
+                held = [*held, *slots]  # all of it is given up if a publish fails
+                sender.record(slots)
+                held = _publish_ready(held, sender=sender, batch_size=size)
+        sender.send(held)
     except BaseException:
-        # Claimed but never handed to the broker: due again for the next dispatch.
-        monitors_release(slots=held)
+        # Claimed but never handed to the broker: the next dispatch sends them.
+        sender.give_up(held)
         raise
     return report
 
@@ -227,7 +247,7 @@ def dispatch_due(
 SEND_AHEAD_MS = 5_000
 
 
-def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) -> list[Slot]:
+def _publish_ready(slots: list[Slot], *, sender: _Sender, batch_size: int) -> list[Slot]:
     """Publish the full batches among ``slots`` and those starting within SEND_AHEAD_MS;
     return the rest to be merged with the next chunk.
 
@@ -247,7 +267,7 @@ def _publish_ready(slots: list[Slot], *, publish: Publisher, batch_size: int) ->
         else:
             rest.extend(batch)
     if ready:
-        _publish_or_release(ready, publish=publish)
+        sender.send(ready)
     return rest
 
 
@@ -382,16 +402,53 @@ def _move_next_checks(moves: Sequence[tuple[int, dt.datetime, int]]) -> None:
         raise RuntimeError(f"claimed {changed} of {len(moves)} locked monitors")
 
 
-def _publish_or_release(slots: Sequence[Slot], *, publish: Publisher) -> None:
-    try:
-        publish(slots)
-    except Exception:
-        # The claim committed but the broker did not take the slots: hand them
-        # back so the next dispatch sends them, instead of silently skipping them.
-        # The task says what failed, once (monitors.tasks).
-        released = monitors_release(slots=slots)
-        logger.debug("publishing %d slots failed; released %d", len(slots), released)
-        raise
+class _Sender:
+    """Publishes claimed slots through the journal, if any: recorded when claimed,
+    grouped before each publish call, cleared when RabbitMQ has them. Which slots the
+    journal holds is kept per slot: Redis may answer for one chunk and not the next."""
+
+    def __init__(self, publish: Publisher, journal: Journal | None) -> None:
+        self.publish, self.journal = publish, journal
+        self.journaled: set[Slot] = set()  # slots compare by monitor and time
+
+    def record(self, slots: Sequence[Slot]) -> None:
+        """Put ``slots`` in the journal (claimed, not yet sent), if Redis answers."""
+        if self.journal is not None and self.journal.record(slots):
+            self.journaled.update(slots)
+
+    def send(self, slots: Sequence[Slot]) -> None:
+        """Publish ``slots`` in one call; if it fails, give them up (``give_up``) and
+        raise. The group is noted and cleared for every slot, recorded or not: a slot
+        recorded by a chunk whose record this process took for failed is still cleared."""
+        if not slots:
+            return
+        if self.journal is not None:
+            self.journal.sending(slots)
+        try:
+            self.publish(slots)
+        except Exception:
+            # The task says what failed, once (monitors.tasks).
+            self.give_up(slots)
+            raise
+        if self.journal is not None:
+            self.journal.sent(slots)
+        self.journaled.difference_update(slots)
+
+    def give_up(self, slots: Sequence[Slot]) -> None:
+        """Leave ``slots`` to the next dispatch: those in the journal there, which it
+        republishes (the same batches, by the same ids); the others, and all of them if
+        Redis does not answer now, due again in MySQL (its claim takes them again, as
+        new batches)."""
+        kept = [s for s in slots if s in self.journaled]
+        if kept and self.journal is not None and self.journal.abandon(kept):
+            logger.debug("publishing %d slots failed; left in the journal", len(kept))
+        else:
+            kept = []
+        kept_set = set(kept)
+        handed_back = [s for s in slots if s not in kept_set]
+        if handed_back:
+            released = monitors_release(slots=handed_back)
+            logger.debug("publishing %d slots failed; released %d", len(slots), released)
 
 
 def monitors_release(*, slots: Sequence[Slot]) -> int:
@@ -443,26 +500,29 @@ def slots_by_region(slots: Sequence[Slot]) -> dict[str, list[Slot]]:
     return by_region
 
 
-def probe_batches_publisher(*, batch_size: int) -> Publisher:
+def probe_batches_publisher(*, batch_size: int, app: Celery | None = None) -> Publisher:
     """Publish slots as probe tasks on their regions' queues (``probes`` for the local
-    region, ``probes.<region>`` for another), one producer for all. A remote region's
-    batch carries its region and the token of its slots (``monitors.regions``)."""
+    region, ``probes.<region>`` for another), one producer for all, through ``app``
+    (the current one by default). A remote region's batch carries its region and the
+    token of its slots (``monitors.regions``). Each task's id is the batch's own
+    (``monitors.journal.batch_task_id``): the same slots sent again are the same task."""
 
     def publish(slots: Sequence[Slot]) -> None:
-        app = current_app
+        sending = app or current_app
         expire = dt.timedelta(seconds=settings.SENTINEL_PROBE_EXPIRE_SECONDS)
         now = timezone.now()
-        with app.producer_or_acquire() as producer:
+        with sending.producer_or_acquire() as producer:
             for region, batch in _region_batches(slots, batch_size=batch_size):
                 start = from_epoch_ms(batch[0].starts_at_ms // 1000 * 1000)
                 args, kwargs = message_encode(batch)
                 if region != LOCAL:
                     kwargs["region"] = region
                     kwargs["token"] = slots_token(region=region, pairs=args[0])
-                app.send_task(
+                sending.send_task(
                     PROBE_TASK,
                     args=args,
                     kwargs=kwargs,
+                    task_id=batch_task_id(region=region, slots=batch),
                     queue=probe_queue(region),
                     # Early batches go now; the others wait in the worker for their second.
                     eta=start if start > now else None,

@@ -394,8 +394,10 @@ def _incidents_rebuild(
 ) -> list[StateChange]:
     """Make the monitor's incidents since the checkpoint what the rebuilt history says.
 
-    An incident that history still has keeps its row (its end moved if need be); one
-    that the late result shows was never confirmed ends at its start with the reason
+    An incident that history still has keeps its row (its end moved if need be), and so
+    does one whose time overlaps an incident of history that begins at another check
+    (its start moved): the same outage, whose alerts keep their delivery ids; one that
+    the late result shows was never confirmed ends at its start with the reason
     "revised" (its alerts went out; the row stays as the record of them); one history
     now has and the table lacks is created, without alerts of its own when it is over.
     ``changes`` is the alerting change of the batch (at most one, the status before to
@@ -406,6 +408,7 @@ def _incidents_rebuild(
     wanted = _incidents_wanted(rebuild)
     was_open = next((i.pk for i in stored if i.ended_at is None), None)
     by_start = {started: end for started, end in wanted}
+    starts = {incident.started_at for incident in stored}  # matched as they are, first
     keep_open: Incident | None = None
     for incident in stored:
         if rebuild.since is not None and incident.started_at <= rebuild.since:
@@ -415,6 +418,12 @@ def _incidents_rebuild(
                 continue  # not ours to judge: the checkpoint says it had ended
         elif incident.started_at in by_start:
             end = by_start.pop(incident.started_at)
+        elif (moved := _overlapping(incident, by_start, taken=starts)) is not None:
+            # The same outage, begun at another check than the one that opened it (a
+            # late result before it failed too, or passed): it keeps its row, and so its
+            # alerts their delivery ids; only its start moves.
+            end = by_start.pop(moved)
+            _incident_move(incident, moved, rebuild.changes)
         else:
             _incident_end(incident, incident.started_at, Incident.EndReason.REVISED)
             continue
@@ -450,6 +459,39 @@ def _incidents_rebuild(
         )
         for change in changes
     ]
+
+
+def _overlapping(
+    incident: Incident,
+    wanted: dict[dt.datetime | None, dt.datetime | None],
+    *,
+    taken: set[dt.datetime],
+) -> dt.datetime | None:
+    """The start of the earliest of the ``wanted`` incidents (start -> end, None: open)
+    whose time overlaps ``incident``'s, or None; starts in ``taken`` (another incident
+    row begins there) are not considered."""
+    ends_at = incident.ended_at
+    for started, end in sorted(wanted.items(), key=_by_start):
+        if started is None or started in taken:
+            continue
+        if (ends_at is None or started < ends_at) and (end is None or incident.started_at < end):
+            return started
+    return None
+
+
+def _by_start(item: tuple[dt.datetime | None, dt.datetime | None]) -> dt.datetime:
+    return item[0] or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _incident_move(incident: Incident, started: dt.datetime, changes: list[StateChange]) -> None:
+    """Move ``incident``'s start to ``started``, with what the check that opened it there
+    saw (the caller saves it)."""
+    opening = next((c for c in changes if c.result.scheduled_at == started), None)
+    incident.started_at = started
+    if opening is not None:
+        incident.first_failure_kind = opening.result.failure.value if opening.result.failure else ""
+        incident.first_failure_message = opening.result.error[:200]
+        incident.regions = _failed_regions(opening.result)
 
 
 def _incidents_wanted(rebuild: _Rebuild) -> list[tuple[dt.datetime | None, dt.datetime | None]]:

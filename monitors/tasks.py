@@ -12,9 +12,8 @@ from celery.exceptions import Reject
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from kombu.exceptions import OperationalError as BrokerError
 
-from core.reachability import reachable_log, unreachable_log, unreachable_service
+from core.reachability import BROKER_ERRORS, reachable_log, unreachable_log, unreachable_service
 from core.regions import LOCAL
 from monitors.batch import checks_run_batch, results_accept
 from monitors.dispatch import dispatch_due
@@ -33,7 +32,11 @@ PROBE_RETRIES = 2
 DISPATCH_RETRY_SECONDS = (1, 2, 4, 8, 15)
 # Beat's dispatch expires this long after it is sent (monitors/migrations/0003).
 DISPATCH_EXPIRES_SECONDS = 50
-DISPATCH_ERRORS = (OperationalError, InterfaceError, BrokerError)
+DISPATCH_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    *BROKER_ERRORS,
+)
 DISPATCH_WAITS = "the dispatch is tried again and catches up the slots missed meanwhile"
 DISPATCH_RESUMES = "the dispatch resumes and catches up the slots it missed"
 
@@ -67,7 +70,8 @@ def _dispatch_again(task: Task, *, attempt: int, exc: BaseException) -> None:
     """Say once that the service behind ``exc`` is away and send this dispatch again
     after the next wait, unless that is past its expiry. Not Celery's own retry, which
     logs a line at every attempt."""
-    unreachable_log(logger, unreachable_service(exc) or "database", exc, DISPATCH_WAITS)
+    away = unreachable_service(exc) or ("broker" if isinstance(exc, BROKER_ERRORS) else "database")
+    unreachable_log(logger, away, exc, DISPATCH_WAITS)
     wait = DISPATCH_RETRY_SECONDS[min(attempt, len(DISPATCH_RETRY_SECONDS) - 1)]
     now = timezone.now()
     # A dispatch sent without an expiry (by hand) is tried for as long as Beat's are.
@@ -76,7 +80,7 @@ def _dispatch_again(task: Task, *, attempt: int, exc: BaseException) -> None:
         return  # the next minute's dispatch is on its way
     try:
         task.apply_async(kwargs={"attempt": attempt + 1}, countdown=wait, expires=ends)
-    except (BrokerError, OSError) as publish_error:
+    except BROKER_ERRORS as publish_error:
         unreachable_log(logger, "broker", publish_error, DISPATCH_WAITS)
 
 

@@ -11,12 +11,10 @@ import logging
 import os
 from typing import Any
 
-import amqp
-import kombu.exceptions
 from celery import Celery, signals
 from redis import RedisError
 
-from core.reachability import reachable_log, unreachable_log
+from core.reachability import BROKER_ERRORS, reachable_log, unreachable_log
 from core.redis import persistence_warning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentinel.settings")
@@ -94,7 +92,7 @@ def _declare_queues() -> None:
 
     try:
         notes = broker_queues_ensure(app=app)
-    except (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         _queues_pending = True
         unreachable_log(logger, "broker", exc, WHILE_BROKER_AWAY)
         return

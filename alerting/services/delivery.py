@@ -192,7 +192,7 @@ def _failures_record(
             status = Notification.Status.RETRYING if retry else Notification.Status.FAILED
             updates[(status, error.message)].append(notification.pk)
             if retry:
-                retries.append((notification.pk, min(5 * 3 ** (notification.attempts - 1), 600)))
+                retries.append((notification.pk, retry_countdown(notification.attempts)))
             logger.warning(
                 "notification %s to channel %s failed: %s",
                 notification.pk,
@@ -201,7 +201,13 @@ def _failures_record(
             )
         for (new_status, message), ids in updates.items():
             Notification.objects.filter(pk__in=ids).update(status=new_status, error=message)
-    return retries  # 5 s, 15 s, 45 s, ... 10 min
+    return retries
+
+
+def retry_countdown(attempts: int) -> int:
+    """Seconds until the retry of a notification whose attempt number ``attempts``
+    failed: 5 s, 15 s, 45 s, ... at most 10 min."""
+    return int(min(5 * 3 ** (max(attempts, 1) - 1), 600))
 
 
 def _health_needs_update(channel: NotificationChannel) -> bool:

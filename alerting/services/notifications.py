@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from alerting.models import (
     AlertRule,
@@ -27,7 +26,7 @@ from alerting.models import (
     Notification,
 )
 from core.db import update_from_values
-from core.reachability import unreachable_log
+from core.reachability import BROKER_ERRORS, unreachable_log
 from monitors.models import Incident, Monitor
 from telemetry.records import CheckResult
 
@@ -173,7 +172,7 @@ def queue_deliveries(batches: list[list[int]]) -> None:
     try:
         for notification_ids in batches:
             _delivery_queue(notification_ids)
-    except (KombuOperationalError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         then = "the notifications stay pending; the alerting sweep queues them when it is back"
         unreachable_log(logger, "broker", exc, then)
 

@@ -1,6 +1,6 @@
 """The sweep, every minute: reminders while down, the end of flapping, alerts an
 incident has none of, sends a killed worker left claimed, and notifications whose
-queueing failed.
+queueing failed (left ``pending``) or whose retry was lost (left ``retrying``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from alerting.models import (
     MonitorAlerting,
     Notification,
 )
-from alerting.services.delivery import RESENDS_KEY
+from alerting.services.delivery import RESENDS_KEY, retry_countdown
 from alerting.services.holds import alerts_hold_and_notify
 from alerting.services.notifications import (
     Alert,
@@ -45,7 +45,7 @@ def alerts_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         alerts = _reminder_alerts(now) + _settled_alerts(now) + _missed_alerts(now)
         queued = alerts_hold_and_notify(alerts) if alerts else 0
     resent, given_up = notifications_in_doubt_resend(now=now)
-    requeued = notifications_pending_requeue(now=now)
+    requeued = notifications_pending_requeue(now=now) + notifications_retrying_requeue(now=now)
     return {
         "queued": queued,
         "resent_in_doubt": resent,
@@ -74,6 +74,36 @@ def notifications_pending_requeue(*, now: dt.datetime) -> int:
     if ids:
         queue_deliveries(delivery_batches(ids))
         logger.warning("%d notification(s) never queued for delivery: queued now", len(ids))
+    return len(ids)
+
+
+def notifications_retrying_requeue(*, now: dt.datetime) -> int:
+    """Queue again the notifications left ``retrying`` well past their retry; returns
+    how many.
+
+    A retry is a delivery task queued with a countdown (``retry_countdown``) when its
+    attempt failed. If RabbitMQ was away at that moment, or lost the task, the row
+    waits ``retrying`` with nothing to send it. Its retry was due at most the attempt's
+    send timeout plus the countdown after its claim; PENDING_REQUEUE_AFTER later it is
+    queued again. A retry that is merely slow is harmless to queue twice: delivery
+    claims the row before sending it."""
+    overdue = (
+        now - PENDING_REQUEUE_AFTER - dt.timedelta(seconds=settings.SENTINEL_NOTIFY_TIMEOUT_SECONDS)
+    )
+    # By the shortest countdown here (an index range), then by each row's own.
+    candidates = Notification.objects.filter(
+        status=Notification.Status.RETRYING,
+        claimed_at__lt=overdue - dt.timedelta(seconds=retry_countdown(1)),
+    ).values_list("pk", "channel_id", "attempts", "claimed_at")[:10_000]
+    ids = [
+        (pk, channel_id)
+        for pk, channel_id, attempts, claimed in candidates
+        if claimed is not None
+        and claimed < overdue - dt.timedelta(seconds=retry_countdown(attempts))
+    ]
+    if ids:
+        queue_deliveries(delivery_batches(ids))
+        logger.warning("%d notification(s) past their retry with none queued: queued now", len(ids))
     return len(ids)
 
 

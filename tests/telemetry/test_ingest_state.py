@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 
 from alerting.models import Notification
 from alerting.services import holds
+from alerting.services.sweep import alerts_sweep
 from benchmarks.crash import incidents_from
 from monitors import state as live_state
 from monitors.models import Incident, Monitor
@@ -142,6 +143,40 @@ def test_an_incident_late_results_show_was_never_confirmed_is_revised_and_announ
     incident = Incident.objects.get(pk=down.incident_id)
     assert (incident.ended_at, incident.end_reason) == (at(3), Incident.EndReason.REVISED)
     assert incident.open_monitor_id is None
+
+
+@pytest.mark.parametrize(
+    ("late", "starts"),
+    [
+        # A catch-up slot checked after the slots on time failed too: it began earlier.
+        ([check, 1, False], 2),
+        # The check that opened it came first but a late pass shows it began later.
+        ([check, 3, True], 5),
+    ],
+)
+def test_an_incident_a_late_result_moves_keeps_its_row_and_its_alerts(
+    django_capture_on_commit_callbacks, late, starts
+):
+    monitor = MonitorFactory()
+    with_down_rule(monitor)
+    with django_capture_on_commit_callbacks(execute=False):
+        store([check(monitor, 0, True), check(monitor, 2, False), check(monitor, 4, False)])
+        store([check(monitor, 5, False)])
+    [opened] = Incident.objects.filter(monitor=monitor)
+    [down] = Notification.objects.filter(monitor=monitor)
+
+    make, minute, ok = late
+    with django_capture_on_commit_callbacks(execute=False):
+        store([make(monitor, minute, ok)])
+        swept = alerts_sweep(now=at(5) + dt.timedelta(minutes=2))
+
+    [incident] = Incident.objects.filter(monitor=monitor)
+    assert incident.pk == opened.pk and incident.started_at == at(starts)
+    assert (incident.ended_at, incident.end_reason) == (None, "")
+    assert live(monitor)[0] == Monitor.Status.DOWN
+    # The alert it had is its alert still: no second delivery id, no "up" for a revision.
+    assert list(Notification.objects.filter(monitor=monitor)) == [down]
+    assert swept["queued"] == 0
 
 
 def at(minute: int) -> dt.datetime:
