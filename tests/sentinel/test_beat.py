@@ -130,9 +130,10 @@ def switchable_broker_app(url: str) -> Celery:
 def broker_switch(app_: Celery, url: str) -> None:
     """Point ``app_``'s publishing at ``url``, as if its broker came back there: its
     connection and producer pools (made for the old URL) are dropped."""
-    app_.conf.broker_write_url = url
-    app_._pool = None
-    app_.amqp._producer_pool = None
+    app_.conf.broker_write_url = url  # type: ignore[misc]  # settable: a ChainMap
+    # Celery's private pools, made for the old URL; no public way to drop them.
+    app_._pool = None  # type: ignore[attr-defined]
+    app_.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db(transaction=True)  # Beat runs in autocommit
