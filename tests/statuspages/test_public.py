@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import xml.etree.ElementTree as ET
 
 import orjson
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from monitors.models import Incident
+from statuspages.domains import domains
 from statuspages.models import PageIncident, StatusPage
 from statuspages.services import (
     monitor_badge_key,
@@ -194,6 +197,34 @@ def test_a_custom_domain_serves_its_own_page_and_never_another(client, shop, use
         assert b"Other status" not in response.content
     with pytest.raises(Exception, match="belongs to another page"):
         page_domains_set(page=other, names=["status.shop.test"])
+
+
+# transactional_db: closing the connection inside a test transaction would lose it.
+@pytest.mark.django_db(transaction=True)
+def test_a_custom_domain_keeps_its_page_while_mysql_is_away_and_other_hosts_get_their_answer(
+    shop, settings, caplog
+):
+    page, _, _ = shop
+    page_domains_set(page=page, names=["status.shop.test"])
+    settings.ALLOWED_HOSTS = ["testserver", "status.shop.test"]
+    assert domains.slug_for("status.shop.test") == "shop"
+
+    domains.forget()
+    connection = connections["default"]
+    original = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # a closed port: MySQL is away
+    try:
+        with caplog.at_level(logging.WARNING, logger="statuspages.domains"):
+            kept = domains.slug_for("status.shop.test")
+            unknown = domains.slug_for("example.test")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = original
+
+    assert (kept, unknown) == ("shop", None)
+    lines = [r.getMessage() for r in caplog.records if r.name == "statuspages.domains"]
+    assert len(lines) == 1 and "MySQL" in lines[0] and "domains last read" in lines[0]
 
 
 @pytest.mark.parametrize(
