@@ -292,16 +292,20 @@ def run_scenario(name: str, *, quick: bool, report: dict[str, Any]) -> None:
 def database(name: str) -> Iterator[None]:
     """Point Django's default connection (and child processes, through DATABASE_URL) at
     database ``name`` for the duration, creating and migrating it if needed."""
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
-    original_name, original_url = connection.settings_dict["NAME"], os.environ["DATABASE_URL"]
+    original_name = connection.settings_dict["NAME"]
     if name == original_name:
         yield
         return
+    # Unset in the environment: the settings' default (a plain `make test` sets none).
+    original_url = os.environ.get("DATABASE_URL")
+    url = original_url or settings.DATABASE_URL
     connection.close()
     connection.settings_dict["NAME"] = name
-    os.environ["DATABASE_URL"] = original_url.rsplit("/", 1)[0] + f"/{name}"
+    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + f"/{name}"
     try:
         call_command("ensure_database", verbosity=0)
         call_command("migrate", verbosity=0)
@@ -309,7 +313,10 @@ def database(name: str) -> Iterator[None]:
     finally:
         connection.close()
         connection.settings_dict["NAME"] = original_name
-        os.environ["DATABASE_URL"] = original_url
+        if original_url is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = original_url
 
 
 def derive(report: dict[str, Any]) -> None:
