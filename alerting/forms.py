@@ -31,30 +31,10 @@ from alerting.services.config import (
     maintenance_window_update,
 )
 from core.time import from_wall_time, time_zone, wall_time, wall_time_kind
-from monitors.forms import raise_into
+from monitors.forms import KindRows, raise_into
 from monitors.models import Monitor
 
 STORED = "set — leave empty to keep"
-
-
-class KindRows:
-    """``rows()``, the fields the dashboard's form template shows; for a form whose
-    fields depend on its ``kind``, the page shows a kind's fields only, by CSS on the
-    chosen kind, without script."""
-
-    KIND_FIELDS: dict[str, tuple[str, ...]] = {}
-
-    def rows(self) -> list[tuple[forms.BoundField, str]]:
-        """Each field with its row's CSS classes: ``kind-field for-<kind>`` per kind it
-        is for, ``has-errors`` (shown whatever the kind) when it has errors."""
-        rows = []
-        for field in self:  # type: ignore[attr-defined]
-            kinds = self.KIND_FIELDS.get(field.name)
-            classes = ["kind-field", *(f"for-{kind}" for kind in kinds)] if kinds else []
-            if field.errors:
-                classes.append("has-errors")
-            rows.append((field, " ".join(classes)))
-        return rows
 
 
 def _secret_input() -> forms.PasswordInput:

@@ -38,7 +38,27 @@ class RegionListField(forms.CharField):
         return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
-class MonitorForm(forms.ModelForm):
+class KindRows:
+    """``rows()``, the fields the dashboard's form template shows; for a form whose
+    fields depend on its ``kind``, the page shows a kind's fields only, by CSS on the
+    chosen kind, without script."""
+
+    KIND_FIELDS: dict[str, tuple[str, ...]] = {}
+
+    def rows(self) -> list[tuple[forms.BoundField, str]]:
+        """Each field with its row's CSS classes: ``kind-field for-<kind>`` per kind it
+        is for, ``has-errors`` (shown whatever the kind) when it has errors."""
+        rows = []
+        for field in self:  # type: ignore[attr-defined]
+            kinds = self.KIND_FIELDS.get(field.name)
+            classes = ["kind-field", *(f"for-{kind}" for kind in kinds)] if kinds else []
+            if field.errors:
+                classes.append("has-errors")
+            rows.append((field, " ".join(classes)))
+        return rows
+
+
+class MonitorForm(KindRows, forms.ModelForm):
     tags = forms.CharField(
         required=False, help_text="Comma-separated, e.g. shop, production.", max_length=500
     )
@@ -143,18 +163,6 @@ class MonitorForm(forms.ModelForm):
             if omitted or empty:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
-
-    def rows(self) -> list[tuple[forms.BoundField, str]]:
-        """Each field with the CSS classes of its row: ``for-<kind>`` per kind it is for,
-        and ``has-errors`` (shown whatever the kind) when it has errors."""
-        rows = []
-        for field in self:
-            kinds = self.KIND_FIELDS.get(field.name)
-            classes = ["kind-field", *(f"for-{kind}" for kind in kinds)] if kinds else []
-            if field.errors:
-                classes.append("has-errors")
-            rows.append((field, " ".join(classes)))
-        return rows
 
     def clean_tags(self) -> str:
         value: str = self.cleaned_data.get("tags", "")
